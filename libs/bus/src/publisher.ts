@@ -1,0 +1,72 @@
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import type { Envelope, EventType, Subjects } from '@warden/contracts';
+import { TransientError } from '@warden/kernel';
+import { busMetrics, outgoingTraceparent } from '@warden/observability';
+import { Headers } from './headers';
+
+/** One message to publish. */
+export interface OutgoingMessage {
+  subject: string;
+  payload: unknown;
+  msgId: string;
+  traceId: string;
+  kind: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Publishes envelopes and commands to JetStream with `Nats-Msg-Id` and `traceparent`. `publishAll`
+ * pipelines: every publish is in flight at once and it resolves when all are acked.
+ * @example await publisher.publishEvent(envelope)
+ */
+export class Publisher {
+  constructor(
+    private readonly js: JetStreamClient,
+    readonly subjects: Subjects,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  /** The message that carries an event on its run's subject. */
+  eventMessage<T extends EventType>(env: Envelope<T>): OutgoingMessage {
+    const subject = env.run_id ? this.subjects.event(env.run_id, env.type) : this.subjects.rejected(env.correlation_id);
+    return {
+      subject,
+      payload: env,
+      msgId: env.id,
+      traceId: env.trace_id,
+      kind: env.type,
+      headers: { [Headers.eventType]: env.type },
+    };
+  }
+
+  publishEvent<T extends EventType>(env: Envelope<T>): Promise<PubAck> {
+    return this.publish(this.eventMessage(env));
+  }
+
+  publishEvents(envs: Envelope[]): Promise<PubAck[]> {
+    return this.publishAll(envs.map((e) => this.eventMessage(e)));
+  }
+
+  async publish(m: OutgoingMessage): Promise<PubAck> {
+    const h: MsgHdrs = natsHeaders();
+    h.set(Headers.traceparent, outgoingTraceparent(m.traceId));
+    for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, v);
+    try {
+      const ack = await this.js.publish(m.subject, JSON.stringify(m.payload), {
+        msgID: m.msgId,
+        headers: h,
+        timeout: this.timeoutMs,
+      });
+      busMetrics.published.inc({ kind: ack.duplicate ? 'duplicate' : 'new' });
+      return ack;
+    } catch (err) {
+      throw new TransientError(`publish to ${m.subject} failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Publishes all messages concurrently; rejects if any publish fails (callers retry the whole set). */
+  publishAll(msgs: OutgoingMessage[]): Promise<PubAck[]> {
+    return Promise.all(msgs.map((m) => this.publish(m)));
+  }
+}

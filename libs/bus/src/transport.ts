@@ -1,0 +1,102 @@
+import { Catch, type ArgumentsHost, type INestApplication, type RpcExceptionFilter } from '@nestjs/common';
+import { EventPattern, Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { isObservable, lastValueFrom, throwError, type Observable } from 'rxjs';
+import type { Subjects } from '@warden/contracts';
+import { Logger } from '@warden/observability';
+import type { BusConnection } from './connection';
+import { WorkConsumer, type WorkConsumerSpec } from './work-consumer';
+
+/** How a handler is bound to the bus: which stream, which subjects, how many at once. */
+export interface ConsumerBinding {
+  stream: keyof Subjects['streams'];
+  filter: (s: Subjects) => string;
+  concurrency?: number;
+  maxDeliver?: number;
+  ackWaitMs?: number;
+}
+
+/**
+ * Marks a Nest method as a durable JetStream consumer named `<service>-<name>`. The method receives
+ * a {@link BusMessage}; returning settles it (ack), throwing decides ack/nak/dead-letter.
+ * @example
+ *   \@JetStreamConsumer('task-received', { stream: 'events', filter: (s) => s.eventsOfType('task_received') })
+ *   async onReceived(\@Payload() msg: BusMessage) { ... }
+ */
+export function JetStreamConsumer(name: string, binding: ConsumerBinding): MethodDecorator {
+  return EventPattern(name, binding as unknown as Record<string, unknown>);
+}
+
+/** Lets domain errors reach the transport unchanged, so it can tell permanent from transient. */
+@Catch()
+export class RethrowRpcFilter implements RpcExceptionFilter<unknown> {
+  catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
+    return throwError(() => exception);
+  }
+}
+
+/** Nest transport strategy: every `@JetStreamConsumer` handler becomes a {@link WorkConsumer}. */
+export class JetStreamTransport extends Server implements CustomTransportStrategy {
+  private readonly consumers: WorkConsumer[] = [];
+  private readonly log: Logger;
+
+  constructor(
+    private readonly bus: BusConnection,
+    private readonly subjects: Subjects,
+    private readonly service: string,
+  ) {
+    super();
+    this.log = new Logger(service).child('transport');
+  }
+
+  listen(callback: (...optionalParams: unknown[]) => void): void {
+    this.startAll().then(
+      () => callback(),
+      (err: unknown) => callback(err),
+    );
+  }
+
+  private async startAll(): Promise<void> {
+    for (const [pattern, handler] of this.getHandlers()) {
+      const b = handler.extras as unknown as ConsumerBinding;
+      const spec: WorkConsumerSpec = {
+        service: this.service,
+        name: pattern,
+        stream: this.subjects.streams[b.stream],
+        filterSubject: b.filter(this.subjects),
+        concurrency: b.concurrency,
+        maxDeliver: b.maxDeliver,
+        ackWaitMs: b.ackWaitMs,
+      };
+      const consumer = new WorkConsumer(this.bus, this.subjects, spec, async (msg) => {
+        const out: unknown = await handler(msg);
+        if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
+      });
+      await consumer.start();
+      this.consumers.push(consumer);
+      this.log.info('consuming', { consumer: consumer.consumerName, subject: spec.filterSubject });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.stop()));
+    this.consumers.length = 0;
+  }
+
+  on(): void {
+    // status events are not exposed; connection health is reported by /health/ready
+  }
+
+  unwrap<T>(): T {
+    return this.bus.nc as T;
+  }
+}
+
+/**
+ * Connects the JetStream transport to a Nest app and starts every consumer.
+ * @example await attachJetStream(app, new JetStreamTransport(bus, subjects, 'policy'))
+ */
+export async function attachJetStream(app: INestApplication, transport: JetStreamTransport): Promise<void> {
+  const ms = app.connectMicroservice({ strategy: transport }, { inheritAppConfig: false });
+  ms.useGlobalFilters(new RethrowRpcFilter());
+  await app.startAllMicroservices();
+}

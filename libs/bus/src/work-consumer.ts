@@ -1,0 +1,168 @@
+import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages } from '@nats-io/jetstream';
+import { headers as natsHeaders, nanos } from '@nats-io/nats-core';
+import { DomainError, ValidationError } from '@warden/kernel';
+import { Logger, busMetrics, withSpan } from '@warden/observability';
+import type { BusConnection } from './connection';
+import { Headers } from './headers';
+import { BusMessage } from './message';
+import type { Subjects } from '@warden/contracts';
+
+/** Where and how a durable work consumer reads. */
+export interface WorkConsumerSpec {
+  /** Owning service (names the durable and the dead-letter subject). */
+  service: string;
+  /** Purpose, e.g. `task-received`; the durable is `<service>-<name>`. */
+  name: string;
+  stream: string;
+  filterSubject: string;
+  /** Messages handled at once; order between messages is not kept. Default 64. */
+  concurrency?: number;
+  /** Failed deliveries before a message is dead-lettered. Default 8. */
+  maxDeliver?: number;
+  /** Time a worker has before the broker redelivers; handlers heartbeat while running. Default 30 s. */
+  ackWaitMs?: number;
+  /** Where a new durable starts (default: every message in the stream). */
+  deliverNew?: boolean;
+}
+
+export type MessageHandler = (msg: BusMessage) => Promise<void>;
+
+/** Why a message was dead-lettered, as a bounded metric label. */
+type DeadReason = 'invalid' | 'refused' | 'max_deliveries';
+
+/** Nak backoff for delivery n: 250 ms doubling, capped at 30 s, with ±20 % jitter. */
+export function backoffMs(deliveryCount: number): number {
+  const base = Math.min(30_000, 250 * 2 ** Math.max(0, deliveryCount - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * A durable pull consumer with explicit ack. The handler's outcome settles the message: success acks;
+ * a {@link ValidationError} or {@link DomainError} terminates it and copies it to the dead-letter
+ * subject; any other error naks with backoff until `maxDeliver`, then dead-letters. Messages are
+ * handled concurrently, so a poison message never blocks the ones behind it.
+ */
+export class WorkConsumer {
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly log: Logger;
+  private readonly durable: string;
+
+  constructor(
+    private readonly bus: BusConnection,
+    private readonly subjects: Subjects,
+    private readonly spec: WorkConsumerSpec,
+    private readonly handler: MessageHandler,
+    logger?: Logger,
+  ) {
+    this.durable = `${spec.service}-${spec.name}`;
+    this.log = (logger ?? new Logger(spec.service)).child(spec.name);
+  }
+
+  get consumerName(): string {
+    return this.durable;
+  }
+
+  /** Creates or updates the durable consumer; idempotent. */
+  async ensure(): Promise<void> {
+    const cfg: Partial<ConsumerConfig> = {
+      durable_name: this.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: this.spec.deliverNew ? DeliverPolicy.New : DeliverPolicy.All,
+      filter_subject: this.spec.filterSubject,
+      ack_wait: nanos(this.spec.ackWaitMs ?? 30_000),
+      max_deliver: -1,
+      max_ack_pending: Math.max(1000, (this.spec.concurrency ?? 64) * 4),
+    };
+    const existing = await this.bus.jsm.consumers.info(this.spec.stream, this.durable).catch(() => undefined);
+    if (!existing) {
+      await this.bus.jsm.consumers.add(this.spec.stream, cfg);
+    } else if (existing.config.filter_subject !== cfg.filter_subject || existing.config.ack_wait !== cfg.ack_wait) {
+      const { deliver_policy: _ignored, ...mutable } = cfg;
+      void _ignored;
+      await this.bus.jsm.consumers.update(this.spec.stream, this.durable, mutable);
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.ensure();
+    const consumer = await this.bus.js.consumers.get(this.spec.stream, this.durable);
+    const concurrency = this.spec.concurrency ?? 64;
+    this.messages = await consumer.consume({ max_messages: concurrency * 2 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const raw of messages) {
+        while (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
+        const p = this.settle(new BusMessage(raw)).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      }
+    })().catch((err: unknown) => this.log.error('consume loop ended', { error: err as Error }));
+  }
+
+  /** Stops taking messages and waits for the ones in hand to settle. */
+  async stop(): Promise<void> {
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async settle(msg: BusMessage): Promise<void> {
+    const maxDeliver = this.spec.maxDeliver ?? 8;
+    const started = process.hrtime.bigint();
+    // a message that keeps killing the process never reaches the handler again
+    if (msg.deliveryCount > maxDeliver) {
+      await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', `delivered ${msg.deliveryCount} times`);
+      return;
+    }
+    const heartbeat = setInterval(() => msg.working(), Math.max(1000, (this.spec.ackWaitMs ?? 30_000) / 3));
+    try {
+      await withSpan(`process ${this.durable}`, msg.traceparent, { 'messaging.destination': msg.subject }, () =>
+        this.handler(msg),
+      );
+      msg.raw.ack();
+      busMetrics.messages.inc({ consumer: this.durable, outcome: 'ack' });
+    } catch (err) {
+      if (err instanceof DomainError) {
+        await this.deadLetter(msg, err instanceof ValidationError ? 'invalid' : 'refused', err.code, err.message);
+      } else if (msg.deliveryCount >= maxDeliver) {
+        await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', (err as Error).message);
+      } else {
+        const delay = backoffMs(msg.deliveryCount);
+        this.log.warn('handler failed; will retry', { subject: msg.subject, seq: msg.seq, delay_ms: delay, error: err as Error });
+        msg.raw.nak(delay);
+        busMetrics.messages.inc({ consumer: this.durable, outcome: 'nak' });
+      }
+    } finally {
+      clearInterval(heartbeat);
+      busMetrics.handleSeconds.observe({ consumer: this.durable }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async deadLetter(msg: BusMessage, reason: DeadReason, code: string, detail: string): Promise<void> {
+    const h = natsHeaders();
+    for (const [k, vs] of msg.raw.headers ?? []) for (const v of vs) h.append(k, v);
+    h.set(Headers.dlqReason, detail.slice(0, 1000).replace(/[\r\n]+/g, ' '));
+    h.set(Headers.dlqCode, code);
+    h.set(Headers.dlqSubject, msg.subject);
+    h.set(Headers.dlqStream, this.spec.stream);
+    h.set(Headers.dlqStreamSeq, String(msg.seq));
+    h.set(Headers.dlqDeliveries, String(msg.deliveryCount));
+    h.set(Headers.dlqConsumer, this.durable);
+    try {
+      await this.bus.js.publish(this.subjects.deadLetter(this.spec.service, this.spec.name), msg.data, {
+        headers: h,
+        msgID: `dlq:${this.spec.stream}:${this.durable}:${msg.seq}`,
+      });
+    } catch (err) {
+      // losing the copy would lose the message: retry later instead of terminating
+      this.log.error('dead-letter publish failed; will retry', { seq: msg.seq, error: err as Error });
+      msg.raw.nak(backoffMs(msg.deliveryCount));
+      return;
+    }
+    msg.raw.term(`${code}: ${detail}`.slice(0, 200));
+    busMetrics.deadLetters.inc({ consumer: this.durable, reason });
+    busMetrics.messages.inc({ consumer: this.durable, outcome: 'dead_letter' });
+    this.log.warn('dead-lettered', { subject: msg.subject, seq: msg.seq, code, reason: detail });
+  }
+}

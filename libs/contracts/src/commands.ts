@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { Action, Sha256, TraceId, Uuid } from './common';
+import { Decision } from './decision';
+
+/**
+ * What the orchestrator sends to a role's workers on `warden.cmd.workers.<role>.execute`.
+ * Workers execute it only if `signature` verifies over {@link executeCommandSigningPayload}.
+ */
+export const ExecuteCommand = z.object({
+  command_id: Uuid,
+  run_id: Uuid,
+  role: z.string(),
+  action: Action,
+  decision: Decision,
+  decision_hash: Sha256,
+  approval_id: Uuid.optional(),
+  trace_id: TraceId,
+  causation_id: z.string(),
+  issued_at: z.iso.datetime({ offset: true }),
+  signature: z.string().min(1),
+});
+export type ExecuteCommand = z.infer<typeof ExecuteCommand>;
+
+/** Exactly what the orchestrator signs and workers verify: (run_id, role, action, decision digest). */
+export function executeCommandSigningPayload(cmd: Omit<ExecuteCommand, 'signature'>): unknown {
+  return { run_id: cmd.run_id, role: cmd.role, action: cmd.action, decision_hash: cmd.decision_hash, approval_id: cmd.approval_id ?? null };
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { Action, JsonObject, Sha256, Timestamp, TraceId } from './common';
+
+export const Outcome = z.enum(['allow', 'deny', 'escalate', 'compute']);
+export type Outcome = z.infer<typeof Outcome>;
+export const Tier = z.union([z.literal(1), z.literal(2), z.literal(3)]);
+export type Tier = z.infer<typeof Tier>;
+
+/** The policy's verdict on one proposal (CONTRACT §4). */
+export const Decision = z.object({
+  outcome: Outcome,
+  tier: Tier,
+  mode: z.enum(['enforce', 'observe']),
+  rule_ids: z.array(z.string()),
+  reasons: z.array(z.string()),
+  constraints: JsonObject,
+  rewritten_action: Action.optional(),
+  review: z.boolean().optional(),
+  policy_version: z.string(),
+  policy_digest: Sha256,
+  input_hash: Sha256,
+  trace_id: TraceId,
+  evaluated_at: z.iso.datetime({ offset: true }),
+  /** Ed25519 signature by the policy key over {run_id, action, decision sans signature}. */
+  signature: z.string().optional(),
+});
+export type Decision = z.infer<typeof Decision>;
+export { Timestamp };

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { Action, FieldError, JsonObject, Timestamp, TraceId, Uuid } from './common';
+import { Decision, Tier } from './decision';
+import { RunResult } from './result';
+import { Agent, TaskSubmission } from './submission';
+
+/** How a submission reached ingest. */
+export const Channel = z.enum(['bus', 'http', 'webhook']);
+
+/** A submission was valid and accepted: the run exists from here on. */
+export const TaskReceivedData = z.object({
+  submission: TaskSubmission.extend({ run_id: Uuid }),
+  channel: Channel,
+  /** The broker message id or HTTP request id it came in under. */
+  source_id: z.string().optional(),
+});
+
+/** A submission failed validation; nothing else happens. */
+export const TaskRejectedData = z.object({
+  errors: z.array(FieldError).min(1),
+  channel: Channel,
+  source_id: z.string().optional(),
+  agent_id: z.string().optional(),
+});
+
+export const ApprovalRequestedData = z.object({
+  approval_id: Uuid,
+  tier: Tier,
+  required_votes: z.number().int().positive(),
+  expires_at: Timestamp,
+  agent: Agent,
+  session_id: z.string().optional(),
+  action: Action,
+  decision: Decision,
+});
+
+export const ApprovalVoteData = z.object({
+  approval_id: Uuid,
+  operator: z.string(),
+  vote: z.enum(['approve', 'reject']),
+  comment: z.string().optional(),
+});
+
+export const ApprovalClosedData = z.object({
+  approval_id: Uuid,
+  operators: z.array(z.string()).default([]),
+  reason: z.string().optional(),
+});
+
+export const RunQueuedData = z.object({
+  role: z.string(),
+  subject: z.string(),
+  action: Action,
+});
+
+export const RunStartedData = z.object({ worker_id: z.string(), attempt: z.number().int().positive() });
+export const RunSucceededData = z.object({ result: RunResult });
+export const RunFailedData = z.object({ result: RunResult });
+export const RunDeniedData = z.object({
+  reasons: z.array(z.string()),
+  rule_ids: z.array(z.string()),
+});
+export const RunCancelledData = z.object({ by: z.string(), reason: z.string().optional() });
+export const BudgetExceededData = z.object({
+  session_id: z.string(),
+  budget: z.string(),
+  used: z.number(),
+  limit: z.number(),
+});
+
+/** Every event type and the schema of its `data`. One definition for producers and consumers. */
+export const EventDataSchemas = {
+  task_received: TaskReceivedData,
+  task_rejected: TaskRejectedData,
+  decision_made: Decision,
+  approval_requested: ApprovalRequestedData,
+  approval_vote: ApprovalVoteData,
+  approval_granted: ApprovalClosedData,
+  approval_rejected: ApprovalClosedData,
+  approval_expired: ApprovalClosedData,
+  run_queued: RunQueuedData,
+  run_started: RunStartedData,
+  run_succeeded: RunSucceededData,
+  run_failed: RunFailedData,
+  run_denied: RunDeniedData,
+  run_cancelled: RunCancelledData,
+  budget_exceeded: BudgetExceededData,
+} as const;
+
+export type EventType = keyof typeof EventDataSchemas;
+export const EVENT_TYPES = Object.keys(EventDataSchemas) as EventType[];
+export type EventData<T extends EventType> = z.infer<(typeof EventDataSchemas)[T]>;
+
+/** The envelope around every event (CONTRACT §2). */
+export const EnvelopeBase = z.object({
+  id: Uuid,
+  type: z.string(),
+  version: z.number().int().positive(),
+  run_id: Uuid.nullable(),
+  occurred_at: Timestamp,
+  producer: z.string().min(1),
+  correlation_id: z.string().min(1),
+  causation_id: z.string().nullable(),
+  trace_id: TraceId,
+  data: JsonObject,
+});
+
+export interface Envelope<T extends EventType = EventType> {
+  id: string;
+  type: T;
+  version: number;
+  run_id: string | null;
+  occurred_at: string;
+  producer: string;
+  correlation_id: string;
+  causation_id: string | null;
+  trace_id: string;
+  data: EventData<T>;
+}
+
+/** A union of every typed envelope; narrow with `switch (e.type)`. */
+export type AnyEnvelope = { [K in EventType]: Envelope<K> }[EventType];
+
+/** Run statuses (CONTRACT §2). */
+export const NON_TERMINAL_STATUSES = ['received', 'awaiting_approval', 'queued', 'running'] as const;
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'] as const;
+export const RunStatus = z.enum([...NON_TERMINAL_STATUSES, ...TERMINAL_STATUSES]);
+export type RunStatus = z.infer<typeof RunStatus>;
+export function isTerminal(status: RunStatus): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+export { JsonObject };

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { Action, JsonObject, Uuid } from './common';
+
+/** Largest accepted submission, in bytes of JSON. */
+export const MAX_SUBMISSION_BYTES = 256 * 1024;
+
+/** The agent making a proposal. */
+export const Agent = z.strictObject({
+  id: z.string().min(1).max(200),
+  role: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z][a-z0-9_-]*$/, 'must be a lowercase role name, e.g. dev'),
+});
+export type Agent = z.infer<typeof Agent>;
+
+/** Token and money spent by the agent to produce this proposal. */
+export const Usage = z.strictObject({
+  tokens: z.number().int().nonnegative().optional(),
+  cost_usd: z.number().nonnegative().optional(),
+});
+
+/**
+ * A proposed action, as integrators publish it to `warden.ingest.tasks` or POST it to `/v1/tasks`.
+ * Unknown top-level fields are refused so that a typo (`idempotencyKey`) fails loudly.
+ */
+export const TaskSubmission = z.strictObject({
+  run_id: Uuid.optional(),
+  idempotency_key: z.string().min(1).max(200).optional(),
+  agent: Agent,
+  session_id: z.string().min(1).max(200).optional(),
+  action: Action,
+  intent: z.string().max(4000).optional(),
+  usage: Usage.optional(),
+  metadata: JsonObject.optional(),
+});
+export type TaskSubmission = z.infer<typeof TaskSubmission>;

@@ -1,0 +1,5 @@
+export * from './ids';
+export * from './clock';
+export * from './canonical';
+export * from './errors';
+export * from './signing';

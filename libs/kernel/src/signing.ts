@@ -1,0 +1,64 @@
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { canonicalJson } from './canonical';
+
+/** Ed25519 key material loaded from a 32-byte seed (base64 or hex). */
+export interface SigningKeys {
+  privateKey?: KeyObject;
+  publicKey: KeyObject;
+}
+
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function decodeKey(text: string, what: string): Buffer {
+  const trimmed = text.trim();
+  const buf = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (buf.length !== 32) throw new Error(`${what} must be 32 bytes (base64 or hex), got ${buf.length}`);
+  return buf;
+}
+
+/**
+ * Keys from `WARDEN_SIGNING_KEY` (private seed) and/or `WARDEN_SIGNING_PUBLIC_KEY`.
+ * Verifiers (workers) should get only the public key in production.
+ * @example const keys = loadSigningKeys(process.env.WARDEN_SIGNING_KEY, undefined)
+ */
+export function loadSigningKeys(seed: string | undefined, publicKey: string | undefined): SigningKeys {
+  if (seed) {
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, decodeKey(seed, 'WARDEN_SIGNING_KEY')]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    return { privateKey, publicKey: createPublicKey(privateKey) };
+  }
+  if (publicKey) {
+    return {
+      publicKey: createPublicKey({
+        key: Buffer.concat([SPKI_ED25519_PREFIX, decodeKey(publicKey, 'WARDEN_SIGNING_PUBLIC_KEY')]),
+        format: 'der',
+        type: 'spki',
+      }),
+    };
+  }
+  throw new Error('WARDEN_SIGNING_KEY or WARDEN_SIGNING_PUBLIC_KEY must be set');
+}
+
+/** The raw 32-byte public key, base64, for handing to verifiers. */
+export function exportPublicKey(keys: SigningKeys): string {
+  return keys.publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length).toString('base64');
+}
+
+/** Ed25519 signature (base64) over the canonical JSON of `payload`. */
+export function signCanonical(keys: SigningKeys, payload: unknown): string {
+  if (!keys.privateKey) throw new Error('no private signing key loaded');
+  return sign(null, Buffer.from(canonicalJson(payload)), keys.privateKey).toString('base64');
+}
+
+/** Verifies a signature made by {@link signCanonical}; false on any malformed input. */
+export function verifyCanonical(keys: SigningKeys, payload: unknown, signature: string): boolean {
+  try {
+    return verify(null, Buffer.from(canonicalJson(payload)), keys.publicKey, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}

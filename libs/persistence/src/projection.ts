@@ -1,0 +1,169 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AnyEnvelope, Subjects } from '@warden/contracts';
+import { BusMessage, OrderedReader, decodeEnvelope, type BusConnection, type OutgoingMessage, type Publisher, Headers } from '@warden/bus';
+import { DomainError } from '@warden/kernel';
+import { Logger, busMetrics, traceIdFrom } from '@warden/observability';
+
+/** One decoded event in a projection batch. */
+export interface ProjectedEvent {
+  msg: BusMessage;
+  env: AnyEnvelope;
+}
+
+/** Facts about the batch being applied. */
+export interface ApplyContext {
+  /** True while rebuilding: apply state only, publish nothing. */
+  rebuild: boolean;
+  now: Date;
+}
+
+/**
+ * A read model (and, for process managers, a reactor). `apply` runs inside the transaction that also
+ * moves the checkpoint; what it returns is published before that transaction commits, with
+ * deterministic ids, so a crash between the two republishes the same ids and the broker drops them.
+ */
+export interface ProjectionHandler {
+  apply(events: ProjectedEvent[], em: EntityManager, ctx: ApplyContext): Promise<OutgoingMessage[] | void>;
+  /** Deletes every row this projection owns (rebuild starts from empty tables). */
+  reset(em: EntityManager): Promise<void>;
+}
+
+export interface ProjectionSpec {
+  /** Checkpoint name, unique within the schema. */
+  name: string;
+  schema: string;
+  service: string;
+  stream: string;
+  filterSubject: string;
+  maxBatch?: number;
+}
+
+/**
+ * Emmett-style checkpointed projection over JetStream: an ordered consumer from checkpoint + 1, and
+ * each batch applied with the checkpoint update in one transaction. The checkpoint row is locked, so
+ * replicas never apply a batch twice; a restart neither skips nor double-applies.
+ */
+export class CheckpointedProjection {
+  private reader?: OrderedReader;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly bus: BusConnection,
+    private readonly subjects: Subjects,
+    private readonly publisher: Publisher | undefined,
+    private readonly spec: ProjectionSpec,
+    private readonly handler: ProjectionHandler,
+  ) {
+    this.log = new Logger(spec.service).child(`projection:${spec.name}`);
+  }
+
+  private get table(): string {
+    return `"${this.spec.schema}".projection_checkpoints`;
+  }
+
+  async position(em: EntityManager = this.ds.manager): Promise<number> {
+    const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1`, [this.spec.name]);
+    return rows.length ? Number(rows[0]!.position) : 0;
+  }
+
+  /** Starts following the stream from the stored checkpoint. */
+  async start(): Promise<void> {
+    const from = (await this.position()) + 1;
+    this.reader = new OrderedReader(
+      this.bus,
+      { stream: this.spec.stream, filterSubject: this.spec.filterSubject, startSeq: from, maxBatch: this.spec.maxBatch },
+      (batch) => this.applyBatch(batch, false),
+      this.log,
+    );
+    await this.reader.start();
+    this.log.info('projecting', { from_seq: from, subject: this.spec.filterSubject });
+  }
+
+  async stop(): Promise<void> {
+    await this.reader?.stop();
+    this.reader = undefined;
+  }
+
+  /**
+   * Empties the projection's tables and replays the stream into them, publishing nothing; resolves
+   * once it has caught up with what the stream held when it began.
+   */
+  async rebuild(): Promise<number> {
+    await this.ds.transaction(async (em) => {
+      await this.handler.reset(em);
+      await em.query(`DELETE FROM ${this.table} WHERE name = $1`, [this.spec.name]);
+    });
+    const reader = new OrderedReader(
+      this.bus,
+      { stream: this.spec.stream, filterSubject: this.spec.filterSubject, startSeq: 1, maxBatch: this.spec.maxBatch ?? 1000 },
+      (batch) => this.applyBatch(batch, true),
+      this.log,
+    );
+    await reader.start({ untilCaughtUp: true });
+    await reader.stop();
+    return this.position();
+  }
+
+  private async applyBatch(batch: BusMessage[], rebuild: boolean): Promise<void> {
+    const started = process.hrtime.bigint();
+    let outgoing: OutgoingMessage[] = [];
+    await this.ds.transaction(async (em) => {
+      await em.query(`INSERT INTO ${this.table} (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [this.spec.name]);
+      const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1 FOR UPDATE`, [
+        this.spec.name,
+      ]);
+      const position = Number(rows[0]!.position);
+      const fresh = batch.filter((m) => m.seq > position);
+      if (fresh.length === 0) return; // another replica (or an earlier attempt) applied it
+      const events: ProjectedEvent[] = [];
+      const dead: OutgoingMessage[] = [];
+      for (const msg of fresh) {
+        try {
+          events.push({ msg, env: decodeEnvelope(msg.json(), true) });
+        } catch (err) {
+          if (!(err instanceof DomainError)) throw err;
+          dead.push(this.deadLetterMessage(msg, err));
+        }
+      }
+      const out = events.length ? ((await this.handler.apply(events, em, { rebuild, now: new Date() })) ?? []) : [];
+      outgoing = rebuild ? [] : [...out, ...dead];
+      // publish before commit: a crash in between republishes the same ids, which the broker drops
+      if (outgoing.length && this.publisher) await this.publisher.publishAll(outgoing);
+      await em.query(`UPDATE ${this.table} SET position = $2, updated_at = now() WHERE name = $1`, [
+        this.spec.name,
+        fresh[fresh.length - 1]!.seq,
+      ]);
+      busMetrics.projectionEvents.inc({ projection: this.spec.name }, events.length);
+      if (dead.length && !rebuild) {
+        busMetrics.deadLetters.inc({ consumer: `${this.spec.service}-${this.spec.name}`, reason: 'invalid' }, dead.length);
+      }
+    });
+    busMetrics.projectionBatches.observe({ projection: this.spec.name }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private deadLetterMessage(msg: BusMessage, err: DomainError): OutgoingMessage {
+    this.log.warn('invalid event dead-lettered', { seq: msg.seq, subject: msg.subject, error: err.message });
+    let payload: unknown;
+    try {
+      payload = msg.json();
+    } catch {
+      payload = { raw_base64: Buffer.from(msg.data).toString('base64') };
+    }
+    return {
+      subject: this.subjects.deadLetter(this.spec.service, this.spec.name),
+      payload,
+      msgId: `dlq:${this.spec.stream}:${this.spec.service}-${this.spec.name}:${msg.seq}`,
+      traceId: traceIdFrom(msg.traceparent),
+      kind: 'dead_letter',
+      headers: {
+        [Headers.dlqReason]: err.message.slice(0, 1000).replace(/[\r\n]+/g, ' '),
+        [Headers.dlqCode]: err.code,
+        [Headers.dlqSubject]: msg.subject,
+        [Headers.dlqStream]: this.spec.stream,
+        [Headers.dlqStreamSeq]: String(msg.seq),
+        [Headers.dlqConsumer]: `${this.spec.service}-${this.spec.name}`,
+      },
+    };
+  }
+}
