@@ -96,7 +96,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
  * @example await attachJetStream(app, new JetStreamTransport(bus, subjects, 'policy'))
  */
 export async function attachJetStream(app: INestApplication, transport: JetStreamTransport): Promise<void> {
-  const ms = app.connectMicroservice({ strategy: transport }, { inheritAppConfig: false });
-  ms.useGlobalFilters(new RethrowRpcFilter());
+  // inherits the app's global filters, whose non-HTTP branch must rethrow (see RethrowRpcFilter)
+  app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
   await app.startAllMicroservices();
 }

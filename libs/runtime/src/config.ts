@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** Env every service reads (CONTRACT §1), with developer-machine defaults. */
+export const BaseEnv = z.object({
+  NODE_ENV: z.string().default('development'),
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/warden'),
+  REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
+  WARDEN_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]*$/, 'lowercase letters, digits, - and _')
+    .default('warden'),
+  WARDEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  WARDEN_BOOTSTRAP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  HOST: z.string().default('0.0.0.0'),
+});
+export type BaseEnv = z.infer<typeof BaseEnv>;
+
+/**
+ * Parses env with a zod schema; on failure throws one error naming every bad variable.
+ * @example const cfg = parseEnv(BaseEnv.extend({ POLICY_PORT: port(7102) }), process.env)
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv | Record<string, string | undefined>): z.infer<S> {
+  const r = schema.safeParse(env);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** A TCP port variable with a default. */
+export function port(defaultPort: number) {
+  return z.coerce.number().int().min(0).max(65535).default(defaultPort);
+}

@@ -1,0 +1,5 @@
+export * from './config';
+export * from './core.module';
+export * from './bootstrap';
+export * from './problem.filter';
+export * from './auth';

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { Subjects } from '@warden/contracts';
+import { BusMessage, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
+import { ensureDatabase } from '@warden/persistence';
+
+export const TEST_NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_BASE = process.env.TEST_DATABASE_BASE_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+/** An isolated world for one test file: its own subject prefix, streams and database. */
+export interface TestEnv {
+  prefix: string;
+  subjects: Subjects;
+  databaseUrl: string;
+  bus: BusConnection;
+  /** Env vars to hand to service configs so they use this world. */
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Creates a fresh prefix (`t<random>`), its streams, and a database `warden_<prefix>`.
+ * @example const t = await createTestEnv(); afterAll(() => t.cleanup());
+ */
+export async function createTestEnv(): Promise<TestEnv> {
+  const prefix = `t${randomBytes(5).toString('hex')}`;
+  const subjects = new Subjects(prefix);
+  const databaseUrl = `${PG_BASE}/warden_${prefix}`;
+  await ensureDatabase(databaseUrl);
+  const bus = await connectBus(TEST_NATS_URL, `test-${prefix}`);
+  await ensureStreams(bus.jsm, subjects);
+  return {
+    prefix,
+    subjects,
+    databaseUrl,
+    bus,
+    env: {
+      NATS_URL: TEST_NATS_URL,
+      REDIS_URL: TEST_REDIS_URL,
+      DATABASE_URL: databaseUrl,
+      WARDEN_SUBJECT_PREFIX: prefix,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+    },
+    async cleanup() {
+      for (const name of Object.values(subjects.streams)) await bus.jsm.streams.delete(name).catch(() => undefined);
+      await bus.nc.close().catch(() => undefined);
+      const admin = new Client({ connectionString: `${PG_BASE}/postgres` });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "warden_${prefix}" WITH (FORCE)`).catch(() => undefined);
+      await admin.end();
+    },
+  };
+}
+
+/**
+ * Polls `fn` until it returns something other than undefined/false, or fails after `timeoutMs`
+ * with `what` in the message.
+ */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
+  what: string,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false && v !== null) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Every message currently in `stream` matching `filter`, in order (reads to the end, then stops). */
+export async function readAll(bus: BusConnection, stream: string, filter: string): Promise<BusMessage[]> {
+  const consumer = await bus.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const info = await consumer.info(true);
+  const out: BusMessage[] = [];
+  if (info.num_pending === 0) return out;
+  const iter = await consumer.consume({ max_messages: 1000 });
+  for await (const m of iter) {
+    out.push(new BusMessage(m));
+    if (m.info.pending === 0) break;
+  }
+  await iter.close().catch(() => undefined);
+  return out;
+}
+
+/** Every envelope of one run, in stream order. */
+export async function runEvents(bus: BusConnection, subjects: Subjects, runId: string): Promise<{ type: string; [k: string]: unknown }[]> {
+  const msgs = await readAll(bus, subjects.streams.events, `${subjects.prefix}.events.run.${runId}.>`);
+  return msgs.map((m) => m.json() as { type: string });
+}

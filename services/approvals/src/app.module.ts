@@ -1,0 +1,22 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CoreModule } from '@warden/runtime';
+import type { ApprovalsConfig } from './config';
+import { migrations } from './migrations';
+
+/** Composition root: wiring only. */
+@Module({})
+export class AppModule {
+  static forRoot(config: ApprovalsConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        CoreModule.forRoot({
+          service: 'approvals',
+          config,
+          database: { schema: 'approvals', entities: [], migrations },
+          redis: false,
+        }),
+      ],
+    };
+  }
+}

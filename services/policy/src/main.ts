@@ -1,0 +1,10 @@
+import './instrumentation';
+import 'reflect-metadata';
+import { runMain, startService } from '@warden/runtime';
+import { AppModule } from './app.module';
+import { loadConfig } from './config';
+
+runMain(async () => {
+  const config = loadConfig();
+  return startService(AppModule.forRoot(config), { service: 'policy', port: config.POLICY_PORT, host: config.HOST });
+}, 'policy');

@@ -1,0 +1,13 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { checkpointTableSql } from '@warden/persistence';
+
+export class Initial1700000000000 implements MigrationInterface {
+  name = 'Initial1700000000000';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('CREATE SCHEMA IF NOT EXISTS "workers"');
+    await q.query(checkpointTableSql('workers'));
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE IF EXISTS "workers".projection_checkpoints');
+  }
+}
