@@ -12,6 +12,11 @@ export const BaseEnv = z.object({
     .default('warden'),
   WARDEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   WARDEN_BOOTSTRAP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Ed25519 seed (32 bytes, base64 or hex) that signs decisions and worker commands. */
+  WARDEN_SIGNING_KEY: z.string().optional(),
+  /** Ed25519 public key (32 bytes, base64 or hex) for verifiers that must not hold the seed. */
+  WARDEN_SIGNING_PUBLIC_KEY: z.string().optional(),
+  WARDEN_WORKSPACE: z.string().default('./var/workspace'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   HOST: z.string().default('0.0.0.0'),

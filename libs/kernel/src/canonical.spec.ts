@@ -1,0 +1,38 @@
+import { canonicalJson, sha256Canonical } from './canonical';
+import { deriveId } from './ids';
+import { loadSigningKeys, signCanonical, verifyCanonical, exportPublicKey } from './signing';
+import { randomBytes } from 'node:crypto';
+
+describe('canonical JSON (RFC 8785)', () => {
+  it('sorts keys at every depth and normalises numbers', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, 2e0], c: 'x' } })).toBe('{"a":{"c":"x","d":[1,2]},"b":1}');
+  });
+  it('hashes equal values equally regardless of key order', () => {
+    expect(sha256Canonical({ x: 1, y: 2 })).toBe(sha256Canonical({ y: 2, x: 1 }));
+    expect(sha256Canonical({ x: 1 })).not.toBe(sha256Canonical({ x: 2 }));
+  });
+});
+
+describe('deriveId', () => {
+  it('is deterministic and separates its parts', () => {
+    expect(deriveId('a', 'b')).toBe(deriveId('a', 'b'));
+    expect(deriveId('ab', 'c')).not.toBe(deriveId('a', 'bc'));
+  });
+});
+
+describe('Ed25519 signing', () => {
+  const seed = randomBytes(32).toString('base64');
+  it('verifies with the seed or with the exported public key only', () => {
+    const keys = loadSigningKeys(seed, undefined);
+    const sig = signCanonical(keys, { run_id: 'r', n: 1 });
+    expect(verifyCanonical(keys, { n: 1, run_id: 'r' }, sig)).toBe(true);
+    const verifier = loadSigningKeys(undefined, exportPublicKey(keys));
+    expect(verifyCanonical(verifier, { run_id: 'r', n: 1 }, sig)).toBe(true);
+    expect(verifyCanonical(verifier, { run_id: 'r', n: 2 }, sig)).toBe(false);
+    expect(verifyCanonical(verifier, { run_id: 'r', n: 1 }, 'garbage')).toBe(false);
+    expect(() => signCanonical(verifier, {})).toThrow(/no private/);
+  });
+  it('rejects keys of the wrong size', () => {
+    expect(() => loadSigningKeys('abcd', undefined)).toThrow(/32 bytes/);
+  });
+});
