@@ -13,6 +13,8 @@ export interface OutgoingMessage {
   traceId: string;
   kind: string;
   headers?: Record<string, string>;
+  /** Publish order: every message of a lower wave is acked before a higher wave is sent. Default 0. */
+  wave?: number;
 }
 
 /**
@@ -65,8 +67,15 @@ export class Publisher {
     }
   }
 
-  /** Publishes all messages concurrently; rejects if any publish fails (callers retry the whole set). */
-  publishAll(msgs: OutgoingMessage[]): Promise<PubAck[]> {
-    return Promise.all(msgs.map((m) => this.publish(m)));
+  /**
+   * Publishes all messages, pipelined within each wave (see {@link OutgoingMessage.wave}); rejects if
+   * any publish fails (callers retry the whole set: ids are deterministic, so the broker drops repeats).
+   */
+  async publishAll(msgs: OutgoingMessage[]): Promise<PubAck[]> {
+    const waves = [...new Set(msgs.map((m) => m.wave ?? 0))].sort((a, b) => a - b);
+    if (waves.length <= 1) return Promise.all(msgs.map((m) => this.publish(m)));
+    const acks: PubAck[] = [];
+    for (const w of waves) acks.push(...(await Promise.all(msgs.filter((m) => (m.wave ?? 0) === w).map((m) => this.publish(m)))));
+    return acks;
   }
 }

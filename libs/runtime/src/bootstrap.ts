@@ -30,7 +30,14 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
   if (opts.consumers !== false) {
     const bus = app.get<BusConnection>(BUS);
     const subjects = app.get<Subjects>(SUBJECTS);
-    await attachJetStream(app, new JetStreamTransport(bus, subjects, opts.service));
+    const transport = new JetStreamTransport(bus, subjects, opts.service);
+    await attachJetStream(app, transport);
+    // stop taking messages and settle those in hand before the connections close
+    const close = app.close.bind(app);
+    app.close = async () => {
+      await transport.close();
+      await close();
+    };
   }
   await app.listen(opts.port, opts.host ?? '0.0.0.0');
   log.info('listening', { port: opts.port });

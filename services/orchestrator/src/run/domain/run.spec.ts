@@ -1,0 +1,180 @@
+import type { AnyEnvelope, Decision } from '@warden/contracts';
+import { deriveId, fixedClock } from '@warden/kernel';
+import { decideCancel, react, type ReactContext } from './run.decide';
+import { evolve, initialState, type RunState } from './run.state';
+
+const RUN = '11111111-1111-4111-8111-111111111111';
+const TRACE = 'a'.repeat(32);
+const clock = fixedClock('2026-11-21T10:00:00.000Z');
+let n = 0;
+
+function env<T extends AnyEnvelope['type']>(type: T, data: Extract<AnyEnvelope, { type: T }>['data']): AnyEnvelope {
+  n += 1;
+  return {
+    id: deriveId('test', String(n)),
+    type,
+    version: 1,
+    run_id: RUN,
+    occurred_at: new Date(clock.now().getTime() + n).toISOString(),
+    producer: 'test',
+    correlation_id: RUN,
+    causation_id: null,
+    trace_id: TRACE,
+    data,
+  } as AnyEnvelope;
+}
+
+const received = () =>
+  env('task_received', {
+    submission: { run_id: RUN, agent: { id: 'a1', role: 'dev' }, session_id: 's1', action: { tool: 'fs.write_file', args: { path: 'x', content: 'y' } } },
+    channel: 'bus',
+  });
+
+function decision(over: Partial<Decision> = {}): Decision {
+  return {
+    outcome: 'allow',
+    tier: 1,
+    mode: 'enforce',
+    rule_ids: ['r1'],
+    reasons: ['because'],
+    constraints: {},
+    policy_version: 'v1',
+    policy_digest: 'sha256:' + '0'.repeat(64),
+    input_hash: 'sha256:' + '1'.repeat(64),
+    trace_id: TRACE,
+    evaluated_at: clock.now().toISOString(),
+    signature: 'sig',
+    ...over,
+  };
+}
+
+const ctx: ReactContext = {
+  now: clock.now(),
+  decisionAuthentic: (d) => d.signature === 'sig',
+  approvalTtlMs: 60_000,
+  requiredVotes: (t) => (t === 3 ? 2 : 1),
+  workerSubject: (role) => `warden.cmd.workers.${role}.execute`,
+};
+
+/** given events, fold them; return the state. */
+function given(...events: AnyEnvelope[]): RunState {
+  return events.reduce(evolve, initialState(RUN));
+}
+
+describe('run process (given / when / then)', () => {
+  it('queues an allowed run for its role with the action as proposed', () => {
+    const state = given(received());
+    const out = react(state, env('decision_made', decision()), ctx);
+    expect(out).toEqual([
+      { kind: 'event', type: 'run_queued', data: { role: 'dev', subject: 'warden.cmd.workers.dev.execute', action: state.action } },
+      expect.objectContaining({ kind: 'dispatch', role: 'dev', action: state.action }),
+    ]);
+  });
+
+  it('runs the rewritten action for an enforced compute decision', () => {
+    const rewritten = { tool: 'fs.write_file', args: { path: 'sandbox/x', content: 'y' } };
+    const out = react(given(received()), env('decision_made', decision({ outcome: 'compute', rewritten_action: rewritten })), ctx);
+    expect(out[1]).toMatchObject({ kind: 'dispatch', action: rewritten });
+  });
+
+  it('denies a compute decision that carries no rewrite', () => {
+    const out = react(given(received()), env('decision_made', decision({ outcome: 'compute' })), ctx);
+    expect(out).toEqual([expect.objectContaining({ type: 'run_denied' })]);
+  });
+
+  it('denies with the policy reasons', () => {
+    const out = react(given(received()), env('decision_made', decision({ outcome: 'deny', rule_ids: ['secrets'], reasons: ['no'] })), ctx);
+    expect(out).toEqual([{ kind: 'event', type: 'run_denied', data: { reasons: ['no'], rule_ids: ['secrets'] } }]);
+  });
+
+  it('refuses to act on a decision whose signature does not verify', () => {
+    const out = react(given(received()), env('decision_made', decision({ signature: 'forged' })), ctx);
+    expect(out).toEqual([expect.objectContaining({ type: 'run_denied', data: expect.objectContaining({ rule_ids: ['orchestrator.decision-signature'] }) })]);
+  });
+
+  it('lets an observed deny proceed as allowed, with the original action', () => {
+    const state = given(received());
+    const out = react(state, env('decision_made', decision({ outcome: 'deny', mode: 'observe' })), ctx);
+    expect(out[0]).toMatchObject({ type: 'run_queued' });
+    expect(out[1]).toMatchObject({ kind: 'dispatch', action: state.action });
+  });
+
+  it('escalates with a deterministic approval id, the tier votes and an expiry from the clock', () => {
+    const d = env('decision_made', decision({ outcome: 'escalate', tier: 3 }));
+    const out = react(given(received()), d, ctx);
+    expect(out).toEqual([
+      expect.objectContaining({
+        type: 'approval_requested',
+        data: expect.objectContaining({ approval_id: deriveId(d.id, 'approval'), tier: 3, required_votes: 2, expires_at: '2026-11-21T10:01:00.000Z' }),
+      }),
+    ]);
+    expect(react(given(received()), d, ctx)).toEqual(out); // deterministic
+  });
+
+  it('queues after approval is granted, carrying the approval id', () => {
+    const d = env('decision_made', decision({ outcome: 'escalate', tier: 2 }));
+    const approvalId = deriveId(d.id, 'approval');
+    const req = env('approval_requested', {
+      approval_id: approvalId,
+      tier: 2,
+      required_votes: 1,
+      expires_at: '2026-11-22T00:00:00.000Z',
+      agent: { id: 'a1', role: 'dev' },
+      action: { tool: 'git.push', args: {} },
+      decision: decision({ outcome: 'escalate', tier: 2 }),
+    });
+    const state = given(received(), d, req);
+    expect(state.status).toBe('awaiting_approval');
+    const out = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'] }), ctx);
+    expect(out[1]).toMatchObject({ kind: 'dispatch', approvalId });
+    // a grant for another approval does nothing
+    expect(react(state, env('approval_granted', { approval_id: deriveId('other'), operators: [] }), ctx)).toEqual([]);
+    const rejected = evolve(state, env('approval_rejected', { approval_id: approvalId, operators: ['op'] }));
+    expect(rejected.status).toBe('rejected');
+  });
+
+  it('walks received → queued → running → succeeded and keeps the result', () => {
+    const result = { output: { ok: true }, output_hash: 'sha256:' + '2'.repeat(64) };
+    const s = given(
+      received(),
+      env('decision_made', decision()),
+      env('run_queued', { role: 'dev', subject: 's', action: { tool: 'fs.read_file', args: {} } }),
+      env('run_started', { worker_id: 'w', attempt: 1 }),
+      env('run_succeeded', { result }),
+    );
+    expect(s.status).toBe('succeeded');
+    expect(s.result).toEqual(result);
+  });
+
+  it('never leaves a terminal status and reacts to nothing after it', () => {
+    const denied = given(received(), env('decision_made', decision({ outcome: 'deny' })), env('run_denied', { reasons: [], rule_ids: [] }));
+    expect(denied.status).toBe('denied');
+    const after = [
+      env('run_queued', { role: 'dev', subject: 's', action: { tool: 'x.y', args: {} } }),
+      env('run_started', { worker_id: 'w', attempt: 1 }),
+      env('run_succeeded', { result: { output: null, output_hash: 'sha256:' + '3'.repeat(64) } }),
+      env('run_cancelled', { by: 'op' }),
+    ];
+    for (const e of after) {
+      expect(evolve(denied, e).status).toBe('denied');
+      expect(react(denied, e, ctx)).toEqual([]);
+    }
+  });
+
+  it('ignores a second decision for the same run', () => {
+    const s = given(received(), env('decision_made', decision()));
+    expect(react(s, env('decision_made', decision({ outcome: 'deny' })), ctx)).toEqual([]);
+  });
+
+  it('does nothing for events of a run it never received', () => {
+    expect(react(initialState(RUN), env('decision_made', decision()), ctx)).toEqual([]);
+    expect(evolve(initialState(RUN), env('run_succeeded', { result: { output: 1, output_hash: 'sha256:' + '4'.repeat(64) } })).status).toBe('none');
+  });
+
+  it('cancels only a known, non-terminal run', () => {
+    expect(() => decideCancel(undefined)).toThrow(expect.objectContaining({ code: 'RUN.NOT_FOUND' }));
+    expect(() => decideCancel(given(received()))).not.toThrow();
+    const done = given(received(), env('decision_made', decision({ outcome: 'deny' })), env('run_denied', { reasons: [], rule_ids: [] }));
+    expect(() => decideCancel(done)).toThrow(expect.objectContaining({ code: 'RUN.ALREADY_TERMINAL' }));
+  });
+});

@@ -1,0 +1,91 @@
+import type { Action, Agent, AnyEnvelope, Decision, RunResult, RunStatus } from '@warden/contracts';
+import { isTerminal } from '@warden/contracts';
+
+/** What the orchestrator knows about a run: the fold of its events. */
+export interface RunState {
+  runId: string;
+  /** `none` until task_received has been seen. */
+  status: RunStatus | 'none';
+  agent?: Agent;
+  sessionId?: string;
+  action?: Action;
+  traceId?: string;
+  decision?: Decision;
+  decisionEventId?: string;
+  approval?: RunApproval;
+  result?: RunResult;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+export interface RunApproval {
+  id: string;
+  status: 'pending' | 'granted' | 'rejected' | 'expired';
+  tier: number;
+  requiredVotes: number;
+  expiresAt: string;
+  requestEventId: string;
+  operators: string[];
+}
+
+export function initialState(runId: string): RunState {
+  return { runId, status: 'none' };
+}
+
+/**
+ * Applies one event to a run. Pure; `occurred_at` (not the clock) stamps `updatedAt`, so replaying
+ * the stream rebuilds identical rows. Once terminal, no event changes the status.
+ */
+export function evolve(state: RunState, env: AnyEnvelope): RunState {
+  const s: RunState = { ...state, updatedAt: env.occurred_at };
+  const terminal = state.status !== 'none' && isTerminal(state.status);
+  switch (env.type) {
+    case 'task_received': {
+      if (state.status !== 'none') return state; // a second task_received for the same run is ignored
+      const sub = env.data.submission;
+      return { ...s, status: 'received', agent: sub.agent, sessionId: sub.session_id, action: sub.action, traceId: env.trace_id, createdAt: env.occurred_at };
+    }
+    case 'decision_made':
+      if (state.decision || terminal) return state;
+      return { ...s, decision: env.data, decisionEventId: env.id };
+    case 'approval_requested':
+      if (state.status !== 'received') return state;
+      return {
+        ...s,
+        status: 'awaiting_approval',
+        approval: {
+          id: env.data.approval_id,
+          status: 'pending',
+          tier: env.data.tier,
+          requiredVotes: env.data.required_votes,
+          expiresAt: env.data.expires_at,
+          requestEventId: env.id,
+          operators: [],
+        },
+      };
+    case 'approval_granted':
+    case 'approval_rejected':
+    case 'approval_expired': {
+      if (state.status !== 'awaiting_approval' || !state.approval || state.approval.id !== env.data.approval_id) return state;
+      const closed = { granted: 'granted', rejected: 'rejected', expired: 'expired' } as const;
+      const approvalStatus = closed[env.type.slice('approval_'.length) as keyof typeof closed];
+      const approval = { ...state.approval, status: approvalStatus, operators: env.data.operators };
+      if (env.type === 'approval_granted') return { ...s, approval };
+      return { ...s, approval, status: env.type === 'approval_rejected' ? 'rejected' : 'expired' };
+    }
+    case 'run_queued':
+      return state.status === 'received' || state.status === 'awaiting_approval' ? { ...s, status: 'queued' } : state;
+    case 'run_started':
+      return state.status === 'queued' ? { ...s, status: 'running' } : state;
+    case 'run_succeeded':
+    case 'run_failed':
+      if (terminal || state.status === 'none') return state;
+      return { ...s, status: env.type === 'run_succeeded' ? 'succeeded' : 'failed', result: env.data.result };
+    case 'run_denied':
+      return terminal || state.status === 'none' ? state : { ...s, status: 'denied' };
+    case 'run_cancelled':
+      return terminal || state.status === 'none' ? state : { ...s, status: 'cancelled' };
+    default:
+      return state; // votes, budget notices: part of the timeline, not of the status
+  }
+}

@@ -1,0 +1,58 @@
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Subjects } from '@warden/contracts';
+import type { BusConnection, Publisher } from '@warden/bus';
+import { loadSigningKeys } from '@warden/kernel';
+import { CheckpointedProjection } from '@warden/persistence';
+import { BUS, CONFIG, DATA_SOURCE, PUBLISHER, SUBJECTS } from '@warden/runtime';
+import type { OrchestratorConfig } from '../../config';
+import { RunProjection } from './run.projection';
+
+/**
+ * Every projection the orchestrator runs. Used by the service and by `npm run projections:rebuild`.
+ * @example for (const p of orchestratorProjections(ds, bus, subjects, publisher, config)) await p.rebuild()
+ */
+export function orchestratorProjections(
+  ds: DataSource,
+  bus: BusConnection,
+  subjects: Subjects,
+  publisher: Publisher,
+  config: Pick<OrchestratorConfig, 'WARDEN_SIGNING_KEY' | 'APPROVAL_TTL_SECONDS' | 'PROJECTION_BATCH'>,
+): CheckpointedProjection[] {
+  const handler = new RunProjection(subjects, publisher, loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined), {
+    approvalTtlMs: config.APPROVAL_TTL_SECONDS * 1000,
+    requiredVotes: { 1: 1, 2: 1, 3: 2 },
+  });
+  return [
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      { name: 'runs', schema: 'orchestrator', service: 'orchestrator', stream: subjects.streams.events, filterSubject: subjects.runEvents, maxBatch: config.PROJECTION_BATCH },
+      handler,
+    ),
+  ];
+}
+
+/** Runs the projections for the life of the app. */
+@Injectable()
+export class ProjectionRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly projections: CheckpointedProjection[];
+  constructor(
+    @Inject(DATA_SOURCE) ds: DataSource,
+    @Inject(BUS) bus: BusConnection,
+    @Inject(SUBJECTS) subjects: Subjects,
+    @Inject(PUBLISHER) publisher: Publisher,
+    @Inject(CONFIG) config: OrchestratorConfig,
+  ) {
+    this.projections = orchestratorProjections(ds, bus, subjects, publisher, config);
+  }
+  async onApplicationBootstrap(): Promise<void> {
+    for (const p of this.projections) await p.start();
+  }
+  // before the bus connection drains, so the batch in hand commits
+  async beforeApplicationShutdown(): Promise<void> {
+    for (const p of this.projections) await p.stop();
+  }
+}

@@ -1,0 +1,105 @@
+import type { EntityManager } from 'typeorm';
+import { decisionSigningPayload, executeCommandSigningPayload, type AnyEnvelope, type Decision, type ExecuteCommand, type Subjects } from '@warden/contracts';
+import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
+import { deriveId, sha256Canonical, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
+import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
+import { react, type ReactContext, type Reaction } from '../domain/run.decide';
+import { evolve, initialState, type RunState } from '../domain/run.state';
+import { RunRepository, type RunEventRow } from './run.repository';
+
+export interface RunProcessOptions {
+  approvalTtlMs: number;
+  requiredVotes: Record<number, number>;
+}
+
+/**
+ * The orchestrator's process manager and read model in one ordered pass over every run event: for each
+ * event it decides what to do (pure {@link react}), folds it into the run ({@link evolve}) and records it
+ * in the run's timeline. What it decides is published before the batch commits (see CheckpointedProjection).
+ */
+export class RunProjection implements ProjectionHandler {
+  constructor(
+    private readonly subjects: Subjects,
+    private readonly publisher: Publisher,
+    private readonly keys: SigningKeys,
+    private readonly opts: RunProcessOptions,
+  ) {}
+
+  async apply(events: ProjectedEvent[], em: EntityManager, ctx: ApplyContext): Promise<OutgoingMessage[]> {
+    const repo = new RunRepository(em);
+    const runEvents = events.filter((e) => e.env.run_id);
+    const states = await repo.loadStates([...new Set(runEvents.map((e) => e.env.run_id!))]);
+    const stored = await repo.existingEventIds(runEvents.map((e) => e.env.id));
+    const touched = new Map<string, { state: RunState; lastSeq: number }>();
+    const rows: RunEventRow[] = [];
+    const out: OutgoingMessage[] = [];
+    const reactCtx = this.reactContext(ctx.now);
+    for (const { msg, env } of runEvents) {
+      const runId = env.run_id!;
+      if (stored.has(env.id)) continue; // a duplicate that slipped past the broker's window
+      stored.add(env.id);
+      const before = states.get(runId) ?? initialState(runId);
+      if (!ctx.rebuild) {
+        for (const r of react(before, env, { ...reactCtx, decisionAuthentic: (d) => this.authentic(before, d) })) {
+          out.push(this.toMessage(before, env, r, ctx.now));
+        }
+      }
+      const after = evolve(before, env);
+      states.set(runId, after);
+      touched.set(runId, { state: after, lastSeq: msg.seq });
+      rows.push({ id: env.id, run_id: runId, seq: msg.seq, type: env.type, occurred_at: env.occurred_at, envelope: env });
+    }
+    await repo.insertEvents(rows);
+    await repo.saveStates([...touched.values()]);
+    return out;
+  }
+
+  async reset(em: EntityManager): Promise<void> {
+    await new RunRepository(em).reset();
+  }
+
+  private reactContext(now: Date): Omit<ReactContext, 'decisionAuthentic'> {
+    return {
+      now,
+      approvalTtlMs: this.opts.approvalTtlMs,
+      requiredVotes: (tier) => this.opts.requiredVotes[tier] ?? 1,
+      workerSubject: (role) => this.subjects.workerExecute(role),
+    };
+  }
+
+  private authentic(state: RunState, d: Decision): boolean {
+    return !!d.signature && verifyCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature);
+  }
+
+  private toMessage(state: RunState, cause: AnyEnvelope, r: Reaction, now: Date): OutgoingMessage {
+    const runId = state.runId;
+    if (r.kind === 'event') {
+      const env = makeEnvelope({
+        type: r.type,
+        runId,
+        producer: 'orchestrator',
+        traceId: cause.trace_id,
+        causationId: cause.id,
+        correlationId: runId,
+        data: r.data,
+        occurredAt: now,
+      });
+      return this.publisher.eventMessage(env);
+    }
+    const unsigned: Omit<ExecuteCommand, 'signature'> = {
+      command_id: deriveId(cause.id, 'execute'),
+      run_id: runId,
+      role: r.role,
+      action: r.action,
+      decision: r.decision,
+      decision_hash: sha256Canonical(r.decision),
+      approval_id: r.approvalId,
+      trace_id: cause.trace_id,
+      causation_id: cause.id,
+      issued_at: now.toISOString(),
+    };
+    const command: ExecuteCommand = { ...unsigned, signature: signCanonical(this.keys, executeCommandSigningPayload(unsigned)) };
+    // the run_queued fact is in the log before any worker can report on the run
+    return { subject: this.subjects.workerExecute(r.role), payload: command, msgId: command.command_id, traceId: cause.trace_id, kind: 'command', wave: 1 };
+  }
+}

@@ -1,0 +1,203 @@
+import type { EntityManager } from 'typeorm';
+import type { AnyEnvelope, RunStatus } from '@warden/contracts';
+import type { RunState } from '../domain/run.state';
+
+interface RunRow {
+  run_id: string;
+  status: RunStatus;
+  agent_id: string;
+  agent_role: string;
+  session_id: string | null;
+  action: RunState['action'];
+  decision: RunState['decision'] | null;
+  decision_event_id: string | null;
+  approval: RunState['approval'] | null;
+  result: RunState['result'] | null;
+  trace_id: string;
+  created_at: Date;
+  updated_at: Date;
+  last_seq: string;
+}
+
+/** One event as stored in the run's timeline. */
+export interface RunEventRow {
+  id: string;
+  run_id: string;
+  seq: number;
+  type: string;
+  occurred_at: string;
+  envelope: AnyEnvelope;
+}
+
+/** The run as the REST API shows it. */
+export interface RunView {
+  run_id: string;
+  status: RunStatus;
+  agent: { id: string; role: string };
+  session_id: string | null;
+  action: unknown;
+  decision: unknown;
+  approval: unknown;
+  result: unknown;
+  trace_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RunFilter {
+  status?: RunStatus;
+  agent_id?: string;
+  session_id?: string;
+  limit: number;
+  /** Keyset cursor: strictly older than (created_at, run_id). */
+  before?: { createdAt: string; runId: string };
+}
+
+const COLUMNS = `run_id, status, agent_id, agent_role, session_id, action, decision, decision_event_id, approval, result,
+  trace_id, created_at, updated_at, last_seq`;
+
+function toState(r: RunRow): RunState {
+  return {
+    runId: r.run_id,
+    status: r.status,
+    agent: { id: r.agent_id, role: r.agent_role },
+    sessionId: r.session_id ?? undefined,
+    action: r.action,
+    traceId: r.trace_id,
+    decision: r.decision ?? undefined,
+    decisionEventId: r.decision_event_id ?? undefined,
+    approval: r.approval ?? undefined,
+    result: r.result ?? undefined,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+function toView(r: RunRow): RunView {
+  return {
+    run_id: r.run_id,
+    status: r.status,
+    agent: { id: r.agent_id, role: r.agent_role },
+    session_id: r.session_id,
+    action: r.action,
+    decision: r.decision,
+    approval: r.approval
+      ? {
+          id: r.approval.id,
+          status: r.approval.status,
+          tier: r.approval.tier,
+          required_votes: r.approval.requiredVotes,
+          expires_at: r.approval.expiresAt,
+          operators: r.approval.operators,
+        }
+      : null,
+    result: r.result,
+    trace_id: r.trace_id,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+  };
+}
+
+/** All orchestrator run I/O: batch loads and saves for the projection, reads for the API. */
+export class RunRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  async loadStates(runIds: string[]): Promise<Map<string, RunState>> {
+    if (runIds.length === 0) return new Map();
+    const rows: RunRow[] = await this.em.query(`SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = ANY($1::uuid[])`, [runIds]);
+    return new Map(rows.map((r) => [r.run_id, toState(r)]));
+  }
+
+  async existingEventIds(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows: { id: string }[] = await this.em.query('SELECT id FROM orchestrator.run_events WHERE id = ANY($1::uuid[])', [ids]);
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /** Multi-row insert of timeline entries; an id already stored is left alone. */
+  async insertEvents(rows: RunEventRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.em.query(
+      `INSERT INTO orchestrator.run_events (id, run_id, seq, type, occurred_at, envelope)
+       SELECT x.id, x.run_id, x.seq, x.type, x.occurred_at, x.envelope
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, run_id uuid, seq bigint, type text, occurred_at timestamptz, envelope jsonb)
+       ON CONFLICT (id) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+  }
+
+  /** Multi-row upsert of run states (those that have seen task_received). */
+  async saveStates(states: { state: RunState; lastSeq: number }[]): Promise<void> {
+    const rows = states
+      .filter(({ state }) => state.status !== 'none')
+      .map(({ state: s, lastSeq }) => ({
+        run_id: s.runId,
+        status: s.status,
+        agent_id: s.agent!.id,
+        agent_role: s.agent!.role,
+        session_id: s.sessionId ?? null,
+        action: s.action,
+        decision: s.decision ?? null,
+        decision_event_id: s.decisionEventId ?? null,
+        approval: s.approval ?? null,
+        result: s.result ?? null,
+        trace_id: s.traceId,
+        created_at: s.createdAt,
+        updated_at: s.updatedAt,
+        last_seq: lastSeq,
+      }));
+    if (rows.length === 0) return;
+    await this.em.query(
+      `INSERT INTO orchestrator.runs (${COLUMNS})
+       SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent_id text, agent_role text,
+         session_id text, action jsonb, decision jsonb, decision_event_id uuid, approval jsonb, result jsonb, trace_id text,
+         created_at timestamptz, updated_at timestamptz, last_seq bigint)
+       ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, decision = EXCLUDED.decision,
+         decision_event_id = EXCLUDED.decision_event_id, approval = EXCLUDED.approval, result = EXCLUDED.result,
+         updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
+      [JSON.stringify(rows)],
+    );
+  }
+
+  async reset(): Promise<void> {
+    await this.em.query('DELETE FROM orchestrator.run_events');
+    await this.em.query('DELETE FROM orchestrator.runs');
+  }
+
+  async getState(runId: string): Promise<RunState | undefined> {
+    return (await this.loadStates([runId])).get(runId);
+  }
+
+  async getView(runId: string): Promise<{ run: RunView; events: AnyEnvelope[] } | undefined> {
+    const rows: RunRow[] = await this.em.query(`SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = $1`, [runId]);
+    if (rows.length === 0) return undefined;
+    const events: { envelope: AnyEnvelope }[] = await this.em.query(
+      'SELECT envelope FROM orchestrator.run_events WHERE run_id = $1 ORDER BY seq',
+      [runId],
+    );
+    return { run: toView(rows[0]!), events: events.map((e) => e.envelope) };
+  }
+
+  async list(f: RunFilter): Promise<RunView[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      params.push(v);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (f.status) add('status = ?', f.status);
+    if (f.agent_id) add('agent_id = ?', f.agent_id);
+    if (f.session_id) add('session_id = ?', f.session_id);
+    if (f.before) {
+      params.push(f.before.createdAt, f.before.runId);
+      where.push(`(created_at, run_id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(f.limit);
+    const rows: RunRow[] = await this.em.query(
+      `SELECT ${COLUMNS} FROM orchestrator.runs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY created_at DESC, run_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toView);
+  }
+}
