@@ -36,6 +36,11 @@ export interface ProjectionSpec {
   stream: string;
   filterSubject: string;
   maxBatch?: number;
+  /**
+   * Event types this projection cares about; others only advance the checkpoint, undecoded
+   * (read from the `Warden-Event-Type` header). Default: all.
+   */
+  eventTypes?: readonly string[];
 }
 
 /**
@@ -118,7 +123,10 @@ export class CheckpointedProjection {
       if (fresh.length === 0) return; // another replica (or an earlier attempt) applied it
       const events: ProjectedEvent[] = [];
       const dead: OutgoingMessage[] = [];
+      const wanted = this.spec.eventTypes;
       for (const msg of fresh) {
+        const type = msg.header(Headers.eventType);
+        if (wanted && type && !wanted.includes(type)) continue;
         try {
           events.push({ msg, env: decodeEnvelope(msg.json(), true) });
         } catch (err) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { DeliverPolicy } from '@nats-io/jetstream';
+import { DeliverPolicy, RetentionPolicy } from '@nats-io/jetstream';
 import { Subjects } from '@warden/contracts';
 import { BusMessage, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
 import { ensureDatabase } from '@warden/persistence';
@@ -79,8 +79,17 @@ export async function waitFor<T>(
   }
 }
 
+/** A message read back in a test. */
+export interface ReadMessage {
+  subject: string;
+  seq: number;
+  json(): unknown;
+}
+
 /** Every message currently in `stream` matching `filter`, in order (reads to the end, then stops). */
-export async function readAll(bus: BusConnection, stream: string, filter: string): Promise<BusMessage[]> {
+export async function readAll(bus: BusConnection, stream: string, filter: string): Promise<ReadMessage[]> {
+  const si = await bus.jsm.streams.info(stream);
+  if (si.config.retention === RetentionPolicy.Workqueue) return peekWorkQueue(bus, stream, filter, si.state.first_seq, si.state.last_seq);
   const consumer = await bus.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
   const info = await consumer.info(true);
   const out: BusMessage[] = [];
@@ -91,6 +100,17 @@ export async function readAll(bus: BusConnection, stream: string, filter: string
     if (m.info.pending === 0) break;
   }
   await iter.close().catch(() => undefined);
+  return out;
+}
+
+/** A work-queue stream allows no second consumer, so peek by sequence (fine for test-sized streams). */
+async function peekWorkQueue(bus: BusConnection, stream: string, filter: string, first: number, last: number): Promise<ReadMessage[]> {
+  const re = new RegExp('^' + filter.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+') + '$');
+  const out: ReadMessage[] = [];
+  for (let seq = first; seq > 0 && seq <= last; seq++) {
+    const m = await bus.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (m && re.test(m.subject)) out.push({ subject: m.subject, seq: m.seq, json: () => m.json() });
+  }
   return out;
 }
 

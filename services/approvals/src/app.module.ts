@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CoreModule } from '@warden/runtime';
 import type { ApprovalsConfig } from './config';
+import { ApprovalProjectionRunner } from './approval/projections/approval.projection';
 import { migrations } from './migrations';
 
 /** Composition root: wiring only. */
@@ -17,6 +18,7 @@ export class AppModule {
           redis: false,
         }),
       ],
+      providers: [ApprovalProjectionRunner],
     };
   }
 }

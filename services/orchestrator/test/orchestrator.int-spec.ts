@@ -1,0 +1,194 @@
+import type { INestApplication } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { decisionSigningPayload, executeCommandSigningPayload, type Decision, type ExecuteCommand } from '@warden/contracts';
+import { Publisher, makeEnvelope } from '@warden/bus';
+import { newId, newTraceId, loadSigningKeys, sha256Canonical, signCanonical, verifyCanonical } from '@warden/kernel';
+import { DATA_SOURCE, hashToken, startService } from '@warden/runtime';
+import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { AppModule } from '../src/app.module';
+import { loadConfig } from '../src/config';
+import { OperatorRepository } from '../src/operator/operator.repository';
+import { orchestratorProjections } from '../src/run/projections/projections';
+
+const ADMIN = 'test-admin-token-0123456789abcdef';
+
+describe('orchestrator on real NATS + Postgres', () => {
+  let t: TestEnv;
+  let app: INestApplication;
+  let url: string;
+  let publisher: Publisher;
+  let keys: ReturnType<typeof loadSigningKeys>;
+
+  const start = async () => {
+    const config = loadConfig({ ...process.env, ...t.env, ORCHESTRATOR_PORT: '0', WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
+    app = await startService(AppModule.forRoot(config), { service: 'orchestrator', port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
+  };
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    publisher = new Publisher(t.bus.js, t.subjects);
+    await start();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.cleanup();
+  });
+
+  const action = { tool: 'fs.read_file', args: { path: 'a.txt' } };
+
+  async function submit(decision: Partial<Decision>, opts: { sign?: boolean; session?: string; agent?: string } = {}) {
+    const runId = newId();
+    const traceId = newTraceId();
+    const received = makeEnvelope({
+      type: 'task_received',
+      runId,
+      producer: 'test',
+      traceId,
+      data: { submission: { run_id: runId, agent: { id: opts.agent ?? 'agent-1', role: 'dev' }, session_id: opts.session, action }, channel: 'bus' },
+    });
+    const d: Decision = {
+      outcome: 'allow',
+      tier: 1,
+      mode: 'enforce',
+      rule_ids: ['r'],
+      reasons: ['ok'],
+      constraints: {},
+      policy_version: 'v',
+      policy_digest: 'sha256:' + 'a'.repeat(64),
+      input_hash: 'sha256:' + 'b'.repeat(64),
+      trace_id: traceId,
+      evaluated_at: new Date().toISOString(),
+      ...decision,
+    };
+    const signed = opts.sign === false ? { ...d, signature: 'Zm9yZ2Vk' } : { ...d, signature: signCanonical(keys, decisionSigningPayload(runId, action, d)) };
+    const decided = makeEnvelope({ type: 'decision_made', runId, producer: 'policy', traceId, causationId: received.id, data: signed });
+    await publisher.publishEvents([received]);
+    await publisher.publishEvents([decided]);
+    return { runId, traceId, received, decided };
+  }
+
+  const get = (path: string, token: string | null = ADMIN) =>
+    fetch(url + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  async function runStatus(runId: string, status: string) {
+    return waitFor(async () => {
+      const r = await get(`/v1/runs/${runId}`);
+      if (r.status !== 200) return undefined;
+      const body = (await r.json()) as { status: string; events: { type: string }[] };
+      return body.status === status ? body : undefined;
+    }, `run ${runId} to be ${status}`);
+  }
+
+  it('queues an allowed run and sends its role a signed command, in that order', async () => {
+    const { runId, traceId, decided } = await submit({});
+    const run = await runStatus(runId, 'queued');
+    expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_queued']);
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.workerExecute('dev'));
+    const cmd = cmds.map((m) => m.json() as ExecuteCommand).find((c) => c.run_id === runId)!;
+    expect(cmd).toMatchObject({ role: 'dev', action, trace_id: traceId, causation_id: decided.id });
+    expect(cmd.decision_hash).toBe(sha256Canonical(cmd.decision));
+    expect(verifyCanonical(keys, executeCommandSigningPayload(cmd), cmd.signature)).toBe(true);
+    expect(verifyCanonical(keys, executeCommandSigningPayload({ ...cmd, action: { tool: 'fs.write_file', args: {} } }), cmd.signature)).toBe(false);
+  });
+
+  it('denies on a deny decision and on a decision whose signature does not verify', async () => {
+    const denied = await submit({ outcome: 'deny', rule_ids: ['secrets-read'], reasons: ['never'] });
+    const run = await runStatus(denied.runId, 'denied');
+    expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_denied']);
+    const forged = await submit({}, { sign: false });
+    const f = (await runStatus(forged.runId, 'denied')) as unknown as { events: { type: string; data: { rule_ids: string[] } }[] };
+    expect(f.events[2]!.data.rule_ids).toEqual(['orchestrator.decision-signature']);
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toEqual(expect.arrayContaining([denied.runId, forged.runId]));
+  });
+
+  it('asks for approval on escalate, with two votes for tier 3', async () => {
+    const { runId } = await submit({ outcome: 'escalate', tier: 3 });
+    const run = (await runStatus(runId, 'awaiting_approval')) as unknown as { approval: { required_votes: number; status: string } };
+    expect(run.approval).toMatchObject({ required_votes: 2, status: 'pending' });
+  });
+
+  it('answers problem+json: 401 without a token, 403 for a role too low, 404 for an unknown run, 400 for a bad filter', async () => {
+    expect((await get('/v1/runs', null)).status).toBe(401);
+    expect((await get('/v1/runs', 'wrong-token-wrong-token')).status).toBe(401);
+    const ds = app.get<DataSource>(DATA_SOURCE);
+    await new OperatorRepository(ds).create({ id: newId(), name: 'viewer-1', tokenHash: hashToken('viewer-token-xyz-0123456789'), roles: ['viewer'], maxTier: 1 });
+    expect((await get('/v1/runs', 'viewer-token-xyz-0123456789')).status).toBe(200);
+    const cancel = await fetch(`${url}/v1/runs/${newId()}/cancel`, { method: 'POST', headers: { authorization: 'Bearer viewer-token-xyz-0123456789' } });
+    expect(cancel.status).toBe(403);
+    const missing = await get(`/v1/runs/${newId()}`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('application/problem+json');
+    const bad = await get('/v1/runs?status=nope&limit=0');
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { errors: { path: string }[] };
+    expect(body.errors.map((e) => e.path).sort()).toEqual(['limit', 'status']);
+  });
+
+  it('lists newest first with filters and a cursor that pages without gaps or repeats', async () => {
+    const session = `s-${newId()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await submit({ outcome: 'deny' }, { session })).runId);
+    for (const id of ids) await runStatus(id, 'denied');
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await get(`/v1/runs?session_id=${session}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = (await r.json()) as { runs: { run_id: string; status: string }[]; next_cursor: string | null };
+      seen.push(...page.runs.map((x) => x.run_id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+    const denied = (await (await get(`/v1/runs?session_id=${session}&status=queued`)).json()) as { runs: unknown[] };
+    expect(denied.runs).toEqual([]);
+  });
+
+  it('cancels a non-terminal run once; a second cancel is 409', async () => {
+    const { runId } = await submit({ outcome: 'escalate', tier: 2 });
+    await runStatus(runId, 'awaiting_approval');
+    const c1 = await fetch(`${url}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(c1.status).toBe(202);
+    await runStatus(runId, 'cancelled');
+    const c2 = await fetch(`${url}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(c2.status).toBe(409);
+  });
+
+  it('resumes from its checkpoint after a restart, acting on each event exactly once, and a rebuild equals the live tables', async () => {
+    await app.close();
+    const pending = [];
+    for (let i = 0; i < 20; i++) pending.push(await submit({}));
+    await start();
+    for (const p of pending) await runStatus(p.runId, 'queued');
+    const cmds = (await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll)).map((m) => (m.json() as ExecuteCommand).run_id);
+    for (const p of pending) expect(cmds.filter((id) => id === p.runId)).toHaveLength(1);
+    const events = (await readAll(t.bus, t.subjects.streams.events, t.subjects.eventsOfType('run_queued'))).map((m) => m.json() as { run_id: string });
+    for (const p of pending) expect(events.filter((e) => e.run_id === p.runId)).toHaveLength(1);
+
+    // let the projection settle on the last events (run_queued of every run) before stopping
+    await new Promise((r) => setTimeout(r, 300));
+    await app.close();
+    const live = await snapshotTables(t);
+    const p = orchestratorProjections(live.ds, t.bus, t.subjects, publisher, loadConfig({ ...t.env }));
+    await p[0]!.rebuild();
+    const rebuilt = await live.snapshot();
+    expect(live.before.runs.length).toBeGreaterThan(20);
+    expect(rebuilt.runs).toEqual(live.before.runs);
+    expect(rebuilt.events).toEqual(live.before.events);
+    await live.ds.destroy();
+    await start();
+  });
+});
+
+/** Opens its own DataSource on the test database and snapshots the orchestrator tables. */
+async function snapshotTables(t: TestEnv) {
+  const { openDataSource } = await import('@warden/persistence');
+  const { migrations } = await import('../src/migrations');
+  const ds = await openDataSource({ url: t.databaseUrl, schema: 'orchestrator', migrations });
+  const snapshot = async () => ({
+    runs: await ds.query('SELECT * FROM orchestrator.runs ORDER BY run_id'),
+    events: await ds.query('SELECT * FROM orchestrator.run_events ORDER BY id'),
+  });
+  return { ds, snapshot, before: await snapshot() };
+}
