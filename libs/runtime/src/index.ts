@@ -3,3 +3,4 @@ export * from './core.module';
 export * from './bootstrap';
 export * from './problem.filter';
 export * from './auth';
+export * from './rebuild';

@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+/*
+ * End-to-end benchmark: fs.read_file proposals published to the ingest subject, measured from publish
+ * to the run_succeeded event. Starts the five services (built dist) as child processes on its own
+ * subject prefix and database, so it never touches a running system.
+ *
+ *   npm run bench [-- --duration 20 --rates 100,300,1000 --closed-concurrency 400]
+ *
+ * Writes bench/results/e2e.json and prints a table.
+ */
+'use strict';
+const { spawn } = require('node:child_process');
+const { randomBytes, randomUUID } = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { connect } = require('@nats-io/transport-node');
+const { jetstream, jetstreamManager } = require('@nats-io/jetstream');
+const { Client } = require('pg');
+
+const ROOT = path.join(__dirname, '..');
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const DURATION_S = Number(args.duration ?? 20);
+const RATES = String(args.rates ?? '100,300,1000').split(',').map(Number);
+const CLOSED_CONCURRENCY = Number(args['closed-concurrency'] ?? 400);
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
+const prefix = `bench${randomBytes(3).toString('hex')}`;
+const dbName = `warden_${prefix}`;
+const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function startServices(env) {
+  const procs = [];
+  for (const [i, name] of SERVICES.entries()) {
+    const child = spawn(process.execPath, [path.join(ROOT, 'services', name, 'dist', 'main.js')], {
+      env: { ...env, [`${name.toUpperCase()}_PORT`]: String(17801 + i) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (d) => {
+      const line = String(d).trim();
+      if (/ERROR/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    });
+    procs.push({ name, child, port: 17801 + i });
+  }
+  for (const p of procs) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${p.port}/health/ready`);
+        if (r.ok) break;
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`${p.name} did not become ready`);
+      await sleep(200);
+    }
+  }
+  return procs;
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(ROOT, 'services', 'workers', 'dist', 'main.js'))) throw new Error('build first: npm run build');
+  const workspace = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'warden-bench-'));
+  fs.writeFileSync(path.join(workspace, 'bench.txt'), 'hello from the benchmark\n');
+  const env = {
+    ...process.env,
+    WARDEN_SUBJECT_PREFIX: prefix,
+    DATABASE_URL: `${PG}/${dbName}`,
+    WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+    WARDEN_WORKSPACE: workspace,
+    LOG_LEVEL: 'error',
+  };
+  const procs = await startServices(env);
+  const nc = await connect({ servers: NATS_URL, name: 'warden-bench' });
+  const js = jetstream(nc, { timeout: 10_000 });
+  const pending = new Map(); // run_id -> publish time (performance.now())
+  const waiters = new Map(); // run_id -> resolve, for the closed loop
+  const latencies = [];
+  let completed = 0;
+  const sub = nc.subscribe(`${prefix}.events.run.*.run_succeeded`);
+  const failedSub = nc.subscribe(`${prefix}.events.run.*.run_failed`);
+  let failed = 0;
+  (async () => {
+    for await (const m of sub) {
+      const runId = m.subject.split('.')[3];
+      const t0 = pending.get(runId);
+      if (t0 !== undefined) {
+        pending.delete(runId);
+        latencies.push(performance.now() - t0);
+        completed++;
+      }
+      waiters.get(runId)?.();
+    }
+  })();
+  (async () => {
+    for await (const m of failedSub) {
+      const runId = m.subject.split('.')[3];
+      if (pending.delete(runId)) failed++;
+      waiters.get(runId)?.();
+    }
+  })();
+
+  let seq = 0;
+  const publishOne = () => {
+    const runId = randomUUID();
+    seq++;
+    const body = JSON.stringify({
+      run_id: runId,
+      agent: { id: `bench-${seq % 50}`, role: 'research' },
+      action: { tool: 'fs.read_file', args: { path: 'bench.txt' } },
+    });
+    pending.set(runId, performance.now());
+    js.publish(`${prefix}.ingest.tasks`, body, { msgID: runId }).catch((err) => {
+      pending.delete(runId);
+      waiters.get(runId)?.();
+      publishErrors++;
+      if (publishErrors < 5) console.error('publish failed:', err.message);
+    });
+    return runId;
+  };
+  let publishErrors = 0;
+
+  // warm-up: JIT, connection pools, consumers
+  for (let i = 0; i < 200; i++) publishOne();
+  await waitDrained(pending, 30_000);
+  latencies.length = 0;
+  completed = 0;
+  failed = 0;
+
+  const results = [];
+  for (const rate of RATES) {
+    const r = await openLoop(rate);
+    results.push(r);
+    printRow(r);
+  }
+  results.push(await closedLoop());
+  printRow(results[results.length - 1]);
+
+  async function openLoop(rate) {
+    latencies.length = 0;
+    const before = completed;
+    const tickMs = 10;
+    const start = performance.now();
+    let sent = 0;
+    while (performance.now() - start < DURATION_S * 1000) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate);
+      while (sent < due) {
+        void publishOne();
+        sent++;
+      }
+      await sleep(tickMs);
+    }
+    const sendEnd = performance.now();
+    const lost = await waitDrained(pending, 60_000);
+    const lat = [...latencies].sort((a, b) => a - b);
+    const done = completed - before;
+    // sustained throughput: completions during the send window
+    const inWindow = latencies.length;
+    return summary(`open ${rate}/s`, sent, done, lost, lat, (inWindow / (sendEnd - start)) * 1000);
+  }
+
+  async function closedLoop() {
+    latencies.length = 0;
+    const before = completed;
+    const start = performance.now();
+    let sent = 0;
+    let stop = false;
+    // each worker keeps one run outstanding: publish, wait for its terminal event, repeat
+    const worker = async () => {
+      while (!stop) {
+        let resolve;
+        const done = new Promise((r) => (resolve = r));
+        const runId = publishOne();
+        waiters.set(runId, resolve);
+        sent++;
+        await Promise.race([done, sleep(30_000)]);
+        waiters.delete(runId);
+      }
+    };
+    const workers = Array.from({ length: CLOSED_CONCURRENCY }, worker);
+    await sleep(DURATION_S * 1000);
+    stop = true;
+    await Promise.all(workers);
+    const elapsed = performance.now() - start;
+    const lost = await waitDrained(pending, 60_000);
+    const lat = [...latencies].sort((a, b) => a - b);
+    return summary(`closed x${CLOSED_CONCURRENCY}`, sent, completed - before, lost, lat, ((completed - before) / elapsed) * 1000);
+  }
+
+  function summary(name, sent, done, lost, lat, throughput) {
+    return {
+      scenario: name,
+      sent,
+      succeeded: done,
+      failed,
+      lost,
+      runs_per_s: Math.round(throughput),
+      p50_ms: round(percentile(lat, 50)),
+      p95_ms: round(percentile(lat, 95)),
+      p99_ms: round(percentile(lat, 99)),
+      max_ms: round(lat[lat.length - 1] ?? null),
+    };
+  }
+
+  const out = {
+    at: new Date().toISOString(),
+    machine: { cpus: require('node:os').cpus().length, node: process.version },
+    duration_s: DURATION_S,
+    results,
+    publish_errors: publishErrors,
+  };
+  fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'e2e.json'), JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nwrote bench/results/e2e.json`);
+
+  sub.unsubscribe();
+  failedSub.unsubscribe();
+  await nc.drain();
+  for (const p of procs) p.child.kill('SIGTERM');
+  await sleep(1500);
+  await cleanup();
+}
+
+function round(v) {
+  return v === null ? null : Math.round(v * 10) / 10;
+}
+
+async function waitDrained(pending, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (pending.size > 0 && Date.now() < deadline) await sleep(50);
+  const lost = pending.size;
+  pending.clear();
+  return lost;
+}
+
+let headerPrinted = false;
+function printRow(r) {
+  const cols = ['scenario', 'sent', 'succeeded', 'lost', 'runs_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'max_ms'];
+  if (!headerPrinted) {
+    console.log(cols.map((c) => c.padStart(c === 'scenario' ? 16 : 10)).join(' '));
+    headerPrinted = true;
+  }
+  console.log(cols.map((c) => String(r[c] ?? '-').padStart(c === 'scenario' ? 16 : 10)).join(' '));
+}
+
+async function cleanup() {
+  try {
+    const nc = await connect({ servers: NATS_URL });
+    const jsm = await jetstreamManager(nc);
+    const up = prefix.toUpperCase();
+    for (const s of ['INGEST', 'EVENTS', 'CMD', 'DLQ']) await jsm.streams.delete(`${up}_${s}`).catch(() => undefined);
+    await nc.close();
+    const pg = new Client({ connectionString: `${PG}/postgres` });
+    await pg.connect();
+    await pg.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await pg.end();
+  } catch (err) {
+    console.error('cleanup failed:', err.message);
+  }
+}
+
+main().catch(async (err) => {
+  console.error(`bench failed: ${err.stack ?? err.message}`);
+  await cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,44 @@
+import type { DataSource } from 'typeorm';
+import { Subjects } from '@warden/contracts';
+import { Publisher, connectBus, type BusConnection } from '@warden/bus';
+import { openDataSource, type CheckpointedProjection } from '@warden/persistence';
+import type { BaseEnv } from './config';
+
+export interface RebuildContext {
+  ds: DataSource;
+  bus: BusConnection;
+  subjects: Subjects;
+  publisher: Publisher;
+  env: Record<string, string | undefined>;
+}
+
+/** A service's read models, as `npm run projections:rebuild` sees them. */
+export interface RebuildTarget {
+  service: string;
+  schema: string;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  migrations: Function[];
+  loadConfig: (env: Record<string, string | undefined>) => BaseEnv;
+  projections: (ctx: RebuildContext) => CheckpointedProjection[];
+}
+
+/**
+ * Empties and replays every projection of one service from the event stream. The service must be
+ * stopped (its live projection would race the rebuild). Returns each projection's final checkpoint.
+ * @example await rebuildService(rebuildTarget, process.env)
+ */
+export async function rebuildService(target: RebuildTarget, env: Record<string, string | undefined>): Promise<Record<string, number>> {
+  const config = target.loadConfig(env);
+  const ds = await openDataSource({ url: config.DATABASE_URL, schema: target.schema, migrations: target.migrations });
+  const bus = await connectBus(config.NATS_URL, `${target.service}-rebuild`);
+  const subjects = new Subjects(config.WARDEN_SUBJECT_PREFIX);
+  try {
+    const out: Record<string, number> = {};
+    const projections = target.projections({ ds, bus, subjects, publisher: new Publisher(bus.js, subjects), env });
+    for (const [i, p] of projections.entries()) out[`${target.service}#${i}`] = await p.rebuild();
+    return out;
+  } finally {
+    await bus.nc.close();
+    await ds.destroy();
+  }
+}

@@ -1,0 +1,13 @@
+import { approvalsProjections } from './approval/projections/approval.projection';
+import { loadConfig } from './config';
+import { migrations } from './migrations';
+import type { RebuildTarget } from '@warden/runtime';
+
+/** What `npm run projections:rebuild` needs to rebuild this service's read models. */
+export const rebuildTarget: RebuildTarget = {
+  service: 'approvals',
+  schema: 'approvals',
+  migrations,
+  loadConfig,
+  projections: (ctx) => approvalsProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher),
+};

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// npm run projections:rebuild -- [service...]  (default: every service with read models)
+// Rebuilds read models from the event stream. Stop the service first: its live projection would race.
+'use strict';
+const net = require('node:net');
+const path = require('node:path');
+
+const SERVICES = { ingest: 7101, policy: 7102, orchestrator: 7103, approvals: 7104 };
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port, timeout: 500 });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+  });
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const force = args.includes('--force');
+  const names = args.filter((a) => !a.startsWith('--'));
+  const targets = names.length ? names : Object.keys(SERVICES);
+  for (const n of targets) {
+    if (!(n in SERVICES)) throw new Error(`unknown service "${n}" (one of: ${Object.keys(SERVICES).join(', ')})`);
+  }
+  const { rebuildService } = require('@warden/runtime');
+  for (const name of targets) {
+    const port = Number(process.env[`${name.toUpperCase()}_PORT`] ?? SERVICES[name]);
+    if (!force && (await portOpen(port))) {
+      throw new Error(`${name} seems to be running on port ${port}; stop it first (or pass --force)`);
+    }
+    const mod = require(path.join(__dirname, '..', 'services', name, 'dist', 'projections.js'));
+    const started = Date.now();
+    const positions = await rebuildService(mod.rebuildTarget, process.env);
+    console.log(`${name}: rebuilt in ${Date.now() - started} ms; checkpoints ${JSON.stringify(positions)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(`projections:rebuild failed: ${err.message}`);
+  process.exit(1);
+});
