@@ -43,6 +43,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     private readonly bus: BusConnection,
     private readonly subjects: Subjects,
     private readonly service: string,
+    private readonly defaults: { ackWaitMs?: number } = {},
   ) {
     super();
     this.log = new Logger(service).child('transport');
@@ -65,7 +66,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         filterSubject: b.filter(this.subjects),
         concurrency: b.concurrency,
         maxDeliver: b.maxDeliver,
-        ackWaitMs: b.ackWaitMs,
+        ackWaitMs: b.ackWaitMs ?? this.defaults.ackWaitMs,
       };
       const consumer = new WorkConsumer(this.bus, this.subjects, spec, async (msg) => {
         const out: unknown = await handler(msg);

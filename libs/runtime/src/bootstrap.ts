@@ -4,7 +4,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { JetStreamTransport, attachJetStream, type BusConnection } from '@warden/bus';
 import type { Subjects } from '@warden/contracts';
 import { Logger, NestLoggerAdapter, initMetrics, stopTracing } from '@warden/observability';
-import { BUS, SUBJECTS } from './core.module';
+import { BUS, CONFIG, SUBJECTS } from './core.module';
+import type { BaseEnv } from './config';
 import { ProblemFilter } from './problem.filter';
 
 export interface StartOptions {
@@ -30,7 +31,8 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
   if (opts.consumers !== false) {
     const bus = app.get<BusConnection>(BUS);
     const subjects = app.get<Subjects>(SUBJECTS);
-    const transport = new JetStreamTransport(bus, subjects, opts.service);
+    const config = app.get<BaseEnv>(CONFIG);
+    const transport = new JetStreamTransport(bus, subjects, opts.service, { ackWaitMs: config.WARDEN_ACK_WAIT_MS });
     await attachJetStream(app, transport);
     // stop taking messages and settle those in hand before the connections close
     const close = app.close.bind(app);

@@ -18,6 +18,8 @@ export const BaseEnv = z.object({
   WARDEN_SIGNING_PUBLIC_KEY: z.string().optional(),
   WARDEN_WORKSPACE: z.string().default('./var/workspace'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
+  /** How long a consumer may hold a message before the broker redelivers it (handlers heartbeat). */
+  WARDEN_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   HOST: z.string().default('0.0.0.0'),
 });
