@@ -5,15 +5,13 @@ const common = {
   moduleNameMapper: { '^@warden/([a-z-]+)$': '<rootDir>/libs/$1/src' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  setupFiles: ['<rootDir>/jest.setup.js'],
 };
 module.exports = {
+  // integration tests wait on real brokers and databases
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,tools}/**/*.spec.ts'] },
-    {
-      ...common,
-      displayName: 'integration',
-      testMatch: ['<rootDir>/{libs,services,test}/**/*.int-spec.ts'],
-      testTimeout: 60_000,
-    },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,test}/**/*.int-spec.ts'] },
   ],
 };

@@ -1,0 +1,206 @@
+import { MAX_SUBMISSION_BYTES, TaskReceivedData, TaskRejectedData, EnvelopeBase } from '@warden/contracts';
+import { deriveId } from '@warden/kernel';
+import {
+  busSource,
+  classifyConflict,
+  parseSubmission,
+  receivedEnvelope,
+  rejectedEnvelope,
+  rejectionToken,
+  runIdFor,
+  traceIdFor,
+  type ExistingSubmission,
+} from './submission';
+
+const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+const valid = { agent: { id: 'agent-7', role: 'dev' }, action: { tool: 'fs.write_file', args: { path: 'a.md' } } };
+const src = busSource({ stream: 'WARDEN_INGEST', seq: 42, msgId: 'key-1' });
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+
+describe('parseSubmission', () => {
+  it('accepts a valid submission and normalises defaults (action.args)', () => {
+    const r = parseSubmission(enc({ agent: { id: 'a', role: 'dev' }, action: { tool: 'git.status' } }));
+    expect(r).toEqual({
+      ok: true,
+      submission: { agent: { id: 'a', role: 'dev' }, action: { tool: 'git.status', args: {} } },
+    });
+  });
+
+  it('rejects a payload over 256 KiB with an error on the root path, naming the size', () => {
+    const big = enc({ ...valid, intent: 'x', metadata: { blob: 'y'.repeat(MAX_SUBMISSION_BYTES) } });
+    const r = parseSubmission(big);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe('too_large');
+    expect(r.errors).toEqual([{ path: '', message: expect.stringMatching(/limit is 262144 bytes \(256 KiB\)/) }]);
+    expect(r.agentId).toBe('agent-7');
+  });
+
+  it('accepts a payload of exactly 256 KiB as far as size goes', () => {
+    const base = JSON.stringify({ ...valid, intent: '' });
+    const pad = MAX_SUBMISSION_BYTES - base.length;
+    const body = JSON.stringify({ ...valid, intent: '' }).replace('"intent":""', `"intent":""${' '.repeat(pad)}`);
+    expect(Buffer.byteLength(body)).toBe(MAX_SUBMISSION_BYTES);
+    expect(parseSubmission(enc(body)).ok).toBe(true);
+  });
+
+  it('rejects bytes that are not UTF-8', () => {
+    const r = parseSubmission(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
+    expect(r).toEqual({ ok: false, reason: 'malformed', errors: [{ path: '', message: 'body is not valid UTF-8' }] });
+  });
+
+  it('rejects text that is not JSON', () => {
+    const r = parseSubmission(enc('hello {'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe('malformed');
+    expect(r.errors[0]).toEqual({ path: '', message: expect.stringMatching(/^body is not valid JSON/) });
+  });
+
+  it('rejects JSON that is not an object on the root path', () => {
+    const r = parseSubmission(enc('[1,2]'));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe('invalid');
+    expect(r.errors.map((e) => e.path)).toEqual(['']);
+  });
+
+  it('reports every schema error with its field path, and the agent id when readable', () => {
+    const r = parseSubmission(
+      enc({
+        agent: { id: 'agent-9', role: 'Dev' },
+        action: { tool: 'WriteFile' },
+        idempotencyKey: 'k',
+        run_id: 'nope',
+      }),
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe('invalid');
+    const paths = r.errors.map((e) => e.path).sort();
+    expect(paths).toEqual(['action.tool', 'agent.role', 'idempotencyKey', 'run_id']);
+    expect(r.errors.find((e) => e.path === 'action.tool')!.message).toMatch(/namespace\.verb/);
+    expect(r.errors.find((e) => e.path === 'idempotencyKey')!.message).toBe('unknown field');
+    expect(r.agentId).toBe('agent-9');
+  });
+
+  it('names missing required fields', () => {
+    const r = parseSubmission(enc({ action: { tool: 'fs.read_file' } }));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => e.path)).toEqual(['agent']);
+    expect(r.agentId).toBeUndefined();
+  });
+});
+
+describe('ids', () => {
+  it('keeps a client run_id', () => {
+    const runId = '0b0e3a4e-3c2f-4b7e-9d0a-1b2c3d4e5f60';
+    expect(runIdFor({ ...valid, run_id: runId, action: { ...valid.action } }, src)).toBe(runId);
+  });
+
+  it('derives the run id from stream + sequence, so a redelivery gets the same one', () => {
+    const sub = { ...valid, action: { ...valid.action } };
+    expect(runIdFor(sub, src)).toBe(deriveId('run', 'WARDEN_INGEST', '42'));
+    expect(runIdFor(sub, busSource({ stream: 'WARDEN_INGEST', seq: 42 }))).toBe(runIdFor(sub, src));
+    expect(runIdFor(sub, busSource({ stream: 'WARDEN_INGEST', seq: 43 }))).not.toBe(runIdFor(sub, src));
+  });
+
+  it('takes the trace id from a valid traceparent', () => {
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(traceIdFor(busSource({ stream: 'S', seq: 1, traceparent: tp }))).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
+  it('derives a stable W3C trace id when traceparent is absent or malformed', () => {
+    const a = traceIdFor(busSource({ stream: 'S', seq: 1 }));
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceIdFor(busSource({ stream: 'S', seq: 1, traceparent: 'garbage' }))).toBe(a);
+    expect(traceIdFor(busSource({ stream: 'S', seq: 2 }))).not.toBe(a);
+  });
+
+  it('uses the message id as rejection token when it is a subject token, else a derived uuid', () => {
+    expect(rejectionToken(src)).toBe('key-1');
+    const odd = busSource({ stream: 'S', seq: 7, msgId: 'has.dots and spaces' });
+    expect(rejectionToken(odd)).toBe(deriveId('task_rejected', 'S', '7'));
+    expect(rejectionToken(busSource({ stream: 'S', seq: 7 }))).toBe(deriveId('task_rejected', 'S', '7'));
+  });
+
+  it('reports the broker message id as source_id, else stream:seq', () => {
+    expect(src.sourceId).toBe('key-1');
+    expect(busSource({ stream: 'S', seq: 9 }).sourceId).toBe('S:9');
+  });
+});
+
+describe('envelopes', () => {
+  it('task_received: deterministic id, run id in envelope and submission, valid against the contract', () => {
+    const p = parseSubmission(enc({ ...valid, idempotency_key: 'k1' }));
+    if (!p.ok) throw new Error('fixture invalid');
+    const env = receivedEnvelope(p.submission, src, T0);
+    expect(env.id).toBe(deriveId('task_received', 'WARDEN_INGEST', '42'));
+    expect(env.run_id).toBe(deriveId('run', 'WARDEN_INGEST', '42'));
+    expect(env.correlation_id).toBe(env.run_id);
+    expect(env.producer).toBe('ingest');
+    expect(env.data).toEqual({
+      submission: { ...p.submission, run_id: env.run_id },
+      channel: 'bus',
+      source_id: 'key-1',
+    });
+    expect(EnvelopeBase.safeParse(env).success).toBe(true);
+    expect(TaskReceivedData.safeParse(env.data).success).toBe(true);
+    expect(receivedEnvelope(p.submission, src, T0)).toEqual(env);
+  });
+
+  it('task_rejected: no run, correlated by the rejection token, deterministic id, valid against the contract', () => {
+    const errors = [{ path: 'agent.role', message: 'Required' }];
+    const env = rejectedEnvelope(errors, src, 'agent-7', T0);
+    expect(env.run_id).toBeNull();
+    expect(env.correlation_id).toBe('key-1');
+    expect(env.id).toBe(deriveId('task_rejected', 'WARDEN_INGEST', '42'));
+    expect(env.data).toEqual({ errors, channel: 'bus', source_id: 'key-1', agent_id: 'agent-7' });
+    expect(EnvelopeBase.safeParse(env).success).toBe(true);
+    expect(TaskRejectedData.safeParse(env.data).success).toBe(true);
+    expect('agent_id' in rejectedEnvelope(errors, src, undefined, T0).data).toBe(false);
+  });
+});
+
+describe('classifyConflict', () => {
+  const row = (o: Partial<ExistingSubmission>): ExistingSubmission => ({
+    runId: 'r1',
+    agentId: 'a',
+    idempotencyKey: 'k',
+    eventId: 'e1',
+    createdAt: T0,
+    ...o,
+  });
+
+  it('recognises its own earlier attempt by event id (redelivery after a crash)', () => {
+    expect(classifyConflict({ eventId: 'e1', agentId: 'a', idempotencyKey: 'k' }, [row({})])).toEqual({
+      kind: 'redelivery',
+      existing: row({}),
+    });
+  });
+
+  it('same agent + idempotency key from another delivery is a duplicate of the first run', () => {
+    const c = classifyConflict({ eventId: 'e2', agentId: 'a', idempotencyKey: 'k' }, [row({})]);
+    expect(c).toEqual({ kind: 'duplicate', existing: row({}) });
+  });
+
+  it('a duplicate wins over a run_id clash with another submission', () => {
+    const c = classifyConflict({ eventId: 'e3', agentId: 'a', idempotencyKey: 'k' }, [
+      row({ runId: 'r9', agentId: 'b', idempotencyKey: null, eventId: 'e9' }),
+      row({}),
+    ]);
+    expect(c.kind).toBe('duplicate');
+  });
+
+  it('a run_id owned by a different submission is refused on the run_id field', () => {
+    const other = [row({ agentId: 'b' })];
+    expect(classifyConflict({ eventId: 'e2', agentId: 'a', idempotencyKey: 'k' }, other)).toEqual({
+      kind: 'run_id_in_use',
+      errors: [{ path: 'run_id', message: 'run_id already in use' }],
+    });
+    expect(classifyConflict({ eventId: 'e2', agentId: 'a' }, [row({ idempotencyKey: null })]).kind).toBe(
+      'run_id_in_use',
+    );
+  });
+});

@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import {
+  MAX_SUBMISSION_BYTES,
+  TaskSubmission,
+  isSubjectToken,
+  parseWith,
+  type Envelope,
+  type FieldError,
+} from '@warden/contracts';
+import { makeEnvelope } from '@warden/bus';
+import { deriveId } from '@warden/kernel';
+import { parseTraceparent } from '@warden/observability';
+
+/** How a submission reached ingest (a bounded metric label too). */
+export type Channel = 'bus' | 'http' | 'webhook';
+
+/** Why a submission was refused; a bounded metric label. */
+export type RejectReason = 'too_large' | 'malformed' | 'invalid' | 'run_id_in_use';
+
+/**
+ * One delivery of a submission. `key` names the delivery stably (stream + sequence on the bus), and
+ * every id ingest assigns is derived from it, so a redelivery produces the very same ids.
+ */
+export interface SubmissionSource {
+  channel: Channel;
+  key: readonly string[];
+  /** Reported as `data.source_id`: the broker message id, else `<stream>:<seq>`. */
+  sourceId: string;
+  /** Names the rejection subject when it is a valid subject token (the client's Nats-Msg-Id). */
+  token?: string;
+  traceparent?: string;
+  /** Provenance on the bus, kept on the dedupe row. */
+  stream?: string;
+  seq?: number;
+}
+
+/** A source for a JetStream message. */
+export function busSource(m: { stream: string; seq: number; msgId?: string; traceparent?: string }): SubmissionSource {
+  return {
+    channel: 'bus',
+    key: [m.stream, String(m.seq)],
+    sourceId: m.msgId ?? `${m.stream}:${m.seq}`,
+    token: m.msgId,
+    traceparent: m.traceparent,
+    stream: m.stream,
+    seq: m.seq,
+  };
+}
+
+export type ParsedSubmission =
+  | { ok: true; submission: TaskSubmission }
+  | { ok: false; reason: RejectReason; errors: FieldError[]; agentId?: string };
+
+/**
+ * Decodes and validates raw submission bytes: size first (256 KiB), then strict UTF-8, JSON, and
+ * the `TaskSubmission` schema. Never throws; a refusal carries field errors (path + message) and,
+ * when it can be read, the agent id so the rejection can be traced back.
+ */
+export function parseSubmission(bytes: Uint8Array): ParsedSubmission {
+  if (bytes.byteLength > MAX_SUBMISSION_BYTES) {
+    return {
+      ok: false,
+      reason: 'too_large',
+      errors: [
+        {
+          path: '',
+          message: `submission is ${bytes.byteLength} bytes; the limit is ${MAX_SUBMISSION_BYTES} bytes (256 KiB)`,
+        },
+      ],
+      agentId: readableAgentId(tryJson(bytes)),
+    };
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, reason: 'malformed', errors: [{ path: '', message: 'body is not valid UTF-8' }] };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return {
+      ok: false,
+      reason: 'malformed',
+      errors: [{ path: '', message: `body is not valid JSON: ${(err as Error).message}` }],
+    };
+  }
+  const r = parseWith(TaskSubmission, value);
+  if (!r.ok) return { ok: false, reason: 'invalid', errors: r.errors, agentId: readableAgentId(value) };
+  return { ok: true, submission: r.value };
+}
+
+function tryJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `agent.id` when it is a plausible id, so a rejection names whose submission it was. */
+export function readableAgentId(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const agent = (value as { agent?: unknown }).agent;
+  if (typeof agent !== 'object' || agent === null) return undefined;
+  const id = (agent as { id?: unknown }).id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
+}
+
+/** The client's run id, or one derived from the delivery (stable across redelivery). */
+export function runIdFor(submission: TaskSubmission, source: SubmissionSource): string {
+  return submission.run_id ?? deriveId('run', ...source.key);
+}
+
+/**
+ * The trace id of the incoming `traceparent`, else one derived from the delivery: a random one would
+ * give a redelivered submission a different trace than its first attempt.
+ */
+export function traceIdFor(source: SubmissionSource): string {
+  const incoming = parseTraceparent(source.traceparent)?.traceId;
+  if (incoming) return incoming;
+  const hex = createHash('sha256')
+    .update(['trace', ...source.key].join('\u0000'))
+    .digest('hex')
+    .slice(0, 32);
+  // an all-zero trace id is invalid in W3C; vanishingly unlikely, but never emit one
+  return /^0+$/.test(hex) ? '0'.repeat(31) + '1' : hex;
+}
+
+export function receivedEventId(source: SubmissionSource): string {
+  return deriveId('task_received', ...source.key);
+}
+
+export function rejectedEventId(source: SubmissionSource): string {
+  return deriveId('task_rejected', ...source.key);
+}
+
+/** The `<token>` of `…events.rejected.<token>.task_rejected`: the client's message id if usable, else the event id. */
+export function rejectionToken(source: SubmissionSource): string {
+  return source.token !== undefined && isSubjectToken(source.token) ? source.token : rejectedEventId(source);
+}
+
+/** The `task_received` event for a valid submission; identical for every delivery of the same message. */
+export function receivedEnvelope(
+  submission: TaskSubmission,
+  source: SubmissionSource,
+  occurredAt: Date,
+): Envelope<'task_received'> {
+  const runId = runIdFor(submission, source);
+  return makeEnvelope({
+    type: 'task_received',
+    id: receivedEventId(source),
+    runId,
+    producer: 'ingest',
+    traceId: traceIdFor(source),
+    occurredAt,
+    data: { submission: { ...submission, run_id: runId }, channel: source.channel, source_id: source.sourceId },
+  });
+}
+
+/**
+ * The `task_rejected` event. It has no run, so it travels on the rejected subject named by its
+ * correlation id (see `Publisher.eventMessage`).
+ */
+export function rejectedEnvelope(
+  errors: FieldError[],
+  source: SubmissionSource,
+  agentId: string | undefined,
+  occurredAt: Date,
+): Envelope<'task_rejected'> {
+  return makeEnvelope({
+    type: 'task_rejected',
+    id: rejectedEventId(source),
+    runId: null,
+    correlationId: rejectionToken(source),
+    producer: 'ingest',
+    traceId: traceIdFor(source),
+    occurredAt,
+    data: {
+      errors,
+      channel: source.channel,
+      source_id: source.sourceId,
+      ...(agentId !== undefined ? { agent_id: agentId } : {}),
+    },
+  });
+}
+
+/** A row of the dedupe table, as far as conflict resolution needs it. */
+export interface ExistingSubmission {
+  runId: string;
+  agentId: string;
+  idempotencyKey: string | null;
+  eventId: string;
+  createdAt: Date;
+}
+
+/** What a submission that collided with existing rows is. */
+export type Conflict =
+  /** Our own earlier attempt at this very message committed: republish its event (same id). */
+  | { kind: 'redelivery'; existing: ExistingSubmission }
+  /** Same agent + idempotency key as an earlier submission: that run stands, nothing new happens. */
+  | { kind: 'duplicate'; existing: ExistingSubmission }
+  /** The client's run_id belongs to a different submission. */
+  | { kind: 'run_id_in_use'; errors: FieldError[] };
+
+/**
+ * Decides what a colliding submission is, given the rows it collided with (by run id, event id, or
+ * agent + idempotency key). Own redelivery wins over duplicate, duplicate over a run id clash.
+ */
+export function classifyConflict(
+  candidate: { eventId: string; agentId: string; idempotencyKey?: string },
+  existing: readonly ExistingSubmission[],
+): Conflict {
+  const own = existing.find((r) => r.eventId === candidate.eventId);
+  if (own) return { kind: 'redelivery', existing: own };
+  if (candidate.idempotencyKey !== undefined) {
+    const dup = existing.find((r) => r.agentId === candidate.agentId && r.idempotencyKey === candidate.idempotencyKey);
+    if (dup) return { kind: 'duplicate', existing: dup };
+  }
+  return { kind: 'run_id_in_use', errors: [{ path: 'run_id', message: 'run_id already in use' }] };
+}
