@@ -1,4 +1,12 @@
-import { EnvelopeBase, EventDataSchemas, toFieldErrors, type Envelope, type EventData, type EventType, type AnyEnvelope } from '@warden/contracts';
+import {
+  EnvelopeBase,
+  EventDataSchemas,
+  toFieldErrors,
+  type Envelope,
+  type EventData,
+  type EventType,
+  type AnyEnvelope,
+} from '@warden/contracts';
 import { ValidationError, deriveId, newId } from '@warden/kernel';
 
 /** What a producer supplies; the rest of the envelope is filled in. */
@@ -52,7 +60,9 @@ export function decodeEnvelope(raw: unknown, allowUnknown = false): AnyEnvelope 
   }
   const data = schema.safeParse(base.data.data);
   if (!data.success) {
-    throw new ValidationError(toFieldErrors(data.error).map((e) => ({ ...e, path: e.path ? `data.${e.path}` : 'data' })));
+    throw new ValidationError(
+      toFieldErrors(data.error).map((e) => ({ ...e, path: e.path ? `data.${e.path}` : 'data' })),
+    );
   }
   return { ...base.data, data: data.data } as AnyEnvelope;
 }

@@ -66,7 +66,13 @@ export class OrderedReader {
       } catch (err) {
         if (this.stopped) throw err;
         const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
-        this.log.warn('batch failed; retrying', { first_seq: batch[0]!.seq, size: batch.length, attempt, delay_ms: delay, error: err as Error });
+        this.log.warn('batch failed; retrying', {
+          first_seq: batch[0]!.seq,
+          size: batch.length,
+          attempt,
+          delay_ms: delay,
+          error: err as Error,
+        });
         await new Promise((r) => setTimeout(r, delay));
       }
     }

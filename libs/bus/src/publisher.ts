@@ -75,7 +75,8 @@ export class Publisher {
     const waves = [...new Set(msgs.map((m) => m.wave ?? 0))].sort((a, b) => a - b);
     if (waves.length <= 1) return Promise.all(msgs.map((m) => this.publish(m)));
     const acks: PubAck[] = [];
-    for (const w of waves) acks.push(...(await Promise.all(msgs.filter((m) => (m.wave ?? 0) === w).map((m) => this.publish(m)))));
+    for (const w of waves)
+      acks.push(...(await Promise.all(msgs.filter((m) => (m.wave ?? 0) === w).map((m) => this.publish(m)))));
     return acks;
   }
 }

@@ -129,7 +129,12 @@ export class WorkConsumer {
         await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', (err as Error).message);
       } else {
         const delay = backoffMs(msg.deliveryCount);
-        this.log.warn('handler failed; will retry', { subject: msg.subject, seq: msg.seq, delay_ms: delay, error: err as Error });
+        this.log.warn('handler failed; will retry', {
+          subject: msg.subject,
+          seq: msg.seq,
+          delay_ms: delay,
+          error: err as Error,
+        });
         msg.raw.nak(delay);
         busMetrics.messages.inc({ consumer: this.durable, outcome: 'nak' });
       }
@@ -160,7 +165,8 @@ export class WorkConsumer {
       msg.raw.nak(backoffMs(msg.deliveryCount));
       return;
     }
-    msg.raw.term(`${code}: ${detail}`.slice(0, 200));
+    // no reason argument: NATS 2.9 ignores a term that carries one (the reason is in the DLQ headers)
+    msg.raw.term();
     busMetrics.deadLetters.inc({ consumer: this.durable, reason });
     busMetrics.messages.inc({ consumer: this.durable, outcome: 'dead_letter' });
     this.log.warn('dead-lettered', { subject: msg.subject, seq: msg.seq, code, reason: detail });

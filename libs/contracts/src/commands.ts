@@ -23,14 +23,24 @@ export type ExecuteCommand = z.infer<typeof ExecuteCommand>;
 
 /** Exactly what the orchestrator signs and workers verify: (run_id, role, action, decision digest). */
 export function executeCommandSigningPayload(cmd: Omit<ExecuteCommand, 'signature'>): unknown {
-  return { run_id: cmd.run_id, role: cmd.role, action: cmd.action, decision_hash: cmd.decision_hash, approval_id: cmd.approval_id ?? null };
+  return {
+    run_id: cmd.run_id,
+    role: cmd.role,
+    action: cmd.action,
+    decision_hash: cmd.decision_hash,
+    approval_id: cmd.approval_id ?? null,
+  };
 }
 
 /**
  * Exactly what the policy signs (into `decision.signature`) and the orchestrator verifies before it
  * acts on a `decision_made`: the run, the action as proposed, and the decision without its signature.
  */
-export function decisionSigningPayload(runId: string, action: unknown, decision: Omit<Decision, 'signature'> & { signature?: string }): unknown {
+export function decisionSigningPayload(
+  runId: string,
+  action: unknown,
+  decision: Omit<Decision, 'signature'> & { signature?: string },
+): unknown {
   const { signature: _omit, ...unsigned } = decision;
   void _omit;
   return { run_id: runId, action, decision: unsigned };

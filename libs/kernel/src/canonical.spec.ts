@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 
 describe('canonical JSON (RFC 8785)', () => {
   it('sorts keys at every depth and normalises numbers', () => {
-    expect(canonicalJson({ b: 1, a: { d: [1, 2e0], c: 'x' } })).toBe('{"a":{"c":"x","d":[1,2]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [1, 2], c: 'x' } })).toBe('{"a":{"c":"x","d":[1,2]},"b":1}');
   });
   it('hashes equal values equally regardless of key order', () => {
     expect(sha256Canonical({ x: 1, y: 2 })).toBe(sha256Canonical({ y: 2, x: 1 }));

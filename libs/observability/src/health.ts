@@ -41,7 +41,9 @@ export class HealthController {
     const ok = results.every((r) => r.ok);
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ready' : 'not_ready',
-      checks: Object.fromEntries(results.map((r) => [r.name, r.ok ? { status: 'up' } : { status: 'down', error: r.error }])),
+      checks: Object.fromEntries(
+        results.map((r) => [r.name, r.ok ? { status: 'up' } : { status: 'down', error: r.error }]),
+      ),
     });
   }
 

@@ -69,7 +69,11 @@ export async function withSpan<T>(
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
   const parent: Context = traceparent
-    ? propagation.extract(ROOT_CONTEXT, { traceparent }, { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) })
+    ? propagation.extract(
+        ROOT_CONTEXT,
+        { traceparent },
+        { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) },
+      )
     : ROOT_CONTEXT;
   return tracer.startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent, async (span) => {
     try {

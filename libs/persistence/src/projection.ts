@@ -1,6 +1,14 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AnyEnvelope, Subjects } from '@warden/contracts';
-import { BusMessage, OrderedReader, decodeEnvelope, type BusConnection, type OutgoingMessage, type Publisher, Headers } from '@warden/bus';
+import {
+  BusMessage,
+  OrderedReader,
+  decodeEnvelope,
+  type BusConnection,
+  type OutgoingMessage,
+  type Publisher,
+  Headers,
+} from '@warden/bus';
 import { DomainError } from '@warden/kernel';
 import { Logger, busMetrics, traceIdFrom } from '@warden/observability';
 
@@ -68,7 +76,9 @@ export class CheckpointedProjection {
   }
 
   async position(em: EntityManager = this.ds.manager): Promise<number> {
-    const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1`, [this.spec.name]);
+    const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1`, [
+      this.spec.name,
+    ]);
     return rows.length ? Number(rows[0]!.position) : 0;
   }
 
@@ -77,7 +87,12 @@ export class CheckpointedProjection {
     const from = (await this.position()) + 1;
     this.reader = new OrderedReader(
       this.bus,
-      { stream: this.spec.stream, filterSubject: this.spec.filterSubject, startSeq: from, maxBatch: this.spec.maxBatch },
+      {
+        stream: this.spec.stream,
+        filterSubject: this.spec.filterSubject,
+        startSeq: from,
+        maxBatch: this.spec.maxBatch,
+      },
       (batch) => this.applyBatch(batch, false),
       this.log,
     );
@@ -101,7 +116,12 @@ export class CheckpointedProjection {
     });
     const reader = new OrderedReader(
       this.bus,
-      { stream: this.spec.stream, filterSubject: this.spec.filterSubject, startSeq: 1, maxBatch: this.spec.maxBatch ?? 1000 },
+      {
+        stream: this.spec.stream,
+        filterSubject: this.spec.filterSubject,
+        startSeq: 1,
+        maxBatch: this.spec.maxBatch ?? 1000,
+      },
       (batch) => this.applyBatch(batch, true),
       this.log,
     );
@@ -114,10 +134,13 @@ export class CheckpointedProjection {
     const started = process.hrtime.bigint();
     let outgoing: OutgoingMessage[] = [];
     await this.ds.transaction(async (em) => {
-      await em.query(`INSERT INTO ${this.table} (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [this.spec.name]);
-      const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1 FOR UPDATE`, [
+      await em.query(`INSERT INTO ${this.table} (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [
         this.spec.name,
       ]);
+      const rows: { position: string }[] = await em.query(
+        `SELECT position FROM ${this.table} WHERE name = $1 FOR UPDATE`,
+        [this.spec.name],
+      );
       const position = Number(rows[0]!.position);
       const fresh = batch.filter((m) => m.seq > position);
       if (fresh.length === 0) return; // another replica (or an earlier attempt) applied it
@@ -144,10 +167,16 @@ export class CheckpointedProjection {
       ]);
       busMetrics.projectionEvents.inc({ projection: this.spec.name }, events.length);
       if (dead.length && !rebuild) {
-        busMetrics.deadLetters.inc({ consumer: `${this.spec.service}-${this.spec.name}`, reason: 'invalid' }, dead.length);
+        busMetrics.deadLetters.inc(
+          { consumer: `${this.spec.service}-${this.spec.name}`, reason: 'invalid' },
+          dead.length,
+        );
       }
     });
-    busMetrics.projectionBatches.observe({ projection: this.spec.name }, Number(process.hrtime.bigint() - started) / 1e9);
+    busMetrics.projectionBatches.observe(
+      { projection: this.spec.name },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
   }
 
   private deadLetterMessage(msg: BusMessage, err: DomainError): OutgoingMessage {

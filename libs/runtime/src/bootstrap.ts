@@ -24,7 +24,11 @@ export interface StartOptions {
 export async function startService(module: Type | DynamicModule, opts: StartOptions): Promise<INestApplication> {
   initMetrics(opts.service);
   const log = new Logger(opts.service);
-  const app = await NestFactory.create<NestExpressApplication>(module, { logger: new NestLoggerAdapter(log), abortOnError: false, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(module, {
+    logger: new NestLoggerAdapter(log),
+    abortOnError: false,
+    bodyParser: false,
+  });
   app.useBodyParser('json', { limit: '300kb' });
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();

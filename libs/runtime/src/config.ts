@@ -29,7 +29,10 @@ export type BaseEnv = z.infer<typeof BaseEnv>;
  * Parses env with a zod schema; on failure throws one error naming every bad variable.
  * @example const cfg = parseEnv(BaseEnv.extend({ POLICY_PORT: port(7102) }), process.env)
  */
-export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv | Record<string, string | undefined>): z.infer<S> {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv | Record<string, string | undefined>,
+): z.infer<S> {
   const r = schema.safeParse(env);
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);

@@ -67,7 +67,11 @@ export class CoreModule {
           return bus;
         },
       },
-      { provide: PUBLISHER, inject: [BUS, SUBJECTS], useFactory: (bus: BusConnection, s: Subjects) => new Publisher(bus.js, s) },
+      {
+        provide: PUBLISHER,
+        inject: [BUS, SUBJECTS],
+        useFactory: (bus: BusConnection, s: Subjects) => new Publisher(bus.js, s),
+      },
     ];
     const checks: ((deps: Record<string, unknown>) => HealthCheck)[] = [
       ({ bus }) => ({
@@ -92,7 +96,10 @@ export class CoreModule {
       });
       inject.push(DATA_SOURCE);
       keys.push('ds');
-      checks.push(({ ds }) => ({ name: 'postgres', check: async () => void (await (ds as DataSource).query('SELECT 1')) }));
+      checks.push(({ ds }) => ({
+        name: 'postgres',
+        check: async () => void (await (ds as DataSource).query('SELECT 1')),
+      }));
     }
     if (opts.redis) {
       providers.push({ provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, `warden-${service}`) });
@@ -122,7 +129,16 @@ export class CoreModule {
       module: CoreModule,
       imports: [health],
       providers,
-      exports: [CONFIG, SERVICE_NAME, LOGGER, SUBJECTS, BUS, PUBLISHER, ...(opts.database ? [DATA_SOURCE] : []), ...(opts.redis ? [REDIS] : [])],
+      exports: [
+        CONFIG,
+        SERVICE_NAME,
+        LOGGER,
+        SUBJECTS,
+        BUS,
+        PUBLISHER,
+        ...(opts.database ? [DATA_SOURCE] : []),
+        ...(opts.redis ? [REDIS] : []),
+      ],
     };
   }
 }

@@ -32,20 +32,33 @@ export class ProblemFilter implements ExceptionFilter {
       status = statusForCode(exception.code);
       body = { type: `urn:warden:error:${exception.code}`, title: exception.code, detail: exception.message };
       if (exception instanceof ValidationError) body.errors = exception.errors;
-      if (typeof exception.details.retryAfterSeconds === 'number') res.setHeader('Retry-After', String(exception.details.retryAfterSeconds));
+      if (typeof exception.details.retryAfterSeconds === 'number')
+        res.setHeader('Retry-After', String(exception.details.retryAfterSeconds));
     } else if (exception instanceof HttpException) {
       status = exception.getStatus();
       const r = exception.getResponse();
       const detail = typeof r === 'string' ? r : ((r as { message?: unknown }).message ?? exception.message);
-      body = { type: 'about:blank', title: exception.name.replace(/Exception$/, ''), detail: Array.isArray(detail) ? detail.join('; ') : String(detail) };
+      body = {
+        type: 'about:blank',
+        title: exception.name.replace(/Exception$/, ''),
+        detail: Array.isArray(detail) ? detail.join('; ') : String(detail),
+      };
       if (status === 413) body.title = 'Payload Too Large';
     } else if ((exception as { type?: string })?.type === 'entity.too.large') {
       status = 413;
       body = { type: 'about:blank', title: 'Payload Too Large', detail: 'body exceeds the size limit' };
     } else if ((exception as { type?: string })?.type === 'entity.parse.failed') {
       status = 400;
-      body = { type: 'about:blank', title: 'Bad Request', detail: 'body is not valid JSON', errors: [{ path: '', message: 'invalid JSON' }] };
+      body = {
+        type: 'about:blank',
+        title: 'Bad Request',
+        detail: 'body is not valid JSON',
+        errors: [{ path: '', message: 'invalid JSON' }],
+      };
     }
-    res.status(status).type('application/problem+json').send(JSON.stringify({ ...body, status }));
+    res
+      .status(status)
+      .type('application/problem+json')
+      .send(JSON.stringify({ ...body, status }));
   }
 }

@@ -27,7 +27,10 @@ export interface RebuildTarget {
  * stopped (its live projection would race the rebuild). Returns each projection's final checkpoint.
  * @example await rebuildService(rebuildTarget, process.env)
  */
-export async function rebuildService(target: RebuildTarget, env: Record<string, string | undefined>): Promise<Record<string, number>> {
+export async function rebuildService(
+  target: RebuildTarget,
+  env: Record<string, string | undefined>,
+): Promise<Record<string, number>> {
   const config = target.loadConfig(env);
   const ds = await openDataSource({ url: config.DATABASE_URL, schema: target.schema, migrations: target.migrations });
   const bus = await connectBus(config.NATS_URL, `${target.service}-rebuild`);

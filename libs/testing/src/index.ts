@@ -74,7 +74,10 @@ export async function waitFor<T>(
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -89,7 +92,8 @@ export interface ReadMessage {
 /** Every message currently in `stream` matching `filter`, in order (reads to the end, then stops). */
 export async function readAll(bus: BusConnection, stream: string, filter: string): Promise<ReadMessage[]> {
   const si = await bus.jsm.streams.info(stream);
-  if (si.config.retention === RetentionPolicy.Workqueue) return peekWorkQueue(bus, stream, filter, si.state.first_seq, si.state.last_seq);
+  if (si.config.retention === RetentionPolicy.Workqueue)
+    return peekWorkQueue(bus, stream, filter, si.state.first_seq, si.state.last_seq);
   const consumer = await bus.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
   const info = await consumer.info(true);
   const out: BusMessage[] = [];
@@ -104,7 +108,13 @@ export async function readAll(bus: BusConnection, stream: string, filter: string
 }
 
 /** A work-queue stream allows no second consumer, so peek by sequence (fine for test-sized streams). */
-async function peekWorkQueue(bus: BusConnection, stream: string, filter: string, first: number, last: number): Promise<ReadMessage[]> {
+async function peekWorkQueue(
+  bus: BusConnection,
+  stream: string,
+  filter: string,
+  first: number,
+  last: number,
+): Promise<ReadMessage[]> {
   const re = new RegExp('^' + filter.replace(/\./g, '\\.').replace(/\*/g, '[^.]+').replace(/>$/, '.+') + '$');
   const out: ReadMessage[] = [];
   for (let seq = first; seq > 0 && seq <= last; seq++) {
@@ -115,7 +125,11 @@ async function peekWorkQueue(bus: BusConnection, stream: string, filter: string,
 }
 
 /** Every envelope of one run, in stream order. */
-export async function runEvents(bus: BusConnection, subjects: Subjects, runId: string): Promise<{ type: string; [k: string]: unknown }[]> {
+export async function runEvents(
+  bus: BusConnection,
+  subjects: Subjects,
+  runId: string,
+): Promise<{ type: string; [k: string]: unknown }[]> {
   const msgs = await readAll(bus, subjects.streams.events, `${subjects.prefix}.events.run.${runId}.>`);
   return msgs.map((m) => m.json() as { type: string });
 }

@@ -36,6 +36,12 @@ function emit<T extends EventType>(type: T, data: EventData<T>): EmitEvent<T> {
   return { kind: 'event', type, data };
 }
 
+/** Votes the policy bundle asks for, when it says. */
+function bundleVotes(d: Decision): number | undefined {
+  const v = d.constraints.required_votes;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined;
+}
+
 /** Queue the run: the `run_queued` fact plus the command to the role's workers. */
 function queue(state: RunState, decision: Decision, ctx: ReactContext, approvalId?: string): Reaction[] {
   // enforced compute runs the policy's rewrite, never the action as proposed
@@ -78,7 +84,7 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
         emit('approval_requested', {
           approval_id: deriveId(env.id, 'approval'),
           tier: d.tier,
-          required_votes: ctx.requiredVotes(d.tier),
+          required_votes: bundleVotes(d) ?? ctx.requiredVotes(d.tier),
           expires_at: new Date(ctx.now.getTime() + ctx.approvalTtlMs).toISOString(),
           agent: state.agent!,
           session_id: state.sessionId,
