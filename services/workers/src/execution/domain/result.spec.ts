@@ -1,0 +1,38 @@
+import { RunResult } from '@warden/contracts';
+import { sha256Canonical } from '@warden/kernel';
+import { failureResult, outcomeUnknownResult, successResult } from './result';
+
+describe('run results', () => {
+  it('hashes the output and keeps small outputs whole', () => {
+    const r = successResult({ content: 'hi', bytes: 2 });
+    expect(r).toEqual({
+      output: { content: 'hi', bytes: 2 },
+      output_hash: sha256Canonical({ bytes: 2, content: 'hi' }),
+    });
+    expect(RunResult.safeParse(r).success).toBe(true);
+  });
+
+  it('hashes the full output but truncates what it keeps', () => {
+    const big = { content: 'x'.repeat(100), bytes: 100 };
+    const r = successResult(big, (o, max) => ({ ...(o as object), content: 'x'.repeat(max - 40) }), 80);
+    expect(r.truncated).toBe(true);
+    expect(r.output_hash).toBe(sha256Canonical(big));
+    expect(JSON.stringify(r.output).length).toBeLessThanOrEqual(80);
+  });
+
+  it('falls back to a JSON prefix when the tool has no truncation', () => {
+    const r = successResult({ a: 'y'.repeat(50) }, undefined, 10);
+    expect(r).toMatchObject({ output: '{"a":"yyyy', truncated: true });
+  });
+
+  it('describes failures with no output, and marks unknown outcomes', () => {
+    expect(failureResult({ code: 'FS.NOT_FOUND', message: 'nope' })).toEqual({
+      output: null,
+      output_hash: sha256Canonical(null),
+      error: { code: 'FS.NOT_FOUND', message: 'nope' },
+    });
+    const u = outcomeUnknownResult('fs.write_file');
+    expect(u).toMatchObject({ output: null, outcome_unknown: true, error: { code: 'OUTCOME_UNKNOWN' } });
+    expect(RunResult.safeParse(u).success).toBe(true);
+  });
+});

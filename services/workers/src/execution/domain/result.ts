@@ -1,0 +1,40 @@
+import { MAX_OUTPUT_BYTES, type RunResult } from '@warden/contracts';
+import { sha256Canonical } from '@warden/kernel';
+
+/**
+ * A successful run's result: the hash is of the full output; an output whose JSON exceeds `maxBytes`
+ * is shrunk with `truncate` (or cut to a JSON text prefix) and marked `truncated`.
+ * @example successResult({ content: 'hi', bytes: 2 })
+ */
+export function successResult(
+  output: unknown,
+  truncate?: (output: unknown, maxBytes: number) => unknown,
+  maxBytes = MAX_OUTPUT_BYTES,
+): RunResult {
+  const outputHash = sha256Canonical(output ?? null);
+  const json = JSON.stringify(output ?? null);
+  if (Buffer.byteLength(json) <= maxBytes) return { output: output ?? null, output_hash: outputHash };
+  const cut = truncate ? truncate(output, maxBytes) : Buffer.from(json).subarray(0, maxBytes).toString('utf8');
+  return { output: cut, output_hash: outputHash, truncated: true };
+}
+
+/** A failed run's result: no output, the error, and whether the action may have taken effect. */
+export function failureResult(error: { code: string; message: string }, outcomeUnknown = false): RunResult {
+  return {
+    output: null,
+    output_hash: sha256Canonical(null),
+    error: { code: error.code, message: error.message.slice(0, 2000) },
+    ...(outcomeUnknown ? { outcome_unknown: true } : {}),
+  };
+}
+
+/** What a crash mid-execution of a non-idempotent tool leaves the run with. */
+export function outcomeUnknownResult(tool: string): RunResult {
+  return failureResult(
+    {
+      code: 'OUTCOME_UNKNOWN',
+      message: `a worker stopped while executing ${tool}; it may or may not have taken effect and is not run again`,
+    },
+    true,
+  );
+}

@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { CONFIG } from '@warden/runtime';
+import { verifierKeys, type WorkersConfig } from '../config';
+import { ExecuteConsumer } from './consumers/execute.consumer';
+import { RoleConsumers } from './consumers/role-consumers.service';
+import { ExecutionRepository } from './repositories/execution.repository';
+import { RunExecutor } from './run-executor.service';
+import { VERIFIER_KEYS, WORKSPACE_ROOT } from './tokens';
+import { prepareWorkspace } from './tools/path-safety';
+import { ToolRegistry } from './tools/tool-registry';
+
+/** Authenticated, at-most-once execution of worker commands. */
+@Module({
+  providers: [
+    {
+      provide: WORKSPACE_ROOT,
+      inject: [CONFIG],
+      useFactory: (c: WorkersConfig) => prepareWorkspace(c.WARDEN_WORKSPACE),
+    },
+    { provide: VERIFIER_KEYS, inject: [CONFIG], useFactory: (c: WorkersConfig) => verifierKeys(c) },
+    { provide: ToolRegistry, useFactory: () => new ToolRegistry() },
+    ExecutionRepository,
+    RunExecutor,
+    ExecuteConsumer,
+    RoleConsumers,
+  ],
+})
+export class ExecutionModule {}

@@ -1,0 +1,43 @@
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import { OPEN_WRITE, assertOpenedInside, fsError, resolveForWrite } from './path-safety';
+import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
+
+const Args = z.strictObject({
+  path: z.string(),
+  content: z.string(),
+  encoding: z.enum(['utf8', 'utf-8', 'base64']).default('utf8'),
+  create_dirs: z.boolean().default(true),
+});
+
+/**
+ * `fs.write_file {path, content, create_dirs? = true}` → `{path, bytes_written}`. Replaces the file's
+ * content; never follows a symlink at the final component. Not idempotent as far as the run is
+ * concerned (someone may change the file in between), so never re-run after a crash.
+ */
+export const writeFileTool: Tool = {
+  name: 'fs.write_file',
+  idempotent: false,
+  async run(raw, ctx: ToolContext) {
+    const args = parseArgs('fs.write_file', Args, raw);
+    const target = await resolveForWrite(ctx.root, args.path, args.create_dirs);
+    const data = Buffer.from(args.content, args.encoding === 'base64' ? 'base64' : 'utf8');
+    const fh = await fs.open(target, OPEN_WRITE, 0o644).catch((err: unknown) => {
+      throw fsError(err, args.path);
+    });
+    try {
+      // verify before truncating, so a swapped path never damages a file outside the workspace
+      await assertOpenedInside(ctx.root, fh.fd, args.path);
+      const st = await fh.stat();
+      if (!st.isFile()) throw new ToolError('FS.NOT_A_FILE', `"${args.path}" is not a regular file`);
+      await fh.truncate(0);
+      await fh.writeFile(data);
+      await fh.sync();
+    } catch (err) {
+      throw fsError(err, args.path);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    return { path: args.path, bytes_written: data.length };
+  },
+};

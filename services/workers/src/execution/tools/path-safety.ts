@@ -1,0 +1,144 @@
+import { constants, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ToolError } from './tool';
+
+/**
+ * Creates the workspace directory if missing and returns its real path (symlinks resolved), which
+ * every containment check compares against.
+ */
+export async function prepareWorkspace(dir: string): Promise<string> {
+  await fs.mkdir(dir, { recursive: true });
+  return fs.realpath(dir);
+}
+
+/** True if `target` is `root` or below it. Both must be absolute and normalised. */
+export function isInside(root: string, target: string): boolean {
+  if (target === root) return true;
+  const base = root.endsWith(path.sep) ? root : root + path.sep;
+  return target.startsWith(base);
+}
+
+/**
+ * Resolves a workspace-relative path lexically: refuses non-strings, NUL bytes, absolute paths and
+ * anything `..` takes outside the root. Does not touch the filesystem.
+ */
+export function resolveLexically(root: string, rel: unknown): string {
+  if (typeof rel !== 'string') throw new ToolError('PATH.INVALID', 'path must be a string');
+  if (rel.length === 0) throw new ToolError('PATH.INVALID', 'path must not be empty');
+  if (rel.includes('\0')) throw new ToolError('PATH.INVALID', 'path must not contain NUL bytes');
+  if (path.isAbsolute(rel) || path.win32.isAbsolute(rel)) {
+    throw new ToolError('PATH.ABSOLUTE', `path "${rel}" is absolute; paths are relative to the workspace`);
+  }
+  const resolved = path.resolve(root, rel);
+  if (!isInside(root, resolved)) throw new ToolError('PATH.ESCAPE', `path "${rel}" resolves outside the workspace`);
+  return resolved;
+}
+
+/** Where a path really points, and whether all of it exists. */
+export interface RealPath {
+  /** Real path of the deepest existing ancestor, joined with the components that do not exist yet. */
+  real: string;
+  exists: boolean;
+}
+
+/**
+ * Resolves symlinks of the deepest existing ancestor of `abs` and checks it stays inside `root`,
+ * so a symlink inside the workspace cannot lead out of it.
+ */
+export async function resolveReal(root: string, abs: string, rel: string): Promise<RealPath> {
+  const tail: string[] = [];
+  let cur = abs;
+  for (;;) {
+    try {
+      const real = await fs.realpath(cur);
+      if (!isInside(root, real))
+        throw new ToolError('PATH.ESCAPE', `path "${rel}" leads outside the workspace through a symlink`);
+      return { real: tail.length ? path.join(real, ...tail.reverse()) : real, exists: tail.length === 0 };
+    } catch (err) {
+      if (err instanceof ToolError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || cur === root) throw fsError(err, rel);
+      tail.push(path.basename(cur));
+      cur = path.dirname(cur);
+    }
+  }
+}
+
+/** Real path of an existing file or directory inside the workspace (read and list). */
+export async function resolveExisting(root: string, rel: unknown): Promise<string> {
+  const abs = resolveLexically(root, rel);
+  const r = await resolveReal(root, abs, rel as string);
+  if (!r.exists) throw new ToolError('FS.NOT_FOUND', `"${rel as string}" does not exist`);
+  return r.real;
+}
+
+/**
+ * Where a write to `rel` lands: the real parent directory (created when `createDirs`) joined with the
+ * final component, which is NOT resolved, so a symlink there is refused rather than followed.
+ */
+export async function resolveForWrite(root: string, rel: unknown, createDirs: boolean): Promise<string> {
+  const abs = resolveLexically(root, rel);
+  if (abs === root) throw new ToolError('FS.IS_DIRECTORY', 'cannot write to the workspace root');
+  const parent = await resolveReal(root, path.dirname(abs), rel as string);
+  let dir = parent.real;
+  if (!parent.exists) {
+    if (!createDirs) throw new ToolError('FS.NOT_FOUND', `the directory of "${rel as string}" does not exist`);
+    await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw fsError(err, rel as string);
+    });
+    // re-check: something may have raced a symlink into the path while it was created
+    dir = await fs.realpath(dir).catch((err: unknown) => {
+      throw fsError(err, rel as string);
+    });
+    if (!isInside(root, dir)) throw new ToolError('PATH.ESCAPE', `path "${rel as string}" leads outside the workspace`);
+  }
+  const target = path.join(dir, path.basename(abs));
+  const st = await fs.lstat(target).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw fsError(err, rel as string);
+  });
+  if (st?.isSymbolicLink())
+    throw new ToolError('PATH.SYMLINK', `"${rel as string}" is a symlink; writes never follow symlinks`);
+  if (st?.isDirectory()) throw new ToolError('FS.IS_DIRECTORY', `"${rel as string}" is a directory`);
+  return target;
+}
+
+/**
+ * After open, checks where the descriptor really points (Linux `/proc/self/fd`), closing the gap
+ * between resolving a path and opening it. A no-op where `/proc` is unavailable.
+ */
+export async function assertOpenedInside(root: string, fd: number, rel: string): Promise<void> {
+  let real: string;
+  try {
+    real = await fs.readlink(`/proc/self/fd/${fd}`);
+  } catch {
+    return;
+  }
+  if (!isInside(root, real)) throw new ToolError('PATH.ESCAPE', `"${rel}" was swapped to point outside the workspace`);
+}
+
+/** Flags for opening without following a final symlink and without blocking on FIFOs. */
+export const OPEN_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export const OPEN_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+const ERRNO_CODES: Record<string, [string, string]> = {
+  ENOENT: ['FS.NOT_FOUND', 'does not exist'],
+  EISDIR: ['FS.IS_DIRECTORY', 'is a directory'],
+  ENOTDIR: ['FS.NOT_A_DIRECTORY', 'is not a directory'],
+  EACCES: ['FS.PERMISSION_DENIED', 'permission denied'],
+  EPERM: ['FS.PERMISSION_DENIED', 'operation not permitted'],
+  ELOOP: ['PATH.SYMLINK', 'is a symlink; it is not followed'],
+  EEXIST: ['FS.EXISTS', 'already exists'],
+  ENOSPC: ['FS.NO_SPACE', 'no space left on device'],
+  ENAMETOOLONG: ['PATH.INVALID', 'name too long'],
+};
+
+/** Maps a Node fs error to a {@link ToolError} naming the workspace-relative path, never the host path. */
+export function fsError(err: unknown, rel: string): ToolError {
+  if (err instanceof ToolError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  const known = ERRNO_CODES[code];
+  return known
+    ? new ToolError(known[0], `"${rel}" ${known[1]} (${code})`)
+    : new ToolError('FS.IO_ERROR', `"${rel}": ${code}`);
+}

@@ -1,0 +1,373 @@
+import 'reflect-metadata';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { Client } from 'pg';
+import { Headers } from '@warden/bus';
+import type { Action, ExecuteCommand, RunResult } from '@warden/contracts';
+import { deriveId, exportPublicKey, loadSigningKeys, newId, type SigningKeys } from '@warden/kernel';
+import { startService } from '@warden/runtime';
+import { createTestEnv, runEvents, waitFor, type TestEnv } from '@warden/testing';
+import { AppModule } from '../src/app.module';
+import { loadConfig } from '../src/config';
+import { signedCommand, testDecision } from './signed-command';
+
+interface Event {
+  id: string;
+  type: string;
+  trace_id: string;
+  causation_id: string;
+  correlation_id: string;
+  producer: string;
+  data: { result?: RunResult; worker_id?: string; attempt?: number };
+}
+type Row = Record<string, unknown>;
+
+jest.setTimeout(60_000);
+
+describe('workers (real NATS + Postgres)', () => {
+  let t: TestEnv;
+  let app: INestApplication;
+  let db: Client;
+  let keys: SigningKeys;
+  let base: string;
+  let ws: string;
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    base = mkdtempSync(path.join(tmpdir(), 'warden-workers-int-'));
+    ws = path.join(base, 'workspace'); // does not exist yet: the service must create it
+    mkdirSync(path.join(base, 'outside'));
+    const config = loadConfig({
+      ...process.env,
+      ...t.env,
+      WORKERS_PORT: '0',
+      WARDEN_WORKSPACE: ws,
+      // a worker needs only the public half
+      WARDEN_SIGNING_KEY: undefined,
+      WARDEN_SIGNING_PUBLIC_KEY: exportPublicKey(keys),
+      WORKER_ID: 'worker-int-1',
+    });
+    app = await startService(AppModule.forRoot(config), { service: 'workers', port: 0 });
+    db = new Client({ connectionString: t.databaseUrl });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await db?.end();
+    await t?.cleanup();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  const publish = (cmd: unknown, role = 'dev') =>
+    t.bus.js.publish(t.subjects.workerExecute(role), typeof cmd === 'string' ? cmd : JSON.stringify(cmd));
+  const events = async (runId: string) => (await runEvents(t.bus, t.subjects, runId)) as unknown as Event[];
+  const completion = (runId: string) =>
+    waitFor(
+      async () => (await events(runId)).find((e) => e.type === 'run_succeeded' || e.type === 'run_failed'),
+      `completion of ${runId}`,
+      15_000,
+      100,
+    );
+  const execution = async (runId: string) =>
+    (await db.query('SELECT * FROM "workers".executions WHERE run_id = $1', [runId])).rows[0] as Row | undefined;
+  // the dead-letter copy of a command, with the headers that say why
+  const deadLetter = (runId: string, role = 'dev') =>
+    waitFor(
+      async () => {
+        const stream = t.subjects.streams.deadLetters;
+        const { first_seq, last_seq } = (await t.bus.jsm.streams.info(stream)).state;
+        for (let seq = first_seq; seq > 0 && seq <= last_seq; seq++) {
+          const m = await t.bus.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+          if (m?.subject === t.subjects.deadLetter('workers', `execute-${role}`) && m.string().includes(runId)) {
+            return { code: m.header.get(Headers.dlqCode), reason: m.header.get(Headers.dlqReason) };
+          }
+        }
+        return undefined;
+      },
+      `dead letter for ${runId}`,
+      15_000,
+      100,
+    );
+  const refusals = async (runId: string) =>
+    (await db.query('SELECT * FROM "workers".refusals WHERE run_id = $1', [runId])).rows as Row[];
+  // the command stream is a work queue: a message leaves it once acked (and only then)
+  const settled = (...seqs: number[]) =>
+    waitFor(
+      async () => {
+        for (const seq of seqs) {
+          const m = await t.bus.jsm.streams.getMessage(t.subjects.streams.commands, { seq }).catch(() => undefined);
+          if (m) return false;
+        }
+        return true;
+      },
+      `commands ${seqs.join(', ')} to be acked`,
+      20_000,
+      100,
+    );
+  const write = (p: string, content: string): Action => ({ tool: 'fs.write_file', args: { path: p, content } });
+  const read = (p: string): Action => ({ tool: 'fs.read_file', args: { path: p } });
+
+  it('creates the workspace at start', () => {
+    expect(existsSync(ws)).toBe(true);
+  });
+
+  it('executes a signed write: run_started then run_succeeded, one trace, deterministic ids', async () => {
+    const cmd = signedCommand(keys, write('notes/a.md', 'hello'));
+    await publish(cmd);
+    const done = await completion(cmd.run_id);
+    expect(done.type).toBe('run_succeeded');
+    expect(readFileSync(path.join(ws, 'notes/a.md'), 'utf8')).toBe('hello');
+
+    const evs = await events(cmd.run_id);
+    expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+    for (const e of evs) {
+      expect(e).toMatchObject({
+        trace_id: cmd.trace_id,
+        causation_id: cmd.command_id,
+        correlation_id: cmd.run_id,
+        producer: 'workers',
+      });
+      expect(e.id).toBe(deriveId(cmd.command_id, e.type));
+    }
+    expect(evs[0]!.data).toEqual({ worker_id: 'worker-int-1', attempt: 1 });
+    expect(evs[1]!.data.result).toMatchObject({ output: { path: 'notes/a.md', bytes_written: 5 } });
+    expect(evs[1]!.data.result!.output_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const row = await execution(cmd.run_id);
+    expect(row).toMatchObject({
+      status: 'succeeded',
+      attempt: 1,
+      tool: 'fs.write_file',
+      command_id: cmd.command_id,
+      worker_id: 'worker-int-1',
+    });
+    expect(row!.finished_at).toBeInstanceOf(Date);
+  });
+
+  it('executes a signed read and returns the content', async () => {
+    writeFileSync(path.join(ws, 'readme.txt'), 'read me');
+    const cmd = signedCommand(keys, read('readme.txt'), { role: 'research' });
+    await publish(cmd, 'research');
+    const done = await completion(cmd.run_id);
+    expect(done.type).toBe('run_succeeded');
+    expect(done.data.result!.output).toEqual({ content: 'read me', bytes: 7 });
+    expect(done.trace_id).toBe(cmd.trace_id);
+  });
+
+  it('lists a directory', async () => {
+    const cmd = signedCommand(keys, { tool: 'fs.list_dir', args: { path: 'notes' } });
+    await publish(cmd);
+    const done = await completion(cmd.run_id);
+    expect(done.data.result!.output).toEqual({ entries: [{ name: 'a.md', type: 'file', size: 5 }] });
+  });
+
+  it('executes a compute decision as its rewritten action', async () => {
+    const rewritten = write('safe/b.md', 'rewritten');
+    const cmd = signedCommand(keys, rewritten, {
+      decision: testDecision({ outcome: 'compute', rewritten_action: rewritten }),
+    });
+    await publish(cmd);
+    expect((await completion(cmd.run_id)).type).toBe('run_succeeded');
+    expect(readFileSync(path.join(ws, 'safe/b.md'), 'utf8')).toBe('rewritten');
+  });
+
+  it('fails a run, without crashing, on a tool error, an escape and an unknown tool', async () => {
+    const missing = signedCommand(keys, read('nope.txt'));
+    const escape = signedCommand(keys, write('../outside/pwned.txt', 'x'));
+    const unknown = signedCommand(keys, { tool: 'shell.exec', args: { cmd: 'true' } });
+    await Promise.all([publish(missing), publish(escape), publish(unknown)]);
+    const [a, b, c] = await Promise.all([
+      completion(missing.run_id),
+      completion(escape.run_id),
+      completion(unknown.run_id),
+    ]);
+    expect(a).toMatchObject({
+      type: 'run_failed',
+      data: { result: { output: null, error: { code: 'FS.NOT_FOUND' } } },
+    });
+    expect(b).toMatchObject({ type: 'run_failed', data: { result: { error: { code: 'PATH.ESCAPE' } } } });
+    expect(c).toMatchObject({ type: 'run_failed', data: { result: { error: { code: 'TOOL.UNKNOWN' } } } });
+    expect(existsSync(path.join(base, 'outside', 'pwned.txt'))).toBe(false);
+    expect((await execution(missing.run_id))!.status).toBe('failed');
+  });
+
+  describe('refuses inauthentic commands: dead-lettered, recorded, nothing executed, no event', () => {
+    async function expectRefused(cmd: ExecuteCommand, code: string, reason: string, file: string, role = 'dev') {
+      const dl = await deadLetter(cmd.run_id, role);
+      expect(dl.code).toBe(code);
+      const rows = await refusals(cmd.run_id);
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({
+        reason,
+        code,
+        subject: t.subjects.workerExecute(role),
+        command_id: cmd.command_id,
+      });
+      expect(rows[0]!.at).toBeInstanceOf(Date);
+      expect(existsSync(path.join(ws, file))).toBe(false);
+      expect(await execution(cmd.run_id)).toBeUndefined();
+      expect(await events(cmd.run_id)).toEqual([]);
+    }
+
+    it('a signature by another key', async () => {
+      const other = loadSigningKeys(newKey(), undefined);
+      const cmd = signedCommand(other, write('forged.txt', 'x'));
+      await publish(cmd);
+      await expectRefused(cmd, 'COMMAND.FORGED', 'forged', 'forged.txt');
+    });
+
+    it('a tampered action', async () => {
+      const cmd = signedCommand(keys, write('innocent.txt', 'x'));
+      const tampered = { ...cmd, action: write('tampered.txt', 'evil') };
+      await publish(tampered);
+      await expectRefused(tampered, 'COMMAND.FORGED', 'forged', 'tampered.txt');
+      expect(existsSync(path.join(ws, 'innocent.txt'))).toBe(false);
+    });
+
+    it("a command for another role arriving on this role's subject", async () => {
+      const cmd = signedCommand(keys, write('wrong-role.txt', 'x'), { role: 'dev' });
+      await publish(cmd, 'research');
+      await expectRefused(cmd, 'COMMAND.ROLE_MISMATCH', 'role_mismatch', 'wrong-role.txt', 'research');
+    });
+
+    it('a deny decision', async () => {
+      const cmd = signedCommand(keys, write('denied.txt', 'x'), {
+        decision: testDecision({ outcome: 'deny', reasons: ['no'] }),
+      });
+      await publish(cmd);
+      await expectRefused(cmd, 'COMMAND.NOT_PERMITTED', 'not_permitted', 'denied.txt');
+    });
+
+    it('a decision swapped after signing', async () => {
+      const cmd = signedCommand(keys, write('swapped.txt', 'x'), { decision: testDecision({ outcome: 'deny' }) });
+      const swapped = { ...cmd, decision: { ...cmd.decision, outcome: 'allow' } };
+      await publish(swapped);
+      await expectRefused(cmd, 'COMMAND.DECISION_TAMPERED', 'decision_tampered', 'swapped.txt');
+    });
+
+    it('a body that is not an ExecuteCommand', async () => {
+      const runId = newId();
+      await publish({ run_id: runId, action: write('garbage.txt', 'x') });
+      const dl = await deadLetter(runId);
+      expect(dl.code).toBe('VALIDATION.FAILED');
+      expect(dl.reason).toContain('signature');
+      expect(await refusals(runId)).toMatchObject([{ reason: 'invalid', code: 'VALIDATION.FAILED' }]);
+      expect(existsSync(path.join(ws, 'garbage.txt'))).toBe(false);
+    });
+
+    it('counts refusals by reason in /metrics', async () => {
+      const port = (app.getHttpServer().address() as AddressInfo).port;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="forged"[^}]*\} 2/);
+      expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="role_mismatch"[^}]*\} 1/);
+    });
+  });
+
+  describe('at most once', () => {
+    it('runs a command delivered twice only once and republishes the same events', async () => {
+      const cmd = signedCommand(keys, write('once.txt', 'first'));
+      await publish(cmd);
+      await completion(cmd.run_id);
+      // someone changes the file afterwards: a second execution would overwrite it
+      writeFileSync(path.join(ws, 'once.txt'), 'changed later');
+      // no Nats-Msg-Id: the broker delivers it again, as a redelivery would
+      const again = await publish(cmd);
+      await settled(again.seq);
+      expect(readFileSync(path.join(ws, 'once.txt'), 'utf8')).toBe('changed later');
+      const evs = await events(cmd.run_id);
+      expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+      expect((await execution(cmd.run_id))!.attempt).toBe(1);
+    });
+
+    it('runs once when two copies arrive at the same moment', async () => {
+      const cmd = signedCommand(keys, write('race.txt', 'x'));
+      const acks = await Promise.all([publish(cmd), publish(cmd), publish(cmd)]);
+      await completion(cmd.run_id);
+      await settled(...acks.map((a) => a.seq));
+      expect((await events(cmd.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+      expect((await execution(cmd.run_id))!.attempt).toBe(1);
+    });
+
+    it('does not run again for a second command (new command_id) for the same run', async () => {
+      const first = signedCommand(keys, write('second-cmd.txt', 'first'));
+      await publish(first);
+      const done = await completion(first.run_id);
+      writeFileSync(path.join(ws, 'second-cmd.txt'), 'changed later');
+      const second = signedCommand(keys, write('second-cmd.txt', 'second'), { run_id: first.run_id });
+      expect(second.command_id).not.toBe(first.command_id);
+      await settled((await publish(second)).seq);
+      expect(readFileSync(path.join(ws, 'second-cmd.txt'), 'utf8')).toBe('changed later');
+      const evs = await events(first.run_id);
+      expect(evs.map((e) => e.id)).toEqual([deriveId(first.command_id, 'run_started'), done.id]);
+      expect((await execution(first.run_id))!.command_id).toBe(first.command_id);
+    });
+
+    it('waits while another worker holds the run, then does not run it twice', async () => {
+      const cmd = signedCommand(keys, write('held.txt', 'x'));
+      const holder = new Client({ connectionString: t.databaseUrl });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`workers-run:${cmd.run_id}`]);
+      await publish(cmd);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(existsSync(path.join(ws, 'held.txt'))).toBe(false);
+      expect(await execution(cmd.run_id)).toBeUndefined();
+      await holder.query('COMMIT');
+      await holder.end();
+      expect((await completion(cmd.run_id)).type).toBe('run_succeeded');
+      expect(readFileSync(path.join(ws, 'held.txt'), 'utf8')).toBe('x');
+    });
+
+    async function insertCrashedClaim(cmd: ExecuteCommand): Promise<void> {
+      await db.query(
+        `INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id)
+         VALUES ($1, $2, $3, $4, 'started', 1, $5, 'crashed-worker')`,
+        [cmd.run_id, cmd.command_id, cmd.action.tool, JSON.stringify(cmd.action), cmd.trace_id],
+      );
+    }
+
+    it('ends a write interrupted mid-execution failed with outcome_unknown and never writes', async () => {
+      const cmd = signedCommand(keys, write('crashed.txt', 'x'));
+      await insertCrashedClaim(cmd);
+      await publish(cmd);
+      const done = await completion(cmd.run_id);
+      expect(done).toMatchObject({
+        type: 'run_failed',
+        id: deriveId(cmd.command_id, 'run_failed'),
+        trace_id: cmd.trace_id,
+        data: { result: { output: null, outcome_unknown: true, error: { code: 'OUTCOME_UNKNOWN' } } },
+      });
+      expect(done.data.result!.output_hash).toMatch(/^sha256:/);
+      expect(existsSync(path.join(ws, 'crashed.txt'))).toBe(false);
+      expect((await events(cmd.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_failed']);
+      expect(await execution(cmd.run_id)).toMatchObject({ status: 'failed', attempt: 1 });
+    });
+
+    it('re-executes a read interrupted mid-execution, as the next attempt with the same run_started id', async () => {
+      writeFileSync(path.join(ws, 'again.txt'), 'again');
+      const cmd = signedCommand(keys, read('again.txt'));
+      await insertCrashedClaim(cmd);
+      await publish(cmd);
+      const done = await completion(cmd.run_id);
+      expect(done).toMatchObject({
+        type: 'run_succeeded',
+        data: { result: { output: { content: 'again', bytes: 5 } } },
+      });
+      const evs = await events(cmd.run_id);
+      expect(evs.map((e) => e.id)).toEqual([
+        deriveId(cmd.command_id, 'run_started'),
+        deriveId(cmd.command_id, 'run_succeeded'),
+      ]);
+      expect(await execution(cmd.run_id)).toMatchObject({ status: 'succeeded', attempt: 2, worker_id: 'worker-int-1' });
+    });
+  });
+});
+
+function newKey(): string {
+  return Buffer.from(Array.from({ length: 32 }, () => Math.floor(Math.random() * 256))).toString('base64');
+}
