@@ -19,10 +19,7 @@ COPY services/policy/package.json services/policy/
 COPY services/orchestrator/package.json services/orchestrator/
 COPY services/approvals/package.json services/approvals/
 COPY services/workers/package.json services/workers/
-# npm ci refuses a lockfile that lacks other platforms' optional binaries (as one written behind a
-# platform-filtering mirror does); then install the same locked versions without rewriting it
-RUN npm ci --no-audit --no-fund \
- || npm install --no-save --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.build.json ./
 COPY libs libs
 COPY services services

@@ -22,7 +22,9 @@ const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
 const DURATION_S = Number(args.duration ?? 20);
-const RATES = String(args.rates ?? '100,300,1000').split(',').map(Number);
+const RATES = String(args.rates ?? '100,300,1000')
+  .split(',')
+  .map(Number);
 const CLOSED_CONCURRENCY = Number(args['closed-concurrency'] ?? 400);
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
@@ -67,7 +69,8 @@ async function startServices(env) {
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'services', 'workers', 'dist', 'main.js'))) throw new Error('build first: npm run build');
+  if (!fs.existsSync(path.join(ROOT, 'services', 'workers', 'dist', 'main.js')))
+    throw new Error('build first: npm run build');
   const workspace = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'warden-bench-'));
   fs.writeFileSync(path.join(workspace, 'bench.txt'), 'hello from the benchmark\n');
   const env = {
@@ -192,7 +195,14 @@ async function main() {
     const elapsed = performance.now() - start;
     const lost = await waitDrained(pending, 60_000);
     const lat = [...latencies].sort((a, b) => a - b);
-    return summary(`closed x${CLOSED_CONCURRENCY}`, sent, completed - before, lost, lat, ((completed - before) / elapsed) * 1000);
+    return summary(
+      `closed x${CLOSED_CONCURRENCY}`,
+      sent,
+      completed - before,
+      lost,
+      lat,
+      ((completed - before) / elapsed) * 1000,
+    );
   }
 
   function summary(name, sent, done, lost, lat, throughput) {

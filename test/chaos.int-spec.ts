@@ -9,7 +9,14 @@ import { rebuildTarget } from '../services/orchestrator/src/projections';
 import { migrations } from '../services/orchestrator/src/migrations';
 import { Processes } from './support/processes';
 
-const TERMINAL_EVENTS = ['run_succeeded', 'run_failed', 'run_denied', 'run_cancelled', 'approval_rejected', 'approval_expired'];
+const TERMINAL_EVENTS = [
+  'run_succeeded',
+  'run_failed',
+  'run_denied',
+  'run_cancelled',
+  'approval_rejected',
+  'approval_expired',
+];
 const RUNS = 240;
 
 describe('kill -9 mid-stream: every run still ends exactly once, and read models equal a rebuild', () => {
@@ -21,7 +28,10 @@ describe('kill -9 mid-stream: every run still ends exactly once, and read models
     t = await createTestEnv();
     workspace = mkdtempSync(join(tmpdir(), 'warden-chaos-'));
     writeFileSync(join(workspace, 'in.txt'), 'chaos input\n');
-    procs = new Processes({ ...process.env, ...t.env, WARDEN_WORKSPACE: workspace, LOG_LEVEL: 'warn', WARDEN_ACK_WAIT_MS: '3000' }, 18300 + Math.floor(Math.random() * 500) * 5);
+    procs = new Processes(
+      { ...process.env, ...t.env, WARDEN_WORKSPACE: workspace, LOG_LEVEL: 'warn', WARDEN_ACK_WAIT_MS: '3000' },
+      18300 + Math.floor(Math.random() * 500) * 5,
+    );
     for (const s of ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'] as const) await procs.start(s);
   }, 120_000);
   afterAll(async () => {
@@ -41,13 +51,18 @@ describe('kill -9 mid-stream: every run still ends exactly once, and read models
       const body = {
         run_id: runId,
         agent: { id: `agent-${i % 7}`, role: write ? 'dev' : 'research' },
-        action: write ? { tool: 'fs.write_file', args: { path: `out/${runId}.txt`, content: runId } } : { tool: 'fs.read_file', args: { path: 'in.txt' } },
+        action: write
+          ? { tool: 'fs.write_file', args: { path: `out/${runId}.txt`, content: runId } }
+          : { tool: 'fs.read_file', args: { path: 'in.txt' } },
       };
       publishes.push(t.bus.js.publish(t.subjects.ingestTasks, JSON.stringify(body), { msgID: runId }));
     }
     await Promise.all(publishes);
 
-    const terminalCount = async () => (await readAll(t.bus, t.subjects.streams.events, t.subjects.runEvents)).filter((m) => TERMINAL_EVENTS.includes(m.subject.split('.').pop()!)).length;
+    const terminalCount = async () =>
+      (await readAll(t.bus, t.subjects.streams.events, t.subjects.runEvents)).filter((m) =>
+        TERMINAL_EVENTS.includes(m.subject.split('.').pop()!),
+      ).length;
     await waitFor(async () => (await terminalCount()) >= RUNS / 5, 'a fifth of the runs to finish', 60_000);
     await procs.kill9('orchestrator');
     await procs.kill9('workers');
@@ -64,7 +79,9 @@ describe('kill -9 mid-stream: every run still ends exactly once, and read models
     await waitFor(async () => (await terminalCount()) >= RUNS, 'every run to finish', 120_000);
     // let any straggler (a duplicate that should not exist) arrive before counting
     await new Promise((r) => setTimeout(r, 1500));
-    const events = (await readAll(t.bus, t.subjects.streams.events, t.subjects.runEvents)).map((m) => m.json() as { id: string; type: string; run_id: string; data: { result?: { outcome_unknown?: boolean } } });
+    const events = (await readAll(t.bus, t.subjects.streams.events, t.subjects.runEvents)).map(
+      (m) => m.json() as { id: string; type: string; run_id: string; data: { result?: { outcome_unknown?: boolean } } },
+    );
     const byRun = new Map<string, typeof events>();
     for (const e of events) byRun.set(e.run_id, [...(byRun.get(e.run_id) ?? []), e]);
     expect(byRun.size).toBe(RUNS);
@@ -75,9 +92,11 @@ describe('kill -9 mid-stream: every run still ends exactly once, and read models
       // no event id twice, and never two different starts
       expect(new Set(evs.map((e) => e.id)).size).toBe(evs.length);
       expect(evs.filter((e) => e.type === 'run_started').length).toBeLessThanOrEqual(1);
-      for (const type of ['task_received', 'decision_made', 'run_queued']) expect(evs.filter((e) => e.type === type)).toHaveLength(1);
+      for (const type of ['task_received', 'decision_made', 'run_queued'])
+        expect(evs.filter((e) => e.type === type)).toHaveLength(1);
       const end = terminal[0]!;
-      if (writes.has(runId) && end.type === 'run_succeeded') expect(readFileSync(join(workspace, writes.get(runId)!), 'utf8')).toBe(runId);
+      if (writes.has(runId) && end.type === 'run_succeeded')
+        expect(readFileSync(join(workspace, writes.get(runId)!), 'utf8')).toBe(runId);
       if (end.type === 'run_failed') expect(end.data.result?.outcome_unknown).toBe(true);
     }
 

@@ -36,18 +36,36 @@ describe('a proposal flows from the bus through all five services', () => {
   }
 
   async function getRun(runId: string) {
-    const r = await fetch(`${sys.url('orchestrator')}/v1/runs/${runId}`, { headers: { authorization: `Bearer ${ADMIN}` } });
-    return r.status === 200 ? ((await r.json()) as { status: string; result?: { output: unknown }; trace_id: string; events: { type: string; trace_id: string }[] }) : undefined;
+    const r = await fetch(`${sys.url('orchestrator')}/v1/runs/${runId}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    return r.status === 200
+      ? ((await r.json()) as {
+          status: string;
+          result?: { output: unknown };
+          trace_id: string;
+          events: { type: string; trace_id: string }[];
+        })
+      : undefined;
   }
 
   async function terminal(runId: string) {
-    return waitFor(async () => {
-      const run = await getRun(runId);
-      return run && TERMINAL.includes(run.status) ? run : undefined;
-    }, `run ${runId} to finish`, 20_000);
+    return waitFor(
+      async () => {
+        const run = await getRun(runId);
+        return run && TERMINAL.includes(run.status) ? run : undefined;
+      },
+      `run ${runId} to finish`,
+      20_000,
+    );
   }
 
-  const proposal = (tool: string, args: Record<string, unknown>, role = 'dev', extra: Record<string, unknown> = {}) => ({
+  const proposal = (
+    tool: string,
+    args: Record<string, unknown>,
+    role = 'dev',
+    extra: Record<string, unknown> = {},
+  ) => ({
     run_id: newId(),
     agent: { id: 'agent-e2e', role },
     session_id: 'sess-e2e',
@@ -65,7 +83,13 @@ describe('a proposal flows from the bus through all five services', () => {
     expect(readFileSync(join(workspace, 'notes/a.md'), 'utf8')).toBe('hi from e2e');
     expect(run.trace_id).toBe(traceId);
     const events = await runEvents(t.bus, t.subjects, p.run_id);
-    expect(events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_queued', 'run_started', 'run_succeeded']);
+    expect(events.map((e) => e.type)).toEqual([
+      'task_received',
+      'decision_made',
+      'run_queued',
+      'run_started',
+      'run_succeeded',
+    ]);
     expect(new Set(events.map((e) => e.trace_id))).toEqual(new Set([traceId]));
     expect(run.events.map((e) => e.type)).toEqual(events.map((e) => e.type));
   });
@@ -144,7 +168,11 @@ describe('a proposal flows from the bus through all five services', () => {
   it('dead-letters a poison message while the next message is processed', async () => {
     // valid JSON on the event stream that is not a valid envelope: the policy consumer must refuse it
     const poisonRun = newId();
-    await t.bus.js.publish(t.subjects.event(poisonRun, 'task_received'), JSON.stringify({ id: 'nope', type: 'task_received' }), { msgID: newId() });
+    await t.bus.js.publish(
+      t.subjects.event(poisonRun, 'task_received'),
+      JSON.stringify({ id: 'nope', type: 'task_received' }),
+      { msgID: newId() },
+    );
     const next = proposal('fs.read_file', { path: 'hello.txt' });
     await submit(next);
     expect((await terminal(next.run_id)).status).toBe('succeeded');

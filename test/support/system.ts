@@ -24,7 +24,16 @@ export class System {
   ) {}
 
   env(): Record<string, string | undefined> {
-    return { ...process.env, ...this.t.env, ...this.extraEnv, INGEST_PORT: '0', POLICY_PORT: '0', ORCHESTRATOR_PORT: '0', APPROVALS_PORT: '0', WORKERS_PORT: '0' };
+    return {
+      ...process.env,
+      ...this.t.env,
+      ...this.extraEnv,
+      INGEST_PORT: '0',
+      POLICY_PORT: '0',
+      ORCHESTRATOR_PORT: '0',
+      APPROVALS_PORT: '0',
+      WORKERS_PORT: '0',
+    };
   }
 
   async start(name: ServiceName): Promise<INestApplication> {
@@ -36,9 +45,17 @@ export class System {
         case 'policy':
           return startService(PolicyModule.forRoot(policyConfig(env)), { service: name, port: 0, host: '127.0.0.1' });
         case 'orchestrator':
-          return startService(OrchestratorModule.forRoot(orchestratorConfig(env)), { service: name, port: 0, host: '127.0.0.1' });
+          return startService(OrchestratorModule.forRoot(orchestratorConfig(env)), {
+            service: name,
+            port: 0,
+            host: '127.0.0.1',
+          });
         case 'approvals':
-          return startService(ApprovalsModule.forRoot(approvalsConfig(env)), { service: name, port: 0, host: '127.0.0.1' });
+          return startService(ApprovalsModule.forRoot(approvalsConfig(env)), {
+            service: name,
+            port: 0,
+            host: '127.0.0.1',
+          });
         case 'workers':
           return startService(WorkersModule.forRoot(workersConfig(env)), { service: name, port: 0, host: '127.0.0.1' });
       }

@@ -6,5 +6,9 @@ import { loadConfig } from './config';
 
 runMain(async () => {
   const config = loadConfig();
-  return startService(AppModule.forRoot(config), { service: 'approvals', port: config.APPROVALS_PORT, host: config.HOST });
+  return startService(AppModule.forRoot(config), {
+    service: 'approvals',
+    port: config.APPROVALS_PORT,
+    host: config.HOST,
+  });
 }, 'approvals');

@@ -12,7 +12,9 @@ export class AppModule {
   static forRoot(config: OrchestratorConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } })],
+      imports: [
+        CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } }),
+      ],
       controllers: [RunsController],
       providers: [OperatorGuard, ProjectionRunner],
     };

@@ -5,11 +5,17 @@ import { BaseEnv, parseEnv, port } from '@warden/runtime';
 export const OrchestratorEnv = BaseEnv.extend({
   ORCHESTRATOR_PORT: port(7103),
   WARDEN_SIGNING_KEY: z.string({ error: 'is required: the orchestrator signs worker commands with it' }).min(1),
-  APPROVAL_TTL_SECONDS: z.coerce.number().int().positive().default(24 * 3600),
+  APPROVAL_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600),
   PROJECTION_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 
-export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): OrchestratorConfig {
+export function loadConfig(
+  env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
+): OrchestratorConfig {
   return parseEnv(OrchestratorEnv, env);
 }

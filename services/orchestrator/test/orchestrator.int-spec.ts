@@ -1,6 +1,11 @@
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { decisionSigningPayload, executeCommandSigningPayload, type Decision, type ExecuteCommand } from '@warden/contracts';
+import {
+  decisionSigningPayload,
+  executeCommandSigningPayload,
+  type Decision,
+  type ExecuteCommand,
+} from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { newId, newTraceId, loadSigningKeys, sha256Canonical, signCanonical, verifyCanonical } from '@warden/kernel';
 import { DATA_SOURCE, hashToken, startService } from '@warden/runtime';
@@ -20,7 +25,12 @@ describe('orchestrator on real NATS + Postgres', () => {
   let keys: ReturnType<typeof loadSigningKeys>;
 
   const start = async () => {
-    const config = loadConfig({ ...process.env, ...t.env, ORCHESTRATOR_PORT: '0', WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
+    const config = loadConfig({
+      ...process.env,
+      ...t.env,
+      ORCHESTRATOR_PORT: '0',
+      WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
+    });
     app = await startService(AppModule.forRoot(config), { service: 'orchestrator', port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`;
   };
@@ -46,7 +56,15 @@ describe('orchestrator on real NATS + Postgres', () => {
       runId,
       producer: 'test',
       traceId,
-      data: { submission: { run_id: runId, agent: { id: opts.agent ?? 'agent-1', role: 'dev' }, session_id: opts.session, action }, channel: 'bus' },
+      data: {
+        submission: {
+          run_id: runId,
+          agent: { id: opts.agent ?? 'agent-1', role: 'dev' },
+          session_id: opts.session,
+          action,
+        },
+        channel: 'bus',
+      },
     });
     const d: Decision = {
       outcome: 'allow',
@@ -62,8 +80,18 @@ describe('orchestrator on real NATS + Postgres', () => {
       evaluated_at: new Date().toISOString(),
       ...decision,
     };
-    const signed = opts.sign === false ? { ...d, signature: 'Zm9yZ2Vk' } : { ...d, signature: signCanonical(keys, decisionSigningPayload(runId, action, d)) };
-    const decided = makeEnvelope({ type: 'decision_made', runId, producer: 'policy', traceId, causationId: received.id, data: signed });
+    const signed =
+      opts.sign === false
+        ? { ...d, signature: 'Zm9yZ2Vk' }
+        : { ...d, signature: signCanonical(keys, decisionSigningPayload(runId, action, d)) };
+    const decided = makeEnvelope({
+      type: 'decision_made',
+      runId,
+      producer: 'policy',
+      traceId,
+      causationId: received.id,
+      data: signed,
+    });
     await publisher.publishEvents([received]);
     await publisher.publishEvents([decided]);
     return { runId, traceId, received, decided };
@@ -90,7 +118,13 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect(cmd).toMatchObject({ role: 'dev', action, trace_id: traceId, causation_id: decided.id });
     expect(cmd.decision_hash).toBe(sha256Canonical(cmd.decision));
     expect(verifyCanonical(keys, executeCommandSigningPayload(cmd), cmd.signature)).toBe(true);
-    expect(verifyCanonical(keys, executeCommandSigningPayload({ ...cmd, action: { tool: 'fs.write_file', args: {} } }), cmd.signature)).toBe(false);
+    expect(
+      verifyCanonical(
+        keys,
+        executeCommandSigningPayload({ ...cmd, action: { tool: 'fs.write_file', args: {} } }),
+        cmd.signature,
+      ),
+    ).toBe(false);
   });
 
   it('denies on a deny decision and on a decision whose signature does not verify', async () => {
@@ -98,15 +132,21 @@ describe('orchestrator on real NATS + Postgres', () => {
     const run = await runStatus(denied.runId, 'denied');
     expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_denied']);
     const forged = await submit({}, { sign: false });
-    const f = (await runStatus(forged.runId, 'denied')) as unknown as { events: { type: string; data: { rule_ids: string[] } }[] };
+    const f = (await runStatus(forged.runId, 'denied')) as unknown as {
+      events: { type: string; data: { rule_ids: string[] } }[];
+    };
     expect(f.events[2]!.data.rule_ids).toEqual(['orchestrator.decision-signature']);
     const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
-    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toEqual(expect.arrayContaining([denied.runId, forged.runId]));
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toEqual(
+      expect.arrayContaining([denied.runId, forged.runId]),
+    );
   });
 
   it('asks for approval on escalate, with two votes for tier 3', async () => {
     const { runId } = await submit({ outcome: 'escalate', tier: 3 });
-    const run = (await runStatus(runId, 'awaiting_approval')) as unknown as { approval: { required_votes: number; status: string } };
+    const run = (await runStatus(runId, 'awaiting_approval')) as unknown as {
+      approval: { required_votes: number; status: string };
+    };
     expect(run.approval).toMatchObject({ required_votes: 2, status: 'pending' });
   });
 
@@ -114,9 +154,18 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect((await get('/v1/runs', null)).status).toBe(401);
     expect((await get('/v1/runs', 'wrong-token-wrong-token')).status).toBe(401);
     const ds = app.get<DataSource>(DATA_SOURCE);
-    await new OperatorRepository(ds).create({ id: newId(), name: 'viewer-1', tokenHash: hashToken('viewer-token-xyz-0123456789'), roles: ['viewer'], maxTier: 1 });
+    await new OperatorRepository(ds).create({
+      id: newId(),
+      name: 'viewer-1',
+      tokenHash: hashToken('viewer-token-xyz-0123456789'),
+      roles: ['viewer'],
+      maxTier: 1,
+    });
     expect((await get('/v1/runs', 'viewer-token-xyz-0123456789')).status).toBe(200);
-    const cancel = await fetch(`${url}/v1/runs/${newId()}/cancel`, { method: 'POST', headers: { authorization: 'Bearer viewer-token-xyz-0123456789' } });
+    const cancel = await fetch(`${url}/v1/runs/${newId()}/cancel`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer viewer-token-xyz-0123456789' },
+    });
     expect(cancel.status).toBe(403);
     const missing = await get(`/v1/runs/${newId()}`);
     expect(missing.status).toBe(404);
@@ -148,10 +197,16 @@ describe('orchestrator on real NATS + Postgres', () => {
   it('cancels a non-terminal run once; a second cancel is 409', async () => {
     const { runId } = await submit({ outcome: 'escalate', tier: 2 });
     await runStatus(runId, 'awaiting_approval');
-    const c1 = await fetch(`${url}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    const c1 = await fetch(`${url}/v1/runs/${runId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
     expect(c1.status).toBe(202);
     await runStatus(runId, 'cancelled');
-    const c2 = await fetch(`${url}/v1/runs/${runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    const c2 = await fetch(`${url}/v1/runs/${runId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
     expect(c2.status).toBe(409);
   });
 
@@ -161,9 +216,13 @@ describe('orchestrator on real NATS + Postgres', () => {
     for (let i = 0; i < 20; i++) pending.push(await submit({}));
     await start();
     for (const p of pending) await runStatus(p.runId, 'queued');
-    const cmds = (await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll)).map((m) => (m.json() as ExecuteCommand).run_id);
+    const cmds = (await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll)).map(
+      (m) => (m.json() as ExecuteCommand).run_id,
+    );
     for (const p of pending) expect(cmds.filter((id) => id === p.runId)).toHaveLength(1);
-    const events = (await readAll(t.bus, t.subjects.streams.events, t.subjects.eventsOfType('run_queued'))).map((m) => m.json() as { run_id: string });
+    const events = (await readAll(t.bus, t.subjects.streams.events, t.subjects.eventsOfType('run_queued'))).map(
+      (m) => m.json() as { run_id: string },
+    );
     for (const p of pending) expect(events.filter((e) => e.run_id === p.runId)).toHaveLength(1);
 
     // let the projection settle on the last events (run_queued of every run) before stopping

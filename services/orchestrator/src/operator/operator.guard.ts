@@ -2,7 +2,19 @@ import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContex
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import type { DataSource } from 'typeorm';
-import { CONFIG, DATA_SOURCE, bearerToken, forbidden, hasRole, hashToken, safeEqual, unauthenticated, type BaseEnv, type Principal, type Role } from '@warden/runtime';
+import {
+  CONFIG,
+  DATA_SOURCE,
+  bearerToken,
+  forbidden,
+  hasRole,
+  hashToken,
+  safeEqual,
+  unauthenticated,
+  type BaseEnv,
+  type Principal,
+  type Role,
+} from '@warden/runtime';
 import { OperatorRepository } from './operator.repository';
 
 const ROLE_KEY = 'warden:required-role';
@@ -38,7 +50,8 @@ export class OperatorGuard implements CanActivate {
 
   private async authenticate(token: string): Promise<Principal | undefined> {
     const bootstrap = this.config.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
-    if (bootstrap && safeEqual(token, bootstrap)) return { id: 'bootstrap-admin', name: 'bootstrap-admin', roles: ['admin'], maxTier: 3 };
+    if (bootstrap && safeEqual(token, bootstrap))
+      return { id: 'bootstrap-admin', name: 'bootstrap-admin', roles: ['admin'], maxTier: 3 };
     return this.operators.findByTokenHash(hashToken(token));
   }
 }

@@ -15,12 +15,9 @@ export class OperatorRepository {
   }
 
   async create(op: { id: string; name: string; tokenHash: string; roles: Role[]; maxTier: number }): Promise<void> {
-    await this.ds.query('INSERT INTO orchestrator.operators (id, name, token_hash, roles, max_tier) VALUES ($1, $2, $3, $4, $5)', [
-      op.id,
-      op.name,
-      op.tokenHash,
-      op.roles,
-      op.maxTier,
-    ]);
+    await this.ds.query(
+      'INSERT INTO orchestrator.operators (id, name, token_hash, roles, max_tier) VALUES ($1, $2, $3, $4, $5)',
+      [op.id, op.name, op.tokenHash, op.roles, op.maxTier],
+    );
   }
 }

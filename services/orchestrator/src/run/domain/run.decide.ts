@@ -76,7 +76,9 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
       // observe mode records what enforce would do, and lets the action as proposed proceed
       if (d.mode === 'observe') return queue(state, d, ctx);
       if (d.outcome === 'compute' && !d.rewritten_action) {
-        return [emit('run_denied', { reasons: ['compute decision carries no rewritten action'], rule_ids: d.rule_ids })];
+        return [
+          emit('run_denied', { reasons: ['compute decision carries no rewritten action'], rule_ids: d.rule_ids }),
+        ];
       }
       if (d.outcome === 'allow' || d.outcome === 'compute') return queue(state, d, ctx);
       if (d.outcome === 'deny') return [emit('run_denied', { reasons: d.reasons, rule_ids: d.rule_ids })];
@@ -94,7 +96,8 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
       ];
     }
     case 'approval_granted': {
-      if (state.status !== 'awaiting_approval' || state.approval?.id !== env.data.approval_id || !state.decision) return [];
+      if (state.status !== 'awaiting_approval' || state.approval?.id !== env.data.approval_id || !state.decision)
+        return [];
       return queue(state, state.decision, ctx, env.data.approval_id);
     }
     default:

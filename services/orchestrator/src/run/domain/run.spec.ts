@@ -26,7 +26,12 @@ function env<T extends AnyEnvelope['type']>(type: T, data: Extract<AnyEnvelope, 
 
 const received = () =>
   env('task_received', {
-    submission: { run_id: RUN, agent: { id: 'a1', role: 'dev' }, session_id: 's1', action: { tool: 'fs.write_file', args: { path: 'x', content: 'y' } } },
+    submission: {
+      run_id: RUN,
+      agent: { id: 'a1', role: 'dev' },
+      session_id: 's1',
+      action: { tool: 'fs.write_file', args: { path: 'x', content: 'y' } },
+    },
     channel: 'bus',
   });
 
@@ -66,14 +71,22 @@ describe('run process (given / when / then)', () => {
     const state = given(received());
     const out = react(state, env('decision_made', decision()), ctx);
     expect(out).toEqual([
-      { kind: 'event', type: 'run_queued', data: { role: 'dev', subject: 'warden.cmd.workers.dev.execute', action: state.action } },
+      {
+        kind: 'event',
+        type: 'run_queued',
+        data: { role: 'dev', subject: 'warden.cmd.workers.dev.execute', action: state.action },
+      },
       expect.objectContaining({ kind: 'dispatch', role: 'dev', action: state.action }),
     ]);
   });
 
   it('runs the rewritten action for an enforced compute decision', () => {
     const rewritten = { tool: 'fs.write_file', args: { path: 'sandbox/x', content: 'y' } };
-    const out = react(given(received()), env('decision_made', decision({ outcome: 'compute', rewritten_action: rewritten })), ctx);
+    const out = react(
+      given(received()),
+      env('decision_made', decision({ outcome: 'compute', rewritten_action: rewritten })),
+      ctx,
+    );
     expect(out[1]).toMatchObject({ kind: 'dispatch', action: rewritten });
   });
 
@@ -83,13 +96,22 @@ describe('run process (given / when / then)', () => {
   });
 
   it('denies with the policy reasons', () => {
-    const out = react(given(received()), env('decision_made', decision({ outcome: 'deny', rule_ids: ['secrets'], reasons: ['no'] })), ctx);
+    const out = react(
+      given(received()),
+      env('decision_made', decision({ outcome: 'deny', rule_ids: ['secrets'], reasons: ['no'] })),
+      ctx,
+    );
     expect(out).toEqual([{ kind: 'event', type: 'run_denied', data: { reasons: ['no'], rule_ids: ['secrets'] } }]);
   });
 
   it('refuses to act on a decision whose signature does not verify', () => {
     const out = react(given(received()), env('decision_made', decision({ signature: 'forged' })), ctx);
-    expect(out).toEqual([expect.objectContaining({ type: 'run_denied', data: expect.objectContaining({ rule_ids: ['orchestrator.decision-signature'] }) })]);
+    expect(out).toEqual([
+      expect.objectContaining({
+        type: 'run_denied',
+        data: expect.objectContaining({ rule_ids: ['orchestrator.decision-signature'] }),
+      }),
+    ]);
   });
 
   it('lets an observed deny proceed as allowed, with the original action', () => {
@@ -105,7 +127,12 @@ describe('run process (given / when / then)', () => {
     expect(out).toEqual([
       expect.objectContaining({
         type: 'approval_requested',
-        data: expect.objectContaining({ approval_id: deriveId(d.id, 'approval'), tier: 3, required_votes: 2, expires_at: '2026-11-21T10:01:00.000Z' }),
+        data: expect.objectContaining({
+          approval_id: deriveId(d.id, 'approval'),
+          tier: 3,
+          required_votes: 2,
+          expires_at: '2026-11-21T10:01:00.000Z',
+        }),
       }),
     ]);
     expect(react(given(received()), d, ctx)).toEqual(out); // deterministic
@@ -147,7 +174,11 @@ describe('run process (given / when / then)', () => {
   });
 
   it('never leaves a terminal status and reacts to nothing after it', () => {
-    const denied = given(received(), env('decision_made', decision({ outcome: 'deny' })), env('run_denied', { reasons: [], rule_ids: [] }));
+    const denied = given(
+      received(),
+      env('decision_made', decision({ outcome: 'deny' })),
+      env('run_denied', { reasons: [], rule_ids: [] }),
+    );
     expect(denied.status).toBe('denied');
     const after = [
       env('run_queued', { role: 'dev', subject: 's', action: { tool: 'x.y', args: {} } }),
@@ -168,13 +199,22 @@ describe('run process (given / when / then)', () => {
 
   it('does nothing for events of a run it never received', () => {
     expect(react(initialState(RUN), env('decision_made', decision()), ctx)).toEqual([]);
-    expect(evolve(initialState(RUN), env('run_succeeded', { result: { output: 1, output_hash: 'sha256:' + '4'.repeat(64) } })).status).toBe('none');
+    expect(
+      evolve(
+        initialState(RUN),
+        env('run_succeeded', { result: { output: 1, output_hash: 'sha256:' + '4'.repeat(64) } }),
+      ).status,
+    ).toBe('none');
   });
 
   it('cancels only a known, non-terminal run', () => {
     expect(() => decideCancel(undefined)).toThrow(expect.objectContaining({ code: 'RUN.NOT_FOUND' }));
     expect(() => decideCancel(given(received()))).not.toThrow();
-    const done = given(received(), env('decision_made', decision({ outcome: 'deny' })), env('run_denied', { reasons: [], rule_ids: [] }));
+    const done = given(
+      received(),
+      env('decision_made', decision({ outcome: 'deny' })),
+      env('run_denied', { reasons: [], rule_ids: [] }),
+    );
     expect(() => decideCancel(done)).toThrow(expect.objectContaining({ code: 'RUN.ALREADY_TERMINAL' }));
   });
 });

@@ -43,7 +43,15 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
     case 'task_received': {
       if (state.status !== 'none') return state; // a second task_received for the same run is ignored
       const sub = env.data.submission;
-      return { ...s, status: 'received', agent: sub.agent, sessionId: sub.session_id, action: sub.action, traceId: env.trace_id, createdAt: env.occurred_at };
+      return {
+        ...s,
+        status: 'received',
+        agent: sub.agent,
+        sessionId: sub.session_id,
+        action: sub.action,
+        traceId: env.trace_id,
+        createdAt: env.occurred_at,
+      };
     }
     case 'decision_made':
       if (state.decision || terminal) return state;
@@ -66,7 +74,8 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
     case 'approval_granted':
     case 'approval_rejected':
     case 'approval_expired': {
-      if (state.status !== 'awaiting_approval' || !state.approval || state.approval.id !== env.data.approval_id) return state;
+      if (state.status !== 'awaiting_approval' || !state.approval || state.approval.id !== env.data.approval_id)
+        return state;
       const closed = { granted: 'granted', rejected: 'rejected', expired: 'expired' } as const;
       const approvalStatus = closed[env.type.slice('approval_'.length) as keyof typeof closed];
       const approval = { ...state.approval, status: approvalStatus, operators: env.data.operators };

@@ -50,7 +50,10 @@ export class RunsController {
     const { cursor, ...filter } = q.value;
     const runs = await this.runs.list({ ...filter, before: cursor ? decodeCursor(cursor) : undefined });
     const last = runs[runs.length - 1];
-    return { runs, next_cursor: runs.length === filter.limit && last ? encodeCursor(last.created_at, last.run_id) : null };
+    return {
+      runs,
+      next_cursor: runs.length === filter.limit && last ? encodeCursor(last.created_at, last.run_id) : null,
+    };
   }
 
   @Get(':runId')
@@ -66,7 +69,10 @@ export class RunsController {
   @Post(':runId/cancel')
   @HttpCode(202)
   @RequireRole('approver')
-  async cancel(@Param('runId') runId: string, @Req() req: AuthedRequest): Promise<{ run_id: string; status: 'cancel_requested' }> {
+  async cancel(
+    @Param('runId') runId: string,
+    @Req() req: AuthedRequest,
+  ): Promise<{ run_id: string; status: 'cancel_requested' }> {
     requireUuid(runId);
     const state = await this.runs.getState(runId);
     decideCancel(state);

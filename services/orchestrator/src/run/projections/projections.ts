@@ -29,7 +29,14 @@ export function orchestratorProjections(
       bus,
       subjects,
       publisher,
-      { name: 'runs', schema: 'orchestrator', service: 'orchestrator', stream: subjects.streams.events, filterSubject: subjects.runEvents, maxBatch: config.PROJECTION_BATCH },
+      {
+        name: 'runs',
+        schema: 'orchestrator',
+        service: 'orchestrator',
+        stream: subjects.streams.events,
+        filterSubject: subjects.runEvents,
+        maxBatch: config.PROJECTION_BATCH,
+      },
       handler,
     ),
   ];

@@ -1,5 +1,12 @@
 import type { EntityManager } from 'typeorm';
-import { decisionSigningPayload, executeCommandSigningPayload, type AnyEnvelope, type Decision, type ExecuteCommand, type Subjects } from '@warden/contracts';
+import {
+  decisionSigningPayload,
+  executeCommandSigningPayload,
+  type AnyEnvelope,
+  type Decision,
+  type ExecuteCommand,
+  type Subjects,
+} from '@warden/contracts';
 import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
 import { deriveId, sha256Canonical, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
 import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
@@ -47,7 +54,14 @@ export class RunProjection implements ProjectionHandler {
       const after = evolve(before, env);
       states.set(runId, after);
       touched.set(runId, { state: after, lastSeq: msg.seq });
-      rows.push({ id: env.id, run_id: runId, seq: msg.seq, type: env.type, occurred_at: env.occurred_at, envelope: env });
+      rows.push({
+        id: env.id,
+        run_id: runId,
+        seq: msg.seq,
+        type: env.type,
+        occurred_at: env.occurred_at,
+        envelope: env,
+      });
     }
     await repo.insertEvents(rows);
     await repo.saveStates([...touched.values()]);
@@ -68,7 +82,9 @@ export class RunProjection implements ProjectionHandler {
   }
 
   private authentic(state: RunState, d: Decision): boolean {
-    return !!d.signature && verifyCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature);
+    return (
+      !!d.signature && verifyCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature)
+    );
   }
 
   private toMessage(state: RunState, cause: AnyEnvelope, r: Reaction, now: Date): OutgoingMessage {
@@ -98,8 +114,18 @@ export class RunProjection implements ProjectionHandler {
       causation_id: cause.id,
       issued_at: now.toISOString(),
     };
-    const command: ExecuteCommand = { ...unsigned, signature: signCanonical(this.keys, executeCommandSigningPayload(unsigned)) };
+    const command: ExecuteCommand = {
+      ...unsigned,
+      signature: signCanonical(this.keys, executeCommandSigningPayload(unsigned)),
+    };
     // the run_queued fact is in the log before any worker can report on the run
-    return { subject: this.subjects.workerExecute(r.role), payload: command, msgId: command.command_id, traceId: cause.trace_id, kind: 'command', wave: 1 };
+    return {
+      subject: this.subjects.workerExecute(r.role),
+      payload: command,
+      msgId: command.command_id,
+      traceId: cause.trace_id,
+      kind: 'command',
+      wave: 1,
+    };
   }
 }

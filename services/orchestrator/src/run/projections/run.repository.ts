@@ -104,13 +104,19 @@ export class RunRepository {
 
   async loadStates(runIds: string[]): Promise<Map<string, RunState>> {
     if (runIds.length === 0) return new Map();
-    const rows: RunRow[] = await this.em.query(`SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = ANY($1::uuid[])`, [runIds]);
+    const rows: RunRow[] = await this.em.query(
+      `SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = ANY($1::uuid[])`,
+      [runIds],
+    );
     return new Map(rows.map((r) => [r.run_id, toState(r)]));
   }
 
   async existingEventIds(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
-    const rows: { id: string }[] = await this.em.query('SELECT id FROM orchestrator.run_events WHERE id = ANY($1::uuid[])', [ids]);
+    const rows: { id: string }[] = await this.em.query(
+      'SELECT id FROM orchestrator.run_events WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
     return new Set(rows.map((r) => r.id));
   }
 
