@@ -42,7 +42,8 @@ function percentile(sorted, p) {
 async function startServices(env) {
   const procs = [];
   for (const [i, name] of SERVICES.entries()) {
-    const child = spawn(process.execPath, [path.join(ROOT, 'services', name, 'dist', 'main.js')], {
+    const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'services', name, 'dist', 'main.js')], {
       env: { ...env, [`${name.toUpperCase()}_PORT`]: String(17801 + i) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -220,6 +221,7 @@ async function main() {
     };
   }
 
+  if (args.metrics) await dumpMetrics(procs);
   const out = {
     at: new Date().toISOString(),
     machine: { cpus: require('node:os').cpus().length, node: process.version },
@@ -237,6 +239,23 @@ async function main() {
   for (const p of procs) p.child.kill('SIGTERM');
   await sleep(1500);
   await cleanup();
+}
+
+/** With --metrics 1: per-consumer handler and projection batch times, to find the slow hop. */
+async function dumpMetrics(procs) {
+  for (const p of procs) {
+    const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
+    const sums = {};
+    for (const line of text.split('\n')) {
+      const m = /^(warden_(?:bus_handle_seconds|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(line);
+      if (!m) continue;
+      const key = `${m[1]} ${m[3].replace(/,?service="[^"]*"/, '')}`;
+      sums[key] = { ...(sums[key] ?? {}), [m[2]]: Number(m[4]) };
+    }
+    for (const [k, v] of Object.entries(sums)) {
+      console.log(`${p.name.padEnd(13)} ${k.padEnd(80)} n=${v.count} avg=${((v.sum / v.count) * 1000).toFixed(2)}ms`);
+    }
+  }
 }
 
 function round(v) {
