@@ -247,7 +247,9 @@ async function dumpMetrics(procs) {
     const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
     const sums = {};
     for (const line of text.split('\n')) {
-      const m = /^(warden_(?:bus_handle_seconds|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(line);
+      const m = /^(warden_(?:bus_handle_seconds|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(
+        line,
+      );
       if (!m) continue;
       const key = `${m[1]} ${m[3].replace(/,?service="[^"]*"/, '')}`;
       sums[key] = { ...(sums[key] ?? {}), [m[2]]: Number(m[4]) };

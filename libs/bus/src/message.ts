@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { ValidationError } from '@warden/kernel';
 import { Headers } from './headers';
 
@@ -41,5 +41,19 @@ export class BusMessage {
   /** Keeps the message from being redelivered while a long handler runs. */
   working(): void {
     this.raw.working();
+  }
+}
+
+/**
+ * Groups delivered messages into batches: a batch closes at `maxBatch` or as soon as nothing more is
+ * buffered, so batches grow under load and stay single messages (low latency) when traffic is light.
+ */
+export async function* inBatches(messages: ConsumerMessages, maxBatch: number): AsyncGenerator<BusMessage[]> {
+  let batch: BusMessage[] = [];
+  for await (const raw of messages) {
+    batch.push(new BusMessage(raw));
+    if (batch.length < maxBatch && messages.getPending() > 0) continue;
+    yield batch;
+    batch = [];
   }
 }

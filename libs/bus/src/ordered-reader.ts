@@ -1,7 +1,7 @@
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
 import { Logger } from '@warden/observability';
 import type { BusConnection } from './connection';
-import { BusMessage } from './message';
+import { inBatches, type BusMessage } from './message';
 
 /** Where an ordered read starts and how big its batches get. */
 export interface OrderedReadSpec {
@@ -44,13 +44,9 @@ export class OrderedReader {
     this.messages = await consumer.consume({ max_messages: maxBatch * 2 });
     const messages = this.messages;
     this.loop = (async () => {
-      let batch: BusMessage[] = [];
-      for await (const raw of messages) {
-        batch.push(new BusMessage(raw));
-        if (batch.length < maxBatch && messages.getPending() > 0) continue;
+      for await (const batch of inBatches(messages, maxBatch)) {
         const last = batch[batch.length - 1]!;
         await this.deliver(batch);
-        batch = [];
         if (last.raw.info.pending === 0) this.caughtUp?.();
         if (this.stopped) break;
       }

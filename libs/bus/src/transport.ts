@@ -5,6 +5,7 @@ import type { Subjects } from '@warden/contracts';
 import { Logger } from '@warden/observability';
 import type { BusConnection } from './connection';
 import { WorkConsumer, type WorkConsumerSpec } from './work-consumer';
+import type { BusMessage } from './message';
 
 /** How a handler is bound to the bus: which stream, which subjects, how many at once. */
 export interface ConsumerBinding {
@@ -13,6 +14,11 @@ export interface ConsumerBinding {
   concurrency?: number;
   maxDeliver?: number;
   ackWaitMs?: number;
+  /**
+   * Hand the method up to this many messages at once (`BusMessage[]`); it returns, per message in
+   * order, `undefined` for success or the error that settles it (see {@link BatchHandler}).
+   */
+  batch?: number;
 }
 
 /**
@@ -68,10 +74,18 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         maxDeliver: b.maxDeliver,
         ackWaitMs: b.ackWaitMs ?? this.defaults.ackWaitMs,
       };
-      const consumer = new WorkConsumer(this.bus, this.subjects, spec, async (msg) => {
-        const out: unknown = await handler(msg);
-        if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
-      });
+      const call = async (data: BusMessage | BusMessage[]): Promise<unknown> => {
+        const out: unknown = await handler(data);
+        return isObservable(out) ? lastValueFrom(out, { defaultValue: undefined }) : out;
+      };
+      const consumer = new WorkConsumer(
+        this.bus,
+        this.subjects,
+        spec,
+        b.batch
+          ? { maxBatch: b.batch, batch: async (msgs) => (await call(msgs)) as (unknown | undefined)[] }
+          : async (msg) => void (await call(msg)),
+      );
       await consumer.start();
       this.consumers.push(consumer);
       this.log.info('consuming', { consumer: consumer.consumerName, subject: spec.filterSubject });

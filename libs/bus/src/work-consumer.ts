@@ -1,10 +1,16 @@
-import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerMessages,
+} from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos } from '@nats-io/nats-core';
 import { DomainError, ValidationError } from '@warden/kernel';
 import { Logger, busMetrics, withSpan } from '@warden/observability';
 import type { BusConnection } from './connection';
 import { Headers } from './headers';
-import { BusMessage } from './message';
+import { BusMessage, inBatches } from './message';
 import type { Subjects } from '@warden/contracts';
 
 /** Where and how a durable work consumer reads. */
@@ -27,6 +33,19 @@ export interface WorkConsumerSpec {
 
 export type MessageHandler = (msg: BusMessage) => Promise<void>;
 
+/**
+ * Handles many messages at once (one transaction, pipelined publishes) and returns, per message in
+ * the same order, `undefined` for success or the error that settles it. Throwing fails them all.
+ */
+export type BatchHandler = (msgs: BusMessage[]) => Promise<(unknown | undefined)[]>;
+
+/** A batch handler and the most messages it takes at once. */
+export interface BatchHandling {
+  batch: BatchHandler;
+  /** Default 256. */
+  maxBatch?: number;
+}
+
 /** Why a message was dead-lettered, as a bounded metric label. */
 type DeadReason = 'invalid' | 'refused' | 'max_deliveries';
 
@@ -41,6 +60,10 @@ export function backoffMs(deliveryCount: number): number {
  * a {@link ValidationError} or {@link DomainError} terminates it and copies it to the dead-letter
  * subject; any other error naks with backoff until `maxDeliver`, then dead-letters. Messages are
  * handled concurrently, so a poison message never blocks the ones behind it.
+ *
+ * With a {@link BatchHandling}, whatever is buffered (up to `maxBatch`) is handed over at once and
+ * `concurrency` counts batches: one Postgres transaction and one network write per batch instead of
+ * one per message, and the acks of a batch leave in a single write.
  */
 export class WorkConsumer {
   private messages?: ConsumerMessages;
@@ -53,7 +76,7 @@ export class WorkConsumer {
     private readonly bus: BusConnection,
     private readonly subjects: Subjects,
     private readonly spec: WorkConsumerSpec,
-    private readonly handler: MessageHandler,
+    private readonly handler: MessageHandler | BatchHandling,
     logger?: Logger,
   ) {
     this.durable = `${spec.service}-${spec.name}`;
@@ -88,13 +111,29 @@ export class WorkConsumer {
   async start(): Promise<void> {
     await this.ensure();
     const consumer = await this.bus.js.consumers.get(this.spec.stream, this.durable);
+    const handler = this.handler;
+    if (typeof handler !== 'function') return this.startBatches(consumer, handler);
     const concurrency = this.spec.concurrency ?? 64;
     this.messages = await consumer.consume({ max_messages: concurrency * 2 });
     const messages = this.messages;
     this.loop = (async () => {
       for await (const raw of messages) {
         while (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
-        const p = this.settle(new BusMessage(raw)).finally(() => this.inFlight.delete(p));
+        const p = this.settle(new BusMessage(raw), handler).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      }
+    })().catch((err: unknown) => this.log.error('consume loop ended', { error: err as Error }));
+  }
+
+  private async startBatches(consumer: Consumer, handling: BatchHandling): Promise<void> {
+    const concurrency = this.spec.concurrency ?? 2;
+    const maxBatch = handling.maxBatch ?? 256;
+    this.messages = await consumer.consume({ max_messages: maxBatch * 2 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const batch of inBatches(messages, maxBatch)) {
+        while (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
+        const p = this.settleBatch(batch, handling.batch).finally(() => this.inFlight.delete(p));
         this.inFlight.add(p);
       }
     })().catch((err: unknown) => this.log.error('consume loop ended', { error: err as Error }));
@@ -107,40 +146,77 @@ export class WorkConsumer {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private async settle(msg: BusMessage): Promise<void> {
-    const maxDeliver = this.spec.maxDeliver ?? 8;
+  /** True (after dead-lettering it) for a message that keeps killing the process. */
+  private async exhausted(msg: BusMessage): Promise<boolean> {
+    if (msg.deliveryCount <= (this.spec.maxDeliver ?? 8)) return false;
+    await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', `delivered ${msg.deliveryCount} times`);
+    return true;
+  }
+
+  private heartbeat(msgs: BusMessage[]): NodeJS.Timeout {
+    return setInterval(() => msgs.forEach((m) => m.working()), Math.max(1000, (this.spec.ackWaitMs ?? 30_000) / 3));
+  }
+
+  private async settle(msg: BusMessage, handler: MessageHandler): Promise<void> {
     const started = process.hrtime.bigint();
-    // a message that keeps killing the process never reaches the handler again
-    if (msg.deliveryCount > maxDeliver) {
-      await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', `delivered ${msg.deliveryCount} times`);
-      return;
-    }
-    const heartbeat = setInterval(() => msg.working(), Math.max(1000, (this.spec.ackWaitMs ?? 30_000) / 3));
+    if (await this.exhausted(msg)) return;
+    const heartbeat = this.heartbeat([msg]);
+    let error: unknown;
     try {
       await withSpan(`process ${this.durable}`, msg.traceparent, { 'messaging.destination': msg.subject }, () =>
-        this.handler(msg),
+        handler(msg),
       );
-      msg.raw.ack();
-      busMetrics.messages.inc({ consumer: this.durable, outcome: 'ack' });
     } catch (err) {
-      if (err instanceof DomainError) {
-        await this.deadLetter(msg, err instanceof ValidationError ? 'invalid' : 'refused', err.code, err.message);
-      } else if (msg.deliveryCount >= maxDeliver) {
-        await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', (err as Error).message);
-      } else {
-        const delay = backoffMs(msg.deliveryCount);
-        this.log.warn('handler failed; will retry', {
-          subject: msg.subject,
-          seq: msg.seq,
-          delay_ms: delay,
-          error: err as Error,
-        });
-        msg.raw.nak(delay);
-        busMetrics.messages.inc({ consumer: this.durable, outcome: 'nak' });
-      }
+      error = err ?? new Error('handler failed');
     } finally {
       clearInterval(heartbeat);
-      busMetrics.handleSeconds.observe({ consumer: this.durable }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    await this.outcome(msg, error);
+    busMetrics.handleSeconds.observe({ consumer: this.durable }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private async settleBatch(all: BusMessage[], handler: BatchHandler): Promise<void> {
+    const started = process.hrtime.bigint();
+    const msgs: BusMessage[] = [];
+    for (const m of all) if (!(await this.exhausted(m))) msgs.push(m);
+    if (msgs.length === 0) return;
+    const heartbeat = this.heartbeat(msgs);
+    let errors: (unknown | undefined)[];
+    try {
+      errors = await handler(msgs);
+      if (errors.length !== msgs.length) {
+        throw new Error(`batch handler returned ${errors.length} outcomes for ${msgs.length} messages`);
+      }
+    } catch (err) {
+      errors = msgs.map(() => err ?? new Error('batch handler failed'));
+    } finally {
+      clearInterval(heartbeat);
+    }
+    await Promise.all(msgs.map((m, i) => this.outcome(m, errors[i])));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (let i = 0; i < msgs.length; i++) busMetrics.handleSeconds.observe({ consumer: this.durable }, seconds);
+  }
+
+  /** Settles one message: ack on success, dead-letter a permanent failure, nak a transient one. */
+  private async outcome(msg: BusMessage, err: unknown): Promise<void> {
+    if (err === undefined) {
+      msg.raw.ack();
+      busMetrics.messages.inc({ consumer: this.durable, outcome: 'ack' });
+    } else if (err instanceof DomainError) {
+      await this.deadLetter(msg, err instanceof ValidationError ? 'invalid' : 'refused', err.code, err.message);
+    } else if (msg.deliveryCount >= (this.spec.maxDeliver ?? 8)) {
+      const detail = err instanceof Error ? err.message : String(err);
+      await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', detail);
+    } else {
+      const delay = backoffMs(msg.deliveryCount);
+      this.log.warn('handler failed; will retry', {
+        subject: msg.subject,
+        seq: msg.seq,
+        delay_ms: delay,
+        error: err as Error,
+      });
+      msg.raw.nak(delay);
+      busMetrics.messages.inc({ consumer: this.durable, outcome: 'nak' });
     }
   }
 

@@ -75,6 +75,12 @@ export class CheckpointedProjection {
     return `"${this.spec.schema}".projection_checkpoints`;
   }
 
+  private async ensureRow(): Promise<void> {
+    await this.ds.query(`INSERT INTO ${this.table} (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [
+      this.spec.name,
+    ]);
+  }
+
   async position(em: EntityManager = this.ds.manager): Promise<number> {
     const rows: { position: string }[] = await em.query(`SELECT position FROM ${this.table} WHERE name = $1`, [
       this.spec.name,
@@ -84,6 +90,7 @@ export class CheckpointedProjection {
 
   /** Starts following the stream from the stored checkpoint. */
   async start(): Promise<void> {
+    await this.ensureRow();
     const from = (await this.position()) + 1;
     this.reader = new OrderedReader(
       this.bus,
@@ -110,9 +117,10 @@ export class CheckpointedProjection {
    * once it has caught up with what the stream held when it began.
    */
   async rebuild(): Promise<number> {
+    await this.ensureRow();
     await this.ds.transaction(async (em) => {
       await this.handler.reset(em);
-      await em.query(`DELETE FROM ${this.table} WHERE name = $1`, [this.spec.name]);
+      await em.query(`UPDATE ${this.table} SET position = 0, updated_at = now() WHERE name = $1`, [this.spec.name]);
     });
     const reader = new OrderedReader(
       this.bus,
@@ -134,9 +142,6 @@ export class CheckpointedProjection {
     const started = process.hrtime.bigint();
     let outgoing: OutgoingMessage[] = [];
     await this.ds.transaction(async (em) => {
-      await em.query(`INSERT INTO ${this.table} (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [
-        this.spec.name,
-      ]);
       const rows: { position: string }[] = await em.query(
         `SELECT position FROM ${this.table} WHERE name = $1 FOR UPDATE`,
         [this.spec.name],

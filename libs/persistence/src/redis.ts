@@ -10,6 +10,8 @@ export function createRedis(url: string, name = 'warden'): Redis {
     lazyConnect: false,
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
+    // commands issued in the same tick leave in one write
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
 }
