@@ -86,8 +86,8 @@ describe('WorkConsumer on real JetStream', () => {
     const raw = await t.bus.jsm.streams.getMessage(t.subjects.streams.deadLetters, {
       last_by_subj: t.subjects.deadLetter('libtest', 'batch'),
     });
-    expect(raw.header.get(Headers.dlqCode)).toBe('TEST.REFUSED');
-    expect(raw.header.get(Headers.dlqSubject)).toBe(subject);
+    expect(raw!.header.get(Headers.dlqCode)).toBe('TEST.REFUSED');
+    expect(raw!.header.get(Headers.dlqSubject)).toBe(subject);
     await consumer.stop();
   });
 
