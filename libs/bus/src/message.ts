@@ -44,16 +44,36 @@ export class BusMessage {
   }
 }
 
+const NOTHING_BUFFERED = Symbol('nothing buffered');
+
+/** Resolves after the current I/O phase: every message already buffered is handed over before it. */
+function afterBuffered(): Promise<typeof NOTHING_BUFFERED> {
+  return new Promise((resolve) => setImmediate(() => resolve(NOTHING_BUFFERED)));
+}
+
 /**
  * Groups delivered messages into batches: a batch closes at `maxBatch` or as soon as nothing more is
  * buffered, so batches grow under load and stay single messages (low latency) when traffic is light.
+ * (The iterator's own pending count over-counts, so "nothing buffered" is observed, not asked.)
  */
 export async function* inBatches(messages: ConsumerMessages, maxBatch: number): AsyncGenerator<BusMessage[]> {
-  let batch: BusMessage[] = [];
-  for await (const raw of messages) {
-    batch.push(new BusMessage(raw));
-    if (batch.length < maxBatch && messages.getPending() > 0) continue;
+  const it = messages[Symbol.asyncIterator]();
+  let next = it.next();
+  for (;;) {
+    const first = await next;
+    if (first.done) return;
+    const batch = [new BusMessage(first.value)];
+    next = it.next();
+    while (batch.length < maxBatch) {
+      const r = await Promise.race([next, afterBuffered()]);
+      if (r === NOTHING_BUFFERED) break;
+      if (r.done) {
+        yield batch;
+        return;
+      }
+      batch.push(new BusMessage(r.value));
+      next = it.next();
+    }
     yield batch;
-    batch = [];
   }
 }

@@ -91,6 +91,34 @@ describe('WorkConsumer on real JetStream', () => {
     await consumer.stop();
   });
 
+  it('hands over the tail of a burst at once, not after the ack wait', async () => {
+    const subject = t.subjects.event('00000000-0000-4000-8000-000000000004', 'task_received');
+    await Promise.all(Array.from({ length: 3000 }, (_, n) => publish(subject, { n })));
+    const handled = new Set<number>();
+    const consumer = new WorkConsumer(
+      t.bus,
+      t.subjects,
+      {
+        service: 'libtest',
+        name: 'tail',
+        stream: t.subjects.streams.events,
+        filterSubject: subject,
+        ackWaitMs: 30_000,
+      },
+      {
+        maxBatch: 256,
+        batch: async (msgs) => {
+          msgs.forEach((m) => handled.add((m.json() as { n: number }).n));
+          return msgs.map(() => undefined);
+        },
+      },
+    );
+    await consumer.start();
+    // well under the 30 s ack wait: nothing may sit in a half-open batch
+    await waitFor(() => handled.size === 3000, 'all 3000 messages', 8_000);
+    await consumer.stop();
+  });
+
   it('dead-letters a message that has been delivered too often without running the handler again', async () => {
     const subject = t.subjects.event('00000000-0000-4000-8000-000000000003', 'task_received');
     let calls = 0;
