@@ -108,6 +108,8 @@ describe('ingest bus intake', () => {
     await t.bus.jsm.streams.delete(t.subjects.streams.events);
     const naksBefore = await metric('warden_bus_messages_total', { consumer: 'ingest-tasks', outcome: 'nak' });
     const ack = await publish(submission({ agent: { id: 'agent-retry', role: 'dev' } }), { msgId: unique('retry') });
+    const badMsgId = unique('retry-bad');
+    const bad = await publish({ agent: { id: 'agent-retry-bad' } }, { msgId: badMsgId });
     await waitFor(
       async () =>
         (await metric('warden_bus_messages_total', { consumer: 'ingest-tasks', outcome: 'nak' })) > naksBefore,
@@ -120,11 +122,13 @@ describe('ingest bus intake', () => {
       async () => (await events(t.subjects.event(runId, 'task_received'))).length > 0,
       'task_received after retry',
     );
-    await settled(ack.seq);
+    await settled(Math.max(ack.seq, bad.seq));
     expect(await events(t.subjects.event(runId, 'task_received'))).toHaveLength(1);
     expect(await ds.query("SELECT run_id FROM ingest.submissions WHERE agent_id = 'agent-retry'")).toEqual([
       { run_id: runId },
     ]);
+    // the rejection, whose publish failed too, was retried and published once
+    expect(await events(t.subjects.rejected(badMsgId))).toHaveLength(1);
     expect(await deadLetters()).toHaveLength(0);
   });
 
@@ -340,6 +344,236 @@ describe('ingest bus intake', () => {
     const r2 = await service.submit(badSource, new TextEncoder().encode('{}'));
     expect(r1).toEqual(r2);
     expect(await events(t.subjects.rejected(badSource.token!))).toHaveLength(1);
+  });
+
+  it('one batch resolves submissions that collide with each other in batch order, and again the same on redelivery', async () => {
+    const service = app.get(SubmissionService);
+    const key = unique('batch-key');
+    const key2 = unique('batch-key2');
+    const clashRun = 'c5e3a4f6-7d8b-4c9a-8e1f-2a3b4c5d6e7f';
+    const ownRun = 'd6f4b5a7-8e9c-4dab-9f2a-3b4c5d6e7f80';
+    const src = (n: number) =>
+      busSource({ stream: t.subjects.streams.ingest, seq: 9_100_000 + n, msgId: unique(`b${n}`) });
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const sources = [0, 1, 2, 3, 4, 5, 6].map(src);
+    const keyed = enc(submission({ agent: { id: 'agent-sb', role: 'dev' }, idempotency_key: key }));
+    const clashA = enc(submission({ run_id: clashRun, agent: { id: 'agent-sb-r1', role: 'dev' } }));
+    const clashB = enc(submission({ run_id: clashRun, agent: { id: 'agent-sb-r2', role: 'dev' } }));
+    const own = enc(submission({ run_id: ownRun, agent: { id: 'agent-sb-own', role: 'dev' }, idempotency_key: key2 }));
+    const items = [
+      { source: sources[0]!, body: keyed },
+      { source: sources[1]!, body: keyed }, // same agent + key as [0]
+      { source: sources[2]!, body: clashA },
+      { source: sources[3]!, body: clashB }, // client run id of [2], another submission
+      { source: sources[4]!, body: enc({}) },
+      { source: sources[2]!, body: clashA }, // the very delivery [2] again
+      { source: sources[5]!, body: own },
+      { source: sources[6]!, body: own }, // same run id, agent and key as [6]: a duplicate
+    ];
+    const runOf = (n: number) => deriveId('run', t.subjects.streams.ingest, String(9_100_000 + n));
+    const evOf = (n: number) => deriveId('task_received', t.subjects.streams.ingest, String(9_100_000 + n));
+    const rejOf = (n: number) => deriveId('task_rejected', t.subjects.streams.ingest, String(9_100_000 + n));
+    const runIdError = [{ path: 'run_id', message: 'run_id already in use' }];
+    const expected = [
+      { kind: 'accepted', runId: runOf(0), eventId: evOf(0) },
+      { kind: 'duplicate', runId: runOf(0) },
+      { kind: 'accepted', runId: clashRun, eventId: evOf(2) },
+      { kind: 'rejected', eventId: rejOf(3), token: sources[3]!.token, errors: runIdError },
+      { kind: 'rejected', eventId: rejOf(4), token: sources[4]!.token, errors: expect.any(Array) },
+      { kind: 'redelivered', runId: clashRun, eventId: evOf(2) },
+      { kind: 'accepted', runId: ownRun, eventId: evOf(5) },
+      { kind: 'duplicate', runId: ownRun },
+    ];
+    const first = await service.submitAll(items);
+    expect(first).toEqual(expected.map((value) => ({ status: 'fulfilled', value })));
+
+    // the whole batch redelivered: nothing new, every event republished with the same id
+    const again = await service.submitAll(items);
+    expect(again.map((r) => (r.status === 'fulfilled' ? r.value.kind : r.reason))).toEqual([
+      'redelivered',
+      'duplicate',
+      'redelivered',
+      'rejected',
+      'rejected',
+      'redelivered',
+      'redelivered',
+      'duplicate',
+    ]);
+
+    const runs = (await received()).filter((e) => [runOf(0), clashRun, ownRun].includes(e.run_id!));
+    expect(runs.map((e) => e.id).sort()).toEqual([evOf(0), evOf(2), evOf(5)].sort());
+    expect((runs.find((e) => e.run_id === clashRun)!.data.submission!.agent as { id: string }).id).toBe('agent-sb-r1');
+    const tokens = sources.map((s) => s.token!);
+    const rejected = (await rejections()).filter((e) => tokens.includes(e.correlation_id));
+    expect(rejected.map((e) => e.id).sort()).toEqual([rejOf(3), rejOf(4)].sort());
+    expect(rejected.find((e) => e.id === rejOf(3))!.data).toMatchObject({
+      errors: runIdError,
+      agent_id: 'agent-sb-r2',
+    });
+    const rows: { run_id: string; event_id: string }[] = await ds.query(
+      "SELECT run_id, event_id FROM ingest.submissions WHERE agent_id LIKE 'agent-sb%' ORDER BY event_id",
+    );
+    expect(rows).toEqual(
+      [
+        { run_id: runOf(0), event_id: evOf(0) },
+        { run_id: clashRun, event_id: evOf(2) },
+        { run_id: ownRun, event_id: evOf(5) },
+      ].sort((a, b) => a.event_id.localeCompare(b.event_id)),
+    );
+  });
+
+  it('a row Postgres refuses fails only its own submission; the rest of the batch commits', async () => {
+    const service = app.get(SubmissionService);
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const good = (n: number) => ({
+      source: busSource({ stream: t.subjects.streams.ingest, seq: 9_200_000 + n }),
+      body: enc(submission({ agent: { id: `agent-poison-ok-${n}`, role: 'dev' } })),
+    });
+    // a sequence beyond bigint: the insert of this row fails with a data error
+    const poison = {
+      source: busSource({ stream: t.subjects.streams.ingest, seq: 2 ** 64 }),
+      body: enc(submission({ agent: { id: 'agent-poison', role: 'dev' } })),
+    };
+    const results = await service.submitAll([good(1), good(2), poison, good(3)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    for (const r of results) if (r.status === 'fulfilled') expect(r.value.kind).toBe('accepted');
+    const rows: { agent_id: string }[] = await ds.query(
+      "SELECT agent_id FROM ingest.submissions WHERE agent_id LIKE 'agent-poison%' ORDER BY agent_id",
+    );
+    expect(rows.map((r) => r.agent_id)).toEqual(['agent-poison-ok-1', 'agent-poison-ok-2', 'agent-poison-ok-3']);
+    const runs = (await received()).filter((e) =>
+      ((e.data.submission!.agent as { id: string }).id ?? '').startsWith('agent-poison'),
+    );
+    expect(runs).toHaveLength(3);
+    // and in the single-submission API, the failure is thrown (transient: the caller retries)
+    await expect(service.submit(poison.source, poison.body)).rejects.toThrow(/out of range/);
+  });
+
+  it('two concurrent batches with the same new idempotency keys in opposite orders do not deadlock: one run per key', async () => {
+    const service = app.get(SubmissionService);
+    const tag = unique('cross');
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    // large enough that the two inserts overlap: inserted as given, Postgres aborts one as a deadlock
+    const keys = Array.from({ length: 1500 }, (_, i) => `${tag}-${i}`);
+    const batch = (base: number, order: string[]) =>
+      order.map((key, i) => ({
+        source: busSource({ stream: t.subjects.streams.ingest, seq: base + i }),
+        body: enc(submission({ agent: { id: `${tag}-agent`, role: 'dev' }, idempotency_key: key })),
+      }));
+    for (let round = 0; round < 2; round++) {
+      const roundKeys = keys.map((k) => `${k}-r${round}`);
+      const base = 9_300_000 + round * 10_000;
+      const [a, b] = await Promise.all([
+        service.submitAll(batch(base, roundKeys)),
+        service.submitAll(batch(base + 5000, [...roundKeys].reverse())),
+      ]);
+      const outcomes = [...a, ...b].map((r) => (r.status === 'fulfilled' ? r.value.kind : String(r.reason)));
+      expect(outcomes.filter((k) => k !== 'accepted' && k !== 'duplicate')).toEqual([]);
+      expect(outcomes.filter((k) => k === 'accepted')).toHaveLength(roundKeys.length);
+    }
+    const [{ n }]: { n: string }[] = await ds.query(
+      'SELECT count(DISTINCT idempotency_key) AS n FROM ingest.submissions WHERE agent_id = $1',
+      [`${tag}-agent`],
+    );
+    expect(Number(n)).toBe(2 * keys.length);
+  });
+
+  it('a burst that piled up while ingest was down is taken in batches and settles every message exactly once', async () => {
+    const tag = unique('burst');
+    const msgId = (n: string) => `${tag}-${n}`;
+    const accepted0 = await metric('warden_ingest_submissions_total', { channel: 'bus', outcome: 'accepted' });
+    const duplicates0 = await metric('warden_ingest_duplicates_total', { channel: 'bus' });
+    await app.close();
+
+    const clashRun = 'e7a5c6b8-9fad-4ebc-8a3b-4c5d6e7f8091';
+    const twinRun = 'f8b6d7c9-a0be-4fcd-9b4c-5d6e7f8091a2';
+    const bodies: [string, unknown][] = [];
+    for (let i = 0; i < 60; i++)
+      bodies.push([`ok-${i}`, submission({ agent: { id: `${tag}-agent-${i}`, role: 'dev' } })]);
+    for (let k = 0; k < 5; k++)
+      for (let c = 0; c < 4; c++)
+        bodies.push([
+          `idem-${k}-${c}`,
+          submission({ agent: { id: `${tag}-idem`, role: 'dev' }, idempotency_key: `${tag}-key-${k}` }),
+        ]);
+    for (let c = 0; c < 3; c++)
+      bodies.push([`clash-${c}`, submission({ run_id: clashRun, agent: { id: `${tag}-clash-${c}`, role: 'dev' } })]);
+    for (let c = 0; c < 2; c++)
+      bodies.push([
+        `twin-${c}`,
+        submission({ run_id: twinRun, agent: { id: `${tag}-twin`, role: 'dev' }, idempotency_key: `${tag}-twin` }),
+      ]);
+    for (let i = 0; i < 10; i++)
+      bodies.push([`bad-${i}`, { agent: { id: `${tag}-bad`, role: 'Dev' }, action: { tool: 'fs.write_file' } }]);
+    bodies.push(['garbage', 'not json {']);
+    bodies.push(['nul', submission({ agent: { id: `${tag}\u0000nul`, role: 'dev' } })]);
+    // interleave kinds, so collisions and refusals share batches with valid submissions
+    const order = bodies.map((b, i) => [b, (i * 37) % bodies.length] as const).sort((a, b) => a[1] - b[1]);
+    const acks = await Promise.all(order.map(([[name, body]]) => publish(body, { msgId: msgId(name) })));
+    const seqOf = new Map(order.map(([[name]], i) => [name, acks[i]!.seq]));
+
+    const batches = jest.spyOn(SubmissionService.prototype, 'submitAll');
+    try {
+      app = await startService(AppModule.forRoot(loadConfig({ ...process.env, ...t.env, INGEST_PORT: '0' })), {
+        service: 'ingest',
+        port: 0,
+      });
+      ds = app.get<DataSource>(DATA_SOURCE);
+      baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+      await settled(Math.max(...acks.map((a) => a.seq)));
+      const sizes = batches.mock.calls.map(([items]) => items.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(bodies.length);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+    } finally {
+      batches.mockRestore();
+    }
+
+    const mine = (e: Env) => String(e.data.source_id).startsWith(`${tag}-`);
+    const runs = (await received()).filter(mine);
+    const refused = (await rejections()).filter(mine);
+    const name = (e: Env) => String(e.data.source_id).slice(tag.length + 1);
+    // one event per run, never two for one message
+    expect(new Set(runs.map((e) => e.id)).size).toBe(runs.length);
+    expect(new Set(refused.map((e) => e.id)).size).toBe(refused.length);
+
+    const okRuns = runs.filter((e) => name(e).startsWith('ok-'));
+    expect(okRuns).toHaveLength(60);
+    for (const e of okRuns)
+      expect(e.run_id).toBe(deriveId('run', t.subjects.streams.ingest, String(seqOf.get(name(e)))));
+    for (let k = 0; k < 5; k++)
+      expect(runs.filter((e) => e.data.submission!.idempotency_key === `${tag}-key-${k}`)).toHaveLength(1);
+    const clash = runs.filter((e) => e.run_id === clashRun);
+    expect(clash).toHaveLength(1);
+    const twin = runs.filter((e) => e.run_id === twinRun);
+    expect(twin).toHaveLength(1);
+    expect(runs).toHaveLength(60 + 5 + 1 + 1);
+
+    // the two clash messages that lost are refused on run_id; nothing else about clashes or twins
+    const clashRefused = refused.filter((e) => name(e).startsWith('clash-'));
+    expect(clashRefused.map(name).sort()).toEqual(
+      ['clash-0', 'clash-1', 'clash-2'].filter((n) => n !== name(clash[0]!)).sort(),
+    );
+    for (const e of clashRefused) expect(e.data.errors).toEqual([{ path: 'run_id', message: 'run_id already in use' }]);
+    expect(refused.filter((e) => name(e).startsWith('twin-') || name(e).startsWith('idem-'))).toEqual([]);
+    const badRefused = refused.filter((e) => name(e).startsWith('bad-'));
+    expect(badRefused).toHaveLength(10);
+    for (const e of badRefused) expect(e.data.errors!.map((x) => x.path)).toEqual(['agent.role']);
+    expect(refused.find((e) => name(e) === 'garbage')!.data.errors![0]!.message).toMatch(/not valid JSON/);
+    expect(refused.find((e) => name(e) === 'nul')!.data.errors).toEqual([
+      { path: 'agent.id', message: 'must not contain NUL characters' },
+    ]);
+    expect(refused).toHaveLength(2 + 10 + 1 + 1);
+
+    expect(await metric('warden_ingest_duplicates_total', { channel: 'bus' })).toBe(duplicates0 + 15 + 1);
+    expect(await metric('warden_ingest_submissions_total', { channel: 'bus', outcome: 'accepted' })).toBe(
+      accepted0 + 67,
+    );
+    const [{ n }]: { n: string }[] = await ds.query(
+      'SELECT count(*) AS n FROM ingest.submissions WHERE agent_id LIKE $1',
+      [`${tag}-%`],
+    );
+    expect(Number(n)).toBe(67);
+    expect(await deadLetters()).toHaveLength(0);
   });
 
   it('a projection rebuild from task_received events reproduces ingest.submissions', async () => {

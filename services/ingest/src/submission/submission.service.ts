@@ -1,20 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { FieldError } from '@warden/contracts';
+import type { Envelope, FieldError, TaskSubmission } from '@warden/contracts';
 import { Publisher } from '@warden/bus';
 import { TransientError, systemClock, type Clock } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { DATA_SOURCE, LOGGER, PUBLISHER } from '@warden/runtime';
 import {
-  classifyConflict,
+  insertedMask,
   parseSubmission,
   receivedEnvelope,
   rejectedEnvelope,
   rejectionToken,
+  resolveBatch,
   type RejectReason,
   type SubmissionSource,
 } from './domain/submission';
-import { SubmissionRepository } from './projections/submission.repository';
+import { SubmissionRepository, type SubmissionRow } from './projections/submission.repository';
 import { ingestMetrics } from './submission.metrics';
 
 /** What became of one delivery. */
@@ -26,12 +27,41 @@ export type IntakeOutcome =
   | { kind: 'duplicate'; runId: string }
   | { kind: 'rejected'; eventId: string; token: string; errors: FieldError[] };
 
+/** One delivery to take in. */
+export interface IntakeItem {
+  source: SubmissionSource;
+  body: Uint8Array;
+}
+
+/** Per delivery: its outcome, or the (transient) error that kept it from one; retry those. */
+export type IntakeResult = PromiseSettledResult<IntakeOutcome>;
+
 export const CLOCK = Symbol('CLOCK');
 
+/** A submission refused before it reached the table, or on its run id inside the transaction. */
+interface Refusal {
+  index: number;
+  source: SubmissionSource;
+  reason: RejectReason;
+  errors: FieldError[];
+  agentId: string | undefined;
+}
+
+/** A valid submission and the row and event it would create. */
+interface Admission {
+  index: number;
+  source: SubmissionSource;
+  submission: TaskSubmission;
+  received: Envelope<'task_received'>;
+  row: SubmissionRow;
+}
+
 /**
- * Turns a raw submission into exactly one run: validates it, dedupes it against `ingest.submissions`
- * and publishes `task_received` (or `task_rejected`). Every id comes from the delivery, so handling the
- * same delivery again publishes the same ids and the broker drops the copies.
+ * Turns raw submissions into exactly one run each: validates them, dedupes them against
+ * `ingest.submissions` and publishes `task_received` (or `task_rejected`). Every id comes from the
+ * delivery, so handling the same delivery again publishes the same ids and the broker drops the copies.
+ * Works on batches (one transaction and one pipelined publish per batch); a single submission is a
+ * batch of one.
  */
 @Injectable()
 export class SubmissionService {
@@ -49,98 +79,199 @@ export class SubmissionService {
 
   /** Handles one delivery. Throws only transient errors (retry); invalid input ends as `rejected`. */
   async submit(source: SubmissionSource, body: Uint8Array): Promise<IntakeOutcome> {
-    const parsed = parseSubmission(body);
-    if (!parsed.ok) return this.reject(source, parsed.reason, parsed.errors, parsed.agentId);
+    const [result] = await this.submitAll([{ source, body }]);
+    if (result!.status === 'rejected') throw result!.reason;
+    return result!.value;
+  }
 
-    const { submission } = parsed;
-    const received = receivedEnvelope(submission, source, this.clock.now());
-    const runId = received.run_id!;
-    const candidate = {
-      runId,
-      eventId: received.id,
-      agentId: submission.agent.id,
-      idempotencyKey: submission.idempotency_key ?? null,
-    };
-    // the row and the publish commit together: a failed publish leaves no row claiming a run that
-    // never started, and a crash after publish re-runs this with the same event id (broker dedupes)
-    const outcome = await this.ds.transaction(
-      async (em): Promise<IntakeOutcome | { kind: 'run_id_in_use'; errors: FieldError[] }> => {
-        const inserted = await this.repo.insert(em, [
-          {
-            ...candidate,
-            traceId: received.trace_id,
-            sourceStream: source.stream ?? null,
-            sourceSeq: source.seq ?? null,
-            createdAt: new Date(received.occurred_at),
-          },
-        ]);
-        if (inserted === 1) {
-          await this.publisher.publishEvent(received);
-          return { kind: 'accepted', runId, eventId: received.id };
-        }
-        const existing = await this.repo.conflicting(em, candidate);
-        // the row we collided with is gone (a rebuild emptied the table meanwhile): try again later
-        if (existing.length === 0)
-          throw new TransientError(`submission for run ${runId} collided with a row that vanished`);
-        const conflict = classifyConflict({ ...candidate, idempotencyKey: submission.idempotency_key }, existing);
-        switch (conflict.kind) {
-          case 'redelivery':
-            // same occurred_at as the first attempt, so the republished event is the same event
-            await this.publisher.publishEvent(receivedEnvelope(submission, source, conflict.existing.createdAt));
-            return { kind: 'redelivered', runId, eventId: received.id };
-          case 'duplicate':
-            return { kind: 'duplicate', runId: conflict.existing.runId };
-          case 'run_id_in_use':
-            return conflict;
-        }
-      },
-    );
+  /**
+   * Handles many deliveries at once and settles each, in order. Invalid ones are rejected with one
+   * pipelined publish; the valid ones go through one transaction (multi-row insert, one lookup of the
+   * rows they collided with) whose events are published before it commits, so a failed publish leaves
+   * no row claiming a run that never started and fails only the valid ones (retry: same ids).
+   * Deliveries that collide within the batch resolve as if handled one after the other: of several
+   * with the same agent + idempotency key the first is the run, the others its duplicates.
+   */
+  async submitAll(items: readonly IntakeItem[]): Promise<IntakeResult[]> {
+    const now = this.clock.now();
+    const results: IntakeResult[] = new Array(items.length);
+    const refusals: Refusal[] = [];
+    const admissions: Admission[] = [];
+    items.forEach(({ source, body }, index) => {
+      const parsed = parseSubmission(body);
+      if (!parsed.ok) {
+        refusals.push({ index, source, reason: parsed.reason, errors: parsed.errors, agentId: parsed.agentId });
+        return;
+      }
+      const { submission } = parsed;
+      const received = receivedEnvelope(submission, source, now);
+      admissions.push({
+        index,
+        source,
+        submission,
+        received,
+        row: {
+          runId: received.run_id!,
+          eventId: received.id,
+          agentId: submission.agent.id,
+          idempotencyKey: submission.idempotency_key ?? null,
+          traceId: received.trace_id,
+          sourceStream: source.stream ?? null,
+          sourceSeq: source.seq ?? null,
+          createdAt: now,
+        },
+      });
+    });
+    // rejections need no row: they leave while the transaction runs
+    await Promise.all([this.refuse(refusals, now, results), this.admit(admissions, now, results)]);
+    return results;
+  }
 
+  /** Publishes the rejections of `refusals` together and settles them in `results`. */
+  private async refuse(refusals: readonly Refusal[], now: Date, results: IntakeResult[]): Promise<void> {
+    if (refusals.length === 0) return;
+    const envs = refusals.map((r) => rejectedEnvelope(r.errors, r.source, r.agentId, now));
+    try {
+      await this.publisher.publishEvents(envs);
+    } catch (err) {
+      for (const r of refusals) results[r.index] = { status: 'rejected', reason: err };
+      return;
+    }
+    refusals.forEach((r, i) => (results[r.index] = { status: 'fulfilled', value: this.rejected(r, envs[i]!.id) }));
+  }
+
+  /** Inserts, dedupes and publishes the valid submissions in one transaction; settles them in `results`. */
+  private async admit(
+    admissions: readonly Admission[],
+    now: Date,
+    results: IntakeResult[],
+    attempt = 1,
+  ): Promise<void> {
+    if (admissions.length === 0) return;
+    type Settled = { outcome: IntakeOutcome; refusal?: Refusal } | { error: TransientError };
+    let settled: Settled[];
+    try {
+      settled = await this.ds.transaction(async (em): Promise<Settled[]> => {
+        const rows = admissions.map((a) => a.row);
+        const inserted = await this.repo.insert(em, rows);
+        const mask = insertedMask(rows, inserted);
+        const skipped = rows.filter((_, i) => !mask[i]);
+        const stored = skipped.length > 0 ? await this.repo.conflicting(em, skipped) : [];
+        const resolutions = resolveBatch(rows, inserted, stored);
+        const envs: Envelope[] = [];
+        const out = admissions.map((a, i): Settled => {
+          const runId = a.row.runId;
+          const eventId = a.received.id;
+          const r = resolutions[i]!;
+          switch (r.kind) {
+            case 'inserted':
+              envs.push(a.received);
+              return { outcome: { kind: 'accepted', runId, eventId } };
+            case 'redelivery':
+              // same occurred_at as the first attempt, so the republished event is the same event
+              envs.push(receivedEnvelope(a.submission, a.source, r.existing.createdAt));
+              return { outcome: { kind: 'redelivered', runId, eventId } };
+            case 'duplicate':
+              return { outcome: { kind: 'duplicate', runId: r.existing.runId } };
+            case 'run_id_in_use': {
+              const refusal: Refusal = {
+                index: a.index,
+                source: a.source,
+                reason: 'run_id_in_use',
+                errors: r.errors,
+                agentId: a.row.agentId,
+              };
+              const env = rejectedEnvelope(r.errors, a.source, refusal.agentId, now);
+              envs.push(env);
+              return {
+                outcome: { kind: 'rejected', eventId: env.id, token: rejectionToken(a.source), errors: r.errors },
+                refusal,
+              };
+            }
+            case 'vanished':
+              return { error: new TransientError(`submission for run ${runId} collided with a row that vanished`) };
+          }
+        });
+        await this.publisher.publishEvents(envs);
+        return out;
+      });
+    } catch (err) {
+      // keys are inserted in one order (see SubmissionRepository.insert), but a client run id shared by
+      // two concurrent batches can still cross: Postgres aborted this one, the other one goes on
+      if (pgCode(err) === '40P01' && attempt < 2) return this.admit(admissions, now, results, attempt + 1);
+      // a row Postgres refuses fails the whole batch: split it until only that submission fails
+      if (admissions.length > 1 && isDataError(err)) {
+        const half = Math.ceil(admissions.length / 2);
+        await this.admit(admissions.slice(0, half), now, results);
+        await this.admit(admissions.slice(half), now, results);
+        return;
+      }
+      for (const a of admissions) results[a.index] = { status: 'rejected', reason: err };
+      return;
+    }
+    admissions.forEach((a, i) => {
+      const s = settled[i]!;
+      if ('error' in s) {
+        results[a.index] = { status: 'rejected', reason: s.error };
+        return;
+      }
+      results[a.index] = { status: 'fulfilled', value: s.outcome };
+      this.record(a, s.outcome, s.refusal);
+    });
+  }
+
+  /** Metrics and debug log of a settled valid submission. */
+  private record(a: Admission, outcome: IntakeOutcome, refusal: Refusal | undefined): void {
+    const { channel, sourceId } = a.source;
     switch (outcome.kind) {
       case 'accepted':
-        ingestMetrics.submissions.inc({ channel: source.channel, outcome: 'accepted' });
-        this.log.debug('submission accepted', {
-          run_id: runId,
-          agent_id: candidate.agentId,
-          source_id: source.sourceId,
-        });
-        return outcome;
+        ingestMetrics.submissions.inc({ channel, outcome: 'accepted' });
+        this.log.debug('submission accepted', { run_id: outcome.runId, agent_id: a.row.agentId, source_id: sourceId });
+        return;
       case 'redelivered':
-        this.log.debug('submission redelivered; task_received republished', { run_id: runId, event_id: received.id });
-        return outcome;
+        this.log.debug('submission redelivered; task_received republished', {
+          run_id: outcome.runId,
+          event_id: outcome.eventId,
+        });
+        return;
       case 'duplicate':
-        ingestMetrics.submissions.inc({ channel: source.channel, outcome: 'duplicate' });
-        ingestMetrics.duplicates.inc({ channel: source.channel });
+        ingestMetrics.submissions.inc({ channel, outcome: 'duplicate' });
+        ingestMetrics.duplicates.inc({ channel });
         this.log.debug('duplicate submission dropped', {
           run_id: outcome.runId,
-          agent_id: candidate.agentId,
-          idempotency_key: candidate.idempotencyKey,
-          source_id: source.sourceId,
+          agent_id: a.row.agentId,
+          idempotency_key: a.row.idempotencyKey,
+          source_id: sourceId,
         });
-        return outcome;
-      case 'run_id_in_use':
-        return this.reject(source, 'run_id_in_use', outcome.errors, candidate.agentId);
+        return;
       case 'rejected':
-        return outcome;
+        this.rejected(refusal!, outcome.eventId);
+        return;
     }
   }
 
-  private async reject(
-    source: SubmissionSource,
-    reason: RejectReason,
-    errors: FieldError[],
-    agentId: string | undefined,
-  ): Promise<IntakeOutcome> {
-    const env = rejectedEnvelope(errors, source, agentId, this.clock.now());
-    await this.publisher.publishEvent(env);
-    ingestMetrics.submissions.inc({ channel: source.channel, outcome: 'rejected' });
-    ingestMetrics.rejections.inc({ channel: source.channel, reason });
+  /** Counts and logs a published rejection; returns its outcome. */
+  private rejected(r: Refusal, eventId: string): IntakeOutcome {
+    ingestMetrics.submissions.inc({ channel: r.source.channel, outcome: 'rejected' });
+    ingestMetrics.rejections.inc({ channel: r.source.channel, reason: r.reason });
     this.log.debug('submission rejected', {
-      reason,
-      source_id: source.sourceId,
-      agent_id: agentId,
-      errors: errors.slice(0, 5),
+      reason: r.reason,
+      source_id: r.source.sourceId,
+      agent_id: r.agentId,
+      errors: r.errors.slice(0, 5),
     });
-    return { kind: 'rejected', eventId: env.id, token: rejectionToken(source), errors };
+    return { kind: 'rejected', eventId, token: rejectionToken(r.source), errors: r.errors };
   }
+}
+
+/** The SQLSTATE of a Postgres error (as raised by pg, or wrapped by TypeORM). */
+function pgCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | undefined;
+  const code = e?.driverError?.code ?? e?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A Postgres error caused by the data of some row (data exception, constraint, limit), not the connection. */
+function isDataError(err: unknown): boolean {
+  return /^(22|23|54)/.test(pgCode(err) ?? '');
 }

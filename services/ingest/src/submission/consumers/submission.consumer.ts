@@ -5,22 +5,28 @@ import { busSource } from '../domain/submission';
 import { SubmissionService } from '../submission.service';
 
 /**
- * Submissions integrators publish to `<prefix>.ingest.tasks`. Returning acks: a rejection is an
- * outcome (a `task_rejected` event), not a failure, so invalid input is never dead-lettered. Only
- * transient failures (Postgres, publish) throw, and those are retried.
+ * Submissions integrators publish to `<prefix>.ingest.tasks`, taken in batches (one transaction and
+ * one pipelined publish per batch). A rejection is an outcome (a `task_rejected` event), not a
+ * failure, so invalid input is acked, never dead-lettered. Only transient failures (Postgres,
+ * publish) settle a message with an error, and those are retried.
  */
 @Controller()
 export class SubmissionConsumer {
   constructor(@Inject(SubmissionService) private readonly submissions: SubmissionService) {}
 
-  @JetStreamConsumer('tasks', { stream: 'ingest', filter: (s) => s.ingestTasks, concurrency: 64 })
-  async onSubmission(@Payload() msg: BusMessage): Promise<void> {
-    const source = busSource({
-      stream: msg.raw.info.stream,
-      seq: msg.seq,
-      msgId: msg.msgId,
-      traceparent: msg.traceparent,
-    });
-    await this.submissions.submit(source, msg.data);
+  @JetStreamConsumer('tasks', { stream: 'ingest', filter: (s) => s.ingestTasks, batch: 256, concurrency: 2 })
+  async onSubmissions(@Payload() msgs: BusMessage[]): Promise<(unknown | undefined)[]> {
+    const results = await this.submissions.submitAll(
+      msgs.map((msg) => ({
+        source: busSource({
+          stream: msg.raw.info.stream,
+          seq: msg.seq,
+          msgId: msg.msgId,
+          traceparent: msg.traceparent,
+        }),
+        body: msg.data,
+      })),
+    );
+    return results.map((r) => (r.status === 'fulfilled' ? undefined : (r.reason ?? new Error('submission failed'))));
   }
 }

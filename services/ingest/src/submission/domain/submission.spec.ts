@@ -3,12 +3,16 @@ import { deriveId } from '@warden/kernel';
 import {
   busSource,
   classifyConflict,
+  collidingRows,
+  insertedMask,
   parseSubmission,
   receivedEnvelope,
   rejectedEnvelope,
   rejectionToken,
+  resolveBatch,
   runIdFor,
   traceIdFor,
+  type Candidate,
   type ExistingSubmission,
 } from './submission';
 
@@ -82,6 +86,18 @@ describe('parseSubmission', () => {
     expect(r.errors.find((e) => e.path === 'action.tool')!.message).toMatch(/namespace\.verb/);
     expect(r.errors.find((e) => e.path === 'idempotencyKey')!.message).toBe('unknown field');
     expect(r.agentId).toBe('agent-9');
+  });
+
+  it('refuses NUL in the fields kept in Postgres text columns, with their paths', () => {
+    const r = parseSubmission(enc({ ...valid, agent: { id: 'a\u0000b', role: 'dev' }, idempotency_key: 'k\u0000' }));
+    expect(r).toEqual({
+      ok: false,
+      reason: 'invalid',
+      errors: [
+        { path: 'agent.id', message: 'must not contain NUL characters' },
+        { path: 'idempotency_key', message: 'must not contain NUL characters' },
+      ],
+    });
   });
 
   it('names missing required fields', () => {
@@ -202,5 +218,66 @@ describe('classifyConflict', () => {
     expect(classifyConflict({ eventId: 'e2', agentId: 'a' }, [row({ idempotencyKey: null })]).kind).toBe(
       'run_id_in_use',
     );
+  });
+});
+
+describe('resolveBatch', () => {
+  const cand = (o: Partial<Candidate>): Candidate => ({
+    runId: 'r1',
+    eventId: 'e1',
+    agentId: 'a',
+    idempotencyKey: null,
+    ...o,
+  });
+  const stored = (c: Candidate): ExistingSubmission => ({
+    runId: c.runId,
+    agentId: c.agentId,
+    idempotencyKey: c.idempotencyKey ?? null,
+    eventId: c.eventId,
+    createdAt: T0,
+  });
+
+  it('marks the inserted candidates; a repeated event id counts once, for the first', () => {
+    const cs = [cand({}), cand({ runId: 'r2', eventId: 'E2' }), cand({ runId: 'r3', eventId: 'e1' })];
+    expect(insertedMask(cs, ['e1', 'e2'])).toEqual([true, true, false]);
+    expect(insertedMask(cs, [])).toEqual([false, false, false]);
+  });
+
+  it('two candidates with the same agent + key in one batch: the first is the run, the second its duplicate', () => {
+    const first = cand({ idempotencyKey: 'k' });
+    const second = cand({ runId: 'r2', eventId: 'e2', idempotencyKey: 'k' });
+    const res = resolveBatch([first, second], ['e1'], [stored(first)]);
+    expect(res).toEqual([{ kind: 'inserted' }, { kind: 'duplicate', existing: stored(first) }]);
+  });
+
+  it('two candidates with the same client run id but different submissions: the second is refused on run_id', () => {
+    const first = cand({ runId: 'R', agentId: 'a' });
+    const second = cand({ runId: 'r', eventId: 'e2', agentId: 'b' });
+    const res = resolveBatch([first, second], ['e1'], [stored(first)]);
+    expect(res[0]).toEqual({ kind: 'inserted' });
+    expect(res[1]).toEqual({ kind: 'run_id_in_use', errors: [{ path: 'run_id', message: 'run_id already in use' }] });
+  });
+
+  it('the same delivery twice in one batch is inserted once and redelivered once', () => {
+    const c = cand({});
+    expect(resolveBatch([c, c], ['e1'], [stored(c)])).toEqual([
+      { kind: 'inserted' },
+      { kind: 'redelivery', existing: stored(c) },
+    ]);
+  });
+
+  it('only considers the rows a candidate collides with, and reports a vanished row', () => {
+    const mine = cand({ idempotencyKey: 'k' });
+    const unrelated = stored(cand({ runId: 'r9', eventId: 'e9', agentId: 'z', idempotencyKey: 'k' }));
+    expect(collidingRows(mine, [unrelated])).toEqual([]);
+    expect(resolveBatch([mine], [], [unrelated])).toEqual([{ kind: 'vanished' }]);
+    const keyless = cand({ runId: 'r5', eventId: 'e5' });
+    const keylessRow = stored(cand({ runId: 'r6', eventId: 'e6' }));
+    expect(collidingRows(keyless, [keylessRow])).toEqual([]);
+  });
+
+  it('an earlier delivery stored before the batch is recognised by event id', () => {
+    const c = cand({ runId: 'r1', eventId: 'e1', idempotencyKey: 'k' });
+    expect(resolveBatch([c], [], [stored(c)])).toEqual([{ kind: 'redelivery', existing: stored(c) }]);
   });
 });

@@ -88,7 +88,21 @@ export function parseSubmission(bytes: Uint8Array): ParsedSubmission {
   }
   const r = parseWith(TaskSubmission, value);
   if (!r.ok) return { ok: false, reason: 'invalid', errors: r.errors, agentId: readableAgentId(value) };
+  const stored = storableErrors(r.value);
+  if (stored.length > 0) return { ok: false, reason: 'invalid', errors: stored };
   return { ok: true, submission: r.value };
+}
+
+/**
+ * The fields ingest keeps in Postgres `text` columns cannot hold NUL (U+0000); refused here, such a
+ * submission would fail the transaction of every batch it lands in.
+ */
+function storableErrors(s: TaskSubmission): FieldError[] {
+  const errors: FieldError[] = [];
+  if (s.agent.id.includes('\u0000')) errors.push({ path: 'agent.id', message: 'must not contain NUL characters' });
+  if (s.idempotency_key?.includes('\u0000'))
+    errors.push({ path: 'idempotency_key', message: 'must not contain NUL characters' });
+  return errors;
 }
 
 function tryJson(bytes: Uint8Array): unknown {
@@ -204,19 +218,80 @@ export type Conflict =
   /** The client's run_id belongs to a different submission. */
   | { kind: 'run_id_in_use'; errors: FieldError[] };
 
+/** The dedupe keys of one valid submission: what its row would hold. */
+export interface Candidate {
+  runId: string;
+  eventId: string;
+  agentId: string;
+  idempotencyKey?: string | null;
+}
+
+const sameId = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/**
+ * The rows `candidate` could have collided with: same run id, same event id, or same agent +
+ * idempotency key (the table's unique keys). Postgres compares uuids case-insensitively; so does this.
+ */
+export function collidingRows(candidate: Candidate, rows: readonly ExistingSubmission[]): ExistingSubmission[] {
+  const key = candidate.idempotencyKey ?? null;
+  return rows.filter(
+    (r) =>
+      sameId(r.runId, candidate.runId) ||
+      sameId(r.eventId, candidate.eventId) ||
+      (key !== null && r.agentId === candidate.agentId && r.idempotencyKey === key),
+  );
+}
+
 /**
  * Decides what a colliding submission is, given the rows it collided with (by run id, event id, or
  * agent + idempotency key). Own redelivery wins over duplicate, duplicate over a run id clash.
  */
 export function classifyConflict(
-  candidate: { eventId: string; agentId: string; idempotencyKey?: string },
+  candidate: Pick<Candidate, 'eventId' | 'agentId' | 'idempotencyKey'>,
   existing: readonly ExistingSubmission[],
 ): Conflict {
-  const own = existing.find((r) => r.eventId === candidate.eventId);
+  const own = existing.find((r) => sameId(r.eventId, candidate.eventId));
   if (own) return { kind: 'redelivery', existing: own };
-  if (candidate.idempotencyKey !== undefined) {
+  if (candidate.idempotencyKey !== undefined && candidate.idempotencyKey !== null) {
     const dup = existing.find((r) => r.agentId === candidate.agentId && r.idempotencyKey === candidate.idempotencyKey);
     if (dup) return { kind: 'duplicate', existing: dup };
   }
   return { kind: 'run_id_in_use', errors: [{ path: 'run_id', message: 'run_id already in use' }] };
+}
+
+/** What became of one candidate of a multi-row insert. */
+export type Resolution =
+  | { kind: 'inserted' }
+  | Conflict
+  /** It collided, but the row it collided with is gone (a rebuild emptied the table meanwhile). */
+  | { kind: 'vanished' };
+
+/**
+ * Per candidate, whether the insert wrote its row: its event id came back, and no earlier candidate
+ * with the same event id claimed it already.
+ */
+export function insertedMask(candidates: readonly Candidate[], insertedEventIds: Iterable<string>): boolean[] {
+  const unclaimed = new Set([...insertedEventIds].map((id) => id.toLowerCase()));
+  return candidates.map((c) => unclaimed.delete(c.eventId.toLowerCase()));
+}
+
+/**
+ * Resolves each candidate of one `INSERT … ON CONFLICT DO NOTHING`, in order: `inserted` if its
+ * row went in, else its {@link Conflict} with `rows`, the table's rows matching any candidate as read
+ * after the insert. Those include the rows this very insert wrote, so two candidates of one batch
+ * that collide resolve like two deliveries in a row: the one whose row went in is the run, the other
+ * a duplicate (same agent + key) or a run id clash. A candidate repeated in the batch (same event id)
+ * is inserted once; the repeat is a redelivery of it.
+ */
+export function resolveBatch(
+  candidates: readonly Candidate[],
+  insertedEventIds: Iterable<string>,
+  rows: readonly ExistingSubmission[],
+): Resolution[] {
+  const inserted = insertedMask(candidates, insertedEventIds);
+  return candidates.map((c, i): Resolution => {
+    if (inserted[i]) return { kind: 'inserted' };
+    const colliding = collidingRows(c, rows);
+    return colliding.length === 0 ? { kind: 'vanished' } : classifyConflict(c, colliding);
+  });
 }

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { ExistingSubmission } from '../domain/submission';
+import type { Candidate, ExistingSubmission } from '../domain/submission';
 
 /** A row of `ingest.submissions`: one per run ingest created; the dedupe source of truth. */
 export interface SubmissionRow {
@@ -18,14 +18,23 @@ const TABLE = '"ingest".submissions';
 
 /** All SQL on `ingest.submissions`. Callers pass the transaction's EntityManager. */
 export class SubmissionRepository {
-  /** Inserts rows; a row colliding on run id, event id or agent + idempotency key is skipped. Returns how many went in. */
-  async insert(em: EntityManager, rows: readonly SubmissionRow[]): Promise<number> {
-    if (rows.length === 0) return 0;
-    const inserted: unknown[] = await em.query(
+  /**
+   * Inserts rows in one statement; a row colliding on run id, event id or agent + idempotency key
+   * (with a stored row or a row inserted before it by the same call) is skipped. Rows go in ordered
+   * by agent + idempotency key, then as given: of several with the same key the first given wins,
+   * and two concurrent calls wait on each other's keys in one order, so they cannot deadlock on them.
+   * Returns the event ids of the rows that went in.
+   */
+  async insert(em: EntityManager, rows: readonly SubmissionRow[]): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const inserted: { event_id: string }[] = await em.query(
       `INSERT INTO ${TABLE} (run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at)
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::uuid[], $8::timestamptz[])
+       SELECT x.run_id, x.agent_id, x.idempotency_key, x.trace_id, x.source_stream, x.source_seq, x.event_id, x.created_at
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::uuid[], $8::timestamptz[])
+         WITH ORDINALITY AS x(run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at, ord)
+       ORDER BY x.agent_id, x.idempotency_key, x.ord
        ON CONFLICT DO NOTHING
-       RETURNING run_id`,
+       RETURNING event_id`,
       [
         rows.map((r) => r.runId),
         rows.map((r) => r.agentId),
@@ -37,14 +46,14 @@ export class SubmissionRepository {
         rows.map((r) => r.createdAt.toISOString()),
       ],
     );
-    return inserted.length;
+    return inserted.map((r) => r.event_id);
   }
 
-  /** The rows a submission could have collided with. */
-  async conflicting(
-    em: EntityManager,
-    c: { runId: string; eventId: string; agentId: string; idempotencyKey: string | null },
-  ): Promise<ExistingSubmission[]> {
+  /** In one query, the stored rows any of `candidates` could have collided with (see `collidingRows`). */
+  async conflicting(em: EntityManager, candidates: readonly Candidate[]): Promise<ExistingSubmission[]> {
+    if (candidates.length === 0) return [];
+    const keyed = candidates.filter((c) => c.idempotencyKey != null);
+    // one indexed lookup per unique key; UNION drops a row found by several
     const rows: {
       run_id: string;
       agent_id: string;
@@ -52,9 +61,19 @@ export class SubmissionRepository {
       event_id: string;
       created_at: Date;
     }[] = await em.query(
-      `SELECT run_id, agent_id, idempotency_key, event_id, created_at FROM ${TABLE}
-       WHERE run_id = $1 OR event_id = $2 OR (agent_id = $3 AND idempotency_key = $4)`,
-      [c.runId, c.eventId, c.agentId, c.idempotencyKey],
+      `SELECT run_id, agent_id, idempotency_key, event_id, created_at FROM ${TABLE} WHERE run_id = ANY($1::uuid[])
+       UNION
+       SELECT run_id, agent_id, idempotency_key, event_id, created_at FROM ${TABLE} WHERE event_id = ANY($2::uuid[])
+       UNION
+       SELECT s.run_id, s.agent_id, s.idempotency_key, s.event_id, s.created_at
+       FROM unnest($3::text[], $4::text[]) AS k(agent_id, idempotency_key)
+       JOIN ${TABLE} s ON s.agent_id = k.agent_id AND s.idempotency_key = k.idempotency_key AND s.idempotency_key IS NOT NULL`,
+      [
+        candidates.map((c) => c.runId),
+        candidates.map((c) => c.eventId),
+        keyed.map((c) => c.agentId),
+        keyed.map((c) => c.idempotencyKey),
+      ],
     );
     return rows.map((r) => ({
       runId: r.run_id,
