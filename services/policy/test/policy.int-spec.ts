@@ -266,7 +266,7 @@ describe('policy service', () => {
 
     // publishing the decision fails once after the usage was recorded: JetStream redelivers
     const live = app.get<Publisher>(PUBLISHER);
-    const spy = jest.spyOn(live, 'publishEvents').mockRejectedValueOnce(new Error('injected publish failure'));
+    const spy = jest.spyOn(live, 'publishAll').mockRejectedValueOnce(new Error('injected publish failure'));
     const second = received({ session_id: session, usage: { tokens: 10 } });
     const seq = await publish(second);
     await waitFor(() => spy.mock.calls.length >= 2, 'the redelivered attempt');

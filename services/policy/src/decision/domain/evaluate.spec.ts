@@ -3,7 +3,16 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { parseBundle, type LoadedBundle } from './bundle';
-import { budgetCrossings, evaluate, globMatches, policyInput, type PolicyInput, type SessionUsage } from './evaluate';
+import { canonicalJson, sha256Canonical } from '@warden/kernel';
+import {
+  budgetCrossings,
+  canonicalInput,
+  evaluate,
+  globMatches,
+  policyInput,
+  type PolicyInput,
+  type SessionUsage,
+} from './evaluate';
 
 const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
 const policy = parseBundle(DEFAULT_YAML);
@@ -382,6 +391,61 @@ describe('mode and determinism', () => {
       usage: null,
       session_usage: null,
     });
+  });
+});
+
+describe('evaluation work done once per bundle or per input', () => {
+  const inputs: PolicyInput[] = [
+    input('dev', 'fs.read_file', { path: 'src/a.ts' }),
+    input('dev', 'fs.write_file', { path: 'prod/x', content: 'é\u2028 "q"' }),
+    input('research', 'http.get', { url: 'https://e.com', n: [1.5e300, -0, 1e-7, 0.1] }),
+    input(
+      'dev',
+      'git.push',
+      { b: { z: 1, a: [true, null] }, a: 'x' },
+      { session_id: 's', usage: { tokens: 3, cost_usd: 0.25 } },
+    ),
+    input('ops', 'billing.charge', {}, { session_id: 'sess-é', session_usage: { calls: 4, tokens: 12 } }),
+  ];
+
+  it.each(inputs.map((i) => [i.action.tool, i]))(
+    'canonicalInput is the canonical JSON of the whole input (%s)',
+    (_tool, i) => {
+      expect(canonicalInput(i)).toBe(canonicalJson(i));
+      expect(canonicalInput(i, canonicalJson(i.action))).toBe(canonicalJson(i));
+    },
+  );
+
+  it.each(inputs.map((i) => [i.action.tool, i]))(
+    'input_hash is sha256 of the canonical input, with or without a precomputed action (%s)',
+    (_tool, i) => {
+      const plain = evaluate(policy, i, NOW);
+      expect(plain.input_hash).toBe(sha256Canonical(i));
+      expect(evaluate(policy, i, NOW, canonicalJson(i.action))).toEqual(plain);
+    },
+  );
+
+  it('judges each bundle by its own rules when several are in use', () => {
+    const strict = variant((raw) => {
+      raw.rules = [{ id: 'nothing', tools: ['none.*'], outcome: 'deny', reason: 'no' }];
+    });
+    expect(judge('dev', 'fs.read_file', { path: 'a' })).toMatchObject({ outcome: 'allow', rule_ids: ['fs-read'] });
+    expect(judge('dev', 'fs.read_file', { path: 'a' }, strict)).toMatchObject({ rule_ids: ['default-deny'] });
+    expect(judge('dev', 'fs.read_file', { path: 'a' })).toMatchObject({ outcome: 'allow', rule_ids: ['fs-read'] });
+  });
+
+  it('stays correct for many distinct tool names (the per-tool memo is bounded)', () => {
+    for (let i = 0; i < 5000; i++) {
+      expect(judge('ops', `billing.t${i}`).rule_ids).toEqual(['billing']);
+    }
+    expect(judge('dev', 'billing.t1').rule_ids).toEqual(['role-tools']);
+    expect(judge('dev', 'fs.read_file', { path: 'a' }).rule_ids).toEqual(['fs-read']);
+  });
+
+  it('a role named like an Object.prototype member is simply not defined', () => {
+    const d = judge('constructor', 'fs.read_file', { path: 'a' });
+    expect(d).toMatchObject({ outcome: 'deny', rule_ids: ['role-tools'] });
+    expect(d.reasons).toEqual(['role constructor is not defined by the policy']);
   });
 });
 

@@ -1,7 +1,14 @@
 import type { Decision, TaskSubmission, Tier } from '@warden/contracts';
-import { canonicalJson, sha256Canonical } from '@warden/kernel';
-import { BUILTIN_RULES, type Condition, type LoadedBundle, type PolicyBundle, type ValueTest } from './bundle';
-import { isUnder, pathArgValues, pathProblems } from './paths';
+import { canonicalJson, sha256Hex } from '@warden/kernel';
+import {
+  BUILTIN_RULES,
+  type Condition,
+  type LoadedBundle,
+  type PolicyBundle,
+  type PolicyRule,
+  type ValueTest,
+} from './bundle';
+import { isUnderRoot, normaliseWorkspacePath, pathArgValues, pathProblems, type WorkspacePath } from './paths';
 
 /** A session's counters before the run being judged. */
 export interface SessionUsage {
@@ -44,27 +51,49 @@ export function policyInput(submission: TaskSubmission, sessionUsage: SessionUsa
 }
 
 /**
+ * Canonical JSON (RFC 8785) of a policy input, the text `input_hash` hashes. Built from the
+ * canonical JSON of each member in sorted key order, so a caller that already holds the action's
+ * canonical JSON (the signer needs it too) does not canonicalise the action twice.
+ * @example canonicalInput(input) === canonicalJson(input)
+ */
+export function canonicalInput(input: PolicyInput, canonicalAction = canonicalJson(input.action)): string {
+  return (
+    `{"action":${canonicalAction},"agent":${canonicalJson(input.agent)},"session_id":${canonicalJson(input.session_id)}` +
+    `,"session_usage":${canonicalJson(input.session_usage)},"usage":${canonicalJson(input.usage)}}`
+  );
+}
+
+/**
  * Judges one proposal. Pure: no I/O, time passed in. Order: workspace paths, first matching rule
- * (none: default deny; a deny rule ends there), the role's tools, then session budgets.
+ * (none: default deny; a deny rule ends there), the role's tools, then session budgets. Pass
+ * `canonicalAction` (the canonical JSON of `input.action`) when you already have it.
  * @example const verdict = evaluate(policy, policyInput(submission, usage), new Date())
  */
-export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date): Verdict {
+export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date, canonicalAction?: string): Verdict {
   const { bundle } = policy;
-  const base = {
+  const plan = compiled(bundle);
+  const inputHash = sha256Hex(canonicalInput(input, canonicalAction));
+  const evaluatedAt = now.toISOString();
+  // built field by field in one fixed order: cheaper than spreading a base object
+  const verdict = (
+    outcome: Verdict['outcome'],
+    tier: Tier,
+    ruleIds: string[],
+    reasons: string[],
+    constraints: Record<string, unknown>,
+  ): Verdict => ({
     mode: bundle.mode,
     policy_version: bundle.version,
     policy_digest: policy.digest,
-    input_hash: sha256Canonical(input),
-    evaluated_at: now.toISOString(),
-  };
-  const deny = (ruleId: string, reasons: string[]): Verdict => ({
-    ...base,
-    outcome: 'deny',
-    tier: 1,
-    rule_ids: [ruleId],
+    input_hash: inputHash,
+    evaluated_at: evaluatedAt,
+    outcome,
+    tier,
+    rule_ids: ruleIds,
     reasons,
-    constraints: {},
+    constraints,
   });
+  const deny = (ruleId: string, reasons: string[]): Verdict => verdict('deny', 1, [ruleId], reasons, {});
   const { tool, args } = input.action;
 
   const problems = pathProblems(args, bundle.workspace.path_args);
@@ -75,20 +104,20 @@ export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date): V
     );
   }
 
-  const rule = bundle.rules.find(
-    (r) => r.tools.some((g) => globMatches(g, tool)) && (!r.when || holds(r.when, input, bundle)),
-  );
+  const named = plan.rulesFor(tool);
+  const rule = named.find((r) => !r.when || holds(r.when, input, bundle, plan));
   if (!rule) {
-    const named = bundle.rules.some((r) => r.tools.some((g) => globMatches(g, tool)));
     return deny(BUILTIN_RULES.defaultDeny, [
-      named ? `no rule allows ${tool} with these arguments` : `the policy does not name ${tool}`,
+      named.length ? `no rule allows ${tool} with these arguments` : `the policy does not name ${tool}`,
     ]);
   }
   if (rule.outcome === 'deny') return deny(rule.id, [rule.reason]);
 
-  const role = bundle.roles[input.agent.role];
+  const role = Object.prototype.hasOwnProperty.call(bundle.roles, input.agent.role)
+    ? bundle.roles[input.agent.role]
+    : undefined;
   if (!role) return deny(BUILTIN_RULES.roleTools, [`role ${input.agent.role} is not defined by the policy`]);
-  if (!role.tools.some((g) => globMatches(g, tool))) {
+  if (!plan.roleAllows(input.agent.role, tool)) {
     return deny(BUILTIN_RULES.roleTools, [`role ${input.agent.role} may not use ${tool}`]);
   }
 
@@ -105,7 +134,7 @@ export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date): V
   }
   const constraints: Record<string, unknown> = { ...(rule.constraints ?? {}) };
   if (outcome === 'escalate') constraints.required_votes = bundle.tiers[String(tier) as '1' | '2' | '3'].required_votes;
-  return { ...base, outcome, tier, rule_ids: ruleIds, reasons, constraints };
+  return verdict(outcome, tier, ruleIds, reasons, constraints);
 }
 
 /** Session budgets that the session's usage after this run exceeds. */
@@ -140,26 +169,27 @@ function usageAfter(input: PolicyInput): SessionUsage {
   return { calls: before.calls + 1, tokens: before.tokens + (input.usage?.tokens ?? 0) };
 }
 
-function holds(c: Condition, input: PolicyInput, bundle: PolicyBundle): boolean {
-  if ('all' in c) return c.all.every((x) => holds(x, input, bundle));
-  if ('any' in c) return c.any.some((x) => holds(x, input, bundle));
-  if ('not' in c) return !holds(c.not, input, bundle);
+function holds(c: Condition, input: PolicyInput, bundle: PolicyBundle, plan: BundlePlan): boolean {
+  if ('all' in c) return c.all.every((x) => holds(x, input, bundle, plan));
+  if ('any' in c) return c.any.some((x) => holds(x, input, bundle, plan));
+  if ('not' in c) return !holds(c.not, input, bundle, plan);
   if ('path_under' in c) {
+    const root = plan.root(c.path_under);
     return pathArgValues(input.action.args, bundle.workspace.path_args).some(
-      ({ value }) => typeof value === 'string' && isUnder(value, c.path_under),
+      ({ value }) => typeof value === 'string' && isUnderRoot(value, root),
     );
   }
-  if ('any_arg' in c) return scalars(input.action.args).some((v) => testValue(c.any_arg, v, true));
+  if ('any_arg' in c) return scalars(input.action.args).some((v) => testValue(c.any_arg, v, true, plan));
   const found = lookup(input.action.args, c.arg);
-  return testValue(c, found.present ? found.value : undefined, found.present);
+  return testValue(c, found.present ? found.value : undefined, found.present, plan);
 }
 
-function testValue(t: ValueTest, value: unknown, present: boolean): boolean {
+function testValue(t: ValueTest, value: unknown, present: boolean, plan: BundlePlan): boolean {
   if (t.exists !== undefined) return t.exists === present;
   if (!present) return false;
   if (t.equals !== undefined) return jsonEqual(value, t.equals);
   if (t.in !== undefined) return t.in.some((x) => jsonEqual(value, x));
-  if (t.matches !== undefined) return typeof value === 'string' && regex(t.matches).test(value);
+  if (t.matches !== undefined) return typeof value === 'string' && plan.regex(t.matches).test(value);
   if (t.contains !== undefined) {
     if (Array.isArray(value)) return value.some((x) => jsonEqual(x, t.contains));
     return typeof value === 'string' && typeof t.contains === 'string' && value.includes(t.contains);
@@ -197,28 +227,95 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   }
 }
 
-// patterns are few and fixed per bundle: compile once
-const compiled = new Map<string, RegExp>();
+/** Entries a per-tool memo may hold: tool names come from agents, so the memo must not grow unbounded. */
+const MAX_MEMO = 4096;
 
-function regex(source: string): RegExp {
-  let re = compiled.get(source);
-  if (!re) {
-    re = new RegExp(source, 'u');
-    compiled.set(source, re);
+/**
+ * What evaluation needs from a bundle, computed once per bundle rather than per evaluation: compiled
+ * globs and regexes, normalised `path_under` prefixes, and per tool the rules that name it.
+ */
+class BundlePlan {
+  private readonly ruleMatchers: ((tool: string) => boolean)[];
+  private readonly roleMatchers = new Map<string, (tool: string) => boolean>();
+  private readonly rulesByTool = new Map<string, PolicyRule[]>();
+  private readonly roleTool = new Map<string, boolean>();
+  private readonly regexes = new Map<string, RegExp>();
+  private readonly roots = new Map<string, WorkspacePath>();
+
+  constructor(private readonly bundle: PolicyBundle) {
+    this.ruleMatchers = bundle.rules.map((r) => globMatcher(r.tools));
+    for (const [name, role] of Object.entries(bundle.roles)) this.roleMatchers.set(name, globMatcher(role.tools));
   }
-  return re;
+
+  /** The rules whose `tools` match `tool`, in bundle order. */
+  rulesFor(tool: string): PolicyRule[] {
+    let rules = this.rulesByTool.get(tool);
+    if (!rules) {
+      rules = this.bundle.rules.filter((_r, i) => this.ruleMatchers[i]!(tool));
+      remember(this.rulesByTool, tool, rules);
+    }
+    return rules;
+  }
+
+  /** True if the role exists and one of its globs matches `tool`. */
+  roleAllows(role: string, tool: string): boolean {
+    const key = `${role}\u0000${tool}`;
+    let allowed = this.roleTool.get(key);
+    if (allowed === undefined) {
+      allowed = this.roleMatchers.get(role)?.(tool) ?? false;
+      remember(this.roleTool, key, allowed);
+    }
+    return allowed;
+  }
+
+  regex(source: string): RegExp {
+    let re = this.regexes.get(source);
+    if (!re) {
+      re = new RegExp(source, 'u');
+      this.regexes.set(source, re);
+    }
+    return re;
+  }
+
+  root(prefix: string): WorkspacePath {
+    let root = this.roots.get(prefix);
+    if (!root) {
+      root = normaliseWorkspacePath(prefix);
+      this.roots.set(prefix, root);
+    }
+    return root;
+  }
+}
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= MAX_MEMO) memo.clear();
+  memo.set(key, value);
+}
+
+// a bundle is never changed once loaded (activation swaps the whole object), so its plan stays valid
+const plans = new WeakMap<PolicyBundle, BundlePlan>();
+
+function compiled(bundle: PolicyBundle): BundlePlan {
+  let plan = plans.get(bundle);
+  if (!plan) {
+    plan = new BundlePlan(bundle);
+    plans.set(bundle, plan);
+  }
+  return plan;
+}
+
+/** One matcher for a list of globs: exact names by set lookup, the rest by one regular expression. */
+function globMatcher(globs: readonly string[]): (tool: string) => boolean {
+  const exact = new Set(globs.filter((g) => !g.includes('*')));
+  const wild = globs.filter((g) => g.includes('*'));
+  if (!wild.length) return (tool) => exact.has(tool);
+  const re = new RegExp(`^(?:${wild.map((g) => g.split('*').map(escapeRegex).join('.*')).join('|')})$`);
+  return (tool) => exact.has(tool) || re.test(tool);
 }
 
 /** `fs.*` matches `fs.read_file`; `*` matches any run of characters; everything else is literal. */
 export function globMatches(glob: string, tool: string): boolean {
-  if (!glob.includes('*')) return glob === tool;
-  const key = `glob:${glob}`;
-  let re = compiled.get(key);
-  if (!re) {
-    re = new RegExp(`^${glob.split('*').map(escapeRegex).join('.*')}$`);
-    compiled.set(key, re);
-  }
-  return re.test(tool);
+  return globMatcher([glob])(tool);
 }
 
 function escapeRegex(s: string): string {

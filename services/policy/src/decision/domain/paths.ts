@@ -55,8 +55,12 @@ export function pathProblems(args: Record<string, unknown>, names: readonly stri
 
 /** True if `path` (normalised) is `prefix` or inside it. */
 export function isUnder(path: string, prefix: string): boolean {
+  return isUnderRoot(path, normaliseWorkspacePath(prefix));
+}
+
+/** {@link isUnder} with the prefix already normalised (a bundle's prefixes are normalised once). */
+export function isUnderRoot(path: string, root: WorkspacePath): boolean {
   const p = normaliseWorkspacePath(path);
-  const root = normaliseWorkspacePath(prefix);
   if (!p.ok || !root.ok) return false;
   if (root.path === '.') return true;
   return p.path === root.path || p.path.startsWith(`${root.path}/`);
