@@ -247,15 +247,19 @@ async function dumpMetrics(procs) {
     const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
     const sums = {};
     for (const line of text.split('\n')) {
-      const m = /^(warden_(?:bus_handle_seconds|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(
-        line,
-      );
+      const m =
+        /^(warden_(?:bus_handle_seconds|bus_batch_seconds|bus_batch_size|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(
+          line,
+        );
       if (!m) continue;
       const key = `${m[1]} ${m[3].replace(/,?service="[^"]*"/, '')}`;
       sums[key] = { ...(sums[key] ?? {}), [m[2]]: Number(m[4]) };
     }
     for (const [k, v] of Object.entries(sums)) {
-      console.log(`${p.name.padEnd(13)} ${k.padEnd(80)} n=${v.count} avg=${((v.sum / v.count) * 1000).toFixed(2)}ms`);
+      const avg = k.includes('batch_size')
+        ? (v.sum / v.count).toFixed(1)
+        : `${((v.sum / v.count) * 1000).toFixed(2)}ms`;
+      console.log(`${p.name.padEnd(13)} ${k.padEnd(80)} n=${v.count} avg=${avg}`);
     }
   }
 }

@@ -64,5 +64,8 @@ export function decodeEnvelope(raw: unknown, allowUnknown = false): AnyEnvelope 
       toFieldErrors(data.error).map((e) => ({ ...e, path: e.path ? `data.${e.path}` : 'data' })),
     );
   }
-  return { ...base.data, data: data.data } as AnyEnvelope;
+  // assign, not spread: this runs for every event every consumer reads
+  const env = base.data as unknown as AnyEnvelope;
+  env.data = data.data as never;
+  return env;
 }

@@ -194,7 +194,8 @@ export class WorkConsumer {
     }
     await Promise.all(msgs.map((m, i) => this.outcome(m, errors[i])));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    for (let i = 0; i < msgs.length; i++) busMetrics.handleSeconds.observe({ consumer: this.durable }, seconds);
+    busMetrics.batchSeconds.observe({ consumer: this.durable }, seconds);
+    busMetrics.batchSize.observe({ consumer: this.durable }, msgs.length);
   }
 
   /** Settles one message: ack on success, dead-letter a permanent failure, nak a transient one. */

@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Canonical } from './canonical';
+import { v5 as uuidv5 } from 'uuid';
 import { deriveId } from './ids';
 import { loadSigningKeys, signCanonical, verifyCanonical, exportPublicKey } from './signing';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,11 @@ describe('deriveId', () => {
   it('is deterministic and separates its parts', () => {
     expect(deriveId('a', 'b')).toBe(deriveId('a', 'b'));
     expect(deriveId('ab', 'c')).not.toBe(deriveId('a', 'bc'));
+  });
+  it('is exactly RFC 4122 v5 in the Warden namespace', () => {
+    for (const parts of [['a'], ['run', 'WARDEN_INGEST', '42'], ['ünïcode', '']]) {
+      expect(deriveId(...parts)).toBe(uuidv5(parts.join('\u0000'), '6f1f6b0e-5b8a-4c1e-9d5c-3f0c7f6a2b11'));
+    }
   });
 });
 

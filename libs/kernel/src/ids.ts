@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { v4 as uuidv4, v5 as uuidv5, validate as uuidValidate } from 'uuid';
+import { createHash, randomBytes } from 'node:crypto';
+import { parse as uuidParse, v4 as uuidv4, validate as uuidValidate } from 'uuid';
 
 /** Namespace for every id Warden derives deterministically (uuid v5). */
 const WARDEN_NAMESPACE = '6f1f6b0e-5b8a-4c1e-9d5c-3f0c7f6a2b11';
+const NAMESPACE_BYTES = Buffer.from(uuidParse(WARDEN_NAMESPACE));
 
 /**
  * A fresh random id (UUID v4).
@@ -18,7 +19,12 @@ export function newId(): string {
  * @example deriveId(triggerEventId, 'decision_made')
  */
 export function deriveId(...parts: string[]): string {
-  return uuidv5(parts.join('\u0000'), WARDEN_NAMESPACE);
+  // RFC 4122 v5 by hand: the same output as uuid's v5, several times cheaper on the hot path
+  const h = createHash('sha1').update(NAMESPACE_BYTES).update(parts.join('\u0000'), 'utf8').digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.toString('hex', 0, 16);
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
 /** True for a syntactically valid UUID. */

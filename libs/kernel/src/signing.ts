@@ -50,8 +50,17 @@ export function exportPublicKey(keys: SigningKeys): string {
 
 /** Ed25519 signature (base64) over the canonical JSON of `payload`. */
 export function signCanonical(keys: SigningKeys, payload: unknown): string {
+  return signCanonicalText(keys, canonicalJson(payload));
+}
+
+/**
+ * Ed25519 signature (base64) over text the caller already canonicalised (RFC 8785); for hot paths
+ * that compose canonical JSON from parts they have already serialised.
+ * @example signCanonicalText(keys, canonicalJson(payload)) === signCanonical(keys, payload)
+ */
+export function signCanonicalText(keys: SigningKeys, canonicalText: string): string {
   if (!keys.privateKey) throw new Error('no private signing key loaded');
-  return sign(null, Buffer.from(canonicalJson(payload)), keys.privateKey).toString('base64');
+  return sign(null, Buffer.from(canonicalText), keys.privateKey).toString('base64');
 }
 
 /** Verifies a signature made by {@link signCanonical}; false on any malformed input. */

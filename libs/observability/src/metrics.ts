@@ -32,6 +32,13 @@ export const busMetrics = {
     'reason',
   ]),
   handleSeconds: histogram('warden_bus_handle_seconds', 'Handler time per message', ['consumer'], LATENCY_BUCKETS),
+  batchSeconds: histogram('warden_bus_batch_seconds', 'Handler time per batch', ['consumer'], LATENCY_BUCKETS),
+  batchSize: histogram(
+    'warden_bus_batch_size',
+    'Messages per batch',
+    ['consumer'],
+    [1, 2, 5, 10, 25, 50, 100, 250, 500],
+  ),
   published: counter('warden_bus_published_total', 'Messages published', ['kind']),
   projectionBatches: histogram(
     'warden_projection_batch_seconds',

@@ -1,6 +1,5 @@
-import { sign } from 'node:crypto';
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
-import { canonicalJson, type SigningKeys } from '@warden/kernel';
+import { canonicalJson, signCanonicalText, type SigningKeys } from '@warden/kernel';
 
 /**
  * Canonical JSON (RFC 8785) of `decisionSigningPayload(runId, action, decision)`, reusing the action's
@@ -34,7 +33,5 @@ export function signDecision(
   canonicalAction: string,
   decision: Decision,
 ): string {
-  if (!keys.privateKey) throw new Error('no private signing key loaded');
-  const text = canonicalSigningText(runId, action, canonicalAction, decision);
-  return sign(null, Buffer.from(text), keys.privateKey).toString('base64');
+  return signCanonicalText(keys, canonicalSigningText(runId, action, canonicalAction, decision));
 }
