@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CoreModule } from '@warden/runtime';
 import type { WorkersConfig } from './config';
+import { EXECUTE_BATCHES_IN_FLIGHT } from './execution/consumers/role-consumers.service';
 import { ExecutionModule } from './execution/execution.module';
 import { migrations } from './migrations';
 
@@ -14,12 +15,12 @@ export class AppModule {
         CoreModule.forRoot({
           service: 'workers',
           config,
-          // each running command holds its run lock on one connection and queries on another
+          // each batch in flight holds its run locks on one connection, queries on up to two others
           database: {
             schema: 'workers',
             entities: [],
             migrations,
-            poolSize: config.WORKER_ROLES.length * config.WORKER_CONCURRENCY * 2 + 4,
+            poolSize: config.WORKER_ROLES.length * EXECUTE_BATCHES_IN_FLIGHT * 3 + 4,
           },
           redis: false,
         }),

@@ -31,7 +31,7 @@ export const WorkersEnv = BaseEnv.extend({
     .min(1)
     .max(200)
     .default(() => `${hostname()}-${process.pid}`),
-  /** Commands handled at once per role. */
+  /** Tools running at once per batch of commands (a role has up to two batches in flight). */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
 }).superRefine((env, ctx) => {
   if (!env.WARDEN_SIGNING_PUBLIC_KEY && !env.WARDEN_SIGNING_KEY) {

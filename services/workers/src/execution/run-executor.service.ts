@@ -1,23 +1,56 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Action, ExecuteCommand, RunResult } from '@warden/contracts';
-import { Publisher, makeEnvelope } from '@warden/bus';
+import { Publisher, makeEnvelope, type OutgoingMessage } from '@warden/bus';
+import { TransientError } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
-import { planExecution } from './domain/execution-plan';
+import { planBatch, runKey, type RunPlan } from './domain/batch-plan';
 import { outcomeUnknownResult } from './domain/result';
-import { ExecutionRepository, type ExecutionRow } from './repositories/execution.repository';
+import { mapLimit } from './map-limit';
+import {
+  ExecutionRepository,
+  RunBusyError,
+  type ExecutionRow,
+  type Outcome,
+  type RowsByRun,
+} from './repositories/execution.repository';
 import { runTool } from './tools/run-tool';
 import { ToolRegistry } from './tools/tool-registry';
 import { WORKSPACE_ROOT } from './tokens';
 import { workersMetrics } from './workers.metrics';
 
 const PRODUCER = 'workers';
+const FINISH_ATTEMPTS = 6;
+
+/** An authenticated command and the action it may execute. */
+export interface AuthenticCommand {
+  cmd: ExecuteCommand;
+  action: Action;
+}
+
+/** One run of a batch, as it moves through the stages. */
+interface RunWork {
+  plan: RunPlan;
+  lead: AuthenticCommand;
+  /** The claim it acts on (new, taken over, or found). */
+  row?: ExecutionRow;
+  /** Inserted by this batch: given back if its `run_started` cannot be published. */
+  claimedNow?: boolean;
+  result?: RunResult;
+  /** Its finished row, whose completion is published. */
+  done?: ExecutionRow;
+  /** Settles the run's messages when set; nothing later happens to the run. */
+  error?: unknown;
+}
 
 /**
- * Executes an authenticated command at most once per run. The claim row is committed before the
- * tool runs; every event's id derives from the claiming command's id, so a redelivery or a second
- * command for the run republishes the very same events instead of running anything again.
+ * Executes batches of authenticated commands, each run at most once. Per batch: one try-lock of
+ * every run, one read of their claims, one statement committing the new claims BEFORE any tool
+ * runs, one pipelined publish of the `run_started` events, the tools run concurrently, one statement
+ * recording the results, one pipelined publish of the completions. Every event's id derives from
+ * the claiming command's id, so a redelivery or a second command for a run republishes the very same
+ * events instead of running anything again.
  */
 @Injectable()
 export class RunExecutor {
@@ -34,101 +67,190 @@ export class RunExecutor {
     this.log = log.child('executor');
   }
 
-  async execute(cmd: ExecuteCommand, action: Action): Promise<void> {
-    await this.repo.withRunLock(cmd.run_id, async () => {
-      const existing = await this.repo.find(cmd.run_id);
-      const claimedTool = existing ? existing.tool : action.tool;
-      const plan = planExecution(existing, this.tools.get(claimedTool)?.idempotent ?? true);
-      switch (plan.kind) {
-        case 'execute': {
-          const row = await this.repo.claim({
-            runId: cmd.run_id,
-            commandId: cmd.command_id,
-            action,
-            traceId: cmd.trace_id,
-            workerId: this.config.WORKER_ID,
-          });
-          // only a run-lock hash collision gets here; retry and re-plan
-          if (!row) throw new Error(`run ${cmd.run_id} was claimed concurrently`);
-          try {
-            await this.publishStarted(row);
-          } catch (err) {
-            // nothing ran yet: give the claim back so the retry is a clean first attempt
-            await this.repo.unclaim(row.run_id, row.command_id).catch((e: unknown) =>
-              this.log.error('could not release claim; a retry will end outcome_unknown for non-idempotent tools', {
-                run_id: row.run_id,
-                error: e as Error,
-              }),
-            );
-            throw err;
-          }
-          await this.runAndFinish(row);
-          return;
-        }
-        case 'republish': {
-          this.log.info('run already executed; republishing its completion', {
-            run_id: cmd.run_id,
-            command_id: cmd.command_id,
-            claimed_by_command: existing!.command_id,
-          });
-          await this.publishCompletion(existing!);
-          workersMetrics.executions.inc({ tool: this.toolLabel(existing!.tool), outcome: 'duplicate' });
-          return;
-        }
-        case 'reexecute': {
-          this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
-            run_id: cmd.run_id,
-            previous_worker: existing!.worker_id,
-            attempt: plan.attempt,
-          });
-          const row = await this.repo.restart(cmd.run_id, plan.attempt, this.config.WORKER_ID);
-          await this.publishStarted(row);
-          await this.runAndFinish(row);
-          return;
-        }
-        case 'outcome_unknown': {
-          this.log.warn('a non-idempotent run was interrupted mid-execution; failing it outcome_unknown', {
-            run_id: cmd.run_id,
-            tool: existing!.tool,
-            previous_worker: existing!.worker_id,
-          });
-          // the interrupted worker may not have got to publish it; same id, so at most one copy
-          await this.publishStarted(existing!);
-          const row = await this.finishWithRetry(existing!.run_id, 'failed', outcomeUnknownResult(existing!.tool));
-          await this.publishCompletion(row);
-          workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome: 'outcome_unknown' });
-          return;
+  /**
+   * Settles each command: `undefined` once its run's outcome is recorded and published, else the
+   * error (a {@link RunBusyError} while another worker holds the run; transient otherwise). Throws
+   * only before anything ran.
+   */
+  async executeBatch(items: readonly AuthenticCommand[]): Promise<(unknown | undefined)[]> {
+    const outcomes: (unknown | undefined)[] = items.map(() => undefined);
+    if (items.length === 0) return outcomes;
+    const runIds = [...new Set(items.map((i) => runKey(i.cmd.run_id)))];
+    await this.repo.withRunLocks(runIds, async (locked, claims) => {
+      const mine: number[] = [];
+      items.forEach((item, i) => {
+        if (locked.has(runKey(item.cmd.run_id))) mine.push(i);
+        else outcomes[i] = new RunBusyError(`run ${item.cmd.run_id} is being executed by another worker`);
+      });
+      if (mine.length === 0) return;
+      const plans = planBatch(
+        mine.map((i) => ({ runId: items[i]!.cmd.run_id, tool: items[i]!.action.tool })),
+        claims,
+        (tool) => this.tools.get(tool)?.idempotent ?? true,
+      );
+      const runs: RunWork[] = plans.map((plan) => ({
+        plan,
+        lead: items[mine[plan.lead]!]!,
+        row: claims.get(plan.runId),
+      }));
+      await this.process(runs);
+      for (const run of runs) {
+        const followers = run.plan.followers.map((f) => mine[f]!);
+        for (const i of [mine[run.plan.lead]!, ...followers]) outcomes[i] = run.error;
+        if (run.error === undefined && followers.length > 0 && run.row) {
+          // redeliveries or other commands for a run this batch settled: nothing more runs
+          workersMetrics.executions.inc({ tool: this.toolLabel(run.row.tool), outcome: 'duplicate' }, followers.length);
         }
       }
     });
+    return outcomes;
   }
 
-  private async runAndFinish(row: ExecutionRow): Promise<void> {
-    const result = await runTool(this.tools, row.action, { root: this.root });
-    const status = result.error ? 'failed' : 'succeeded';
-    const done = await this.finishWithRetry(row.run_id, status, result);
-    await this.publishCompletion(done);
-    workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome: status });
-    this.log.info('run executed', { run_id: row.run_id, tool: row.tool, status, error_code: result.error?.code });
+  private async process(runs: RunWork[]): Promise<void> {
+    await this.claim(runs);
+    await this.publishStarts(runs);
+    await this.runTools(runs);
+    await this.finish(runs);
+    await this.publishCompletions(runs);
+  }
+
+  /** Commits the new claims and the takeovers in one statement, before anything runs. */
+  private async claim(runs: RunWork[]): Promise<void> {
+    const fresh = runs.filter((r) => r.plan.plan.kind === 'execute');
+    const taken = runs.filter((r) => r.plan.plan.kind === 'reexecute');
+    if (fresh.length + taken.length === 0) return;
+    for (const r of taken) {
+      this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
+        run_id: r.plan.runId,
+        previous_worker: r.row!.worker_id,
+        attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : undefined,
+      });
+    }
+    let rows: RowsByRun;
+    try {
+      rows = await this.repo.claim(
+        fresh.map((r) => ({
+          runId: r.plan.runId,
+          commandId: r.lead.cmd.command_id,
+          action: r.lead.action,
+          traceId: r.lead.cmd.trace_id,
+        })),
+        taken.map((r) => ({
+          runId: r.plan.runId,
+          attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : 1,
+        })),
+        this.config.WORKER_ID,
+      );
+    } catch (err) {
+      for (const r of [...fresh, ...taken]) r.error = err;
+      return;
+    }
+    const assigned = new Set<string>();
+    for (const r of fresh) {
+      const row = rows.get(r.plan.runId);
+      if (row instanceof Error)
+        r.error = new TransientError(`claiming run ${r.plan.runId} failed: ${row.message}`, row);
+      // only a run-lock hash collision gets here; retry and re-plan
+      else if (!row) r.error = new TransientError(`run ${r.plan.runId} was claimed concurrently`);
+      // one claim, one execution, even if planning ever let a run through twice
+      else if (assigned.has(row.run_id)) r.error = new TransientError(`run ${r.plan.runId} is twice in one batch`);
+      else {
+        assigned.add(row.run_id);
+        Object.assign(r, { row, claimedNow: true });
+      }
+    }
+    for (const r of taken) {
+      const row = rows.get(r.plan.runId);
+      if (row instanceof Error)
+        r.error = new TransientError(`taking over run ${r.plan.runId} failed: ${row.message}`, row);
+      else if (!row) r.error = new TransientError(`run ${r.plan.runId} changed while being taken over`);
+      else r.row = row;
+    }
   }
 
   /**
-   * The tool has run: losing its outcome now would turn a known result into `outcome_unknown`, so
-   * a Postgres hiccup is retried here for a while before giving up to redelivery.
+   * One pipelined publish of every `run_started` (for the runs about to execute, and again for an
+   * interrupted run whose worker may not have got to it) and of every completion republished for a
+   * finished run. A run whose event fails is settled with the error; its fresh claim is given back.
    */
-  private async finishWithRetry(
-    runId: string,
-    status: 'succeeded' | 'failed',
-    result: RunResult,
-  ): Promise<ExecutionRow> {
-    for (let attempt = 1; ; attempt++) {
+  private async publishStarts(runs: RunWork[]): Promise<void> {
+    const sent: { run: RunWork; msg: OutgoingMessage }[] = [];
+    for (const run of runs) {
+      if (run.error !== undefined || !run.row) continue;
+      if (run.plan.plan.kind === 'republish') {
+        this.log.info('run already executed; republishing its completion', {
+          run_id: run.plan.runId,
+          command_id: run.lead.cmd.command_id,
+          claimed_by_command: run.row.command_id,
+        });
+        sent.push({ run, msg: this.completionMessage(run.row) });
+      } else {
+        if (run.plan.plan.kind === 'outcome_unknown') {
+          this.log.warn('a non-idempotent run was interrupted mid-execution; failing it outcome_unknown', {
+            run_id: run.plan.runId,
+            tool: run.row.tool,
+            previous_worker: run.row.worker_id,
+          });
+        }
+        sent.push({ run, msg: this.startedMessage(run.row) });
+      }
+    }
+    const failed = await this.publishEach(sent.map((s) => s.msg));
+    const giveBack: { runId: string; commandId: string }[] = [];
+    sent.forEach(({ run }, i) => {
+      const err = failed[i];
+      if (err !== undefined) {
+        run.error = err;
+        if (run.claimedNow) giveBack.push({ runId: run.row!.run_id, commandId: run.row!.command_id });
+      } else if (run.plan.plan.kind === 'republish') {
+        workersMetrics.executions.inc({ tool: this.toolLabel(run.row!.tool), outcome: 'duplicate' });
+      }
+    });
+    // nothing ran under these claims: give them back so the retry is a clean first attempt
+    await this.repo.unclaim(giveBack).catch((e: unknown) =>
+      this.log.error('could not release claims; a retry will end outcome_unknown for non-idempotent tools', {
+        run_ids: giveBack.map((c) => c.runId),
+        error: e as Error,
+      }),
+    );
+  }
+
+  /** Runs the claimed tools, at most WORKER_CONCURRENCY at once; an interrupted non-idempotent run is not run. */
+  private async runTools(runs: RunWork[]): Promise<void> {
+    const live = runs.filter((r) => r.error === undefined && r.plan.plan.kind !== 'republish');
+    await mapLimit(live, this.config.WORKER_CONCURRENCY, async (run) => {
+      run.result =
+        run.plan.plan.kind === 'outcome_unknown'
+          ? outcomeUnknownResult(run.row!.tool)
+          : await runTool(this.tools, run.row!.action, { root: this.root });
+    });
+  }
+
+  /**
+   * Records every result in one statement. The tools have run: losing their outcomes now would turn
+   * known results into `outcome_unknown`, so a Postgres hiccup is retried here for a while before
+   * giving up to redelivery.
+   */
+  private async finish(runs: RunWork[]): Promise<void> {
+    const pending = runs.filter((r) => r.error === undefined && r.result);
+    if (pending.length === 0) return;
+    const outcomes: Outcome[] = pending.map((r) => ({
+      runId: r.plan.runId,
+      status: r.result!.error ? 'failed' : 'succeeded',
+      result: r.result!,
+    }));
+    let rows: RowsByRun | undefined;
+    for (let attempt = 1; !rows; attempt++) {
       try {
-        return await this.repo.finish(runId, status, result);
+        rows = await this.repo.finish(outcomes);
       } catch (err) {
-        if (attempt >= 6) throw err;
+        if (attempt >= FINISH_ATTEMPTS) {
+          for (const r of pending) r.error = err;
+          return;
+        }
         const delay = 200 * 2 ** attempt;
-        this.log.warn('recording a run result failed; retrying', {
-          run_id: runId,
+        this.log.warn('recording run results failed; retrying', {
+          run_ids: pending.map((r) => r.plan.runId),
           attempt,
           delay_ms: delay,
           error: err as Error,
@@ -136,10 +258,45 @@ export class RunExecutor {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+    for (const r of pending) {
+      const row = rows.get(r.plan.runId);
+      if (row instanceof Error)
+        r.error = new TransientError(`recording run ${r.plan.runId} failed: ${row.message}`, row);
+      else if (!row) r.error = new TransientError(`run ${r.plan.runId} was not in status started when finishing`);
+      else r.done = row;
+    }
   }
 
-  private async publishStarted(row: ExecutionRow): Promise<void> {
-    await this.publisher.publishEvent(
+  private async publishCompletions(runs: RunWork[]): Promise<void> {
+    const done = runs.filter((r) => r.error === undefined && r.done);
+    const failed = await this.publishEach(done.map((r) => this.completionMessage(r.done!)));
+    done.forEach((run, i) => {
+      if (failed[i] !== undefined) {
+        run.error = failed[i];
+        return;
+      }
+      const row = run.done!;
+      const outcome = run.plan.plan.kind === 'outcome_unknown' ? 'outcome_unknown' : row.status;
+      workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome });
+      if (outcome !== 'outcome_unknown') {
+        this.log.info('run executed', {
+          run_id: row.run_id,
+          tool: row.tool,
+          status: row.status,
+          error_code: row.result?.error?.code,
+        });
+      }
+    });
+  }
+
+  /** Publishes all at once (pipelined, one write); per message, undefined or why it failed. */
+  private async publishEach(msgs: OutgoingMessage[]): Promise<(unknown | undefined)[]> {
+    const settled = await Promise.allSettled(msgs.map((m) => this.publisher.publish(m)));
+    return settled.map((s) => (s.status === 'rejected' ? (s.reason ?? new Error('publish failed')) : undefined));
+  }
+
+  private startedMessage(row: ExecutionRow): OutgoingMessage {
+    return this.publisher.eventMessage(
       makeEnvelope({
         type: 'run_started',
         runId: row.run_id,
@@ -153,7 +310,7 @@ export class RunExecutor {
     );
   }
 
-  private async publishCompletion(row: ExecutionRow): Promise<void> {
+  private completionMessage(row: ExecutionRow): OutgoingMessage {
     const result = row.result!;
     const common = {
       runId: row.run_id,
@@ -164,7 +321,7 @@ export class RunExecutor {
       occurredAt: row.finished_at ?? undefined,
       data: { result },
     };
-    await this.publisher.publishEvent(
+    return this.publisher.eventMessage(
       row.status === 'succeeded'
         ? makeEnvelope({ type: 'run_succeeded', ...common })
         : makeEnvelope({ type: 'run_failed', ...common }),

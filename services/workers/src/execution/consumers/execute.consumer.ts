@@ -1,19 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { BusMessage } from '@warden/bus';
-import type { Action, ExecuteCommand } from '@warden/contracts';
 import { DomainError, type SigningKeys } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { LOGGER } from '@warden/runtime';
 import { authenticate, parseExecuteCommand, refusalReason } from '../domain/authenticity';
-import { ExecutionRepository } from '../repositories/execution.repository';
-import { RunExecutor } from '../run-executor.service';
+import { ExecutionRepository, refusalKey } from '../repositories/execution.repository';
+import { RunExecutor, type AuthenticCommand } from '../run-executor.service';
 import { VERIFIER_KEYS } from '../tokens';
 import { workersMetrics } from '../workers.metrics';
 
+interface Refused {
+  index: number;
+  msg: BusMessage;
+  body: unknown;
+  err: DomainError;
+}
+
 /**
- * Handles one `cmd.workers.<role>.execute` message: authenticity first, then at-most-once execution.
- * A refused command runs nothing and publishes no event: it is recorded, counted and rethrown so
- * the consumer dead-letters it.
+ * Handles batches of `cmd.workers.<role>.execute` messages: authenticity first, then at-most-once
+ * execution. A refused command runs nothing and publishes no event: it is recorded, counted and
+ * settled with its refusal so the consumer dead-letters it.
  */
 @Injectable()
 export class ExecuteConsumer {
@@ -28,40 +34,60 @@ export class ExecuteConsumer {
     this.log = log.child('execute');
   }
 
-  async handle(msg: BusMessage, role: string): Promise<void> {
-    const { cmd, action } = await this.authentic(msg, role);
-    await this.executor.execute(cmd, action);
-  }
-
-  /** The command and the action it may execute, or a recorded refusal (rethrown for dead-lettering). */
-  private async authentic(msg: BusMessage, role: string): Promise<{ cmd: ExecuteCommand; action: Action }> {
-    let body: unknown;
-    try {
-      body = msg.json();
-      const cmd = parseExecuteCommand(body);
-      return { cmd, action: authenticate(this.keys, cmd, role) };
-    } catch (err) {
-      if (err instanceof DomainError) await this.refuse(msg, role, body, err);
-      throw err;
-    }
-  }
-
-  private async refuse(msg: BusMessage, role: string, body: unknown, err: DomainError): Promise<void> {
-    const reason = refusalReason(err);
-    const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const recorded = await this.repo.recordRefusal({
-      runId: idLike(fields.run_id),
-      commandId: idLike(fields.command_id),
-      role,
-      reason,
-      code: err.code,
-      detail: err.message,
-      subject: msg.subject,
-      streamSeq: msg.seq,
+  /** Per message, in order: `undefined` for success, else the error that settles it. */
+  async handleBatch(msgs: readonly BusMessage[], role: string): Promise<(unknown | undefined)[]> {
+    const outcomes: (unknown | undefined)[] = msgs.map(() => undefined);
+    const authentic: (AuthenticCommand & { index: number })[] = [];
+    const refused: Refused[] = [];
+    msgs.forEach((msg, index) => {
+      let body: unknown;
+      try {
+        body = msg.json();
+        const cmd = parseExecuteCommand(body);
+        authentic.push({ index, cmd, action: authenticate(this.keys, cmd, role) });
+      } catch (err) {
+        if (err instanceof DomainError) refused.push({ index, msg, body, err });
+        else outcomes[index] = err;
+      }
     });
-    // count each refused message once, even if dead-lettering it is retried
-    if (recorded) workersMetrics.refused.inc({ reason });
-    this.log.warn('command refused', { run_id: idLike(fields.run_id), role, code: err.code, reason: err.message });
+    const [refusals, executions] = await Promise.all([
+      this.refuse(refused, role),
+      this.executor.executeBatch(authentic).catch((err: unknown) => authentic.map(() => err)),
+    ]);
+    refused.forEach((r, i) => (outcomes[r.index] = refusals[i]));
+    authentic.forEach((a, i) => (outcomes[a.index] = executions[i]));
+    return outcomes;
+  }
+
+  /** Records the refusals in one statement; each settles with its refusal, or naks if not recorded. */
+  private async refuse(refused: readonly Refused[], role: string): Promise<unknown[]> {
+    if (refused.length === 0) return [];
+    const rows = refused.map(({ msg, body, err }) => {
+      const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+      return {
+        runId: idLike(fields.run_id),
+        commandId: idLike(fields.command_id),
+        role,
+        reason: refusalReason(err),
+        code: err.code,
+        detail: err.message,
+        subject: msg.subject,
+        streamSeq: msg.seq,
+      };
+    });
+    let recorded: Set<string>;
+    try {
+      recorded = await this.repo.recordRefusals(rows);
+    } catch (err) {
+      // unrecorded refusals are retried, not dead-lettered
+      return refused.map(() => err);
+    }
+    rows.forEach((r) => {
+      // count each refused message once, even if dead-lettering it is retried
+      if (recorded.has(refusalKey(r.subject, r.streamSeq))) workersMetrics.refused.inc({ reason: r.reason });
+      this.log.warn('command refused', { run_id: r.runId, role, code: r.code, reason: r.detail });
+    });
+    return refused.map((r) => r.err);
   }
 }
 

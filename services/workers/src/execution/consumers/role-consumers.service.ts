@@ -6,9 +6,15 @@ import { BUS, CONFIG, LOGGER, SUBJECTS } from '@warden/runtime';
 import type { WorkersConfig } from '../../config';
 import { ExecuteConsumer } from './execute.consumer';
 
+/** Commands handed to the handler at once. */
+export const EXECUTE_BATCH = 256;
+/** Batches in flight per role: one runs its tools while the next is claimed. */
+export const EXECUTE_BATCHES_IN_FLIGHT = 2;
+
 /**
- * One durable consumer per configured role (`workers-execute-<role>`), created at bootstrap. The
- * role list is configuration, so these cannot be static `@JetStreamConsumer` handlers.
+ * One durable consumer per configured role (`workers-execute-<role>`), created at bootstrap, taking
+ * whatever is buffered in batches. The role list is configuration, so these cannot be static
+ * `@JetStreamConsumer` handlers.
  */
 @Injectable()
 export class RoleConsumers implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -37,9 +43,9 @@ export class RoleConsumers implements OnApplicationBootstrap, BeforeApplicationS
           filterSubject: this.subjects.workerExecute(role),
           // redelivery after a crash waits this long; the consumer heartbeats while a tool runs
           ackWaitMs: this.config.WARDEN_ACK_WAIT_MS,
-          concurrency: this.config.WORKER_CONCURRENCY,
+          concurrency: EXECUTE_BATCHES_IN_FLIGHT,
         },
-        (msg) => this.handler.handle(msg, role),
+        { batch: (msgs) => this.handler.handleBatch(msgs, role), maxBatch: EXECUTE_BATCH },
         this.log,
       );
       await consumer.start();
