@@ -42,7 +42,11 @@ function percentile(sorted, p) {
 async function startServices(env) {
   const procs = [];
   for (const [i, name] of SERVICES.entries()) {
-    const nodeArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    // BENCH_CPU_PROF=<dir>: a .cpuprofile per service; BENCH_NODE_ARGS: any other node flags
+    const nodeArgs = [
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
+    ];
     const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'services', name, 'dist', 'main.js')], {
       env: { ...env, [`${name.toUpperCase()}_PORT`]: String(17801 + i) },
       stdio: ['ignore', 'ignore', 'pipe'],

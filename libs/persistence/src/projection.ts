@@ -110,6 +110,9 @@ export class CheckpointedProjection {
   async stop(): Promise<void> {
     await this.reader?.stop();
     this.reader = undefined;
+    await this.flushSkipped(true).catch((err: unknown) =>
+      this.log.warn('could not store position', { error: err as Error }),
+    );
   }
 
   /**
@@ -135,11 +138,42 @@ export class CheckpointedProjection {
     );
     await reader.start({ untilCaughtUp: true });
     await reader.stop();
+    await this.flushSkipped(true);
     return this.position();
+  }
+
+  /** Position reached by batches that held nothing this projection wants (not yet stored). */
+  private skippedTo = 0;
+  private skippedFlushedAt = 0;
+
+  private wants(msg: BusMessage): boolean {
+    const type = msg.header(Headers.eventType);
+    return !this.spec.eventTypes || !type || this.spec.eventTypes.includes(type);
+  }
+
+  /**
+   * Stores the position reached by skipped batches. Skipping is idempotent (a restart from an older
+   * checkpoint skips the same events again), so this is only written now and then, never per batch.
+   */
+  private async flushSkipped(force: boolean): Promise<void> {
+    if (this.skippedTo === 0 || (!force && Date.now() - this.skippedFlushedAt < 1000)) return;
+    const to = this.skippedTo;
+    await this.ds.query(
+      `UPDATE ${this.table} SET position = GREATEST(position, $2), updated_at = now() WHERE name = $1`,
+      [this.spec.name, to],
+    );
+    this.skippedFlushedAt = Date.now();
+    if (this.skippedTo === to) this.skippedTo = 0;
   }
 
   private async applyBatch(batch: BusMessage[], rebuild: boolean): Promise<void> {
     const started = process.hrtime.bigint();
+    if (!batch.some((m) => this.wants(m))) {
+      this.skippedTo = batch[batch.length - 1]!.seq;
+      await this.flushSkipped(false);
+      return;
+    }
+    this.skippedTo = 0; // the transaction below stores a later position anyway
     let outgoing: OutgoingMessage[] = [];
     await this.ds.transaction(async (em) => {
       const rows: { position: string }[] = await em.query(
@@ -151,10 +185,8 @@ export class CheckpointedProjection {
       if (fresh.length === 0) return; // another replica (or an earlier attempt) applied it
       const events: ProjectedEvent[] = [];
       const dead: OutgoingMessage[] = [];
-      const wanted = this.spec.eventTypes;
       for (const msg of fresh) {
-        const type = msg.header(Headers.eventType);
-        if (wanted && type && !wanted.includes(type)) continue;
+        if (!this.wants(msg)) continue;
         try {
           events.push({ msg, env: decodeEnvelope(msg.json(), true) });
         } catch (err) {

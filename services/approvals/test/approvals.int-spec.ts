@@ -1,0 +1,142 @@
+import type { INestApplication } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Decision } from '@warden/contracts';
+import { Publisher, makeEnvelope } from '@warden/bus';
+import { deriveId, newId, newTraceId } from '@warden/kernel';
+import { DATA_SOURCE, rebuildService, startService } from '@warden/runtime';
+import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { AppModule } from '../src/app.module';
+import { loadConfig } from '../src/config';
+import { rebuildTarget } from '../src/projections';
+
+describe('approvals inbox projection on real NATS + Postgres', () => {
+  let t: TestEnv;
+  let app: INestApplication;
+  let publisher: Publisher;
+  const start = async () => {
+    app = await startService(AppModule.forRoot(loadConfig({ ...process.env, ...t.env, APPROVALS_PORT: '0' })), {
+      service: 'approvals',
+      port: 0,
+      host: '127.0.0.1',
+    });
+  };
+  beforeAll(async () => {
+    t = await createTestEnv();
+    publisher = new Publisher(t.bus.js, t.subjects);
+    await start();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.cleanup();
+  });
+
+  const decision = (traceId: string): Decision => ({
+    outcome: 'escalate',
+    tier: 3,
+    mode: 'enforce',
+    rule_ids: ['deploy-production'],
+    reasons: ['production deploys need two approvers'],
+    constraints: { required_votes: 2 },
+    policy_version: 'v',
+    policy_digest: 'sha256:' + 'a'.repeat(64),
+    input_hash: 'sha256:' + 'b'.repeat(64),
+    trace_id: traceId,
+    evaluated_at: new Date().toISOString(),
+  });
+
+  async function requestApproval() {
+    const runId = newId();
+    const traceId = newTraceId();
+    const approvalId = deriveId(runId, 'approval');
+    await publisher.publishEvents([
+      makeEnvelope({
+        type: 'run_started',
+        runId,
+        producer: 'test',
+        traceId,
+        data: { worker_id: 'noise', attempt: 1 },
+      }),
+      makeEnvelope({
+        type: 'approval_requested',
+        runId,
+        producer: 'orchestrator',
+        traceId,
+        data: {
+          approval_id: approvalId,
+          tier: 3,
+          required_votes: 2,
+          expires_at: new Date(Date.now() + 3600_000).toISOString(),
+          agent: { id: 'a', role: 'dev' },
+          action: { tool: 'deploy.production', args: { service: 'api' } },
+          decision: decision(traceId),
+        },
+      }),
+    ]);
+    return { runId, traceId, approvalId };
+  }
+
+  const row = async (id: string) =>
+    (
+      (await app.get<DataSource>(DATA_SOURCE).query('SELECT * FROM approvals.approvals WHERE id = $1', [id])) as {
+        status: string;
+        required_votes: number;
+        operators: string[];
+      }[]
+    )[0];
+
+  it('holds a pending approval and closes it once, ignoring everything else on the log', async () => {
+    const a = await requestApproval();
+    const pending = await waitFor(() => row(a.approvalId), 'the pending row');
+    expect(pending).toMatchObject({ status: 'pending', required_votes: 2 });
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_granted',
+        runId: a.runId,
+        producer: 'approvals',
+        traceId: a.traceId,
+        data: { approval_id: a.approvalId, operators: ['alice', 'bob'] },
+      }),
+    );
+    await waitFor(async () => (await row(a.approvalId))?.status === 'granted', 'granted');
+    // a late rejection for a closed approval changes nothing
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_rejected',
+        runId: a.runId,
+        producer: 'approvals',
+        traceId: a.traceId,
+        data: { approval_id: a.approvalId, operators: ['carol'] },
+      }),
+    );
+    const marker = await requestApproval();
+    await waitFor(() => row(marker.approvalId), 'the marker row');
+    expect(await row(a.approvalId)).toMatchObject({ status: 'granted', operators: ['alice', 'bob'] });
+  });
+
+  it('stores how far it skipped unrelated events, and a rebuild equals the live table', async () => {
+    const noise = Array.from({ length: 200 }, () =>
+      makeEnvelope({
+        type: 'run_started',
+        runId: newId(),
+        producer: 'test',
+        traceId: newTraceId(),
+        data: { worker_id: 'w', attempt: 1 },
+      }),
+    );
+    await publisher.publishEvents(noise);
+    const last = (await t.bus.jsm.streams.info(t.subjects.streams.events)).state.last_seq;
+    await new Promise((r) => setTimeout(r, 500));
+    await app.close();
+    const ds = await (await import('@warden/persistence')).openDataSource({ url: t.databaseUrl, schema: 'approvals' });
+    const [{ position }] = (await ds.query(
+      `SELECT position FROM approvals.projection_checkpoints WHERE name = 'approvals'`,
+    )) as { position: string }[];
+    expect(Number(position)).toBe(last);
+    const before = await ds.query('SELECT * FROM approvals.approvals ORDER BY id');
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    await rebuildService(rebuildTarget, { ...process.env, ...t.env });
+    expect(await ds.query('SELECT * FROM approvals.approvals ORDER BY id')).toEqual(before);
+    await ds.destroy();
+    await start();
+  });
+});
