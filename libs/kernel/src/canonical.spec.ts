@@ -1,7 +1,14 @@
 import { canonicalJson, sha256Canonical } from './canonical';
 import { v5 as uuidv5 } from 'uuid';
 import { deriveId } from './ids';
-import { loadSigningKeys, signCanonical, verifyCanonical, exportPublicKey } from './signing';
+import {
+  loadSigningKeys,
+  macCanonical,
+  signCanonical,
+  verifyCanonical,
+  verifyMacCanonical,
+  exportPublicKey,
+} from './signing';
 import { randomBytes } from 'node:crypto';
 
 describe('canonical JSON (RFC 8785)', () => {
@@ -37,6 +44,20 @@ describe('Ed25519 signing', () => {
     expect(verifyCanonical(verifier, { run_id: 'r', n: 2 }, sig)).toBe(false);
     expect(verifyCanonical(verifier, { run_id: 'r', n: 1 }, 'garbage')).toBe(false);
     expect(() => signCanonical(verifier, {})).toThrow(/no private/);
+  });
+  it('authenticates decisions with an HMAC only seed holders can make or check', () => {
+    const keys = loadSigningKeys(seed, undefined);
+    const mac = macCanonical(keys, { run_id: 'r', n: 1 });
+    expect(mac).toMatch(/^hmac-sha256:/);
+    expect(verifyMacCanonical(keys, { n: 1, run_id: 'r' }, mac)).toBe(true);
+    expect(verifyMacCanonical(keys, { n: 2, run_id: 'r' }, mac)).toBe(false);
+    expect(
+      verifyMacCanonical(loadSigningKeys(randomBytes(32).toString('hex'), undefined), { n: 1, run_id: 'r' }, mac),
+    ).toBe(false);
+    const verifier = loadSigningKeys(undefined, exportPublicKey(keys));
+    expect(verifyMacCanonical(verifier, { n: 1, run_id: 'r' }, mac)).toBe(false);
+    expect(() => macCanonical(verifier, {})).toThrow(/no MAC key/);
+    expect(verifyMacCanonical(keys, { n: 1, run_id: 'r' }, mac.slice(0, -2))).toBe(false);
   });
   it('rejects keys of the wrong size', () => {
     expect(() => loadSigningKeys('abcd', undefined)).toThrow(/32 bytes/);

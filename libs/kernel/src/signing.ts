@@ -1,10 +1,24 @@
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  hkdfSync,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { canonicalJson } from './canonical';
 
 /** Ed25519 key material loaded from a 32-byte seed (base64 or hex). */
 export interface SigningKeys {
   privateKey?: KeyObject;
   publicKey: KeyObject;
+  /**
+   * HMAC-SHA256 key derived (HKDF) from the seed: what policy and orchestrator, the only holders of
+   * the seed, use between themselves for decisions. Absent for verifiers holding only the public key.
+   */
+  macKey?: Buffer;
 }
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -29,7 +43,10 @@ export function loadSigningKeys(seed: string | undefined, publicKey: string | un
       format: 'der',
       type: 'pkcs8',
     });
-    return { privateKey, publicKey: createPublicKey(privateKey) };
+    const macKey = Buffer.from(
+      hkdfSync('sha256', decodeKey(seed, 'WARDEN_SIGNING_KEY'), Buffer.alloc(0), 'warden decision mac v1', 32),
+    );
+    return { privateKey, publicKey: createPublicKey(privateKey), macKey };
   }
   if (publicKey) {
     return {
@@ -70,4 +87,29 @@ export function verifyCanonical(keys: SigningKeys, payload: unknown, signature: 
   } catch {
     return false;
   }
+}
+
+const MAC_PREFIX = 'hmac-sha256:';
+
+/**
+ * `hmac-sha256:<base64>` over canonical text, with the key only seed holders have. Cheap enough for
+ * every decision (Ed25519 is kept for what verifiers without the seed must check: worker commands).
+ * @example macCanonicalText(keys, canonicalJson(payload)) === macCanonical(keys, payload)
+ */
+export function macCanonicalText(keys: SigningKeys, canonicalText: string): string {
+  if (!keys.macKey) throw new Error('no MAC key: WARDEN_SIGNING_KEY is needed to authenticate decisions');
+  return MAC_PREFIX + createHmac('sha256', keys.macKey).update(canonicalText).digest('base64');
+}
+
+/** {@link macCanonicalText} of the canonical JSON of `payload`. */
+export function macCanonical(keys: SigningKeys, payload: unknown): string {
+  return macCanonicalText(keys, canonicalJson(payload));
+}
+
+/** Constant-time check of a MAC made by {@link macCanonical}; false on anything malformed. */
+export function verifyMacCanonical(keys: SigningKeys, payload: unknown, mac: string): boolean {
+  if (!keys.macKey || !mac.startsWith(MAC_PREFIX)) return false;
+  const expected = Buffer.from(macCanonical(keys, payload));
+  const given = Buffer.from(mac);
+  return expected.length === given.length && timingSafeEqual(expected, given);
 }

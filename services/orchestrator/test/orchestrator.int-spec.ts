@@ -7,7 +7,7 @@ import {
   type ExecuteCommand,
 } from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
-import { newId, newTraceId, loadSigningKeys, sha256Canonical, signCanonical, verifyCanonical } from '@warden/kernel';
+import { newId, newTraceId, loadSigningKeys, macCanonical, sha256Canonical, verifyCanonical } from '@warden/kernel';
 import { DATA_SOURCE, hashToken, startService } from '@warden/runtime';
 import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
 import { AppModule } from '../src/app.module';
@@ -83,7 +83,7 @@ describe('orchestrator on real NATS + Postgres', () => {
     const signed =
       opts.sign === false
         ? { ...d, signature: 'Zm9yZ2Vk' }
-        : { ...d, signature: signCanonical(keys, decisionSigningPayload(runId, action, d)) };
+        : { ...d, signature: macCanonical(keys, decisionSigningPayload(runId, action, d)) };
     const decided = makeEnvelope({
       type: 'decision_made',
       runId,

@@ -10,7 +10,7 @@ import { parse, stringify } from 'yaml';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { BusMessage, Headers, makeEnvelope, Publisher } from '@warden/bus';
 import { Decision, decisionSigningPayload, type Envelope, type TaskSubmission } from '@warden/contracts';
-import { deriveId, exportPublicKey, loadSigningKeys, newId, newTraceId, verifyCanonical } from '@warden/kernel';
+import { deriveId, loadSigningKeys, newId, newTraceId, verifyMacCanonical } from '@warden/kernel';
 import { createRedis, type Redis } from '@warden/persistence';
 import { DATA_SOURCE, PUBLISHER, startService } from '@warden/runtime';
 import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
@@ -194,15 +194,15 @@ describe('policy service', () => {
       policy_digest: parseBundle(bundleText).digest,
       trace_id: env.trace_id,
     });
-    // verifiable with the public key alone, and only over this run's action
-    const verifier = loadSigningKeys(undefined, exportPublicKey(loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined)));
+    // authentic under the policy/orchestrator key, and only over this run's action
+    const verifier = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
     expect(
-      verifyCanonical(verifier, decisionSigningPayload(env.run_id!, env.data.submission.action, d), d.signature!),
+      verifyMacCanonical(verifier, decisionSigningPayload(env.run_id!, env.data.submission.action, d), d.signature!),
     ).toBe(true);
     const otherAction = { tool: 'fs.write_file', args: { path: 'notes/a.md', content: 'x' } };
-    expect(verifyCanonical(verifier, decisionSigningPayload(env.run_id!, otherAction, d), d.signature!)).toBe(false);
+    expect(verifyMacCanonical(verifier, decisionSigningPayload(env.run_id!, otherAction, d), d.signature!)).toBe(false);
     expect(
-      verifyCanonical(
+      verifyMacCanonical(
         verifier,
         decisionSigningPayload(env.run_id!, env.data.submission.action, { ...d, outcome: 'allow' }),
         d.signature!,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
-import { canonicalJson, exportPublicKey, loadSigningKeys, signCanonical, verifyCanonical } from '@warden/kernel';
+import { canonicalJson, exportPublicKey, loadSigningKeys, macCanonical, verifyMacCanonical } from '@warden/kernel';
 import { canonicalSigningText, signDecision } from './decision-signer';
 
 const keys = loadSigningKeys(randomBytes(32).toString('base64'), undefined);
@@ -38,20 +38,22 @@ describe('decision signing', () => {
   });
 
   it.each(actions.map((a) => [a.tool, a]))(
-    'gives byte for byte the signature signCanonical gives, verifiable with the public key (%s)',
+    'gives byte for byte what macCanonical gives, and only for this decision (%s)',
     (_tool, action) => {
       const d = decision();
       const sig = signDecision(keys, runId, action, canonicalJson(action), d);
-      expect(sig).toBe(signCanonical(keys, decisionSigningPayload(runId, action, d)));
-      expect(verifyCanonical(keys, decisionSigningPayload(runId, action, d), sig)).toBe(true);
-      expect(verifyCanonical(keys, decisionSigningPayload(runId, action, { ...d, outcome: 'allow' }), sig)).toBe(false);
+      expect(sig).toBe(macCanonical(keys, decisionSigningPayload(runId, action, d)));
+      expect(verifyMacCanonical(keys, decisionSigningPayload(runId, action, d), sig)).toBe(true);
+      expect(verifyMacCanonical(keys, decisionSigningPayload(runId, action, { ...d, outcome: 'allow' }), sig)).toBe(
+        false,
+      );
     },
   );
 
-  it('refuses to sign without a private key', () => {
+  it('refuses to sign without the seed', () => {
     const verifier = loadSigningKeys(undefined, exportPublicKey(keys));
     expect(() => signDecision(verifier, runId, actions[0]!, canonicalJson(actions[0]), decision())).toThrow(
-      /no private/,
+      /no MAC key/,
     );
   });
 });

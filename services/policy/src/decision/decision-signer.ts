@@ -1,5 +1,5 @@
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
-import { canonicalJson, signCanonicalText, type SigningKeys } from '@warden/kernel';
+import { canonicalJson, macCanonicalText, type SigningKeys } from '@warden/kernel';
 
 /**
  * Canonical JSON (RFC 8785) of `decisionSigningPayload(runId, action, decision)`, reusing the action's
@@ -22,8 +22,8 @@ export function canonicalSigningText(
 }
 
 /**
- * The decision's Ed25519 signature: byte for byte what `signCanonical(keys, decisionSigningPayload(...))`
- * gives (Ed25519 is deterministic), over {@link canonicalSigningText}.
+ * The decision's authenticator: an HMAC-SHA256 by the policy/orchestrator key, byte for byte what
+ * `macCanonical(keys, decisionSigningPayload(...))` gives, over {@link canonicalSigningText}.
  * @example decision.signature = signDecision(keys, runId, action, canonicalJson(action), decision)
  */
 export function signDecision(
@@ -33,5 +33,5 @@ export function signDecision(
   canonicalAction: string,
   decision: Decision,
 ): string {
-  return signCanonicalText(keys, canonicalSigningText(runId, action, canonicalAction, decision));
+  return macCanonicalText(keys, canonicalSigningText(runId, action, canonicalAction, decision));
 }

@@ -8,7 +8,7 @@ import {
   type Subjects,
 } from '@warden/contracts';
 import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
-import { deriveId, sha256Canonical, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
+import { deriveId, sha256Canonical, signCanonical, verifyMacCanonical, type SigningKeys } from '@warden/kernel';
 import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
 import { react, type ReactContext, type Reaction } from '../domain/run.decide';
 import { evolve, initialState, type RunState } from '../domain/run.state';
@@ -83,7 +83,7 @@ export class RunProjection implements ProjectionHandler {
 
   private authentic(state: RunState, d: Decision): boolean {
     return (
-      !!d.signature && verifyCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature)
+      !!d.signature && verifyMacCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature)
     );
   }
 
