@@ -53,7 +53,7 @@ async function startServices(env) {
     });
     child.stderr.on('data', (d) => {
       const line = String(d).trim();
-      if (/ERROR/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+      if (/ERROR|WARN/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
     });
     procs.push({ name, child, port: 17801 + i });
   }
@@ -84,7 +84,7 @@ async function main() {
     DATABASE_URL: `${PG}/${dbName}`,
     WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
     WARDEN_WORKSPACE: workspace,
-    LOG_LEVEL: 'error',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
   };
   const procs = await startServices(env);
   const nc = await connect({ servers: NATS_URL, name: 'warden-bench' });
