@@ -54,6 +54,7 @@ export class Logger {
 function redact(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
     if (SECRET_KEYS.test(k)) out[k] = '[redacted]';
     else if (v instanceof Error) out[k] = v.message;
     else out[k] = v;

@@ -31,7 +31,7 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
   });
   app.useBodyParser('json', { limit: '300kb' });
   app.useGlobalFilters(new ProblemFilter());
-  app.enableShutdownHooks();
+  // no enableShutdownHooks(): runMain owns SIGINT/SIGTERM (Nest's hook re-raises the signal after closing)
   if (opts.consumers !== false) {
     const bus = app.get<BusConnection>(BUS);
     const subjects = app.get<Subjects>(SUBJECTS);
