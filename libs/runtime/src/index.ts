@@ -4,3 +4,4 @@ export * from './bootstrap';
 export * from './problem.filter';
 export * from './auth';
 export * from './rebuild';
+export * from './projections';

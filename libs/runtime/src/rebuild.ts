@@ -1,16 +1,8 @@
-import type { DataSource } from 'typeorm';
 import { Subjects } from '@warden/contracts';
-import { Publisher, connectBus, type BusConnection } from '@warden/bus';
-import { openDataSource, type CheckpointedProjection } from '@warden/persistence';
+import { Publisher, connectBus } from '@warden/bus';
+import { openDataSource } from '@warden/persistence';
 import type { BaseEnv } from './config';
-
-export interface RebuildContext {
-  ds: DataSource;
-  bus: BusConnection;
-  subjects: Subjects;
-  publisher: Publisher;
-  env: Record<string, string | undefined>;
-}
+import type { ProjectionFactory } from './projections';
 
 /** A service's read models, as `npm run projections:rebuild` sees them. */
 export interface RebuildTarget {
@@ -19,7 +11,7 @@ export interface RebuildTarget {
   // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
   migrations: Function[];
   loadConfig: (env: Record<string, string | undefined>) => BaseEnv;
-  projections: (ctx: RebuildContext) => CheckpointedProjection[];
+  projections: ProjectionFactory<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each service's own config type
 }
 
 /**
@@ -37,7 +29,7 @@ export async function rebuildService(
   const subjects = new Subjects(config.WARDEN_SUBJECT_PREFIX);
   try {
     const out: Record<string, number> = {};
-    const projections = target.projections({ ds, bus, subjects, publisher: new Publisher(bus.js, subjects), env });
+    const projections = target.projections({ ds, bus, subjects, publisher: new Publisher(bus.js, subjects), config });
     for (const [i, p] of projections.entries()) out[`${target.service}#${i}`] = await p.rebuild();
     return out;
   } finally {

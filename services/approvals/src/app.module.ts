@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule } from '@warden/runtime';
+import { CoreModule, runProjections } from '@warden/runtime';
 import type { ApprovalsConfig } from './config';
-import { ApprovalProjectionRunner } from './approval/projections/approval.projection';
+import { approvalsProjections } from './approval/projections/approval.projection';
 import { migrations } from './migrations';
 
 /** Composition root: wiring only. */
@@ -18,7 +18,7 @@ export class AppModule {
           redis: false,
         }),
       ],
-      providers: [ApprovalProjectionRunner],
+      providers: runProjections((c) => approvalsProjections(c.ds, c.bus, c.subjects, c.publisher)),
     };
   }
 }

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule } from '@warden/runtime';
+import { CoreModule, runProjections } from '@warden/runtime';
 import type { OrchestratorConfig } from './config';
 import { migrations } from './migrations';
 import { OperatorGuard } from './operator/operator.guard';
 import { RunsController } from './run/http/runs.controller';
-import { ProjectionRunner } from './run/projections/projections';
+import { orchestratorProjections } from './run/projections/projections';
 
 /** Composition root: wiring only. */
 @Module({})
@@ -16,7 +16,12 @@ export class AppModule {
         CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } }),
       ],
       controllers: [RunsController],
-      providers: [OperatorGuard, ProjectionRunner],
+      providers: [
+        OperatorGuard,
+        ...runProjections<OrchestratorConfig>((c) =>
+          orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config),
+        ),
+      ],
     };
   }
 }

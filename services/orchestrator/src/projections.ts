@@ -9,5 +9,5 @@ export const rebuildTarget: RebuildTarget = {
   schema: 'orchestrator',
   migrations,
   loadConfig,
-  projections: (ctx) => orchestratorProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher, loadConfig(ctx.env)),
+  projections: (ctx) => orchestratorProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher, ctx.config),
 };

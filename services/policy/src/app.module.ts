@@ -1,13 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { loadSigningKeys, systemClock } from '@warden/kernel';
-import { CoreModule } from '@warden/runtime';
+import { CoreModule, runProjections } from '@warden/runtime';
 import { ActiveBundle, loadBundleFile } from './bundle/active-bundle';
 import { OpenApiController } from './bundle/http/openapi.controller';
 import { PolicyController } from './bundle/http/policy.controller';
 import type { PolicyConfig } from './config';
 import { TaskReceivedConsumer } from './decision/consumers/task-received.consumer';
 import { DecisionService } from './decision/decision.service';
-import { PolicyProjectionRunner } from './decision/projections/projections';
+import { policyProjections } from './decision/projections/projections';
 import { SessionUsageStore } from './decision/session-usage.store';
 import { CLOCK, SIGNING_KEYS } from './decision/tokens';
 import { migrations } from './migrations';
@@ -36,7 +36,7 @@ export class AppModule {
         { provide: CLOCK, useValue: systemClock },
         SessionUsageStore,
         DecisionService,
-        PolicyProjectionRunner,
+        ...runProjections((c) => policyProjections(c.ds, c.bus, c.subjects, c.publisher)),
       ],
     };
   }

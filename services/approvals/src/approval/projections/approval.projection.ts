@@ -1,9 +1,7 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
-import { BUS, DATA_SOURCE, PUBLISHER, SUBJECTS } from '@warden/runtime';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 
@@ -75,23 +73,4 @@ export function approvalsProjections(
       new ApprovalProjection(),
     ),
   ];
-}
-
-@Injectable()
-export class ApprovalProjectionRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly projections: CheckpointedProjection[];
-  constructor(
-    @Inject(DATA_SOURCE) ds: DataSource,
-    @Inject(BUS) bus: BusConnection,
-    @Inject(SUBJECTS) subjects: Subjects,
-    @Inject(PUBLISHER) publisher: Publisher,
-  ) {
-    this.projections = approvalsProjections(ds, bus, subjects, publisher);
-  }
-  async onApplicationBootstrap(): Promise<void> {
-    for (const p of this.projections) await p.start();
-  }
-  async beforeApplicationShutdown(): Promise<void> {
-    for (const p of this.projections) await p.stop();
-  }
 }

@@ -1,10 +1,8 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { loadSigningKeys } from '@warden/kernel';
 import { CheckpointedProjection } from '@warden/persistence';
-import { BUS, CONFIG, DATA_SOURCE, PUBLISHER, SUBJECTS } from '@warden/runtime';
 import type { OrchestratorConfig } from '../../config';
 import { RunProjection } from './run.projection';
 
@@ -40,26 +38,4 @@ export function orchestratorProjections(
       handler,
     ),
   ];
-}
-
-/** Runs the projections for the life of the app. */
-@Injectable()
-export class ProjectionRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly projections: CheckpointedProjection[];
-  constructor(
-    @Inject(DATA_SOURCE) ds: DataSource,
-    @Inject(BUS) bus: BusConnection,
-    @Inject(SUBJECTS) subjects: Subjects,
-    @Inject(PUBLISHER) publisher: Publisher,
-    @Inject(CONFIG) config: OrchestratorConfig,
-  ) {
-    this.projections = orchestratorProjections(ds, bus, subjects, publisher, config);
-  }
-  async onApplicationBootstrap(): Promise<void> {
-    for (const p of this.projections) await p.start();
-  }
-  // before the bus connection drains, so the batch in hand commits
-  async beforeApplicationShutdown(): Promise<void> {
-    for (const p of this.projections) await p.stop();
-  }
 }
