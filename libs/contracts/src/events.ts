@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { Action, FieldError, JsonObject, Timestamp, TraceId, Uuid } from './common';
 import { Decision, Tier } from './decision';
 import { RunResult } from './result';
-import { Agent, TaskSubmission } from './submission';
+import { Agent, TaskSubmissionFields } from './submission';
 
 /** How a submission reached ingest. */
 export const Channel = z.enum(['bus', 'http', 'webhook']);
 
 /** A submission was valid and accepted: the run exists from here on. */
 export const TaskReceivedData = z.object({
-  submission: TaskSubmission.extend({ run_id: Uuid }),
+  submission: TaskSubmissionFields.extend({ run_id: Uuid }),
   channel: Channel,
   /** The broker message id or HTTP request id it came in under. */
   source_id: z.string().optional(),

@@ -100,7 +100,7 @@ export class CheckpointedProjection {
         startSeq: from,
         maxBatch: this.spec.maxBatch,
       },
-      (batch) => this.applyBatch(batch, false),
+      (batch) => this.applyIsolating(batch, false),
       this.log,
     );
     await this.reader.start();
@@ -133,7 +133,7 @@ export class CheckpointedProjection {
         startSeq: 1,
         maxBatch: this.spec.maxBatch ?? 1000,
       },
-      (batch) => this.applyBatch(batch, true),
+      (batch) => this.applyIsolating(batch, true),
       this.log,
     );
     await reader.start({ untilCaughtUp: true });
@@ -219,6 +219,50 @@ export class CheckpointedProjection {
     );
   }
 
+  /**
+   * Applies a batch; when Postgres refuses its data (SQLSTATE class 22/23: a value no column can hold,
+   * a violated constraint), halves it until the one event at fault is found, dead-letters that event
+   * and moves past it. Order is kept, and nothing else in the batch is held back by it.
+   */
+  private async applyIsolating(batch: BusMessage[], rebuild: boolean): Promise<void> {
+    try {
+      await this.applyBatch(batch, rebuild);
+    } catch (err) {
+      if (!isDataError(err)) throw err; // transient: the reader retries the whole batch
+      if (batch.length > 1) {
+        const mid = Math.ceil(batch.length / 2);
+        await this.applyIsolating(batch.slice(0, mid), rebuild);
+        await this.applyIsolating(batch.slice(mid), rebuild);
+        return;
+      }
+      await this.skipPoison(batch[0]!, err as Error, rebuild);
+    }
+  }
+
+  private async skipPoison(msg: BusMessage, err: Error, rebuild: boolean): Promise<void> {
+    const code = `POSTGRES.${(err as { code?: string }).code ?? 'DATA'}`;
+    this.log.error('event refused by Postgres; dead-lettered and skipped', {
+      seq: msg.seq,
+      subject: msg.subject,
+      error: err,
+    });
+    await this.ds.transaction(async (em) => {
+      const rows: { position: string }[] = await em.query(
+        `SELECT position FROM ${this.table} WHERE name = $1 FOR UPDATE`,
+        [this.spec.name],
+      );
+      if (Number(rows[0]!.position) >= msg.seq) return;
+      if (!rebuild && this.publisher) {
+        await this.publisher.publishAll([this.deadLetterMessage(msg, new DomainError(code, err.message))]);
+        busMetrics.deadLetters.inc({ consumer: `${this.spec.service}-${this.spec.name}`, reason: 'refused' });
+      }
+      await em.query(`UPDATE ${this.table} SET position = $2, updated_at = now() WHERE name = $1`, [
+        this.spec.name,
+        msg.seq,
+      ]);
+    });
+  }
+
   private deadLetterMessage(msg: BusMessage, err: DomainError): OutgoingMessage {
     this.log.warn('invalid event dead-lettered', { seq: msg.seq, subject: msg.subject, error: err.message });
     let payload: unknown;
@@ -243,4 +287,12 @@ export class CheckpointedProjection {
       },
     };
   }
+}
+
+/** A Postgres data exception or integrity violation: retrying the same rows can never succeed. */
+function isDataError(err: unknown): boolean {
+  const code =
+    (err as { code?: unknown; driverError?: { code?: unknown } })?.code ??
+    (err as { driverError?: { code?: unknown } })?.driverError?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
 }

@@ -210,6 +210,29 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect(c2.status).toBe(409);
   });
 
+  it('dead-letters an event Postgres cannot store and keeps going with the rest of its batch', async () => {
+    const poisonRun = newId();
+    const poison = makeEnvelope({
+      type: 'task_received',
+      runId: poisonRun,
+      producer: 'test',
+      traceId: newTraceId(),
+      // jsonb cannot hold U+0000; ingest refuses it, but nothing on the bus is trusted to have passed ingest
+      data: {
+        submission: { run_id: poisonRun, agent: { id: 'a', role: 'dev' }, action, intent: 'bad\u0000' },
+        channel: 'bus',
+      },
+    });
+    const [, good] = await Promise.all([publisher.publishEvents([poison]), submit({})]);
+    await runStatus(good.runId, 'queued');
+    const dead = await waitFor(async () => {
+      const d = await readAll(t.bus, t.subjects.streams.deadLetters, t.subjects.deadLetter('orchestrator', 'runs'));
+      return d.find((m) => (m.json() as { id?: string }).id === poison.id);
+    }, 'the refused event in the dead-letter stream');
+    expect(dead.subject).toBe(t.subjects.deadLetter('orchestrator', 'runs'));
+    expect((await get(`/v1/runs/${poisonRun}`)).status).toBe(404);
+  });
+
   it('resumes from its checkpoint after a restart, acting on each event exactly once, and a rebuild equals the live tables', async () => {
     await app.close();
     const pending = [];

@@ -297,7 +297,7 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
     });
 
     it('fails only the run whose data Postgres cannot store, never its batch', async () => {
-      // jsonb holds no \u0000: neither this claim's action nor this read's output can be recorded
+      // jsonb holds no \u0000: this claim's action cannot be recorded; this read's output is refused
       const nulWrite = signedCommand(keys, write('nul/w.txt', 'a\u0000b'));
       writeFileSync(path.join(ws, 'nul-inside.txt'), Buffer.from([0x61, 0x00, 0x62]));
       const nulRead = signedCommand(keys, read('nul-inside.txt'));
@@ -308,18 +308,20 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       // retried later (nak), not dead-lettered: the failure is about storage, not the command
       expect(outcomes[0]).toBeInstanceOf(Error);
       expect(outcomes[0]).not.toBeInstanceOf(DomainError);
-      expect(outcomes[2]).toBeInstanceOf(Error);
-      expect(outcomes[2]).not.toBeInstanceOf(DomainError);
       expect(outcomes[1]).toBeUndefined();
+      expect(outcomes[2]).toBeUndefined();
       expect((outcomes[3] as DomainError).code).toBe('COMMAND.FORGED');
 
       // the unclaimable write never ran and announced nothing
       expect(existsSync(path.join(ws, 'nul/w.txt'))).toBe(false);
       expect(await execution(nulWrite.run_id)).toBeUndefined();
       expect(await events(nulWrite.run_id)).toEqual([]);
-      // the read ran but its result is not recorded: no completion is published for it
-      expect((await events(nulRead.run_id)).map((e) => e.type)).toEqual(['run_started']);
-      expect(await execution(nulRead.run_id)).toMatchObject({ status: 'started' });
+      // the read ran, and ends failed with advice rather than an output no store can hold
+      expect((await events(nulRead.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_failed']);
+      expect(await execution(nulRead.run_id)).toMatchObject({
+        status: 'failed',
+        result: { error: { code: 'OUTPUT.UNREPRESENTABLE' } },
+      });
       // its batch-mates are unaffected
       expect(readFileSync(path.join(ws, 'nul/fine.txt'), 'utf8')).toBe('fine');
       expect((await events(fine.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);

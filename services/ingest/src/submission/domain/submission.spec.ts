@@ -88,16 +88,19 @@ describe('parseSubmission', () => {
     expect(r.agentId).toBe('agent-9');
   });
 
-  it('refuses NUL in the fields kept in Postgres text columns, with their paths', () => {
-    const r = parseSubmission(enc({ ...valid, agent: { id: 'a\u0000b', role: 'dev' }, idempotency_key: 'k\u0000' }));
-    expect(r).toEqual({
-      ok: false,
-      reason: 'invalid',
-      errors: [
-        { path: 'agent.id', message: 'must not contain NUL characters' },
-        { path: 'idempotency_key', message: 'must not contain NUL characters' },
-      ],
-    });
+  it('refuses NUL anywhere (no store downstream can hold it), naming each path', () => {
+    const r = parseSubmission(
+      enc({
+        ...valid,
+        agent: { id: 'a\u0000b', role: 'dev' },
+        idempotency_key: 'k\u0000',
+        metadata: { deep: ['ok', { 'k\u0000ey': 1 }] },
+      }),
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => e.path).sort()).toEqual(['agent.id', 'idempotency_key', 'metadata.deep.1.k\u0000ey']);
+    for (const e of r.errors) expect(e.message).toBe('must not contain NUL (U+0000) characters');
   });
 
   it('names missing required fields', () => {

@@ -88,21 +88,8 @@ export function parseSubmission(bytes: Uint8Array): ParsedSubmission {
   }
   const r = parseWith(TaskSubmission, value);
   if (!r.ok) return { ok: false, reason: 'invalid', errors: r.errors, agentId: readableAgentId(value) };
-  const stored = storableErrors(r.value);
-  if (stored.length > 0) return { ok: false, reason: 'invalid', errors: stored };
+  // NUL anywhere is refused by the TaskSubmission schema itself (no store downstream can hold it)
   return { ok: true, submission: r.value };
-}
-
-/**
- * The fields ingest keeps in Postgres `text` columns cannot hold NUL (U+0000); refused here, such a
- * submission would fail the transaction of every batch it lands in.
- */
-function storableErrors(s: TaskSubmission): FieldError[] {
-  const errors: FieldError[] = [];
-  if (s.agent.id.includes('\u0000')) errors.push({ path: 'agent.id', message: 'must not contain NUL characters' });
-  if (s.idempotency_key?.includes('\u0000'))
-    errors.push({ path: 'idempotency_key', message: 'must not contain NUL characters' });
-  return errors;
 }
 
 function tryJson(bytes: Uint8Array): unknown {

@@ -25,6 +25,15 @@ describe('run results', () => {
     expect(r).toMatchObject({ output: '{"a":"yyyy', truncated: true });
   });
 
+  it('fails an output no event store can hold (U+0000) with advice, instead of retrying forever', () => {
+    for (const output of [{ content: 'bin\u0000ary' }, ['a', { 'k\u0000': 1 }]]) {
+      const r = successResult(output);
+      expect(r.error).toEqual({ code: 'OUTPUT.UNREPRESENTABLE', message: expect.stringMatching(/base64/) });
+      expect(r.output).toBeNull();
+    }
+    expect(successResult({ content: 'a literal \\u0000 is fine' }).error).toBeUndefined();
+  });
+
   it('describes failures with no output, and marks unknown outcomes', () => {
     expect(failureResult({ code: 'FS.NOT_FOUND', message: 'nope' })).toEqual({
       output: null,

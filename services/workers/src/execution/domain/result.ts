@@ -11,6 +11,13 @@ export function successResult(
   truncate?: (output: unknown, maxBytes: number) => unknown,
   maxBytes = MAX_OUTPUT_BYTES,
 ): RunResult {
+  // no event store downstream (JSONB) can hold U+0000: say so instead of failing every retry
+  if (containsNul(output)) {
+    return failureResult({
+      code: 'OUTPUT.UNREPRESENTABLE',
+      message: 'the output contains NUL (U+0000) characters; read binary files with encoding: base64',
+    });
+  }
   const outputHash = sha256Canonical(output ?? null);
   const json = JSON.stringify(output ?? null);
   if (Buffer.byteLength(json) <= maxBytes) return { output: output ?? null, output_hash: outputHash };
@@ -37,4 +44,13 @@ export function outcomeUnknownResult(tool: string): RunResult {
     },
     true,
   );
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
+  }
+  return false;
 }
