@@ -560,7 +560,7 @@ describe('ingest bus intake', () => {
     for (const e of badRefused) expect(e.data.errors!.map((x) => x.path)).toEqual(['agent.role']);
     expect(refused.find((e) => name(e) === 'garbage')!.data.errors![0]!.message).toMatch(/not valid JSON/);
     expect(refused.find((e) => name(e) === 'nul')!.data.errors).toEqual([
-      { path: 'agent.id', message: 'must not contain NUL characters' },
+      { path: 'agent.id', message: 'must not contain NUL (U+0000) characters' },
     ]);
     expect(refused).toHaveLength(2 + 10 + 1 + 1);
 
