@@ -4,6 +4,7 @@
 'use strict';
 const net = require('node:net');
 const path = require('node:path');
+const { ensureSigningKey } = require('./lib/infra');
 
 const SERVICES = { ingest: 7101, policy: 7102, orchestrator: 7103, approvals: 7104 };
 
@@ -25,6 +26,8 @@ async function main() {
     if (!(n in SERVICES)) throw new Error(`unknown service "${n}" (one of: ${Object.keys(SERVICES).join(', ')})`);
   }
   const { rebuildService } = require('@warden/runtime');
+  // the same key `npm start` gives the services (their config requires it; a rebuild signs nothing)
+  const env = { ...process.env, WARDEN_SIGNING_KEY: ensureSigningKey(process.env).key };
   for (const name of targets) {
     const port = Number(process.env[`${name.toUpperCase()}_PORT`] ?? SERVICES[name]);
     if (!force && (await portOpen(port))) {
@@ -32,7 +35,7 @@ async function main() {
     }
     const mod = require(path.join(__dirname, '..', 'services', name, 'dist', 'projections.js'));
     const started = Date.now();
-    const positions = await rebuildService(mod.rebuildTarget, process.env);
+    const positions = await rebuildService(mod.rebuildTarget, env);
     console.log(`${name}: rebuilt in ${Date.now() - started} ms; checkpoints ${JSON.stringify(positions)}`);
   }
 }

@@ -1,15 +1,14 @@
 import { Client } from 'pg';
-import { DataSource, type EntitySchema, type MixedList } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 
 /** Options for a service's DataSource: it owns exactly one Postgres schema. */
 export interface ServiceDataSourceOptions {
   url: string;
   /** The service's own schema, e.g. `orchestrator`. */
   schema: string;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  entities?: MixedList<Function | string | EntitySchema>;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  migrations?: MixedList<Function | string>;
+  /** As TypeORM takes them (classes, schemas or globs). */
+  entities?: DataSourceOptions['entities'];
+  migrations?: DataSourceOptions['migrations'];
   poolSize?: number;
 }
 

@@ -1,17 +1,16 @@
 import { Subjects } from '@warden/contracts';
 import { Publisher, connectBus } from '@warden/bus';
-import { openDataSource } from '@warden/persistence';
+import { openDataSource, type ServiceDataSourceOptions } from '@warden/persistence';
 import type { BaseEnv } from './config';
 import type { ProjectionFactory } from './projections';
 
 /** A service's read models, as `npm run projections:rebuild` sees them. */
-export interface RebuildTarget {
+export interface RebuildTarget<C extends BaseEnv = BaseEnv> {
   service: string;
   schema: string;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-  migrations: Function[];
-  loadConfig: (env: Record<string, string | undefined>) => BaseEnv;
-  projections: ProjectionFactory<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each service's own config type
+  migrations: ServiceDataSourceOptions['migrations'];
+  loadConfig: (env: Record<string, string | undefined>) => C;
+  projections: ProjectionFactory<C>;
 }
 
 /**
@@ -19,8 +18,8 @@ export interface RebuildTarget {
  * stopped (its live projection would race the rebuild). Returns each projection's final checkpoint.
  * @example await rebuildService(rebuildTarget, process.env)
  */
-export async function rebuildService(
-  target: RebuildTarget,
+export async function rebuildService<C extends BaseEnv>(
+  target: RebuildTarget<C>,
   env: Record<string, string | undefined>,
 ): Promise<Record<string, number>> {
   const config = target.loadConfig(env);

@@ -1,10 +1,10 @@
 import { approvalsProjections } from './approval/projections/approval.projection';
-import { loadConfig } from './config';
+import { loadConfig, type ApprovalsConfig } from './config';
 import { migrations } from './migrations';
 import type { RebuildTarget } from '@warden/runtime';
 
 /** What `npm run projections:rebuild` needs to rebuild this service's read models. */
-export const rebuildTarget: RebuildTarget = {
+export const rebuildTarget: RebuildTarget<ApprovalsConfig> = {
   service: 'approvals',
   schema: 'approvals',
   migrations,

@@ -18,7 +18,6 @@ import { ingestProjections } from '../src/submission/projections/submission.proj
 import { SubmissionService } from '../src/submission/submission.service';
 
 // the project-level testTimeout is not applied per project; NATS/Postgres round trips need more than 5 s under load
-jest.setTimeout(60_000);
 
 interface Env {
   id: string;

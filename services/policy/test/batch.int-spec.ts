@@ -1,27 +1,19 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- the tests edit parsed YAML freely */
 import 'reflect-metadata';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { parse, stringify } from 'yaml';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { BusMessage, Headers, makeEnvelope, Publisher } from '@warden/bus';
-import type { Envelope, TaskSubmission } from '@warden/contracts';
+import type { Envelope } from '@warden/contracts';
 import { TransientError, ValidationError, deriveId, newId, newTraceId } from '@warden/kernel';
-import { createRedis, type ProjectedEvent, type Redis } from '@warden/persistence';
-import { DATA_SOURCE, PUBLISHER, startService } from '@warden/runtime';
-import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
-import { AppModule } from '../src/app.module';
-import { loadConfig } from '../src/config';
+import { type ProjectedEvent, type Redis } from '@warden/persistence';
+import { PUBLISHER } from '@warden/runtime';
+import { readAll, waitFor, type TestEnv } from '@warden/testing';
+import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput, type SessionUsage } from '../src/decision/domain/evaluate';
 import { DecisionService } from '../src/decision/decision.service';
 import { DecisionProjection } from '../src/decision/projections/decision.projection';
 import { SessionUsageStore } from '../src/decision/session-usage.store';
-
-jest.setTimeout(60_000);
 
 const CONSUMER = 'policy-task-received';
 
@@ -29,66 +21,21 @@ let t: TestEnv;
 let app: INestApplication;
 let ds: DataSource;
 let redis: Redis;
-let dir: string;
+let world: PolicyWorld;
 let policy: LoadedBundle;
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  const raw = parse(readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8')) as Record<
-    string,
-    any
-  >;
-  raw.version = 'int-batch.1';
-  raw.budgets = { session: { max_calls: 3, max_tokens: 1000, window_seconds: 3600 } };
-  const bundleText = stringify(raw);
-  policy = parseBundle(bundleText);
-  dir = mkdtempSync(join(tmpdir(), 'warden-policy-batch-'));
-  writeFileSync(join(dir, 'bundle.yaml'), bundleText);
-  const config = loadConfig({
-    ...process.env,
-    ...t.env,
-    POLICY_PORT: '0',
-    WARDEN_POLICY_FILE: join(dir, 'bundle.yaml'),
-  });
-  app = await startService(AppModule.forRoot(config), { service: 'policy', port: 0 });
-  ds = app.get(DATA_SOURCE);
-  redis = createRedis(t.env.REDIS_URL!, 'policy-batch-int-test');
+  world = await startPolicyWorld('int-batch.1');
+  ({ t, app, ds, redis } = world);
+  policy = parseBundle(world.bundleText);
 });
 
 afterAll(async () => {
   jest.restoreAllMocks();
-  await app?.close();
-  if (redis) {
-    const keys = await redis.keys(`${t.prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
-  await t?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 afterEach(() => jest.restoreAllMocks());
-
-function received(submission: Partial<TaskSubmission> = {}): Envelope<'task_received'> {
-  const runId = newId();
-  return makeEnvelope({
-    type: 'task_received',
-    runId,
-    producer: 'ingest',
-    traceId: newTraceId(),
-    correlationId: runId,
-    causationId: null,
-    data: {
-      submission: {
-        agent: { id: 'agent-7', role: 'dev' },
-        action: { tool: 'fs.read_file', args: { path: 'notes/a.md' } },
-        ...submission,
-        run_id: runId,
-      },
-      channel: 'bus',
-    },
-  });
-}
 
 function sessionKey(sessionId: string): string {
   return `${t.prefix}:policy:session:${sessionId}`;

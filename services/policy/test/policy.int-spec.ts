@@ -1,26 +1,18 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- the tests edit parsed YAML freely */
 import 'reflect-metadata';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { parse, stringify } from 'yaml';
 import { DeliverPolicy } from '@nats-io/jetstream';
-import { BusMessage, Headers, makeEnvelope, Publisher } from '@warden/bus';
+import { BusMessage, Headers, Publisher } from '@warden/bus';
 import { Decision, decisionSigningPayload, type Envelope, type TaskSubmission } from '@warden/contracts';
-import { deriveId, loadSigningKeys, newId, newTraceId, verifyMacCanonical } from '@warden/kernel';
-import { createRedis, type Redis } from '@warden/persistence';
-import { DATA_SOURCE, PUBLISHER, startService } from '@warden/runtime';
-import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
-import { AppModule } from '../src/app.module';
-import { loadConfig } from '../src/config';
+import { deriveId, loadSigningKeys, newId, verifyMacCanonical } from '@warden/kernel';
+import { type Redis } from '@warden/persistence';
+import { PUBLISHER } from '@warden/runtime';
+import { readAll, waitFor, type TestEnv } from '@warden/testing';
+import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput } from '../src/decision/domain/evaluate';
 import { policyProjections } from '../src/decision/projections/projections';
-
-jest.setTimeout(60_000);
 
 const CONSUMER = 'policy-task-received';
 
@@ -30,65 +22,20 @@ let ds: DataSource;
 let redis: Redis;
 let publisher: Publisher;
 let baseUrl: string;
-let dir: string;
+let world: PolicyWorld;
 let bundleText: string;
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  // the shipped bundle with small budgets, so a few runs cross them
-  const raw = parse(readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8')) as Record<
-    string,
-    any
-  >;
-  raw.version = 'int-test.1';
-  raw.budgets = { session: { max_calls: 3, max_tokens: 1000, window_seconds: 3600 } };
-  bundleText = stringify(raw);
-  dir = mkdtempSync(join(tmpdir(), 'warden-policy-'));
-  writeFileSync(join(dir, 'bundle.yaml'), bundleText);
-  const config = loadConfig({
-    ...process.env,
-    ...t.env,
-    POLICY_PORT: '0',
-    WARDEN_POLICY_FILE: join(dir, 'bundle.yaml'),
-  });
-  app = await startService(AppModule.forRoot(config), { service: 'policy', port: 0 });
-  ds = app.get(DATA_SOURCE);
+  world = await startPolicyWorld('int-test.1');
+  ({ t, app, ds, redis } = world);
+  bundleText = world.bundleText;
   publisher = new Publisher(t.bus.js, t.subjects);
-  redis = createRedis(t.env.REDIS_URL!, 'policy-int-test');
   baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  await app?.close();
-  if (redis) {
-    const keys = await redis.keys(`${t.prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
-  await t?.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 });
-
-function received(submission: Partial<TaskSubmission> = {}): Envelope<'task_received'> {
-  const runId = newId();
-  return makeEnvelope({
-    type: 'task_received',
-    runId,
-    producer: 'ingest',
-    traceId: newTraceId(),
-    correlationId: runId,
-    causationId: null,
-    data: {
-      submission: {
-        agent: { id: 'agent-7', role: 'dev' },
-        action: { tool: 'fs.read_file', args: { path: 'notes/a.md' } },
-        ...submission,
-        run_id: runId,
-      },
-      channel: 'bus',
-    },
-  });
-}
 
 /** Publishes an envelope on its run's subject; `msgId` overrides the event id as Nats-Msg-Id. */
 async function publish(env: Envelope, msgId = env.id): Promise<number> {

@@ -25,8 +25,6 @@ interface Event {
 }
 type Row = Record<string, unknown>;
 
-jest.setTimeout(60_000);
-
 describe('workers (real NATS + Postgres)', () => {
   let t: TestEnv;
   let app: INestApplication;
