@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
-import type { Envelope, EventType, Subjects } from '@warden/contracts';
+import { isDirectoryEvent, type Envelope, type EventType, type Subjects } from '@warden/contracts';
 import { TransientError } from '@warden/kernel';
 import { busMetrics, outgoingTraceparent } from '@warden/observability';
 import { Headers } from './headers';
@@ -31,7 +31,13 @@ export class Publisher {
 
   /** The message that carries an event on its run's subject. */
   eventMessage<T extends EventType>(env: Envelope<T>): OutgoingMessage {
-    const subject = env.run_id ? this.subjects.event(env.run_id, env.type) : this.subjects.rejected(env.correlation_id);
+    const subject = isDirectoryEvent(env.type)
+      ? this.subjects.directory(env.correlation_id, env.type)
+      : env.run_id
+        ? this.subjects.event(env.run_id, env.type)
+        : env.type === 'command_refused'
+          ? this.subjects.refused(env.correlation_id)
+          : this.subjects.rejected(env.correlation_id);
     return {
       subject,
       payload: env,

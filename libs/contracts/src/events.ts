@@ -3,6 +3,7 @@ import { Action, FieldError, JsonObject, Timestamp, TraceId, Uuid } from './comm
 import { Decision, Tier } from './decision';
 import { RunResult } from './result';
 import { Agent, TaskSubmissionFields } from './submission';
+import { DirectoryEventSchemas } from './directory';
 
 /** How a submission reached ingest. */
 export const Channel = z.enum(['bus', 'http', 'webhook']);
@@ -62,10 +63,47 @@ export const RunDeniedData = z.object({
 });
 export const RunCancelledData = z.object({ by: z.string(), reason: z.string().optional() });
 export const BudgetExceededData = z.object({
-  session_id: z.string(),
+  /** Whose budget: the session's or the agent's. Absent in events from before agent budgets (= session). */
+  scope: z.enum(['session', 'agent']).optional(),
+  session_id: z.string().optional(),
+  agent_id: z.string().optional(),
   budget: z.string(),
   used: z.number(),
   limit: z.number(),
+});
+
+/** A worker refused an execute command (unsigned, forged, replayed, wrong role, action mismatch...). */
+export const CommandRefusedData = z.object({
+  command_id: z.string().optional(),
+  role: z.string(),
+  worker_id: z.string(),
+  /** Machine-readable reason, e.g. COMMAND.BAD_SIGNATURE. */
+  code: z.string(),
+  reason: z.string(),
+});
+
+/** The escalation chain was notified: an approval has waited `fraction` of its time. */
+export const ApprovalEscalatedData = z.object({
+  approval_id: Uuid,
+  fraction: z.number().positive().max(1),
+  notified: z.array(z.string()),
+});
+
+/** Act now, review later: a run allowed with `review: true` finished and waits for a reviewer. */
+export const ReviewRequestedData = z.object({
+  review_id: Uuid,
+  action: Action,
+  result: RunResult,
+});
+
+/** A reviewer marked a review item fine or flagged it (flagging may start a compensating run). */
+export const ReviewResolvedData = z.object({
+  review_id: Uuid,
+  verdict: z.enum(['fine', 'flagged']),
+  operator: z.string(),
+  comment: z.string().optional(),
+  compensation_run_id: Uuid.optional(),
+  compensation_action: Action.optional(),
 });
 
 /** Every event type and the schema of its `data`. One definition for producers and consumers. */
@@ -85,6 +123,11 @@ export const EventDataSchemas = {
   run_denied: RunDeniedData,
   run_cancelled: RunCancelledData,
   budget_exceeded: BudgetExceededData,
+  command_refused: CommandRefusedData,
+  approval_escalated: ApprovalEscalatedData,
+  review_requested: ReviewRequestedData,
+  review_resolved: ReviewResolvedData,
+  ...DirectoryEventSchemas,
 } as const;
 
 export type EventType = keyof typeof EventDataSchemas;

@@ -3,6 +3,7 @@ export * from './submission';
 export * from './decision';
 export * from './result';
 export * from './events';
+export * from './directory';
 export * from './commands';
 export * from './subjects';
 export * from './validation';

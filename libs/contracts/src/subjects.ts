@@ -40,6 +40,18 @@ export class Subjects {
   rejected(token: string): string {
     return `${this.prefix}.events.rejected.${token}.task_rejected`;
   }
+  /** `warden.events.directory.<entity_id>.<type>`: operators, API keys, standing approvals. */
+  directory(entityId: string, type: string): string {
+    return `${this.prefix}.events.directory.${entityId}.${type}`;
+  }
+  /** Every directory event. */
+  get directoryAll(): string {
+    return `${this.prefix}.events.directory.>`;
+  }
+  /** `warden.events.refused.<token>.command_refused`: refusals of commands whose run id is not usable. */
+  refused(token: string): string {
+    return `${this.prefix}.events.refused.${token}.command_refused`;
+  }
   /** Every rejection. */
   get rejectedAll(): string {
     return `${this.prefix}.events.rejected.>`;
