@@ -5,11 +5,18 @@ import { DomainError } from '@warden/kernel';
 export const ROLES = ['viewer', 'approver', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** Who is calling: the bootstrap admin, an operator, or an API key (integrators). */
 export interface Principal {
+  kind: 'bootstrap' | 'operator' | 'api_key';
   id: string;
   name: string;
+  /** Operator roles; empty for API keys. */
   roles: Role[];
+  /** Highest approval tier an operator may decide; 0 for API keys. */
   maxTier: number;
+  slackUserId?: string;
+  /** An API key's owner. */
+  owner?: string;
 }
 
 /** SHA-256 hex of a token: what is stored at rest. Tokens are 256-bit random, so a fast hash suffices. */

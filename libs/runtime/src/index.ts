@@ -5,3 +5,4 @@ export * from './problem.filter';
 export * from './auth';
 export * from './rebuild';
 export * from './projections';
+export * from './identity';

@@ -51,7 +51,7 @@ export class OperatorGuard implements CanActivate {
   private async authenticate(token: string): Promise<Principal | undefined> {
     const bootstrap = this.config.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
     if (bootstrap && safeEqual(token, bootstrap))
-      return { id: 'bootstrap-admin', name: 'bootstrap-admin', roles: ['admin'], maxTier: 3 };
+      return { kind: 'bootstrap', id: 'bootstrap-admin', name: 'bootstrap-admin', roles: ['admin'], maxTier: 3 };
     return this.operators.findByTokenHash(hashToken(token));
   }
 }

@@ -11,7 +11,7 @@ export class OperatorRepository {
       [tokenHash],
     );
     const r = rows[0];
-    return r ? { id: r.id, name: r.name, roles: r.roles, maxTier: r.max_tier } : undefined;
+    return r ? { kind: 'operator', id: r.id, name: r.name, roles: r.roles, maxTier: r.max_tier } : undefined;
   }
 
   async create(op: { id: string; name: string; tokenHash: string; roles: Role[]; maxTier: number }): Promise<void> {
