@@ -14,7 +14,21 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const TERMINAL = new Set(['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled']);
 // uuid v5 namespace for run ids the CLI derives from (agent, idempotency key)
 const CLI_RUN_NAMESPACE = '0b6f0d4e-8e0f-4f1c-a2a3-6c7f2d9b7e51';
-const LATER = ['approve', 'reject', 'policy', 'replay', 'keys'];
+// command groups in their own modules: { commands: { name: (argv, env, io) => exit code }, usage }
+const GROUPS = ['policy', 'approvals', 'keys'];
+
+function loadGroups() {
+  const commands = {};
+  const usage = [];
+  for (const g of GROUPS) {
+    const file = path.join(__dirname, `${g}.js`);
+    if (!fs.existsSync(file)) continue;
+    const mod = require(file);
+    Object.assign(commands, mod.commands);
+    if (mod.usage) usage.push(mod.usage.trimEnd());
+  }
+  return { commands, usage };
+}
 
 const USAGE = `Usage: warden <command> [options]
 
@@ -370,6 +384,12 @@ function formatRunTable(list) {
   return `${[fmt(header), ...rows.map(fmt)].join('\n')}\n`;
 }
 
+/** The usage text with every command group's section. */
+function fullUsage() {
+  const extra = loadGroups().usage;
+  return extra.length ? `${USAGE}\n\n${extra.join('\n\n')}` : USAGE;
+}
+
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
  * `io` lets tests capture output and set the environment.
@@ -386,12 +406,12 @@ async function main(argv, io = { stdout: process.stdout, stderr: process.stderr,
       case 'help':
       case '-h':
       case '--help':
-        (command ? io.stdout : io.stderr).write(`${USAGE}\n`);
+        (command ? io.stdout : io.stderr).write(`${fullUsage()}\n`);
         return command ? 0 : 2;
       default:
-        if (LATER.includes(command)) {
-          io.stderr.write(`warden ${command}: not yet available\n`);
-          return 1;
+        {
+          const group = loadGroups().commands[command];
+          if (group) return await group(rest, io.env, io);
         }
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -119,12 +119,6 @@ describe('main', () => {
     expect(b.stdout.text).toContain('submit <tool>');
   });
 
-  it('says later commands are not yet available and fails', async () => {
-    const a = io();
-    expect(await cli.main(['approve', 'x'], a)).toBe(1);
-    expect(a.stderr.text).toContain('warden approve: not yet available');
-  });
-
   it('exits 2 on an unknown command or option', async () => {
     const a = io();
     expect(await cli.main(['frobnicate'], a)).toBe(2);
