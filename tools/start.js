@@ -77,6 +77,10 @@ async function prepare(opts, say) {
   childEnv.WARDEN_SIGNING_KEY = signing.key;
   if (signing.source !== 'env')
     say(`${signing.created ? 'created' : 'using'} signing key ${path.relative(infra.ROOT, signing.source)}`);
+  const secrets = infra.ensureSecretsKey(process.env);
+  childEnv.WARDEN_SECRETS_KEY = secrets.key;
+  if (secrets.source !== 'env')
+    say(`${secrets.created ? 'created' : 'using'} secrets key ${path.relative(infra.ROOT, secrets.source)}`);
   if (process.env.NODE_ENV !== 'production') {
     const admin = infra.ensureDevAdminToken(process.env);
     childEnv.WARDEN_BOOTSTRAP_ADMIN_TOKEN = admin.token;

@@ -200,6 +200,21 @@ function ensureSigningKey(env = process.env, root = ROOT) {
 }
 
 /**
+ * The key that encrypts secrets at rest (webhook source secrets): `WARDEN_SECRETS_KEY` if set, else
+ * `var/secrets.key` (32 random bytes, base64, created once, mode 0600), so every local process agrees.
+ */
+function ensureSecretsKey(env = process.env, root = ROOT) {
+  if (env.WARDEN_SECRETS_KEY) {
+    decodeKey32(env.WARDEN_SECRETS_KEY, 'WARDEN_SECRETS_KEY');
+    return { key: env.WARDEN_SECRETS_KEY, source: 'env', created: false };
+  }
+  const file = path.join(root, 'var', 'secrets.key');
+  const { value, created } = readOrCreateSecretFile(file, () => randomBytes(32).toString('base64'));
+  decodeKey32(value, file);
+  return { key: value, source: file, created };
+}
+
+/**
  * A development operator token: `WARDEN_BOOTSTRAP_ADMIN_TOKEN` if set, else `var/admin.token`
  * (created random, mode 0600). The CLI reads the same file.
  */
@@ -225,5 +240,6 @@ module.exports = {
   decodeKey32,
   readOrCreateSecretFile,
   ensureSigningKey,
+  ensureSecretsKey,
   ensureDevAdminToken,
 };

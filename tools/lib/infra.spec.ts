@@ -121,6 +121,18 @@ describe('ensureSigningKey', () => {
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 
+  it('creates var/secrets.key the same way, distinct from the signing key; env wins', () => {
+    const signing = infra.ensureSigningKey({}, root);
+    const first = infra.ensureSecretsKey({}, root);
+    expect(first).toMatchObject({ source: path.join(root, 'var', 'secrets.key'), created: true });
+    expect(Buffer.from(first.key, 'base64')).toHaveLength(32);
+    expect(first.key).not.toBe(signing.key);
+    expect(infra.ensureSecretsKey({}, root)).toMatchObject({ key: first.key, created: false });
+    const key = Buffer.alloc(32, 9).toString('base64');
+    expect(infra.ensureSecretsKey({ WARDEN_SECRETS_KEY: key }, root)).toEqual({ key, source: 'env', created: false });
+    expect(() => infra.ensureSecretsKey({ WARDEN_SECRETS_KEY: 'short' }, root)).toThrow(/WARDEN_SECRETS_KEY/);
+  });
+
   it('prefers WARDEN_SIGNING_KEY and writes no file', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     expect(infra.ensureSigningKey({ WARDEN_SIGNING_KEY: key }, root)).toEqual({ key, source: 'env', created: false });
