@@ -43,6 +43,7 @@ export async function createTestEnv(): Promise<TestEnv> {
       WARDEN_SUBJECT_PREFIX: prefix,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
       WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+      WARDEN_SECRETS_KEY: randomBytes(32).toString('base64'),
     },
     async cleanup() {
       for (const name of Object.values(subjects.streams)) await bus.jsm.streams.delete(name).catch(() => undefined);
