@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Action, FieldError, JsonObject, Timestamp, TraceId, Uuid } from './common';
+import { Action, FieldError, JsonObject, Sha256, Timestamp, TraceId, Uuid } from './common';
 import { Decision, Tier } from './decision';
 import { RunResult } from './result';
 import { Agent, TaskSubmissionFields } from './submission';
@@ -14,6 +14,10 @@ export const TaskReceivedData = z.object({
   channel: Channel,
   /** The broker message id or HTTP request id it came in under. */
   source_id: z.string().optional(),
+  /** Who handed it in over HTTP: the API key (id, owner) or the webhook source (id = source name). */
+  submitted_by: z
+    .object({ kind: z.enum(['api_key', 'webhook']), id: z.string(), owner: z.string().optional() })
+    .optional(),
 });
 
 /** A submission failed validation; nothing else happens. */
@@ -33,19 +37,37 @@ export const ApprovalRequestedData = z.object({
   session_id: z.string().optional(),
   action: Action,
   decision: Decision,
+  /** `sha256:<hex>` of the canonical JSON of `action`: what the approval is bound to. */
+  action_hash: Sha256.optional(),
+  /** The decision's `constraints.expires_in_seconds` or the per-tier default that set `expires_at`. */
+  ttl_seconds: z.number().int().positive().optional(),
 });
+
+/** Where a vote was cast. */
+export const VoteChannel = z.enum(['rest', 'slack', 'dashboard', 'cli']);
 
 export const ApprovalVoteData = z.object({
   approval_id: Uuid,
   operator: z.string(),
   vote: z.enum(['approve', 'reject']),
   comment: z.string().optional(),
+  /** The operator's id (`operator` is the display name). */
+  operator_id: z.string().optional(),
+  channel: VoteChannel.optional(),
+  /** "Approve and allow this pattern": asked for with the vote, granted with the approval. */
+  standing: z.object({ scope: z.enum(['session', 'agent']), ttl_seconds: z.number().int().positive() }).optional(),
 });
 
 export const ApprovalClosedData = z.object({
   approval_id: Uuid,
   operators: z.array(z.string()).default([]),
   reason: z.string().optional(),
+  /** What the approval was bound to (set on `approval_granted`): the orchestrator re-checks both. */
+  action_hash: Sha256.optional(),
+  policy_digest: Sha256.optional(),
+  tier: Tier.optional(),
+  /** Where the closing vote came from (absent for expiry and policy voids). */
+  channel: VoteChannel.optional(),
 });
 
 export const RunQueuedData = z.object({
@@ -94,6 +116,11 @@ export const ReviewRequestedData = z.object({
   review_id: Uuid,
   action: Action,
   result: RunResult,
+  /** Who acted, so a compensating run can be proposed as the same role. */
+  agent: Agent.optional(),
+  session_id: z.string().optional(),
+  outcome: z.enum(['succeeded', 'failed']).optional(),
+  rule_ids: z.array(z.string()).optional(),
 });
 
 /** A reviewer marked a review item fine or flagged it (flagging may start a compensating run). */

@@ -1,8 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, runProjections } from '@warden/runtime';
+import { CoreModule, IdentityModule, runProjections } from '@warden/runtime';
 import type { OrchestratorConfig } from './config';
 import { migrations } from './migrations';
-import { OperatorGuard } from './operator/operator.guard';
 import { RunsController } from './run/http/runs.controller';
 import { orchestratorProjections } from './run/projections/projections';
 
@@ -14,10 +13,10 @@ export class AppModule {
       module: AppModule,
       imports: [
         CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } }),
+        IdentityModule,
       ],
       controllers: [RunsController],
       providers: [
-        OperatorGuard,
         ...runProjections<OrchestratorConfig>((c) =>
           orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config),
         ),

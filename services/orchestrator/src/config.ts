@@ -10,6 +10,9 @@ export const OrchestratorEnv = BaseEnv.extend({
     .int()
     .positive()
     .default(24 * 3600),
+  /** Per-tier approval expiry; unset = APPROVAL_TTL_SECONDS. A decision's `constraints.expires_in_seconds` wins. */
+  APPROVAL_TTL_TIER2_SECONDS: z.coerce.number().int().positive().optional(),
+  APPROVAL_TTL_TIER3_SECONDS: z.coerce.number().int().positive().optional(),
   PROJECTION_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;

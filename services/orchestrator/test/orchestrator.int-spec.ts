@@ -1,5 +1,4 @@
 import type { INestApplication } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
 import {
   decisionSigningPayload,
   executeCommandSigningPayload,
@@ -7,12 +6,19 @@ import {
   type ExecuteCommand,
 } from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
-import { newId, newTraceId, loadSigningKeys, macCanonical, sha256Canonical, verifyCanonical } from '@warden/kernel';
-import { DATA_SOURCE, hashToken, startService } from '@warden/runtime';
+import {
+  deriveId,
+  newId,
+  newTraceId,
+  loadSigningKeys,
+  macCanonical,
+  sha256Canonical,
+  verifyCanonical,
+} from '@warden/kernel';
+import { secretHash, startService } from '@warden/runtime';
 import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
-import { OperatorRepository } from '../src/operator/operator.repository';
 import { orchestratorProjections } from '../src/run/projections/projections';
 
 const ADMIN = 'test-admin-token-0123456789abcdef';
@@ -48,7 +54,10 @@ describe('orchestrator on real NATS + Postgres', () => {
 
   const action = { tool: 'fs.read_file', args: { path: 'a.txt' } };
 
-  async function submit(decision: Partial<Decision>, opts: { sign?: boolean; session?: string; agent?: string } = {}) {
+  async function submit(
+    decision: Partial<Decision>,
+    opts: { sign?: boolean; session?: string; agent?: string; forgedFirst?: Partial<Decision> } = {},
+  ) {
     const runId = newId();
     const traceId = newTraceId();
     const received = makeEnvelope({
@@ -93,8 +102,18 @@ describe('orchestrator on real NATS + Postgres', () => {
       data: signed,
     });
     await publisher.publishEvents([received]);
+    if (opts.forgedFirst) {
+      const forged = makeEnvelope({
+        type: 'decision_made',
+        runId,
+        producer: 'mallory',
+        traceId,
+        data: { ...d, ...opts.forgedFirst, signature: 'Zm9yZ2Vk' },
+      });
+      await publisher.publishEvents([forged]);
+    }
     await publisher.publishEvents([decided]);
-    return { runId, traceId, received, decided };
+    return { runId, traceId, received, decided, decision: signed };
   }
 
   const get = (path: string, token: string | null = ADMIN) =>
@@ -127,19 +146,130 @@ describe('orchestrator on real NATS + Postgres', () => {
     ).toBe(false);
   });
 
-  it('denies on a deny decision and on a decision whose signature does not verify', async () => {
+  it('denies on a deny decision', async () => {
     const denied = await submit({ outcome: 'deny', rule_ids: ['secrets-read'], reasons: ['never'] });
     const run = await runStatus(denied.runId, 'denied');
     expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_denied']);
-    const forged = await submit({}, { sign: false });
-    const f = (await runStatus(forged.runId, 'denied')) as unknown as {
-      events: { type: string; data: { rule_ids: string[] } }[];
-    };
-    expect(f.events[2]!.data.rule_ids).toEqual(['orchestrator.decision-signature']);
     const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
-    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toEqual(
-      expect.arrayContaining([denied.runId, forged.runId]),
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(denied.runId);
+  });
+
+  it('ignores a forged decision (records it, counts it) and acts on the authentic one that follows', async () => {
+    const metric = async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^warden_orchestrator_forged_decisions_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await metric();
+    // a forged deny first: it must neither end the run nor be taken as the run's decision
+    const { runId, decided } = await submit({}, { forgedFirst: { outcome: 'deny', reasons: ['forged'] } });
+    const run = (await runStatus(runId, 'queued')) as unknown as {
+      events: { id: string; type: string }[];
+      ignored_events: { id: string; type: string; reason: string }[];
+      decision: { signature: string };
+    };
+    expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'decision_made', 'run_queued']);
+    expect(run.ignored_events).toEqual([
+      { id: run.events[1]!.id, type: 'decision_made', reason: expect.stringContaining('signature') },
+    ]);
+    expect(run.decision.signature).toBe(decided.data.signature);
+    expect(await metric()).toBe(before + 1);
+
+    // a forged decision alone leaves the run waiting, not denied
+    const lone = await submit({}, { sign: false });
+    await waitFor(async () => {
+      const r = (await (await get(`/v1/runs/${lone.runId}`)).json()) as { ignored_events?: unknown[] };
+      return (r.ignored_events?.length ?? 0) === 1;
+    }, 'the forged decision in the timeline');
+    const r = (await (await get(`/v1/runs/${lone.runId}`)).json()) as { status: string; decision: unknown };
+    expect(r).toMatchObject({ status: 'received', decision: null });
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(lone.runId);
+  });
+
+  async function awaitingApproval(tier: 2 | 3 = 2) {
+    const s = await submit({ outcome: 'escalate', tier });
+    const run = (await runStatus(s.runId, 'awaiting_approval')) as unknown as {
+      approval: { id: string };
+      events: { type: string; data: { action_hash?: string; expires_at?: string } }[];
+    };
+    return { ...s, approvalId: run.approval.id, requested: run.events.find((e) => e.type === 'approval_requested')! };
+  }
+
+  const grant = (runId: string, traceId: string, approvalId: string, data: Record<string, unknown>) =>
+    publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_granted',
+        runId,
+        producer: 'approvals',
+        traceId,
+        data: { approval_id: approvalId, operators: ['op'], ...data },
+      }),
     );
+
+  it('queues a granted run only when the grant is bound to its exact action and policy digest', async () => {
+    const ok = await awaitingApproval();
+    expect(ok.requested.data.action_hash).toBe(sha256Canonical(action));
+    await grant(ok.runId, ok.traceId, ok.approvalId, {
+      action_hash: sha256Canonical(action),
+      policy_digest: ok.decision.policy_digest,
+      tier: 2,
+    });
+    await runStatus(ok.runId, 'queued');
+
+    const changed = await awaitingApproval();
+    await grant(changed.runId, changed.traceId, changed.approvalId, {
+      action_hash: sha256Canonical({ ...action, args: { path: 'other.txt' } }),
+      policy_digest: changed.decision.policy_digest,
+      tier: 2,
+    });
+    const denied = (await runStatus(changed.runId, 'denied')) as unknown as {
+      events: { type: string; data: { rule_ids?: string[]; reasons?: string[] } }[];
+    };
+    expect(denied.events.at(-1)!.data).toMatchObject({
+      rule_ids: ['orchestrator.approval-binding'],
+      reasons: [expect.stringContaining('action')],
+    });
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(changed.runId);
+  });
+
+  it('asks for a review when a run allowed with review: true finishes', async () => {
+    const { runId, traceId } = await submit({ review: true, rule_ids: ['write-review'] });
+    await runStatus(runId, 'queued');
+    const result = { output: { created: true }, output_hash: sha256Canonical({ created: true }) };
+    await publisher.publishEvents([
+      makeEnvelope({ type: 'run_started', runId, producer: 'workers', traceId, data: { worker_id: 'w', attempt: 1 } }),
+    ]);
+    await publisher.publishEvents([
+      makeEnvelope({ type: 'run_succeeded', runId, producer: 'workers', traceId, data: { result } }),
+    ]);
+    await runStatus(runId, 'succeeded');
+    const review = await waitFor(
+      async () => (await readAll(t.bus, t.subjects.streams.events, t.subjects.event(runId, 'review_requested')))[0],
+      'review_requested',
+    );
+    expect((review.json() as { data: unknown }).data).toEqual({
+      review_id: deriveId(runId, 'review'),
+      action,
+      result,
+      agent: { id: 'agent-1', role: 'dev' },
+      outcome: 'succeeded',
+      rule_ids: ['write-review'],
+    });
+  });
+
+  it('ends the run expired when its approval expires', async () => {
+    const a = await awaitingApproval();
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_expired',
+        runId: a.runId,
+        producer: 'approvals',
+        traceId: a.traceId,
+        data: { approval_id: a.approvalId, operators: [] },
+      }),
+    );
+    await runStatus(a.runId, 'expired');
   });
 
   it('asks for approval on escalate, with two votes for tier 3', async () => {
@@ -153,15 +283,25 @@ describe('orchestrator on real NATS + Postgres', () => {
   it('answers problem+json: 401 without a token, 403 for a role too low, 404 for an unknown run, 400 for a bad filter', async () => {
     expect((await get('/v1/runs', null)).status).toBe(401);
     expect((await get('/v1/runs', 'wrong-token-wrong-token')).status).toBe(401);
-    const ds = app.get<DataSource>(DATA_SOURCE);
-    await new OperatorRepository(ds).create({
-      id: newId(),
-      name: 'viewer-1',
-      tokenHash: hashToken('viewer-token-xyz-0123456789'),
-      roles: ['viewer'],
-      maxTier: 1,
-    });
-    expect((await get('/v1/runs', 'viewer-token-xyz-0123456789')).status).toBe(200);
+    const viewerId = newId();
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'operator_created',
+        runId: null,
+        correlationId: viewerId,
+        producer: 'test',
+        traceId: newTraceId(),
+        data: {
+          operator_id: viewerId,
+          name: 'viewer-1',
+          roles: ['viewer'],
+          max_tier: 1,
+          token_hash: secretHash('viewer-token-xyz-0123456789'),
+          created_by: 'test',
+        },
+      }),
+    );
+    await waitFor(async () => (await get('/v1/runs', 'viewer-token-xyz-0123456789')).status === 200, 'viewer admitted');
     const cancel = await fetch(`${url}/v1/runs/${newId()}/cancel`, {
       method: 'POST',
       headers: { authorization: 'Bearer viewer-token-xyz-0123456789' },

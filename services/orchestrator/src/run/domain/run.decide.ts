@@ -1,6 +1,6 @@
 import type { Action, AnyEnvelope, Decision, EventData, EventType } from '@warden/contracts';
 import { isTerminal } from '@warden/contracts';
-import { DomainError, deriveId } from '@warden/kernel';
+import { DomainError, deriveId, sha256Canonical } from '@warden/kernel';
 import type { RunState } from './run.state';
 
 /** An event the orchestrator will publish in reaction. */
@@ -25,7 +25,8 @@ export interface ReactContext {
   now: Date;
   /** Whether the decision's signature verifies (computed outside, keeps this pure). */
   decisionAuthentic: (decision: Decision) => boolean;
-  approvalTtlMs: number;
+  /** How long an approval stays open for a tier (the decision's `constraints.expires_in_seconds` wins). */
+  approvalTtlMs: number | ((tier: number) => number);
   /** Votes needed per tier. */
   requiredVotes: (tier: number) => number;
   /** The subject a role's workers take commands on. */
@@ -34,6 +35,32 @@ export interface ReactContext {
 
 function emit<T extends EventType>(type: T, data: EventData<T>): EmitEvent<T> {
   return { kind: 'event', type, data };
+}
+
+/** Seconds the policy bundle gives the approval, when it says. */
+function bundleTtlSeconds(d: Decision): number | undefined {
+  const v = d.constraints.expires_in_seconds;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined;
+}
+
+/** The action a queued run executes: an enforced compute runs the policy's rewrite. */
+export function executedAction(state: RunState, decision: Decision): Action {
+  const rewrite = decision.mode === 'enforce' && decision.outcome === 'compute';
+  return rewrite && decision.rewritten_action ? decision.rewritten_action : state.action!;
+}
+
+/**
+ * Why a grant does not bind to this run's action and decision (or undefined when it does): the hash of
+ * the action, the policy digest and the tier the approvers saw must be the run's.
+ */
+export function grantMismatch(state: RunState, grant: EventData<'approval_granted'>): string | undefined {
+  const d = state.decision!;
+  if (!grant.action_hash || !grant.policy_digest) return 'the grant names no action hash or policy digest';
+  if (grant.action_hash !== sha256Canonical(state.action)) return "the approved action is not the run's action";
+  if (grant.policy_digest !== d.policy_digest) return 'the approval was given under another policy digest';
+  if (grant.tier !== undefined && grant.tier < d.tier)
+    return `approved at tier ${grant.tier}, the run needs tier ${d.tier}`;
+  return undefined;
 }
 
 /** Votes the policy bundle asks for, when it says. */
@@ -45,8 +72,7 @@ function bundleVotes(d: Decision): number | undefined {
 /** Queue the run: the `run_queued` fact plus the command to the role's workers. */
 function queue(state: RunState, decision: Decision, ctx: ReactContext, approvalId?: string): Reaction[] {
   // enforced compute runs the policy's rewrite, never the action as proposed
-  const rewrite = decision.mode === 'enforce' && decision.outcome === 'compute';
-  const action = rewrite && decision.rewritten_action ? decision.rewritten_action : state.action!;
+  const action = executedAction(state, decision);
   const role = state.agent!.role;
   return [
     emit('run_queued', { role, subject: ctx.workerSubject(role), action }),
@@ -65,14 +91,9 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
     case 'decision_made': {
       if (state.status !== 'received' || state.decision) return [];
       const d = env.data;
-      if (!ctx.decisionAuthentic(d)) {
-        return [
-          emit('run_denied', {
-            reasons: ['decision signature does not verify; refusing to act on it'],
-            rule_ids: ['orchestrator.decision-signature'],
-          }),
-        ];
-      }
+      // a forged decision changes nothing (anyone on the bus could otherwise end runs): the projection
+      // records it in the timeline and the run keeps waiting for the authentic one
+      if (!ctx.decisionAuthentic(d)) return [];
       // observe mode records what enforce would do, and lets the action as proposed proceed
       if (d.mode === 'observe') return queue(state, d, ctx);
       if (d.outcome === 'compute' && !d.rewritten_action) {
@@ -82,23 +103,53 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
       }
       if (d.outcome === 'allow' || d.outcome === 'compute') return queue(state, d, ctx);
       if (d.outcome === 'deny') return [emit('run_denied', { reasons: d.reasons, rule_ids: d.rule_ids })];
+      const ttlMs =
+        (bundleTtlSeconds(d) ?? 0) * 1000 ||
+        (typeof ctx.approvalTtlMs === 'number' ? ctx.approvalTtlMs : ctx.approvalTtlMs(d.tier));
       return [
         emit('approval_requested', {
           approval_id: deriveId(env.id, 'approval'),
           tier: d.tier,
           required_votes: bundleVotes(d) ?? ctx.requiredVotes(d.tier),
-          expires_at: new Date(ctx.now.getTime() + ctx.approvalTtlMs).toISOString(),
+          expires_at: new Date(ctx.now.getTime() + ttlMs).toISOString(),
           agent: state.agent!,
           session_id: state.sessionId,
           action: state.action!,
           decision: d,
+          action_hash: sha256Canonical(state.action),
+          ttl_seconds: Math.max(1, Math.round(ttlMs / 1000)),
         }),
       ];
     }
     case 'approval_granted': {
       if (state.status !== 'awaiting_approval' || state.approval?.id !== env.data.approval_id || !state.decision)
         return [];
+      const mismatch = grantMismatch(state, env.data);
+      if (mismatch)
+        return [
+          emit('run_denied', {
+            reasons: [`approval voided: ${mismatch}`],
+            rule_ids: ['orchestrator.approval-binding'],
+          }),
+        ];
       return queue(state, state.decision, ctx, env.data.approval_id);
+    }
+    case 'run_succeeded':
+    case 'run_failed': {
+      // act now, review later: a finished run whose decision asked for review becomes a review item
+      const d = state.decision;
+      if (!d?.review || (state.status !== 'queued' && state.status !== 'running')) return [];
+      return [
+        emit('review_requested', {
+          review_id: deriveId(state.runId, 'review'),
+          action: executedAction(state, d),
+          result: env.data.result,
+          agent: state.agent!,
+          ...(state.sessionId ? { session_id: state.sessionId } : {}),
+          outcome: env.type === 'run_succeeded' ? 'succeeded' : 'failed',
+          rule_ids: d.rule_ids,
+        }),
+      ];
     }
     default:
       return [];

@@ -1,5 +1,5 @@
 import type { AnyEnvelope, Decision } from '@warden/contracts';
-import { deriveId, fixedClock } from '@warden/kernel';
+import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
 import { decideCancel, react, type ReactContext } from './run.decide';
 import { evolve, initialState, type RunState } from './run.state';
 
@@ -104,14 +104,9 @@ describe('run process (given / when / then)', () => {
     expect(out).toEqual([{ kind: 'event', type: 'run_denied', data: { reasons: ['no'], rule_ids: ['secrets'] } }]);
   });
 
-  it('refuses to act on a decision whose signature does not verify', () => {
-    const out = react(given(received()), env('decision_made', decision({ signature: 'forged' })), ctx);
-    expect(out).toEqual([
-      expect.objectContaining({
-        type: 'run_denied',
-        data: expect.objectContaining({ rule_ids: ['orchestrator.decision-signature'] }),
-      }),
-    ]);
+  it('does nothing about a decision whose signature does not verify (no denial a forger could trigger)', () => {
+    const out = react(given(received()), env('decision_made', decision({ signature: 'forged', outcome: 'deny' })), ctx);
+    expect(out).toEqual([]);
   });
 
   it('lets an observed deny proceed as allowed, with the original action', () => {
@@ -152,12 +147,76 @@ describe('run process (given / when / then)', () => {
     });
     const state = given(received(), d, req);
     expect(state.status).toBe('awaiting_approval');
-    const out = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'] }), ctx);
+    const binding = {
+      action_hash: sha256Canonical(state.action),
+      policy_digest: state.decision!.policy_digest,
+      tier: 2 as const,
+    };
+    const out = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'], ...binding }), ctx);
     expect(out[1]).toMatchObject({ kind: 'dispatch', approvalId });
     // a grant for another approval does nothing
     expect(react(state, env('approval_granted', { approval_id: deriveId('other'), operators: [] }), ctx)).toEqual([]);
+    // a grant bound to another action, another policy digest, a lower tier, or to nothing ends the run
+    for (const bad of [
+      { ...binding, action_hash: sha256Canonical({ tool: 'git.push', args: { force: true } }) },
+      { ...binding, policy_digest: 'sha256:' + '9'.repeat(64) },
+      { ...binding, tier: 1 as const },
+      {},
+    ]) {
+      const voided = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'], ...bad }), ctx);
+      expect(voided).toEqual([
+        expect.objectContaining({
+          type: 'run_denied',
+          data: expect.objectContaining({ rule_ids: ['orchestrator.approval-binding'] }),
+        }),
+      ]);
+    }
     const rejected = evolve(state, env('approval_rejected', { approval_id: approvalId, operators: ['op'] }));
     expect(rejected.status).toBe('rejected');
+  });
+
+  it('takes the approval expiry from the decision constraints, else the per-tier default, and binds the action hash', () => {
+    const perTier: ReactContext = { ...ctx, approvalTtlMs: (tier) => (tier === 3 ? 7_200_000 : 60_000) };
+    const state = given(received());
+    const fromTier = react(state, env('decision_made', decision({ outcome: 'escalate', tier: 3 })), perTier);
+    expect(fromTier[0]).toMatchObject({
+      data: { expires_at: '2026-11-21T12:00:00.000Z', ttl_seconds: 7200, action_hash: sha256Canonical(state.action) },
+    });
+    const fromRule = react(
+      state,
+      env('decision_made', decision({ outcome: 'escalate', tier: 3, constraints: { expires_in_seconds: 30 } })),
+      perTier,
+    );
+    expect(fromRule[0]).toMatchObject({ data: { expires_at: '2026-11-21T10:00:30.000Z', ttl_seconds: 30 } });
+  });
+
+  it('asks for a review when a run allowed with review: true finishes, not otherwise', () => {
+    const result = { output: { created: true }, output_hash: 'sha256:' + '2'.repeat(64) };
+    const running = (review?: boolean) =>
+      given(
+        received(),
+        env('decision_made', decision(review ? { review } : {})),
+        env('run_queued', { role: 'dev', subject: 's', action: { tool: 'fs.write_file', args: {} } }),
+        env('run_started', { worker_id: 'w', attempt: 1 }),
+      );
+    const out = react(running(true), env('run_succeeded', { result }), ctx);
+    expect(out).toEqual([
+      {
+        kind: 'event',
+        type: 'review_requested',
+        data: expect.objectContaining({
+          review_id: deriveId(RUN, 'review'),
+          action: { tool: 'fs.write_file', args: { path: 'x', content: 'y' } },
+          result,
+          agent: { id: 'a1', role: 'dev' },
+          outcome: 'succeeded',
+        }),
+      },
+    ]);
+    expect(react(running(true), env('run_failed', { result }), ctx)[0]).toMatchObject({
+      data: { outcome: 'failed' },
+    });
+    expect(react(running(false), env('run_succeeded', { result }), ctx)).toEqual([]);
   });
 
   it('walks received → queued → running → succeeded and keeps the result', () => {

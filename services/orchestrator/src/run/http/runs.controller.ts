@@ -1,11 +1,10 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { RunStatus, parseWith } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { DomainError, ValidationError, isUuid } from '@warden/kernel';
-import { DATA_SOURCE, PUBLISHER } from '@warden/runtime';
-import { OperatorGuard, RequireRole, type AuthedRequest } from '../../operator/operator.guard';
+import { Auth, DATA_SOURCE, PUBLISHER, type AuthedRequest } from '@warden/runtime';
 import { decideCancel } from '../domain/run.decide';
 import { RunRepository } from '../projections/run.repository';
 
@@ -32,7 +31,6 @@ function requireUuid(id: string): void {
 }
 
 @Controller('v1/runs')
-@UseGuards(OperatorGuard)
 export class RunsController {
   private readonly runs: RunRepository;
   constructor(
@@ -43,7 +41,7 @@ export class RunsController {
   }
 
   @Get()
-  @RequireRole('viewer')
+  @Auth('viewer')
   async list(@Query() query: Record<string, string>): Promise<{ runs: unknown[]; next_cursor: string | null }> {
     const q = parseWith(ListQuery, query);
     if (!q.ok) throw new ValidationError(q.errors);
@@ -57,18 +55,18 @@ export class RunsController {
   }
 
   @Get(':runId')
-  @RequireRole('viewer')
+  @Auth('viewer')
   async get(@Param('runId') runId: string): Promise<unknown> {
     requireUuid(runId);
     const found = await this.runs.getView(runId);
     if (!found) throw new DomainError('RUN.NOT_FOUND', 'no such run');
-    return { ...found.run, events: found.events };
+    return { ...found.run, events: found.events, ignored_events: found.ignored };
   }
 
   /** Cancels a non-terminal run: records `run_cancelled`; the projection applies it in order. */
   @Post(':runId/cancel')
   @HttpCode(202)
-  @RequireRole('approver')
+  @Auth('approver')
   async cancel(
     @Param('runId') runId: string,
     @Req() req: AuthedRequest,

@@ -15,10 +15,22 @@ export function orchestratorProjections(
   bus: BusConnection,
   subjects: Subjects,
   publisher: Publisher,
-  config: Pick<OrchestratorConfig, 'WARDEN_SIGNING_KEY' | 'APPROVAL_TTL_SECONDS' | 'PROJECTION_BATCH'>,
+  config: Pick<
+    OrchestratorConfig,
+    | 'WARDEN_SIGNING_KEY'
+    | 'APPROVAL_TTL_SECONDS'
+    | 'APPROVAL_TTL_TIER2_SECONDS'
+    | 'APPROVAL_TTL_TIER3_SECONDS'
+    | 'PROJECTION_BATCH'
+  >,
 ): CheckpointedProjection[] {
+  const ttlSeconds: Record<number, number> = {
+    1: config.APPROVAL_TTL_SECONDS,
+    2: config.APPROVAL_TTL_TIER2_SECONDS ?? config.APPROVAL_TTL_SECONDS,
+    3: config.APPROVAL_TTL_TIER3_SECONDS ?? config.APPROVAL_TTL_SECONDS,
+  };
   const handler = new RunProjection(subjects, publisher, loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined), {
-    approvalTtlMs: config.APPROVAL_TTL_SECONDS * 1000,
+    approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
     requiredVotes: { 1: 1, 2: 1, 3: 2 },
   });
   return [

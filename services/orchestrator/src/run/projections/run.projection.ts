@@ -10,12 +10,25 @@ import {
 import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
 import { deriveId, sha256Canonical, signCanonical, verifyMacCanonical, type SigningKeys } from '@warden/kernel';
 import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
+import { registry } from '@warden/observability';
+import { Counter } from 'prom-client';
 import { react, type ReactContext, type Reaction } from '../domain/run.decide';
 import { evolve, initialState, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
 
+/** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */
+const forgedDecisions =
+  (registry.getSingleMetric('warden_orchestrator_forged_decisions_total') as Counter | undefined) ??
+  new Counter({
+    name: 'warden_orchestrator_forged_decisions_total',
+    help: 'decision_made events ignored because their signature does not verify',
+    registers: [registry],
+  });
+
+export const FORGED_DECISION_NOTE = 'ignored: decision signature does not verify';
+
 export interface RunProcessOptions {
-  approvalTtlMs: number;
+  approvalTtlMs: (tier: number) => number;
   requiredVotes: Record<number, number>;
 }
 
@@ -46,14 +59,16 @@ export class RunProjection implements ProjectionHandler {
       if (stored.has(env.id)) continue; // a duplicate that slipped past the broker's window
       stored.add(env.id);
       const before = states.get(runId) ?? initialState(runId);
-      if (!ctx.rebuild) {
+      const forged = env.type === 'decision_made' && !this.authentic(before, env.data);
+      if (forged && !ctx.rebuild) forgedDecisions.inc();
+      if (!ctx.rebuild && !forged) {
         for (const r of react(before, env, { ...reactCtx, decisionAuthentic: (d) => this.authentic(before, d) })) {
           out.push(this.toMessage(before, env, r, ctx.now));
         }
       }
-      const after = evolve(before, env);
+      const after = forged ? before : evolve(before, env);
       states.set(runId, after);
-      touched.set(runId, { state: after, lastSeq: msg.seq });
+      if (after.status !== 'none' || !forged) touched.set(runId, { state: after, lastSeq: msg.seq });
       rows.push({
         id: env.id,
         run_id: runId,
@@ -61,6 +76,7 @@ export class RunProjection implements ProjectionHandler {
         type: env.type,
         occurred_at: env.occurred_at,
         envelope: env,
+        ...(forged ? { note: FORGED_DECISION_NOTE } : {}),
       });
     }
     await repo.insertEvents(rows);

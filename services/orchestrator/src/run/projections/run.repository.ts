@@ -27,6 +27,8 @@ export interface RunEventRow {
   type: string;
   occurred_at: string;
   envelope: AnyEnvelope;
+  /** Why the event was recorded but not acted on (e.g. a forged decision). */
+  note?: string;
 }
 
 /** The run as the REST API shows it. */
@@ -124,9 +126,10 @@ export class RunRepository {
   async insertEvents(rows: RunEventRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.em.query(
-      `INSERT INTO orchestrator.run_events (id, run_id, seq, type, occurred_at, envelope)
-       SELECT x.id, x.run_id, x.seq, x.type, x.occurred_at, x.envelope
-       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, run_id uuid, seq bigint, type text, occurred_at timestamptz, envelope jsonb)
+      `INSERT INTO orchestrator.run_events (id, run_id, seq, type, occurred_at, envelope, note)
+       SELECT x.id, x.run_id, x.seq, x.type, x.occurred_at, x.envelope, x.note
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, run_id uuid, seq bigint, type text, occurred_at timestamptz,
+         envelope jsonb, note text)
        ON CONFLICT (id) DO NOTHING`,
       [JSON.stringify(rows)],
     );
@@ -174,14 +177,22 @@ export class RunRepository {
     return (await this.loadStates([runId])).get(runId);
   }
 
-  async getView(runId: string): Promise<{ run: RunView; events: AnyEnvelope[] } | undefined> {
+  async getView(
+    runId: string,
+  ): Promise<
+    { run: RunView; events: AnyEnvelope[]; ignored: { id: string; type: string; reason: string }[] } | undefined
+  > {
     const rows: RunRow[] = await this.em.query(`SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = $1`, [runId]);
     if (rows.length === 0) return undefined;
-    const events: { envelope: AnyEnvelope }[] = await this.em.query(
-      'SELECT envelope FROM orchestrator.run_events WHERE run_id = $1 ORDER BY seq',
+    const events: { envelope: AnyEnvelope; note: string | null }[] = await this.em.query(
+      'SELECT envelope, note FROM orchestrator.run_events WHERE run_id = $1 ORDER BY seq',
       [runId],
     );
-    return { run: toView(rows[0]!), events: events.map((e) => e.envelope) };
+    return {
+      run: toView(rows[0]!),
+      events: events.map((e) => e.envelope),
+      ignored: events.flatMap((e) => (e.note ? [{ id: e.envelope.id, type: e.envelope.type, reason: e.note }] : [])),
+    };
   }
 
   async list(f: RunFilter): Promise<RunView[]> {
