@@ -152,7 +152,7 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
         const row = await execution(cmd.run_id);
         expect(row).toMatchObject({ status: 'succeeded', attempt: 1, worker_id: 'worker-batch-1' });
         const claimedBy = row!.command_id as string;
-        const evs = await events(cmd.run_id);
+        const evs = (await events(cmd.run_id)).filter((e) => e.type !== 'command_refused');
         expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
         expect(evs.map((e) => e.id)).toEqual([
           deriveId(claimedBy, 'run_started'),
@@ -179,8 +179,8 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       }
     });
 
-    it('dead-letters and records each invalid command once, and publishes nothing for it', async () => {
-      expect(await dlqCodes()).toEqual(
+    it('dead-letters and records each invalid command once, and announces it as command_refused only', async () => {
+      expect((await dlqCodes()).filter((c) => c !== 'COMMAND.REPLAYED')).toEqual(
         [
           'COMMAND.FORGED',
           'COMMAND.FORGED',
@@ -191,12 +191,14 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
           'VALIDATION.FAILED',
         ].sort(),
       );
-      const refusals = (await db.query('SELECT * FROM "workers".refusals ORDER BY stream_seq')).rows as Row[];
+      const refusals = (
+        await db.query(`SELECT * FROM "workers".refusals WHERE reason <> 'replayed' ORDER BY stream_seq`)
+      ).rows as Row[];
       expect(refusals).toHaveLength(invalid.length);
       for (const { runId } of invalid) {
         if (!runId) continue;
         expect(refusals.filter((r) => r.run_id === runId)).toHaveLength(1);
-        expect(await events(runId)).toEqual([]);
+        expect((await events(runId)).map((e) => e.type)).toEqual(['command_refused']);
         expect(await execution(runId)).toBeUndefined();
       }
       expect(refusals.filter((r) => r.run_id === null)).toMatchObject([
@@ -207,16 +209,22 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       expect(existsSync(path.join(ws, 'denied.txt'))).toBe(false);
     });
 
-    it('publishes nothing beyond two events per valid run, and counts every message once', async () => {
+    it('publishes two run events per valid run and one command_refused per refusal, counting every message once', async () => {
       const all = await readAll(t.bus, t.subjects.streams.events, `${t.subjects.prefix}.events.run.>`);
-      expect(all).toHaveLength(valid.length * 2);
+      const refusedEvents = all.filter((m) => m.subject.endsWith('.command_refused'));
+      expect(all.length - refusedEvents.length).toBe(valid.length * 2);
+      // the copies and second commands are replays; every invalid one with a UUID run id is announced on its run
+      const withRun = invalid.filter((i) => i.runId !== null).length;
+      expect(refusedEvents).toHaveLength(copies.length + seconds.length + withRun);
       expect(await executions('succeeded')).toBe(valid.length);
-      expect(await executions('duplicate')).toBe(copies.length + seconds.length);
       const port = (app.getHttpServer().address() as AddressInfo).port;
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="forged"[^}]*\} 2/);
       expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="invalid"[^}]*\} 4/);
-      expect(await deadLetters()).toBe(invalid.length);
+      expect(text).toMatch(
+        new RegExp(`warden_workers_refused_total\\{[^}]*reason="replayed"[^}]*\\} ${copies.length + seconds.length}\n`),
+      );
+      expect(await deadLetters()).toBe(invalid.length + copies.length + seconds.length);
     });
   });
 
@@ -238,37 +246,42 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       const b2 = signedCommand(keys, write('one/b.txt', 'b second'), { run_id: b.run_id });
       const forged = signedCommand(otherKeys, write('one/forged.txt', 'x'));
       const [succeeded, duplicates] = [await executions('succeeded'), await executions('duplicate')];
-      const outcomes = await handle([a, b, a, forged, b2, a]);
+      const msgs = [a, b, a, forged, b2, a].map(delivered);
+      const outcomes = await app.get(ExecuteConsumer).handleBatch(msgs, 'dev');
+      // the first message of a run executes; every other message for it is a replay
       expect(outcomes.map((o) => (o === undefined ? 'ok' : (o as DomainError).code))).toEqual([
         'ok',
         'ok',
-        'ok',
+        'COMMAND.REPLAYED',
         'COMMAND.FORGED',
-        'ok',
-        'ok',
+        'COMMAND.REPLAYED',
+        'COMMAND.REPLAYED',
       ]);
       // the first command of a run in the batch is the one that runs; the others never do
       expect(readFileSync(path.join(ws, 'one/b.txt'), 'utf8')).toBe('b first');
       expect(await execution(b.run_id)).toMatchObject({ command_id: b.command_id, attempt: 1 });
       for (const cmd of [a, b]) {
-        const evs = await events(cmd.run_id);
+        const evs = (await events(cmd.run_id)).filter((e) => e.type !== 'command_refused');
         expect(evs.map((e) => e.id)).toEqual([
           deriveId(cmd.command_id, 'run_started'),
           deriveId(cmd.command_id, 'run_succeeded'),
         ]);
       }
       expect(existsSync(path.join(ws, 'one/forged.txt'))).toBe(false);
-      // two tools ran; the other three commands settled as duplicates
+      // two tools ran
       expect(await executions('succeeded')).toBe(succeeded + 2);
-      expect(await executions('duplicate')).toBe(duplicates + 3);
 
-      // the same batch again (a redelivery of all of it): nothing runs, the same events are republished
+      // a redelivery of the claiming messages: nothing runs, the same events are republished
       writeFileSync(path.join(ws, 'one/a.txt'), 'changed later');
-      const again = await handle([a, b2, b]);
-      expect(again).toEqual([undefined, undefined, undefined]);
+      const again = await app.get(ExecuteConsumer).handleBatch([msgs[0]!, msgs[1]!], 'dev');
+      expect(again).toEqual([undefined, undefined]);
+      expect(await executions('duplicate')).toBe(duplicates + 2);
+      // a new message with the same command: a replay
+      expect((await handle([b]))[0]).toMatchObject({ code: 'COMMAND.REPLAYED' });
       expect(readFileSync(path.join(ws, 'one/a.txt'), 'utf8')).toBe('changed later');
       expect(readFileSync(path.join(ws, 'one/b.txt'), 'utf8')).toBe('b first');
-      expect((await events(a.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+      const types = (await events(a.run_id)).map((e) => e.type);
+      expect(types.filter((x) => x !== 'command_refused')).toEqual(['run_started', 'run_succeeded']);
     });
 
     it('settles a run held by another worker as busy, and executes the rest of the batch', async () => {

@@ -174,22 +174,16 @@ describe('workers (real NATS + Postgres)', () => {
     expect(readFileSync(path.join(ws, 'safe/b.md'), 'utf8')).toBe('rewritten');
   });
 
-  it('fails a run, without crashing, on a tool error, an escape and an unknown tool', async () => {
+  it('fails a run, without crashing, on a tool error and an escape', async () => {
     const missing = signedCommand(keys, read('nope.txt'));
     const escape = signedCommand(keys, write('../outside/pwned.txt', 'x'));
-    const unknown = signedCommand(keys, { tool: 'shell.exec', args: { cmd: 'true' } });
-    await Promise.all([publish(missing), publish(escape), publish(unknown)]);
-    const [a, b, c] = await Promise.all([
-      completion(missing.run_id),
-      completion(escape.run_id),
-      completion(unknown.run_id),
-    ]);
+    await Promise.all([publish(missing), publish(escape)]);
+    const [a, b] = await Promise.all([completion(missing.run_id), completion(escape.run_id)]);
     expect(a).toMatchObject({
       type: 'run_failed',
       data: { result: { output: null, error: { code: 'FS.NOT_FOUND' } } },
     });
     expect(b).toMatchObject({ type: 'run_failed', data: { result: { error: { code: 'PATH.ESCAPE' } } } });
-    expect(c).toMatchObject({ type: 'run_failed', data: { result: { error: { code: 'TOOL.UNKNOWN' } } } });
     expect(existsSync(path.join(base, 'outside', 'pwned.txt'))).toBe(false);
     expect((await execution(missing.run_id))!.status).toBe('failed');
   });
@@ -209,8 +203,28 @@ describe('workers (real NATS + Postgres)', () => {
       expect(rows[0]!.at).toBeInstanceOf(Date);
       expect(existsSync(path.join(ws, file))).toBe(false);
       expect(await execution(cmd.run_id)).toBeUndefined();
-      expect(await events(cmd.run_id)).toEqual([]);
+      // announced on the run's subject; the run's status is untouched (no run_* event)
+      const evs = await waitFor(async () => {
+        const e = await events(cmd.run_id);
+        return e.length > 0 ? e : undefined;
+      }, `command_refused of ${cmd.run_id}`);
+      expect(evs).toHaveLength(1);
+      expect(evs[0]).toMatchObject({
+        type: 'command_refused',
+        producer: 'workers',
+        run_id: cmd.run_id,
+        data: { code, role, worker_id: 'worker-int-1', command_id: cmd.command_id },
+      });
     }
+
+    it('a signed command for a tool its role does not have', async () => {
+      const cmd = signedCommand(keys, { tool: 'http.get', args: { url: 'http://example.com/' } });
+      await publish(cmd);
+      await expectRefused(cmd, 'COMMAND.TOOL_NOT_IN_ROLE', 'tool_not_in_role', 'none');
+      const unknown = signedCommand(keys, { tool: 'secrets.read', args: { name: 'db' } });
+      await publish(unknown);
+      await expectRefused(unknown, 'COMMAND.TOOL_NOT_IN_ROLE', 'tool_not_in_role', 'none');
+    });
 
     it('a signature by another key', async () => {
       const other = loadSigningKeys(newKey(), undefined);
@@ -256,6 +270,30 @@ describe('workers (real NATS + Postgres)', () => {
       expect(dl.reason).toContain('signature');
       expect(await refusals(runId)).toMatchObject([{ reason: 'invalid', code: 'VALIDATION.FAILED' }]);
       expect(existsSync(path.join(ws, 'garbage.txt'))).toBe(false);
+      // a UUID run id: the refusal is on the run's subject
+      expect((await events(runId)).map((e) => e.type)).toEqual(['command_refused']);
+    });
+
+    it('a body without a usable run id: command_refused on the refused subject', async () => {
+      const marker = `not-a-uuid-${newId()}`;
+      const ack = await publish({ run_id: marker, command_id: marker });
+      const seen = await waitFor(
+        async () => {
+          const { first_seq, last_seq } = (await t.bus.jsm.streams.info(t.subjects.streams.events)).state;
+          for (let seq = last_seq; seq >= first_seq && seq > 0; seq--) {
+            const m = await t.bus.jsm.streams.getMessage(t.subjects.streams.events, { seq }).catch(() => undefined);
+            if (m?.subject.startsWith(`${t.subjects.prefix}.events.refused.`) && m.string().includes(marker)) return m;
+          }
+          return undefined;
+        },
+        'refused event',
+        15_000,
+        100,
+      );
+      const env = seen.json<{ run_id: unknown; type: string; data: { code: string } }>();
+      expect(seen.subject).toMatch(/\.events\.refused\.[0-9a-f-]{36}\.command_refused$/);
+      expect(env).toMatchObject({ run_id: null, type: 'command_refused', data: { code: 'VALIDATION.FAILED' } });
+      await settled(ack.seq);
     });
 
     it('counts refusals by reason in /metrics', async () => {
@@ -277,8 +315,11 @@ describe('workers (real NATS + Postgres)', () => {
       const again = await publish(cmd);
       await settled(again.seq);
       expect(readFileSync(path.join(ws, 'once.txt'), 'utf8')).toBe('changed later');
+      // a second message with the same command is a replay: refused, announced, nothing republished
       const evs = await events(cmd.run_id);
-      expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+      expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded', 'command_refused']);
+      expect(evs[2]!.data).toMatchObject({ code: 'COMMAND.REPLAYED' });
+      expect(await refusals(cmd.run_id)).toMatchObject([{ reason: 'replayed', stream_seq: String(again.seq) }]);
       expect((await execution(cmd.run_id))!.attempt).toBe(1);
     });
 
@@ -287,7 +328,9 @@ describe('workers (real NATS + Postgres)', () => {
       const acks = await Promise.all([publish(cmd), publish(cmd), publish(cmd)]);
       await completion(cmd.run_id);
       await settled(...acks.map((a) => a.seq));
-      expect((await events(cmd.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
+      const types = (await events(cmd.run_id)).map((e) => e.type);
+      expect(types.filter((x) => x.startsWith('run_'))).toEqual(['run_started', 'run_succeeded']);
+      expect(types.filter((x) => x === 'command_refused')).toHaveLength(2);
       expect((await execution(cmd.run_id))!.attempt).toBe(1);
     });
 
@@ -301,7 +344,8 @@ describe('workers (real NATS + Postgres)', () => {
       await settled((await publish(second)).seq);
       expect(readFileSync(path.join(ws, 'second-cmd.txt'), 'utf8')).toBe('changed later');
       const evs = await events(first.run_id);
-      expect(evs.map((e) => e.id)).toEqual([deriveId(first.command_id, 'run_started'), done.id]);
+      expect(evs.map((e) => e.id).slice(0, 2)).toEqual([deriveId(first.command_id, 'run_started'), done.id]);
+      expect(evs.slice(2).map((e) => [e.type, e.causation_id])).toEqual([['command_refused', second.command_id]]);
       expect((await execution(first.run_id))!.command_id).toBe(first.command_id);
     });
 

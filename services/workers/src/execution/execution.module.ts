@@ -5,11 +5,12 @@ import { ExecuteConsumer } from './consumers/execute.consumer';
 import { RoleConsumers } from './consumers/role-consumers.service';
 import { ExecutionRepository } from './repositories/execution.repository';
 import { RunExecutor } from './run-executor.service';
+import { ToolRunner } from './tool-runner.service';
 import { VERIFIER_KEYS, WORKSPACE_ROOT } from './tokens';
 import { prepareWorkspace } from './tools/path-safety';
-import { ToolRegistry } from './tools/tool-registry';
+import { BUILTIN_TOOLS, DEFAULT_ROLE_TOOLS, ToolRegistry } from './tools/tool-registry';
 
-/** Authenticated, at-most-once execution of worker commands. */
+/** Authenticated, at-most-once execution of worker commands, in sandbox processes. */
 @Module({
   providers: [
     {
@@ -18,7 +19,13 @@ import { ToolRegistry } from './tools/tool-registry';
       useFactory: (c: WorkersConfig) => prepareWorkspace(c.WARDEN_WORKSPACE),
     },
     { provide: VERIFIER_KEYS, inject: [CONFIG], useFactory: (c: WorkersConfig) => verifierKeys(c) },
-    { provide: ToolRegistry, useFactory: () => new ToolRegistry() },
+    {
+      provide: ToolRegistry,
+      inject: [CONFIG],
+      useFactory: (c: WorkersConfig) =>
+        new ToolRegistry(BUILTIN_TOOLS, ['*'], { ...DEFAULT_ROLE_TOOLS, ...c.WORKER_ROLE_TOOLS }),
+    },
+    ToolRunner,
     ExecutionRepository,
     RunExecutor,
     ExecuteConsumer,

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Action, ExecuteCommand, RunResult } from '@warden/contracts';
 import { Publisher, makeEnvelope, type OutgoingMessage } from '@warden/bus';
-import { TransientError } from '@warden/kernel';
+import { DomainError, TransientError } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
@@ -15,9 +15,7 @@ import {
   type Outcome,
   type RowsByRun,
 } from './repositories/execution.repository';
-import { runTool } from './tools/run-tool';
-import { ToolRegistry } from './tools/tool-registry';
-import { WORKSPACE_ROOT } from './tokens';
+import { ToolRunner } from './tool-runner.service';
 import { workersMetrics } from './workers.metrics';
 
 const PRODUCER = 'workers';
@@ -27,6 +25,20 @@ const FINISH_ATTEMPTS = 6;
 export interface AuthenticCommand {
   cmd: ExecuteCommand;
   action: Action;
+  /** Stream sequence of the message that carried it. */
+  seq: number;
+}
+
+/** A command for a run that another message already executed: refused, nothing runs or is republished. */
+export function replayRefusal(runId: string): DomainError {
+  return new DomainError('COMMAND.REPLAYED', `run ${runId} was already executed by another command message`, {
+    run_id: runId,
+  });
+}
+
+/** True if `seq` is the message that claimed the run (old claims without a sequence: same command id). */
+function isClaimingMessage(row: ExecutionRow, item: AuthenticCommand): boolean {
+  return row.stream_seq !== null ? String(row.stream_seq) === String(item.seq) : row.command_id === item.cmd.command_id;
 }
 
 /** One run of a batch, as it moves through the stages. */
@@ -58,9 +70,8 @@ export class RunExecutor {
 
   constructor(
     private readonly repo: ExecutionRepository,
-    private readonly tools: ToolRegistry,
+    private readonly runner: ToolRunner,
     @Inject(PUBLISHER) private readonly publisher: Publisher,
-    @Inject(WORKSPACE_ROOT) private readonly root: string,
     @Inject(CONFIG) private readonly config: WorkersConfig,
     @Inject(LOGGER) log: Logger,
   ) {
@@ -86,20 +97,27 @@ export class RunExecutor {
       const plans = planBatch(
         mine.map((i) => ({ runId: items[i]!.cmd.run_id, tool: items[i]!.action.tool })),
         claims,
-        (tool) => this.tools.get(tool)?.idempotent ?? true,
+        (tool) => this.runner.idempotent(tool),
       );
-      const runs: RunWork[] = plans.map((plan) => ({
-        plan,
-        lead: items[mine[plan.lead]!]!,
-        row: claims.get(plan.runId),
-      }));
+      const runs: RunWork[] = plans.map((plan) => {
+        const lead = items[mine[plan.lead]!]!;
+        const row = claims.get(plan.runId);
+        // a finished run answers only the message that claimed it (a redelivery): anything else is a replay
+        const replay = plan.plan.kind === 'republish' && row && !isClaimingMessage(row, lead);
+        return { plan, lead, row, error: replay ? replayRefusal(plan.runId) : undefined };
+      });
       await this.process(runs);
       for (const run of runs) {
-        const followers = run.plan.followers.map((f) => mine[f]!);
-        for (const i of [mine[run.plan.lead]!, ...followers]) outcomes[i] = run.error;
-        if (run.error === undefined && followers.length > 0 && run.row) {
-          // redeliveries or other commands for a run this batch settled: nothing more runs
-          workersMetrics.executions.inc({ tool: this.toolLabel(run.row.tool), outcome: 'duplicate' }, followers.length);
+        outcomes[mine[run.plan.lead]!] = run.error;
+        for (const f of run.plan.followers) {
+          const item = items[mine[f]!]!;
+          // other copies in the same batch: retried with the lead if it must be retried, else replays
+          if (run.error !== undefined && !(run.error instanceof DomainError)) outcomes[mine[f]!] = run.error;
+          else if (!run.row || !isClaimingMessage(run.row, item)) outcomes[mine[f]!] = replayRefusal(run.plan.runId);
+          // the claiming message behind a replay in the same batch: settle it on its own later
+          else if (run.error !== undefined)
+            outcomes[mine[f]!] = new TransientError(`run ${run.plan.runId}: retry alone`);
+          else outcomes[mine[f]!] = undefined;
         }
       }
     });
@@ -134,6 +152,7 @@ export class RunExecutor {
           commandId: r.lead.cmd.command_id,
           action: r.lead.action,
           traceId: r.lead.cmd.trace_id,
+          streamSeq: r.lead.seq,
         })),
         taken.map((r) => ({
           runId: r.plan.runId,
@@ -222,7 +241,7 @@ export class RunExecutor {
       run.result =
         run.plan.plan.kind === 'outcome_unknown'
           ? outcomeUnknownResult(run.row!.tool)
-          : await runTool(this.tools, run.row!.action, { root: this.root });
+          : await this.runner.run(run.lead.cmd.role, run.row!.action, run.lead.cmd.decision.constraints);
     });
   }
 
@@ -329,6 +348,6 @@ export class RunExecutor {
   }
 
   private toolLabel(tool: string): string {
-    return this.tools.get(tool) ? tool : 'unknown';
+    return this.runner.label(tool);
   }
 }

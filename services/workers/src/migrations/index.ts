@@ -1,4 +1,5 @@
 import { Initial1700000000000 } from './1700000000000-initial';
 import { Executions1700000000001 } from './1700000000001-executions';
+import { ClaimSeq1700000000002 } from './1700000000002-claim-seq';
 
-export const migrations = [Initial1700000000000, Executions1700000000001];
+export const migrations = [Initial1700000000000, Executions1700000000001, ClaimSeq1700000000002];

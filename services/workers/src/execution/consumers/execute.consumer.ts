@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { BusMessage } from '@warden/bus';
-import { DomainError, type SigningKeys } from '@warden/kernel';
+import { Publisher, makeEnvelope, type BusMessage, type OutgoingMessage } from '@warden/bus';
+import { DomainError, deriveId, type SigningKeys } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import { LOGGER } from '@warden/runtime';
+import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
+import type { WorkersConfig } from '../../config';
 import { authenticate, parseExecuteCommand, refusalReason } from '../domain/authenticity';
-import { ExecutionRepository, refusalKey } from '../repositories/execution.repository';
+import { ExecutionRepository, refusalKey, type Refusal } from '../repositories/execution.repository';
 import { RunExecutor, type AuthenticCommand } from '../run-executor.service';
+import { ToolRunner } from '../tool-runner.service';
 import { VERIFIER_KEYS } from '../tokens';
 import { workersMetrics } from '../workers.metrics';
 
@@ -16,10 +18,15 @@ interface Refused {
   err: DomainError;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TRACE = /^(?!0{32})[0-9a-f]{32}$/;
+
 /**
- * Handles batches of `cmd.workers.<role>.execute` messages: authenticity first, then at-most-once
- * execution. A refused command runs nothing and publishes no event: it is recorded, counted and
- * settled with its refusal so the consumer dead-letters it.
+ * Handles batches of `cmd.workers.<role>.execute` messages: authenticity and the role's tools first,
+ * then at-most-once execution. A refused command (inauthentic, another role's tool, a replay of an
+ * executed run) runs nothing: it is announced as `command_refused` (on the run's subject when its
+ * run id is a UUID, else on `events.refused.<token>`), recorded, counted, and dead-lettered. A
+ * refusal never changes a run's status.
  */
 @Injectable()
 export class ExecuteConsumer {
@@ -29,6 +36,9 @@ export class ExecuteConsumer {
     @Inject(VERIFIER_KEYS) private readonly keys: SigningKeys,
     private readonly repo: ExecutionRepository,
     private readonly executor: RunExecutor,
+    private readonly runner: ToolRunner,
+    @Inject(PUBLISHER) private readonly publisher: Publisher,
+    @Inject(CONFIG) private readonly config: WorkersConfig,
     @Inject(LOGGER) log: Logger,
   ) {
     this.log = log.child('execute');
@@ -39,12 +49,20 @@ export class ExecuteConsumer {
     const outcomes: (unknown | undefined)[] = msgs.map(() => undefined);
     const authentic: (AuthenticCommand & { index: number })[] = [];
     const refused: Refused[] = [];
+    const bodies: unknown[] = [];
     msgs.forEach((msg, index) => {
       let body: unknown;
       try {
         body = msg.json();
+        bodies[index] = body;
         const cmd = parseExecuteCommand(body);
-        authentic.push({ index, cmd, action: authenticate(this.keys, cmd, role) });
+        const action = authenticate(this.keys, cmd, role);
+        if (!this.runner.has(role, action.tool)) {
+          throw new DomainError('COMMAND.TOOL_NOT_IN_ROLE', `role "${role}" has no tool "${action.tool}"`, {
+            run_id: cmd.run_id,
+          });
+        }
+        authentic.push({ index, cmd, action, seq: msg.seq });
       } catch (err) {
         if (err instanceof DomainError) refused.push({ index, msg, body, err });
         else outcomes[index] = err;
@@ -55,14 +73,26 @@ export class ExecuteConsumer {
       this.executor.executeBatch(authentic).catch((err: unknown) => authentic.map(() => err)),
     ]);
     refused.forEach((r, i) => (outcomes[r.index] = refusals[i]));
-    authentic.forEach((a, i) => (outcomes[a.index] = executions[i]));
+    // replays are found while executing (they need the run's claim): refused the same way
+    const replays: Refused[] = [];
+    authentic.forEach((a, i) => {
+      const out = executions[i];
+      if (out instanceof DomainError)
+        replays.push({ index: a.index, msg: msgs[a.index]!, body: bodies[a.index], err: out });
+      else outcomes[a.index] = out;
+    });
+    const replayed = await this.refuse(replays, role);
+    replays.forEach((r, i) => (outcomes[r.index] = replayed[i]));
     return outcomes;
   }
 
-  /** Records the refusals in one statement; each settles with its refusal, or naks if not recorded. */
+  /**
+   * Publishes a `command_refused` per refusal (pipelined) and records them in one statement; each
+   * settles with its refusal (dead-lettered), or is retried if either step failed.
+   */
   private async refuse(refused: readonly Refused[], role: string): Promise<unknown[]> {
     if (refused.length === 0) return [];
-    const rows = refused.map(({ msg, body, err }) => {
+    const rows: Refusal[] = refused.map(({ msg, body, err }) => {
       const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
       return {
         runId: idLike(fields.run_id),
@@ -75,6 +105,8 @@ export class ExecuteConsumer {
         streamSeq: msg.seq,
       };
     });
+    const events = refused.map((r, i) => this.refusedEvent(r, rows[i]!));
+    const published = await Promise.allSettled(events.map((m) => this.publisher.publish(m)));
     let recorded: Set<string>;
     try {
       recorded = await this.repo.recordRefusals(rows);
@@ -87,7 +119,38 @@ export class ExecuteConsumer {
       if (recorded.has(refusalKey(r.subject, r.streamSeq))) workersMetrics.refused.inc({ reason: r.reason });
       this.log.warn('command refused', { run_id: r.runId, role, code: r.code, reason: r.detail });
     });
-    return refused.map((r) => r.err);
+    return refused.map((r, i) => {
+      const p = published[i]!;
+      return p.status === 'rejected' ? (p.reason ?? new Error('command_refused publish failed')) : r.err;
+    });
+  }
+
+  /** The `command_refused` event of one refused message; its id derives from the message, so retries dedupe. */
+  private refusedEvent(r: Refused, row: Refusal): OutgoingMessage {
+    const fields = (typeof r.body === 'object' && r.body !== null ? r.body : {}) as Record<string, unknown>;
+    const runId = typeof fields.run_id === 'string' && UUID.test(fields.run_id) ? fields.run_id.toLowerCase() : null;
+    const id = deriveId('command_refused', row.subject, String(row.streamSeq));
+    const traceId =
+      typeof fields.trace_id === 'string' && TRACE.test(fields.trace_id) ? fields.trace_id : id.replace(/-/g, '');
+    return this.publisher.eventMessage(
+      makeEnvelope({
+        type: 'command_refused',
+        id,
+        runId,
+        // without a usable run id, the event's own id is the subject token
+        correlationId: runId ?? id,
+        causationId: row.commandId && UUID.test(row.commandId) ? row.commandId : null,
+        producer: 'workers',
+        traceId,
+        data: {
+          ...(row.commandId ? { command_id: row.commandId } : {}),
+          role: row.role,
+          worker_id: this.config.WORKER_ID,
+          code: row.code,
+          reason: row.detail.slice(0, 2000),
+        },
+      }),
+    );
   }
 }
 

@@ -16,6 +16,8 @@ export const REFUSAL_REASONS = [
   'role_mismatch',
   'not_permitted',
   'action_mismatch',
+  'tool_not_in_role',
+  'replayed',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
@@ -26,6 +28,8 @@ const CODE_TO_REASON: Record<string, RefusalReason> = {
   'COMMAND.ROLE_MISMATCH': 'role_mismatch',
   'COMMAND.NOT_PERMITTED': 'not_permitted',
   'COMMAND.ACTION_MISMATCH': 'action_mismatch',
+  'COMMAND.TOOL_NOT_IN_ROLE': 'tool_not_in_role',
+  'COMMAND.REPLAYED': 'replayed',
 };
 
 /** The refusal reason for an error thrown by {@link authenticate}. */

@@ -17,6 +17,8 @@ export interface ExecutionRow {
   worker_id: string;
   started_at: Date;
   finished_at: Date | null;
+  /** Stream sequence of the claiming command message (null for claims from before it was kept). */
+  stream_seq: string | null;
 }
 
 export interface NewClaim {
@@ -24,6 +26,7 @@ export interface NewClaim {
   commandId: string;
   action: Action;
   traceId: string;
+  streamSeq: number;
 }
 
 /** A `started` claim whose worker is gone, taken over for another attempt. */
@@ -77,6 +80,7 @@ const COLUMN_NAMES = [
   'worker_id',
   'started_at',
   'finished_at',
+  'stream_seq',
 ];
 const COLUMNS = COLUMN_NAMES.join(', ');
 const E_COLUMNS = COLUMN_NAMES.map((c) => `e.${c}`).join(', ');
@@ -149,6 +153,7 @@ export class ExecutionRepository {
                   command_id: i.claim.commandId,
                   action: i.claim.action,
                   trace_id: i.claim.traceId,
+                  stream_seq: i.claim.streamSeq,
                 },
               ]
             : [],
@@ -158,9 +163,9 @@ export class ExecutionRepository {
         );
         return (await this.ds.query(
           `WITH ins AS (
-             INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id)
-             SELECT x.run_id, x.command_id, x.action->>'tool', x.action, 'started', 1, x.trace_id, $3
-             FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, command_id uuid, action jsonb, trace_id text)
+             INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id, stream_seq)
+             SELECT x.run_id, x.command_id, x.action->>'tool', x.action, 'started', 1, x.trace_id, $3, x.stream_seq
+             FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, command_id uuid, action jsonb, trace_id text, stream_seq bigint)
              ON CONFLICT (run_id) DO NOTHING
              RETURNING ${COLUMNS}
            ), upd AS (

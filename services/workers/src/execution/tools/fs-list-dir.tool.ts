@@ -19,6 +19,10 @@ export interface DirEntry {
 export const listDirTool: Tool = {
   name: 'fs.list_dir',
   idempotent: true,
+  args: Args,
+  result: z.object({
+    entries: z.array(z.object({ name: z.string(), type: z.enum(['file', 'dir', 'other']), size: z.number() })),
+  }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.list_dir', Args, raw);
     const real = await resolveExisting(ctx.root, args.path);

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
-import { OPEN_READ, assertOpenedInside, fsError, resolveExisting } from './path-safety';
+import { OPEN_READ, assertOpenedInside, assertPlainFile, fsError, resolveExisting } from './path-safety';
 import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './tool';
 
 /** Files larger than this are refused rather than loaded (the output hash needs the whole content). */
@@ -20,15 +20,20 @@ export interface ReadFileOutput {
 export const readFileTool: Tool = {
   name: 'fs.read_file',
   idempotent: true,
+  args: Args,
+  result: z.object({ content: z.string(), bytes: z.number().int() }),
   async run(raw, ctx: ToolContext): Promise<ReadFileOutput> {
     const args = parseArgs('fs.read_file', Args, raw);
     const real = await resolveExisting(ctx.root, args.path);
+    // never open a device: opening alone can have effects
+    assertPlainFile(await fs.stat(real).catch((err: unknown) => Promise.reject(fsError(err, args.path))), args.path);
     const fh = await fs.open(real, OPEN_READ).catch((err: unknown) => {
       throw fsError(err, args.path);
     });
     try {
       await assertOpenedInside(ctx.root, fh.fd, args.path);
       const st = await fh.stat();
+      assertPlainFile(st, args.path);
       if (st.isDirectory()) throw new ToolError('FS.IS_DIRECTORY', `"${args.path}" is a directory`);
       if (!st.isFile()) throw new ToolError('FS.NOT_A_FILE', `"${args.path}" is not a regular file`);
       if (st.size > MAX_READ_BYTES) {

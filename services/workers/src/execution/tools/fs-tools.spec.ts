@@ -184,6 +184,6 @@ describe('fs tools', () => {
   });
 
   it('fails an unknown tool with TOOL.UNKNOWN', async () => {
-    expect((await run('shell.exec', { cmd: 'rm -rf /' })).error?.code).toBe('TOOL.UNKNOWN');
+    expect((await run('secrets.read', { name: 'db' })).error?.code).toBe('TOOL.UNKNOWN');
   });
 });

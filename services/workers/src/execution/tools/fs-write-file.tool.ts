@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
-import { OPEN_WRITE, assertOpenedInside, fsError, resolveForWrite } from './path-safety';
+import { OPEN_WRITE, assertOpenedInside, assertPlainFile, fsError, resolveForWrite } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
 
 const Args = z.strictObject({
@@ -18,6 +18,8 @@ const Args = z.strictObject({
 export const writeFileTool: Tool = {
   name: 'fs.write_file',
   idempotent: false,
+  args: Args,
+  result: z.object({ path: z.string(), bytes_written: z.number().int() }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.write_file', Args, raw);
     const target = await resolveForWrite(ctx.root, args.path, args.create_dirs);
@@ -29,6 +31,7 @@ export const writeFileTool: Tool = {
       // verify before truncating, so a swapped path never damages a file outside the workspace
       await assertOpenedInside(ctx.root, fh.fd, args.path);
       const st = await fh.stat();
+      assertPlainFile(st, args.path);
       if (!st.isFile()) throw new ToolError('FS.NOT_A_FILE', `"${args.path}" is not a regular file`);
       await fh.truncate(0);
       await fh.writeFile(data);

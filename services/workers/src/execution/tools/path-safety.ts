@@ -64,6 +64,21 @@ export async function resolveReal(root: string, abs: string, rel: string): Promi
   }
 }
 
+/**
+ * Refuses changes inside a `.git` directory: its config and hooks run code (core.fsmonitor, hooks)
+ * and name the remotes, so agents change the repository only through the git tools.
+ */
+export function refuseGitInternal(root: string, abs: string, rel: string): void {
+  if (
+    abs
+      .slice(root.length)
+      .split(path.sep)
+      .some((c) => c.toLowerCase() === '.git')
+  ) {
+    throw new ToolError('PATH.GIT_INTERNAL', `"${rel}" is inside a .git directory; use the git tools`);
+  }
+}
+
 /** Real path of an existing file or directory inside the workspace (read and list). */
 export async function resolveExisting(root: string, rel: unknown): Promise<string> {
   const abs = resolveLexically(root, rel);
@@ -78,6 +93,7 @@ export async function resolveExisting(root: string, rel: unknown): Promise<strin
  */
 export async function resolveForWrite(root: string, rel: unknown, createDirs: boolean): Promise<string> {
   const abs = resolveLexically(root, rel);
+  refuseGitInternal(root, abs, rel as string);
   if (abs === root) throw new ToolError('FS.IS_DIRECTORY', 'cannot write to the workspace root');
   const parent = await resolveReal(root, path.dirname(abs), rel as string);
   let dir = parent.real;
@@ -100,6 +116,7 @@ export async function resolveForWrite(root: string, rel: unknown, createDirs: bo
   if (st?.isSymbolicLink())
     throw new ToolError('PATH.SYMLINK', `"${rel as string}" is a symlink; writes never follow symlinks`);
   if (st?.isDirectory()) throw new ToolError('FS.IS_DIRECTORY', `"${rel as string}" is a directory`);
+  if (st) assertPlainFile(st, rel as string);
   return target;
 }
 
@@ -115,6 +132,24 @@ export async function assertOpenedInside(root: string, fd: number, rel: string):
     return;
   }
   if (!isInside(root, real)) throw new ToolError('PATH.ESCAPE', `"${rel}" was swapped to point outside the workspace`);
+}
+
+/**
+ * Refuses what an opened file must not be: a device (character or block special), or a regular file
+ * with more than one hard link (its other name may be outside the workspace, where a read would leak
+ * and a write would land).
+ */
+export function assertPlainFile(
+  st: { isCharacterDevice(): boolean; isBlockDevice(): boolean; isFile(): boolean; nlink: number },
+  rel: string,
+): void {
+  if (st.isCharacterDevice() || st.isBlockDevice()) throw new ToolError('PATH.DEVICE', `"${rel}" is a device file`);
+  if (st.isFile() && st.nlink > 1) {
+    throw new ToolError(
+      'PATH.HARDLINK',
+      `"${rel}" has ${st.nlink} hard links; files linked from elsewhere are refused`,
+    );
+  }
 }
 
 /** Flags for opening without following a final symlink and without blocking on FIFOs. */

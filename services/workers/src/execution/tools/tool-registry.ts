@@ -1,21 +1,82 @@
+import { endpointNameOk, deployTool, prOpenTool } from './endpoint.tools';
+import { deleteTool } from './fs-delete.tool';
 import { listDirTool } from './fs-list-dir.tool';
 import { readFileTool } from './fs-read-file.tool';
 import { writeFileTool } from './fs-write-file.tool';
+import { emailSendTool } from './email-send.tool';
+import { gitTools } from './git.tools';
+import { httpGetTool, httpRequestTool } from './http.tools';
+import { shellExecTool } from './shell-exec.tool';
 import type { Tool } from './tool';
 
-/** Every tool this worker can execute, by name. */
+/** Every built-in tool with a fixed name (`deploy.<target>` tools are made on demand). */
+export const BUILTIN_TOOLS: readonly Tool[] = [
+  readFileTool,
+  writeFileTool,
+  listDirTool,
+  deleteTool,
+  ...gitTools,
+  httpGetTool,
+  httpRequestTool,
+  shellExecTool,
+  emailSendTool,
+  prOpenTool,
+];
+
+/**
+ * The tools of each role (the CONTRACT's roles plus the bundle's `ops`); `*` matches the rest of a
+ * name. Override with `WORKER_ROLE_TOOLS`.
+ */
+export const DEFAULT_ROLE_TOOLS: Readonly<Record<string, readonly string[]>> = {
+  dev: ['fs.*', 'git.*', 'pr.open', 'shell.exec', 'deploy.*'],
+  research: ['fs.read_file', 'fs.list_dir', 'http.get'],
+  outreach: ['email.send', 'http.get', 'fs.read_file'],
+  ops: ['fs.read_file', 'fs.list_dir', 'deploy.*'],
+};
+
+function matches(pattern: string, name: string): boolean {
+  return pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
+}
+
+/**
+ * Tools by name. `forRole` gives the registry a role's worker uses: it knows only that role's tools,
+ * so a signed command for any other tool is refused before anything runs.
+ * @example new ToolRegistry().forRole('research').get('fs.write_file') // undefined
+ */
 export class ToolRegistry {
   private readonly tools: Map<string, Tool>;
+  private readonly deploys = new Map<string, Tool>();
 
-  constructor(tools: Tool[] = [readFileTool, writeFileTool, listDirTool]) {
+  constructor(
+    tools: readonly Tool[] = BUILTIN_TOOLS,
+    private readonly patterns: readonly string[] = ['*'],
+    private readonly roleTools: Readonly<Record<string, readonly string[]>> = DEFAULT_ROLE_TOOLS,
+  ) {
     this.tools = new Map(tools.map((t) => [t.name, t]));
   }
 
   get(name: string): Tool | undefined {
-    return this.tools.get(name);
+    if (!this.patterns.some((p) => matches(p, name))) return undefined;
+    const fixed = this.tools.get(name);
+    if (fixed) return fixed;
+    const deploy = /^deploy\.([a-z][a-z0-9_-]*)$/.exec(name);
+    if (!deploy || !endpointNameOk(deploy[1]!)) return undefined;
+    let tool = this.deploys.get(name);
+    if (!tool) this.deploys.set(name, (tool = deployTool(deploy[1]!)));
+    return tool;
   }
 
   names(): string[] {
-    return [...this.tools.keys()];
+    return [...this.tools.keys()].filter((n) => this.patterns.some((p) => matches(p, n)));
+  }
+
+  /** The name patterns of a role's tools. */
+  rolePatterns(role: string): string[] {
+    return [...(this.roleTools[role] ?? [])];
+  }
+
+  /** The registry of one role (no tools for a role nobody configured). */
+  forRole(role: string): ToolRegistry {
+    return new ToolRegistry([...this.tools.values()], this.roleTools[role] ?? [], this.roleTools);
   }
 }

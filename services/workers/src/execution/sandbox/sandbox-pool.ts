@@ -1,0 +1,207 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { RunResult } from '@warden/contracts';
+import type { Logger } from '@warden/observability';
+import { failureResult } from '../domain/result';
+import type { SandboxMessage, SandboxRequest } from './protocol';
+
+/** Where the compiled sandbox entry is (from `src/` under ts-jest, the built `dist/` twin). */
+export function sandboxEntry(): string {
+  const dir = __filename.endsWith('.ts') ? __dirname.replace(/([/\\])src([/\\])/, '$1dist$2') : __dirname;
+  return path.join(dir, 'sandbox-child.js');
+}
+
+export interface PoolOptions {
+  /** Wrapper argv (prlimit, unshare, setpriv) put before `node sandbox-child.js`. */
+  prefix: string[];
+  /** Idle sandboxes kept started ahead of need. */
+  warm: number;
+  /** Executions a sandbox serves before it is replaced (1: a fresh process every time). */
+  reuse: number;
+  /** The exact environment of a sandbox. */
+  env: Record<string, string>;
+  entry?: string;
+  log?: Logger;
+}
+
+interface Sandbox {
+  child: ChildProcess;
+  ready: Promise<void>;
+  uses: number;
+  dead: boolean;
+  /** Settles the execution in hand when the process dies. */
+  onDeath?: (why: string) => void;
+}
+
+/** What the pool needs to know of the tool being run. */
+export interface ExecSpec {
+  idempotent: boolean;
+  /** The tool starts programs: its sandbox is never reused, and its process group is killed after. */
+  spawns: boolean;
+}
+
+let nextId = 1;
+
+/**
+ * A pool of sandbox processes (one kind: with or without network). Each execution takes an idle
+ * sandbox (or starts one), sends it the request and waits for the result within a wall-clock budget;
+ * past it, the sandbox's whole process group is SIGKILLed. A sandbox that dies mid-execution ends the
+ * run failed, `outcome_unknown` unless the tool is idempotent.
+ */
+export class SandboxPool {
+  private readonly idle: Sandbox[] = [];
+  private readonly all = new Set<Sandbox>();
+  private closed = false;
+  private readonly entry: string;
+
+  constructor(private readonly opts: PoolOptions) {
+    this.entry = opts.entry ?? sandboxEntry();
+    if (!existsSync(this.entry)) {
+      throw new Error(`${this.entry} is missing: run \`npm run build\` (workers run tools in built sandbox processes)`);
+    }
+  }
+
+  /** Starts the warm sandboxes and waits until they are ready. */
+  async warmUp(): Promise<void> {
+    while (this.idle.length < this.opts.warm) this.idle.push(this.start());
+    await Promise.all(this.idle.map((s) => s.ready));
+  }
+
+  async execute(req: Omit<SandboxRequest, 'id'>, spec: ExecSpec): Promise<RunResult> {
+    if (this.closed) throw new Error('sandbox pool closed');
+    const sb = this.take();
+    this.refill();
+    try {
+      await sb.ready;
+    } catch (err) {
+      this.retire(sb);
+      return failureResult({ code: 'SANDBOX.START_FAILED', message: (err as Error).message });
+    }
+    const id = nextId++;
+    const result = await new Promise<RunResult>((resolve) => {
+      const timer = setTimeout(() => {
+        done();
+        this.kill(sb);
+        resolve(
+          failureResult(
+            {
+              code: 'TOOL.TIMEOUT',
+              message: `${req.action.tool} ran longer than ${req.timeoutMs} ms; its process group was killed`,
+            },
+            !spec.idempotent,
+          ),
+        );
+      }, req.timeoutMs + 1000);
+      const onMessage = (m: SandboxMessage) => {
+        if (!('id' in m) || m.id !== id) return;
+        done();
+        resolve(m.result);
+      };
+      const done = () => {
+        clearTimeout(timer);
+        sb.child.off('message', onMessage);
+        sb.onDeath = undefined;
+      };
+      sb.onDeath = (why) => {
+        done();
+        resolve(
+          failureResult(
+            { code: 'SANDBOX.DIED', message: `the sandbox executing ${req.action.tool} died (${why})` },
+            !spec.idempotent,
+          ),
+        );
+      };
+      sb.child.on('message', onMessage);
+      sb.child.send(
+        { ...req, id } satisfies SandboxRequest,
+        (err) => err && sb.onDeath?.(`send failed: ${err.message}`),
+      );
+    });
+    sb.uses++;
+    if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) this.retire(sb);
+    else this.idle.push(sb);
+    return result;
+  }
+
+  /** Kills every sandbox (and whatever they started). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const exits = [...this.all].map((s) => new Promise((r) => (s.dead ? r(undefined) : s.child.once('exit', r))));
+    for (const s of this.all) this.kill(s);
+    await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 2000))]);
+  }
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  private take(): Sandbox {
+    while (this.idle.length > 0) {
+      const s = this.idle.shift()!;
+      if (!s.dead) return s;
+    }
+    return this.start();
+  }
+
+  private refill(): void {
+    if (this.closed) return;
+    const live = this.idle.filter((s) => !s.dead).length;
+    for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start());
+  }
+
+  private start(): Sandbox {
+    const argv = [...this.opts.prefix, process.execPath, this.entry];
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: this.opts.env,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    const sb: Sandbox = { child, uses: 0, dead: false, ready: Promise.resolve() };
+    this.all.add(sb);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    sb.ready = new Promise<void>((resolve, reject) => {
+      const onReady = (m: SandboxMessage) => {
+        if ('ready' in m) {
+          child.off('message', onReady);
+          resolve();
+        }
+      };
+      child.on('message', onReady);
+      child.once('exit', (code, signal) =>
+        reject(new Error(`sandbox exited (${code ?? signal}) before ready: ${stderr.trim()}`)),
+      );
+      child.once('error', reject);
+    });
+    sb.ready.catch(() => undefined);
+    child.once('exit', (code, signal) => {
+      sb.dead = true;
+      this.all.delete(sb);
+      if (sb.onDeath) {
+        sb.onDeath(`exit ${code ?? signal}${stderr ? `: ${stderr.trim().slice(-300)}` : ''}`);
+      } else if (!this.closed && code !== 0 && signal !== 'SIGKILL') {
+        this.opts.log?.warn('sandbox exited', { code, signal, stderr: stderr.trim().slice(-500) });
+      }
+    });
+    child.on('error', (err) => this.opts.log?.warn('sandbox error', { error: err }));
+    return sb;
+  }
+
+  private retire(sb: Sandbox): void {
+    this.kill(sb);
+  }
+
+  /** SIGKILL to the sandbox's process group: it and every program it started. */
+  private kill(sb: Sandbox): void {
+    if (sb.dead || !sb.child.pid) return;
+    try {
+      process.kill(-sb.child.pid, 'SIGKILL');
+    } catch {
+      sb.child.kill('SIGKILL');
+    }
+  }
+}

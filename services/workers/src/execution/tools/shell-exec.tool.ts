@@ -1,0 +1,69 @@
+import * as path from 'node:path';
+import { z } from 'zod';
+import { resolveExisting } from './path-safety';
+import { runProgram, scrubbedEnv } from './program';
+import { ToolError, parseArgs, settingsOf, type Tool } from './tool';
+
+const Args = z.strictObject({
+  argv: z.array(z.string().max(8192)).min(1).max(256),
+  /** Workspace-relative working directory. */
+  cwd: z.string().default('.'),
+  stdin: z
+    .string()
+    .max(1024 * 1024)
+    .optional(),
+  timeout_ms: z.number().int().positive().optional(),
+});
+
+/**
+ * `shell.exec {argv, cwd?, stdin?, timeout_ms?}` → `{exit_code, signal, stdout, stderr, truncated, timed_out}`.
+ * No shell: `argv[0]` must be on the allow-list (`WORKER_SHELL_ALLOW`), the environment is scrubbed,
+ * the working directory is inside the workspace, and the program's whole process group is killed on
+ * timeout (`TOOL.TIMEOUT`). A non-zero exit is reported in the output, not as a failure.
+ */
+export const shellExecTool: Tool = {
+  name: 'shell.exec',
+  idempotent: false,
+  spawns: true,
+  args: Args,
+  result: z.object({
+    exit_code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    stdout: z.string(),
+    stderr: z.string(),
+    truncated: z.boolean(),
+    timed_out: z.boolean(),
+  }),
+  async run(raw, ctx) {
+    const a = parseArgs('shell.exec', Args, raw);
+    const s = settingsOf(ctx, 'shell.exec');
+    const program = a.argv[0]!;
+    const allowed = s.shell.allow.some((p) => p === program || (path.isAbsolute(p) && path.basename(p) === program));
+    if (!allowed) {
+      throw new ToolError(
+        'SHELL.PROGRAM_REFUSED',
+        `shell.exec: "${program}" is not an allowed program (allowed: ${s.shell.allow.join(', ') || 'none'})`,
+      );
+    }
+    // a bare name that matched an absolute allow-list entry runs exactly that file
+    const file = s.shell.allow.find((p) => path.isAbsolute(p) && path.basename(p) === program) ?? program;
+    const cwd = await resolveExisting(ctx.root, a.cwd);
+    const timeoutMs = Math.min(a.timeout_ms ?? s.shell.timeoutMs, s.shell.timeoutMs);
+    const r = await runProgram([file, ...a.argv.slice(1)], {
+      cwd,
+      env: scrubbedEnv({ HOME: ctx.root }),
+      timeoutMs,
+      maxOutput: s.maxProgramOutput,
+      stdin: a.stdin,
+      signal: ctx.signal,
+      shareGroup: ctx.sandboxed,
+    });
+    if (r.timed_out) {
+      throw new ToolError(
+        'TOOL.TIMEOUT',
+        `shell.exec: ${program} ran longer than ${timeoutMs} ms; its process group was killed. stderr: ${r.stderr.slice(-500)}`,
+      );
+    }
+    return r;
+  },
+};
