@@ -6,6 +6,24 @@ export type Outcome = z.infer<typeof Outcome>;
 export const Tier = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 export type Tier = z.infer<typeof Tier>;
 
+/**
+ * The keys the policy puts in `Decision.constraints` (any other key a bundle sets is passed through).
+ * Escalations: `required_votes` (votes needed), `expires_in_seconds` (how long the approval request
+ * stays open, when the rule says). Allow/compute: limits for the worker.
+ */
+export const DecisionConstraints = z
+  .object({
+    required_votes: z.number().int().positive(),
+    expires_in_seconds: z.number().int().positive(),
+    timeout_seconds: z.number().int().positive(),
+    max_output_bytes: z.number().int().positive(),
+    allowed_hosts: z.array(z.string()),
+    env_allow: z.array(z.string()),
+  })
+  .partial()
+  .catchall(z.unknown());
+export type DecisionConstraints = z.infer<typeof DecisionConstraints>;
+
 /** The policy's verdict on one proposal (CONTRACT §4). */
 export const Decision = z.object({
   outcome: Outcome,

@@ -1,16 +1,43 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Subjects } from '@warden/contracts';
+import type { BusConnection } from '@warden/bus';
 import { loadSigningKeys, systemClock } from '@warden/kernel';
-import { CoreModule, runProjections } from '@warden/runtime';
-import { ActiveBundle, loadBundleFile } from './bundle/active-bundle';
+import type { Logger } from '@warden/observability';
+import {
+  BUS,
+  CoreModule,
+  DATA_SOURCE,
+  IdentityDirectory,
+  IdentityModule,
+  LOGGER,
+  SUBJECTS,
+  runProjections,
+} from '@warden/runtime';
+import { ActiveBundle } from './bundle/active-bundle';
+import { BundleRegistry } from './bundle/bundle.registry';
 import { OpenApiController } from './bundle/http/openapi.controller';
 import { PolicyController } from './bundle/http/policy.controller';
 import type { PolicyConfig } from './config';
+import { RunFailedConsumer } from './decision/consumers/run-failed.consumer';
 import { TaskReceivedConsumer } from './decision/consumers/task-received.consumer';
+import { DecisionInputRepository } from './decision/decision-input.repository';
 import { DecisionService } from './decision/decision.service';
+import { EvaluateResponder } from './decision/evaluate.handler';
+import { EvaluateController } from './decision/http/evaluate.controller';
+import { PolicyStateStore } from './decision/policy-state.store';
 import { policyProjections } from './decision/projections/projections';
-import { SessionUsageStore } from './decision/session-usage.store';
-import { CLOCK, SIGNING_KEYS } from './decision/tokens';
+import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS } from './decision/tokens';
 import { migrations } from './migrations';
+import { ReplayService } from './replay/replay.service';
+
+/** Closes the registry's KV watch with the app. */
+class RegistryLifecycle {
+  constructor(private readonly registry: BundleRegistry) {}
+  onApplicationShutdown(): void {
+    this.registry.close();
+  }
+}
 
 /** Composition root: wiring only. */
 @Module({})
@@ -25,17 +52,30 @@ export class AppModule {
           database: { schema: 'policy', entities: [], migrations },
           redis: true,
         }),
+        IdentityModule,
       ],
-      controllers: [PolicyController, OpenApiController, TaskReceivedConsumer],
+      controllers: [PolicyController, EvaluateController, OpenApiController, TaskReceivedConsumer, RunFailedConsumer],
       providers: [
         {
-          provide: ActiveBundle,
-          useFactory: async () => new ActiveBundle(await loadBundleFile(config.WARDEN_POLICY_FILE), new Date()),
+          provide: BundleRegistry,
+          inject: [DATA_SOURCE, BUS, SUBJECTS, LOGGER],
+          useFactory: (ds: DataSource, bus: BusConnection, subjects: Subjects, log: Logger) =>
+            BundleRegistry.open(ds, bus, subjects, config.WARDEN_POLICY_FILE, log, config.WARDEN_STREAM_REPLICAS),
+        },
+        { provide: ActiveBundle, inject: [BundleRegistry], useFactory: (r: BundleRegistry) => r.active },
+        {
+          provide: RegistryLifecycle,
+          inject: [BundleRegistry],
+          useFactory: (r: BundleRegistry) => new RegistryLifecycle(r),
         },
         { provide: SIGNING_KEYS, useFactory: () => loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined) },
         { provide: CLOCK, useValue: systemClock },
-        SessionUsageStore,
+        { provide: STANDING_APPROVALS, useExisting: IdentityDirectory },
+        PolicyStateStore,
+        DecisionInputRepository,
         DecisionService,
+        ReplayService,
+        EvaluateResponder,
         ...runProjections((c) => policyProjections(c.ds, c.bus, c.subjects, c.publisher)),
       ],
     };

@@ -10,10 +10,10 @@ import { PUBLISHER } from '@warden/runtime';
 import { readAll, waitFor, type TestEnv } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
-import { evaluate, policyInput, type SessionUsage } from '../src/decision/domain/evaluate';
+import { evaluate, policyInput } from '../src/decision/domain/evaluate';
 import { DecisionService } from '../src/decision/decision.service';
 import { DecisionProjection } from '../src/decision/projections/decision.projection';
-import { SessionUsageStore } from '../src/decision/session-usage.store';
+import { PolicyStateStore, type StateRequest } from '../src/decision/policy-state.store';
 
 const CONSUMER = 'policy-task-received';
 
@@ -41,7 +41,7 @@ function sessionKey(sessionId: string): string {
   return `${t.prefix}:policy:session:${sessionId}`;
 }
 
-async function usageOf(sessionId: string): Promise<SessionUsage> {
+async function usageOf(sessionId: string): Promise<{ calls: number; tokens: number }> {
   const [c, tk] = await redis.hmget(sessionKey(sessionId), 'c', 't');
   return { calls: Number(c ?? 0), tokens: Number(tk ?? 0) };
 }
@@ -93,70 +93,73 @@ async function burst(msgs: Outgoing[]): Promise<number[]> {
 }
 
 /** The input_hash a run gets when judged on `before`. */
-function hashFor(env: Envelope<'task_received'>, before: SessionUsage | null): string {
-  return evaluate(policy, policyInput(env.data.submission, before), new Date()).input_hash;
+function hashFor(env: Envelope<'task_received'>, before: { calls: number; tokens: number } | null): string {
+  const session = before && {
+    ...before,
+    tools: before.calls ? { [env.data.submission.action.tool]: before.calls } : {},
+  };
+  return evaluate(policy, policyInput(env.data.submission, { session }), new Date()).input_hash;
 }
 
-describe('SessionUsageStore.recordAll', () => {
+/** A store request for a run of `sessionId` (fs.read_file, no rate limit, no agent budget). */
+function req(sessionId: string, runId: string, tokens: number): StateRequest {
+  return {
+    runId,
+    sessionId,
+    agentId: 'agent-7',
+    tool: 'fs.read_file',
+    tokens,
+    costUsd: 0,
+    host: '',
+    fingerprint: 'fp',
+    rate: null,
+    trackAgent: false,
+    sessionTtl: 3600,
+    agentTtl: 3600,
+  };
+}
+
+/** The session part of a stored state: counters and a fs.read_file history. */
+const snap = (calls: number, tokens: number) =>
+  expect.objectContaining({
+    session: { calls, tokens, cost_usd: 0, tools: calls ? { 'fs.read_file': calls } : {}, hosts: [] },
+  });
+
+describe('PolicyStateStore.recordAll', () => {
   it('counts runs of one session in the given order, each once, and answers each with its own snapshot', async () => {
-    const store = app.get(SessionUsageStore);
+    const store = app.get(PolicyStateStore);
     const a = `sess-a-${newId()}`;
     const b = `sess-b-${newId()}`;
     const [r1, r2, r3, r4] = [newId(), newId(), newId(), newId()];
-    const out = await store.recordAll(
-      [
-        { sessionId: a, runId: r1, tokens: 10 },
-        { sessionId: b, runId: r2, tokens: 5 },
-        { sessionId: a, runId: r3, tokens: 20 },
-        { sessionId: a, runId: r1, tokens: 10 }, // the same run again, in the same call
-        { sessionId: a, runId: r4, tokens: 7.9 },
-      ],
-      3600,
-    );
-    expect(out).toEqual([
-      { calls: 0, tokens: 0 },
-      { calls: 0, tokens: 0 },
-      { calls: 1, tokens: 10 },
-      { calls: 0, tokens: 0 },
-      { calls: 2, tokens: 30 },
+    const out = await store.recordAll([
+      req(a, r1, 10),
+      req(b, r2, 5),
+      req(a, r3, 20),
+      req(a, r1, 10), // the same run again, in the same call
+      req(a, r4, 7.9),
     ]);
+    expect(out).toEqual([snap(0, 0), snap(0, 0), snap(1, 10), snap(0, 0), snap(2, 30)]);
     expect(await usageOf(a)).toEqual({ calls: 3, tokens: 37 });
     expect(await usageOf(b)).toEqual({ calls: 1, tokens: 5 });
     const ttl = await redis.ttl(sessionKey(a));
     expect(ttl).toBeGreaterThan(3500);
 
     // replayed later (redelivery): the stored snapshots, nothing counted again
-    const again = await store.recordAll(
-      [
-        { sessionId: a, runId: r3, tokens: 20 },
-        { sessionId: a, runId: r1, tokens: 10 },
-      ],
-      3600,
-    );
-    expect(again).toEqual([
-      { calls: 1, tokens: 10 },
-      { calls: 0, tokens: 0 },
-    ]);
+    const again = await store.recordAll([req(a, r3, 20), req(a, r1, 10)]);
+    expect(again).toEqual([snap(1, 10), snap(0, 0)]);
     expect(await usageOf(a)).toEqual({ calls: 3, tokens: 37 });
   });
 
   it('a session Redis refuses fails only its own entries, as transient errors', async () => {
-    const store = app.get(SessionUsageStore);
+    const store = app.get(PolicyStateStore);
     const broken = `sess-broken-${newId()}`;
     const fine = `sess-fine-${newId()}`;
     await redis.set(sessionKey(broken), 'not a hash');
-    const out = await store.recordAll(
-      [
-        { sessionId: broken, runId: newId(), tokens: 1 },
-        { sessionId: fine, runId: newId(), tokens: 1 },
-        { sessionId: broken, runId: newId(), tokens: 1 },
-      ],
-      3600,
-    );
+    const out = await store.recordAll([req(broken, newId(), 1), req(fine, newId(), 1), req(broken, newId(), 1)]);
     expect(out[0]).toBeInstanceOf(TransientError);
-    expect((out[0] as TransientError).message).toMatch(/recording session usage failed: .*WRONGTYPE/);
+    expect((out[0] as TransientError).message).toMatch(/recording policy state failed: .*WRONGTYPE/);
     expect(out[2]).toBeInstanceOf(TransientError);
-    expect(out[1]).toEqual({ calls: 0, tokens: 0 });
+    expect(out[1]).toEqual(snap(0, 0));
     expect(await usageOf(fine)).toEqual({ calls: 1, tokens: 1 });
     await redis.del(sessionKey(broken));
   });

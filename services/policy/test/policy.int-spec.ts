@@ -231,7 +231,7 @@ describe('policy service', () => {
     // the redelivered run was judged on the usage before its first attempt, not after it
     const expected = evaluate(
       parseBundle(bundleText),
-      policyInput(second.data.submission, { calls: 1, tokens: 10 }),
+      policyInput(second.data.submission, { session: { calls: 1, tokens: 10, tools: { 'fs.read_file': 1 } } }),
       new Date(),
     );
     expect(d.data.input_hash).toBe(expected.input_hash);

@@ -10,8 +10,9 @@ export interface BundleInfo {
 }
 
 /**
- * The bundle this replica judges by. Swapped whole (one reference), so an evaluation in flight keeps
- * the bundle it started with; activation across replicas comes with `PUT /v1/policy`.
+ * The bundle this replica judges by. Swapped whole (one reference, already compiled), so an
+ * evaluation in flight keeps the bundle it started with; {@link BundleRegistry} swaps it when the
+ * active bundle changes on any replica.
  */
 export class ActiveBundle {
   constructor(
@@ -42,6 +43,11 @@ export class ActiveBundle {
  * bundle stops the service at start rather than judging with half a policy.
  */
 export async function loadBundleFile(path: string): Promise<LoadedBundle> {
+  return (await readBundleFile(path)).loaded;
+}
+
+/** {@link loadBundleFile}, with the text as read (stored as the bundle's source). */
+export async function readBundleFile(path: string): Promise<{ text: string; loaded: LoadedBundle }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -49,7 +55,7 @@ export async function loadBundleFile(path: string): Promise<LoadedBundle> {
     throw new Error(`cannot read policy bundle ${path} (set WARDEN_POLICY_FILE): ${(err as Error).message}`);
   }
   try {
-    return parseBundle(text);
+    return { text, loaded: parseBundle(text) };
   } catch (err) {
     if (err instanceof ValidationError) {
       throw new Error(

@@ -1,82 +1,142 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Action, Decision, Envelope } from '@warden/contracts';
+import type { Action, Decision, Envelope, TaskSubmission } from '@warden/contracts';
 import { makeEnvelope } from '@warden/bus';
-import { ValidationError, canonicalJson, deriveId, type Clock, type SigningKeys } from '@warden/kernel';
+import { ValidationError, canonicalJson, deriveId, sha256Hex, type Clock, type SigningKeys } from '@warden/kernel';
 import { ActiveBundle } from '../bundle/active-bundle';
 import { policyMetrics } from './decision.metrics';
+import { DecisionInputRepository } from './decision-input.repository';
 import type { LoadedBundle } from './domain/bundle';
-import { budgetCrossings, evaluate, policyInput, type PolicyInput, type SessionUsage } from './domain/evaluate';
+import {
+  budgetCrossings,
+  evaluate,
+  fetchedHost,
+  policyInput,
+  type PolicyInput,
+  type StandingGrant,
+  type Verdict,
+} from './domain/evaluate';
 import { signDecision } from './decision-signer';
-import { SessionUsageStore, type UsageEntry } from './session-usage.store';
-import { CLOCK, SIGNING_KEYS } from './tokens';
+import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
+import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS, type StandingApprovalSource } from './tokens';
 
 const PRODUCER = 'policy';
-/** Counter lifetime when the bundle sets no session budget (sessions are still counted). */
+/** Counter lifetime when the bundle sets no budget (sessions and agents are still counted). */
 const DEFAULT_WINDOW_SECONDS = 86400;
 
+/** A submission the policy judges (a `task_received`'s, or a dry run's). */
+export type Judged = Pick<TaskSubmission, 'agent' | 'session_id' | 'action' | 'usage'>;
+
 /**
- * Judges received tasks: records each session's usage, evaluates under the active bundle, signs.
- * Every event it returns has an id derived from the task_received event, so handling the same
- * event again yields the same ids and the broker drops the copies.
+ * Judges received tasks: records each run's session/agent state, evaluates under the active bundle,
+ * stores the evaluated input, signs. Every event it returns has an id derived from the
+ * task_received event, so handling the same event again yields the same ids and the broker drops
+ * the copies.
  */
 @Injectable()
 export class DecisionService {
   constructor(
     @Inject(ActiveBundle) private readonly bundles: ActiveBundle,
-    @Inject(SessionUsageStore) private readonly usage: SessionUsageStore,
+    @Inject(PolicyStateStore) private readonly state: PolicyStateStore,
+    @Inject(DecisionInputRepository) private readonly inputs: DecisionInputRepository,
     @Inject(SIGNING_KEYS) private readonly keys: SigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(STANDING_APPROVALS) private readonly standing: StandingApprovalSource,
   ) {}
 
   /**
-   * Judges a batch: records every session's usage at once (runs of one session in the given order),
-   * then evaluates and signs each. Returns, per task in order, its events (`decision_made`, then a
-   * `budget_exceeded` for each session budget the run crosses first) or the error that settles it
-   * (a {@link ValidationError} for a malformed task, a TransientError when its usage was not recorded).
+   * Judges a batch: records every run's state in one Redis round trip (runs in the given order),
+   * evaluates each, stores all evaluated inputs in one statement, then signs. Returns, per task in
+   * order, its events (`decision_made`, then a `budget_exceeded` for each budget the run takes over
+   * its limit first) or the error that settles it (a {@link ValidationError} for a malformed task, a
+   * TransientError when its state or input was not recorded).
    * @example const results = await decisions.decideAll([received])
    */
   async decideAll(received: readonly Envelope<'task_received'>[]): Promise<(Envelope[] | Error)[]> {
-    // one bundle for the whole batch, read before any await
+    // one bundle for the whole batch, read before any await: a swap mid-batch never mixes bundles
     const policy = this.bundles.current;
-    const window = policy.bundle.budgets.session?.window_seconds ?? DEFAULT_WINDOW_SECONDS;
-    const results: (Envelope[] | Error | undefined)[] = received.map((r) => mismatch(r));
-    const entries: UsageEntry[] = [];
-    const entryOf: number[] = [];
+    const results: (Error | undefined)[] = received.map((r) => mismatch(r));
+    const requests: StateRequest[] = [];
+    const requestOf: number[] = [];
     received.forEach((r, i) => {
-      const s = r.data.submission;
-      if (results[i] || !s.session_id) return;
-      entryOf.push(i);
-      entries.push({ sessionId: s.session_id, runId: s.run_id, tokens: s.usage?.tokens ?? 0 });
+      if (results[i]) return;
+      requestOf.push(i);
+      requests.push(stateRequest(policy, r.data.submission.run_id, r.data.submission));
     });
-    const usages = entries.length ? await this.usage.recordAll(entries, window) : [];
-    const before = new Array<SessionUsage | null>(received.length).fill(null);
-    usages.forEach((u, k) => {
-      if (u instanceof Error) results[entryOf[k]!] = u;
-      else before[entryOf[k]!] = u;
+    const states = await this.state.recordAll(requests);
+    const stored = new Array<StoredState | null>(received.length).fill(null);
+    states.forEach((s, k) => {
+      if (s instanceof Error) results[requestOf[k]!] = s;
+      else stored[requestOf[k]!] = s;
     });
-    const out = received.map((r, i): Envelope[] | Error => {
+    const now = this.clock.now();
+    const judged = received.map((r, i): { events: Envelope[]; input: PolicyInput; hash: string } | Error => {
       const settled = results[i];
       if (settled) return settled;
       try {
-        return this.judge(policy, r, before[i]!);
+        return this.judge(policy, r, stored[i]!, now);
       } catch (err) {
         // one task's unexpected failure is retried alone, not with the whole batch
         return err instanceof Error ? err : new Error(String(err));
       }
     });
+    const rows = judged.flatMap((j) => (j instanceof Error ? [] : [{ input_hash: j.hash, input: j.input }]));
+    try {
+      await this.inputs.saveAll(dedupe(rows));
+    } catch (err) {
+      // without its input a decision could not be replayed: retry them
+      return judged.map((j) => (j instanceof Error ? j : (err as Error)));
+    }
+    const out = judged.map((j) => (j instanceof Error ? j : j.events));
     countOutcomes(out);
     return out;
   }
 
-  /** Evaluates and signs one task under `policy`, given its session's usage before it. */
-  private judge(policy: LoadedBundle, received: Envelope<'task_received'>, before: SessionUsage | null): Envelope[] {
+  /**
+   * The decision that would be made now, changing nothing: no counters, no events, no stored input
+   * (the dry run of `POST /v1/evaluate` and `warden.policy.evaluate`).
+   * @example const decision = await decisions.dryRun(submission, traceId)
+   */
+  async dryRun(submission: Judged, traceId: string): Promise<Decision> {
+    const policy = this.bundles.current;
+    const request = stateRequest(policy, 'dry-run', submission);
+    const stored = await this.state.peek(request);
+    const now = this.clock.now();
+    const input = policyInput(submission, { ...stored, standing: this.standingFor(submission, now) });
+    return { ...evaluate(policy, input, now), trace_id: traceId };
+  }
+
+  /** Active standing approvals for this agent and tool, as evaluated (sorted by id). */
+  standingFor(submission: Judged, now: Date): StandingGrant[] {
+    return this.standing
+      .standingApprovals(now)
+      .filter((g) => g.agent_id === submission.agent.id && g.tool === submission.action.tool)
+      .map((g) => {
+        const grant: StandingGrant = {
+          id: g.standing_id,
+          scope: g.scope,
+          agent_id: g.agent_id,
+          tool: g.tool,
+          max_tier: g.max_tier,
+        };
+        if (g.session_id !== undefined) grant.session_id = g.session_id;
+        return grant;
+      })
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Evaluates and signs one task under `policy`, given the state before it. */
+  private judge(
+    policy: LoadedBundle,
+    received: Envelope<'task_received'>,
+    stored: StoredState,
+    now: Date,
+  ): { events: Envelope[]; input: PolicyInput; hash: string } {
     const submission = received.data.submission;
     const runId = submission.run_id;
-    const input = policyInput(submission, before);
+    const input = policyInput(submission, { ...stored, standing: this.standingFor(submission, now) });
     const canonicalAction = canonicalJson(input.action);
-    const now = this.clock.now();
     // a fresh object: completed in place rather than copied twice
-    const decision: Decision = Object.assign(evaluate(policy, input, now, canonicalAction), {
+    const decision: Decision = Object.assign(evaluate(policy, input, now, canonicalAction) as Verdict, {
       trace_id: received.trace_id,
     });
     decision.signature = signDecision(
@@ -87,7 +147,6 @@ export class DecisionService {
       sameAction(submission.action, input.action) ? canonicalAction : canonicalJson(submission.action),
       decision,
     );
-    // envelope inputs written out rather than spread from a shared object: spreading costs more here
     const events: Envelope[] = [
       makeEnvelope({
         type: 'decision_made',
@@ -110,14 +169,48 @@ export class DecisionService {
           correlationId: runId,
           causationId: received.id,
           occurredAt: now,
-          // one per budget: both may be crossed by the same run
-          id: deriveId(received.id, 'budget_exceeded', c.budget),
-          data: { session_id: submission.session_id!, budget: c.budget, used: c.used, limit: c.limit },
+          // one per budget and scope: several may be crossed by the same run
+          id:
+            c.scope === 'session'
+              ? deriveId(received.id, 'budget_exceeded', c.budget)
+              : deriveId(received.id, 'budget_exceeded', `agent:${c.budget}`),
+          data: {
+            scope: c.scope,
+            ...(submission.session_id ? { session_id: submission.session_id } : {}),
+            agent_id: submission.agent.id,
+            budget: c.budget,
+            used: c.used,
+            limit: c.limit,
+          },
         }),
       );
     }
-    return events;
+    return { events, input, hash: decision.input_hash };
   }
+}
+
+/** What the state store needs for one proposal under `policy`. */
+export function stateRequest(policy: LoadedBundle, runId: string, s: Judged): StateRequest {
+  const { bundle, plan } = policy;
+  return {
+    runId,
+    sessionId: s.session_id ?? null,
+    agentId: s.agent.id,
+    tool: s.action.tool,
+    tokens: s.usage?.tokens ?? 0,
+    costUsd: s.usage?.cost_usd ?? 0,
+    host: fetchedHost(bundle, s.action.args),
+    fingerprint: sha256Hex(canonicalJson({ tool: s.action.tool, args: s.action.args })).slice(0, 32),
+    rate: plan.rateLimitFor(s.agent.id, s.action.tool),
+    trackAgent: bundle.budgets.agent !== undefined,
+    sessionTtl: bundle.budgets.session?.window_seconds ?? DEFAULT_WINDOW_SECONDS,
+    agentTtl: bundle.budgets.agent?.window_seconds ?? DEFAULT_WINDOW_SECONDS,
+  };
+}
+
+function dedupe<T extends { input_hash: string }>(rows: T[]): T[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => (seen.has(r.input_hash) ? false : (seen.add(r.input_hash), true)));
 }
 
 function sameAction(a: Action, b: PolicyInput['action']): boolean {

@@ -12,6 +12,10 @@ import { DATA_SOURCE, startService } from '@warden/runtime';
 import { createTestEnv, type TestEnv } from '@warden/testing';
 import { AppModule } from '../../src/app.module';
 import { loadConfig } from '../../src/config';
+import { policyBucket } from '../../src/bundle/bundle.registry';
+
+/** The bootstrap admin token every test world's policy accepts. */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 /** A running policy service on its own prefix, database and bundle file, plus a Redis client to inspect budgets. */
 export interface PolicyWorld {
@@ -20,6 +24,8 @@ export interface PolicyWorld {
   ds: DataSource;
   redis: Redis;
   bundleText: string;
+  /** Another policy replica on the same prefix, database and bundle file. */
+  startReplica(): Promise<INestApplication>;
   close(): Promise<void>;
 }
 
@@ -34,7 +40,10 @@ export async function startPolicyWorld(version: string): Promise<PolicyWorld> {
     unknown
   >;
   raw.version = version;
-  raw.budgets = { session: { max_calls: 3, max_tokens: 1000, window_seconds: 3600 } };
+  // escalate only once over (no early escalation), as the contract's table reads
+  raw.budgets = {
+    session: { max_calls: 3, max_tokens: 1000, window_seconds: 3600, escalate_at: null, on_exceed: 'escalate' },
+  };
   const bundleText = stringify(raw);
   const dir = mkdtempSync(join(tmpdir(), 'warden-policy-'));
   writeFileSync(join(dir, 'bundle.yaml'), bundleText);
@@ -43,17 +52,26 @@ export async function startPolicyWorld(version: string): Promise<PolicyWorld> {
     ...t.env,
     POLICY_PORT: '0',
     WARDEN_POLICY_FILE: join(dir, 'bundle.yaml'),
+    WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
   });
   const app = await startService(AppModule.forRoot(config), { service: 'policy', port: 0 });
   const redis = createRedis(t.env.REDIS_URL!, `policy-test-${version}`);
+  const replicas: INestApplication[] = [];
   return {
     t,
     app,
     ds: app.get(DATA_SOURCE),
     redis,
     bundleText,
+    async startReplica() {
+      const replica = await startService(AppModule.forRoot(config), { service: 'policy', port: 0 });
+      replicas.push(replica);
+      return replica;
+    },
     async close() {
+      for (const r of replicas) await r.close();
       await app.close();
+      await t.bus.jsm.streams.delete(`KV_${policyBucket(t.subjects)}`).catch(() => undefined);
       const keys = await redis.keys(`${t.prefix}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();

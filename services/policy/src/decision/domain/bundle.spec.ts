@@ -27,7 +27,7 @@ function edited(edit: (raw: Record<string, any>) => void): Record<string, any> {
 describe('the shipped default bundle', () => {
   it('parses, with its version, tiers and mode', () => {
     const { bundle, digest } = parseBundle(DEFAULT_YAML);
-    expect(bundle.version).toBe('2026-11-21.1');
+    expect(bundle.version).toBe('2026-11-21.2');
     expect(bundle.mode).toBe('enforce');
     expect(bundle.tiers['2'].required_votes).toBe(1);
     expect(bundle.tiers['3'].required_votes).toBe(2);
@@ -123,7 +123,7 @@ describe('bundle validation names every problem with its path', () => {
     [
       'budget without limits',
       (r) => (r.budgets.session = { tier: 2 }),
-      { path: 'budgets.session', message: 'needs max_calls or max_tokens' },
+      { path: 'budgets.session', message: 'needs max_calls, max_tokens or max_cost_usd' },
     ],
     [
       'negative budget',

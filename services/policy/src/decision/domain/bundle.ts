@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { BundlePlan } from './plan';
 import { toFieldErrors } from '@warden/contracts';
 import { ValidationError, sha256Canonical, type FieldError } from '@warden/kernel';
 
@@ -9,6 +10,9 @@ export const BUILTIN_RULES = {
   defaultDeny: 'default-deny',
   roleTools: 'role-tools',
   sessionBudget: 'session-budget',
+  agentBudget: 'agent-budget',
+  loop: 'loop-detected',
+  engineError: 'engine-error',
 } as const;
 
 /** Largest bundle text accepted. */
@@ -118,23 +122,84 @@ const ToolGlob = z
   .max(200)
   .regex(/^[a-z0-9_.*]+$/, 'must be a tool name or glob (lowercase letters, digits, _, ., *), e.g. fs.* or git.push');
 
+/** Agent ids and session ids are free text: their globs only give `*` a meaning. */
+const IdGlob = z.string().min(1).max(200);
+
 const RuleId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, 'must be lowercase letters, digits, _, . and - (at most 100)')
-  .refine((id) => !(Object.values(BUILTIN_RULES) as string[]).includes(id), 'is reserved for a built-in rule');
+  .refine(
+    (id) => !(Object.values(BUILTIN_RULES) as string[]).includes(id) && !id.startsWith('standing:'),
+    'is reserved for a built-in rule',
+  );
 
 const TierNumber = z.union([z.literal(1), z.literal(2), z.literal(3)]);
+
+/** Seconds, or a duration like `90s`, `30m`, `4h`, `2d`. */
+export const Duration = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+)\s*(s|m|h|d)$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be seconds or a duration like 90s, 30m, 4h, 2d' });
+    return z.NEVER;
+  }
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+});
+
+/** A CEL expression (compiled and type-checked when the bundle loads, see {@link compileBundle}). */
+const CelSource = z.string().min(1).max(4000);
+
+/** Known constraints on an allowed action; any other key is passed through to workers as is. */
+const Constraints = z
+  .object({
+    timeout_seconds: z.number().int().positive().max(86400).optional(),
+    max_output_bytes: z.number().int().positive().optional(),
+    allowed_hosts: z.array(z.string().min(1).max(253)).optional(),
+    env_allow: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'must be an env var name or prefix*'))
+      .optional(),
+  })
+  .catchall(z.json());
+
+/** The shipped rewrite recipes of `outcome: compute` (see compute.ts). */
+export const RECIPES = ['force_with_lease', 'pull_request', 'email_draft', 'canary', 'path_swap'] as const;
+
+const ComputeSpec = z.strictObject({
+  recipe: z.enum(RECIPES),
+  /** Recipe parameters, e.g. `{from: prod/, to: staging/}` for path_swap. */
+  with: z.record(z.string(), z.json()).optional(),
+});
 
 const Rule = z
   .strictObject({
     id: RuleId,
     description: z.string().max(2000).optional(),
     tools: z.array(ToolGlob).min(1),
+    /** Only for agents of these roles. */
+    roles: z
+      .array(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'must be a role name'))
+      .min(1)
+      .optional(),
+    /** Only for these agent ids (globs). */
+    agents: z.array(IdGlob).min(1).optional(),
+    /** Only for these session ids (globs). */
+    sessions: z.array(IdGlob).min(1).optional(),
     when: Condition.optional(),
-    outcome: z.enum(['allow', 'deny', 'escalate']),
+    /** A CEL condition over action, args, agent, session, resource and lists. */
+    if: CelSource.optional(),
+    outcome: z.enum(['allow', 'deny', 'escalate', 'compute']),
     tier: TierNumber.optional(),
     reason: z.string().min(1).max(500),
-    constraints: z.record(z.string(), z.json()).optional(),
+    constraints: Constraints.optional(),
+    /** Escalations: votes needed instead of the tier's. */
+    required_votes: z.number().int().min(1).max(10).optional(),
+    /** Escalations: how long the approval request stays open. */
+    expires_in: Duration.optional(),
+    /** Overrides the bundle's mode for decisions this rule makes. */
+    mode: z.enum(['enforce', 'observe']).optional(),
+    /** Allow now, and ask a human to review afterwards. */
+    review: z.boolean().optional(),
+    compute: ComputeSpec.optional(),
   })
   .superRefine((r, ctx) => {
     if (r.outcome === 'escalate' && r.tier !== 2 && r.tier !== 3) {
@@ -143,6 +208,18 @@ const Rule = z
     if (r.outcome !== 'escalate' && r.tier !== undefined && r.tier !== 1) {
       ctx.addIssue({ code: 'custom', path: ['tier'], message: `${r.outcome} is always tier 1` });
     }
+    if (r.outcome !== 'escalate') {
+      for (const k of ['required_votes', 'expires_in'] as const)
+        if (r[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only escalate rules take it' });
+    }
+    if (r.outcome === 'compute' && !r.compute)
+      ctx.addIssue({ code: 'custom', path: ['compute'], message: 'compute needs a recipe, e.g. {recipe: canary}' });
+    if (r.outcome !== 'compute' && r.compute)
+      ctx.addIssue({ code: 'custom', path: ['compute'], message: 'only compute rules take a recipe' });
+    if (r.review !== undefined && r.outcome !== 'allow')
+      ctx.addIssue({ code: 'custom', path: ['review'], message: 'only allow rules take review' });
+    if (r.constraints && (r.outcome === 'deny' || r.outcome === 'escalate'))
+      ctx.addIssue({ code: 'custom', path: ['constraints'], message: 'only allow and compute rules take constraints' });
   })
   .transform((r) => ({ ...r, tier: r.tier ?? 1 }));
 
@@ -153,21 +230,90 @@ const TierSpec = z.strictObject({
 
 const RoleName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'must be a lowercase role name, e.g. dev');
 
-const SessionBudget = z
+const Budget = z
   .strictObject({
     max_calls: z.number().int().positive().optional(),
     max_tokens: z.number().int().positive().optional(),
-    /** How long a session's counters live after its last call. */
+    max_cost_usd: z.number().positive().optional(),
+    /** How long counters live after the last call. */
     window_seconds: z
       .number()
       .int()
       .min(60)
       .max(30 * 86400)
       .default(86400),
-    /** The least tier an over-budget session escalates to. */
+    /** Escalate once usage after the run reaches this fraction of a limit; null: never before the limit. */
+    escalate_at: z.number().gt(0).max(1).nullable().default(0.8),
+    /** What happens to a run that takes usage past a limit. */
+    on_exceed: z.enum(['deny', 'escalate']).default('deny'),
+    /** The least tier a budget escalation asks for. */
     tier: z.union([z.literal(2), z.literal(3)]).default(2),
   })
-  .refine((b) => b.max_calls !== undefined || b.max_tokens !== undefined, 'needs max_calls or max_tokens');
+  .refine(
+    (b) => b.max_calls !== undefined || b.max_tokens !== undefined || b.max_cost_usd !== undefined,
+    'needs max_calls, max_tokens or max_cost_usd',
+  );
+export type Budget = z.output<typeof Budget>;
+
+const RateLimit = z.strictObject({
+  id: RuleId,
+  tools: z.array(ToolGlob).min(1),
+  agents: z.array(IdGlob).min(1).optional(),
+  /** Bucket size: calls an agent may make at once per tool. */
+  capacity: z.number().int().min(1).max(1_000_000),
+  /** Time to refill a whole bucket. */
+  per: Duration,
+  outcome: z.enum(['deny', 'escalate']).default('deny'),
+  tier: z.union([z.literal(2), z.literal(3)]).default(2),
+});
+export type RateLimit = z.output<typeof RateLimit>;
+
+const TestCase = z.strictObject({
+  name: z.string().min(1).max(200),
+  input: z.strictObject({
+    agent: z.strictObject({ id: z.string().min(1).default('agent-test'), role: z.string().min(1) }),
+    tool: z.string().min(1),
+    args: z.record(z.string(), z.json()).default({}),
+    session_id: z.string().min(1).optional(),
+    usage: z.strictObject({ tokens: z.number().optional(), cost_usd: z.number().optional() }).optional(),
+    /** The session before this proposal (history and counters). */
+    session: z
+      .strictObject({
+        calls: z.number().default(0),
+        tokens: z.number().default(0),
+        cost_usd: z.number().default(0),
+        tools: z.record(z.string(), z.number()).default({}),
+        hosts: z.array(z.string()).default([]),
+      })
+      .optional(),
+    agent_usage: z
+      .strictObject({ calls: z.number().default(0), tokens: z.number().default(0), cost_usd: z.number().default(0) })
+      .optional(),
+    failures: z.number().int().min(0).default(0),
+    rate_limited: z.string().optional(),
+    standing: z
+      .array(
+        z.strictObject({
+          id: z.string(),
+          scope: z.enum(['session', 'agent']),
+          agent_id: z.string(),
+          session_id: z.string().optional(),
+          tool: z.string(),
+          max_tier: TierNumber,
+        }),
+      )
+      .default([]),
+  }),
+  expect: z.strictObject({
+    outcome: z.enum(['allow', 'deny', 'escalate', 'compute']),
+    tier: TierNumber.optional(),
+    rule_ids: z.array(z.string()).optional(),
+    rewritten_tool: z.string().optional(),
+    mode: z.enum(['enforce', 'observe']).optional(),
+    review: z.boolean().optional(),
+  }),
+});
+export type PolicyTestCase = z.output<typeof TestCase>;
 
 /** A policy bundle as written in YAML (or JSON), validated. */
 export const PolicyBundleSchema = z
@@ -201,7 +347,18 @@ export const PolicyBundleSchema = z
           .default(['path', 'src', 'dest', 'dir']),
       })
       .default({ path_args: ['path', 'src', 'dest', 'dir'] }),
-    budgets: z.strictObject({ session: SessionBudget.optional() }).default({}),
+    budgets: z.strictObject({ session: Budget.optional(), agent: Budget.optional() }).default({}),
+    rate_limits: z.array(RateLimit).default([]),
+    /** The same action failing this many times in a session escalates the next attempt. */
+    loops: z
+      .strictObject({ max_failures: z.number().int().min(1).max(100), tier: z.union([z.literal(2), z.literal(3)]) })
+      .optional(),
+    /** Session history: which arguments name a URL whose host is remembered (`session.hosts`). */
+    history: z
+      .strictObject({ url_args: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default(['url']) })
+      .default({ url_args: ['url'] }),
+    /** Named lists for CEL conditions: `lists.trusted_hosts`. */
+    lists: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.array(z.json())).default({}),
     roles: z
       .record(z.string(), z.strictObject({ description: z.string().max(2000).optional(), tools: z.array(ToolGlob) }))
       .superRefine((roles, ctx) => {
@@ -212,6 +369,8 @@ export const PolicyBundleSchema = z
         }
       }),
     rules: z.array(Rule).min(1),
+    /** Policy tests: `warden policy test <bundle>` runs them. */
+    tests: z.array(TestCase).default([]),
   })
   .superRefine((b, ctx) => {
     const seen = new Map<string, number>();
@@ -225,39 +384,51 @@ export const PolicyBundleSchema = z
         });
       else seen.set(r.id, i);
     });
+    const limits = new Set<string>();
+    b.rate_limits.forEach((l, i) => {
+      if (limits.has(l.id) || seen.has(l.id))
+        ctx.addIssue({ code: 'custom', path: ['rate_limits', i, 'id'], message: `duplicate id "${l.id}"` });
+      limits.add(l.id);
+    });
   });
 
 export type PolicyBundle = z.output<typeof PolicyBundleSchema>;
 export type PolicyRule = PolicyBundle['rules'][number];
 
-/** A validated bundle with its digest: what {@link evaluate} judges by. */
+/** A validated bundle with its digest and its compiled form: what {@link evaluate} judges by. */
 export interface LoadedBundle {
   bundle: PolicyBundle;
   /** `sha256:<hex>` of the canonical JSON of the parsed bundle (defaults applied). */
   digest: string;
+  /** CEL programs, rule index and matchers, built once when the bundle loads. */
+  plan: BundlePlan;
 }
 
 /**
- * Validates a bundle already parsed from YAML/JSON. Throws {@link ValidationError} with dotted paths
- * (`rules.3.tier: escalate needs tier 2 or 3`).
+ * Validates a bundle already parsed from YAML/JSON and compiles it (every CEL expression parsed and
+ * type-checked once). Throws {@link ValidationError} with dotted paths (`rules.3.tier: escalate needs tier 2 or 3`).
  * @example const policy = loadBundle({ version: '1', tiers, roles, rules })
  */
 export function loadBundle(raw: unknown): LoadedBundle {
   const r = PolicyBundleSchema.safeParse(raw);
   if (!r.success) throw new ValidationError(toFieldErrors(r.error));
-  return { bundle: r.data, digest: sha256Canonical(r.data) };
+  const plan = new BundlePlan(r.data);
+  if (plan.errors.length) throw new ValidationError(plan.errors);
+  return { bundle: r.data, digest: sha256Canonical(r.data), plan };
 }
 
 /**
  * Parses bundle text (YAML, or JSON, which YAML includes) and validates it. Syntax errors are
- * reported with their line and column; duplicate keys are refused.
+ * reported with their line and column; every validation error names its path and, where the
+ * YAML has it, the line (`rules.3.tier: escalate needs tier 2 or 3 (line 42)`); duplicate keys are refused.
  * @example const policy = parseBundle(readFileSync('deploy/policies/default.yaml', 'utf8'))
  */
 export function parseBundle(text: string): LoadedBundle {
   if (Buffer.byteLength(text, 'utf8') > MAX_BUNDLE_BYTES) {
     throw new ValidationError([{ path: '', message: `bundle is larger than ${MAX_BUNDLE_BYTES} bytes` }]);
   }
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
     const errors: FieldError[] = doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` }));
     throw new ValidationError(errors);
@@ -271,5 +442,23 @@ export function parseBundle(text: string): LoadedBundle {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ValidationError([{ path: '', message: 'bundle must be a mapping with version, tiers, roles and rules' }]);
   }
-  return loadBundle(raw);
+  try {
+    return loadBundle(raw);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ValidationError(err.errors.map((e) => withLine(e, doc, lines)));
+  }
+}
+
+/** Adds ` (line N)` for the deepest node of the error's path that the YAML document has. */
+function withLine(e: FieldError, doc: Document, lines: LineCounter): FieldError {
+  if (!e.path) return e;
+  const parts: (string | number)[] = e.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  for (let n = parts.length; n > 0; n--) {
+    const node = doc.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) {
+      return { ...e, message: `${e.message} (line ${lines.linePos(node.range[0]).line})` };
+    }
+  }
+  return e;
 }

@@ -9,10 +9,14 @@ import {
   canonicalInput,
   evaluate,
   globMatches,
+  emptySession,
   policyInput,
   type PolicyInput,
-  type SessionUsage,
 } from './evaluate';
+
+type Usage = { calls: number; tokens: number };
+/** A session state with these counters and no history. */
+const sess = (u: Usage) => ({ ...emptySession(), ...u });
 
 const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
 const policy = parseBundle(DEFAULT_YAML);
@@ -22,15 +26,20 @@ function input(
   role: string,
   tool: string,
   args: Record<string, unknown> = {},
-  extra: Partial<PolicyInput> = {},
+  extra: Partial<Omit<PolicyInput, 'session_usage'>> & { session_usage?: Usage | null } = {},
 ): PolicyInput {
+  const { session_usage, ...rest } = extra;
   return {
     agent: { id: 'agent-7', role },
     session_id: null,
     action: { tool, args },
     usage: null,
-    session_usage: null,
-    ...extra,
+    session_usage: session_usage ? sess(session_usage) : (session_usage ?? null),
+    agent_usage: null,
+    rate: null,
+    failures: 0,
+    standing: [],
+    ...rest,
   };
 }
 
@@ -258,9 +267,9 @@ describe('conditions', () => {
 
 describe('session budgets', () => {
   const p = variant((raw) => {
-    raw.budgets = { session: { max_calls: 3, max_tokens: 1000 } };
+    raw.budgets = { session: { max_calls: 3, max_tokens: 1000, escalate_at: null, on_exceed: 'escalate' } };
   });
-  const withUsage = (before: SessionUsage, tokens = 0, tool = 'fs.read_file', role = 'dev'): PolicyInput =>
+  const withUsage = (before: Usage, tokens = 0, tool = 'fs.read_file', role = 'dev'): PolicyInput =>
     input(role, tool, { path: 'a' }, { session_id: 'sess-1', session_usage: before, usage: { tokens } });
 
   it('allows while within budget, including the call that reaches the limit exactly', () => {
@@ -281,7 +290,7 @@ describe('session budgets', () => {
       constraints: { required_votes: 1 },
     });
     expect(budgetCrossings(p, withUsage({ calls: 3, tokens: 0 }))).toEqual([
-      { budget: 'max_calls', used: 4, limit: 3 },
+      { scope: 'session', budget: 'max_calls', used: 4, limit: 3 },
     ]);
     // later runs stay escalated but do not cross again
     expect(evaluate(p, withUsage({ calls: 7, tokens: 0 }), NOW).rule_ids).toEqual(['fs-read', 'session-budget']);
@@ -295,7 +304,7 @@ describe('session budgets', () => {
       tier: 2,
       reasons: [expect.any(String), 'session over its max_tokens budget (1001 of 1000)'],
     });
-    expect(budgetCrossings(p, i)).toEqual([{ budget: 'max_tokens', used: 1001, limit: 1000 }]);
+    expect(budgetCrossings(p, i)).toEqual([{ scope: 'session', budget: 'max_tokens', used: 1001, limit: 1000 }]);
     expect(budgetCrossings(p, withUsage({ calls: 0, tokens: 1001 }, 5))).toEqual([]);
   });
 
@@ -348,7 +357,7 @@ describe('mode and determinism', () => {
     expect(b.policy_digest).toBe(a.policy_digest);
     expect({ ...b, evaluated_at: a.evaluated_at }).toEqual(a);
     expect(a.input_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(a.policy_version).toBe('2026-11-21.1');
+    expect(a.policy_version).toBe('2026-11-21.2');
   });
 
   it('input_hash covers every evaluated field, including the session usage snapshot', () => {
@@ -359,7 +368,15 @@ describe('mode and determinism', () => {
       { session_id: 's', session_usage: { calls: 1, tokens: 0 } },
     );
     const h = (i: PolicyInput) => evaluate(policy, i, NOW).input_hash;
-    expect(h({ ...base, session_usage: { calls: 2, tokens: 0 } })).not.toBe(h(base));
+    expect(h({ ...base, session_usage: sess({ calls: 2, tokens: 0 }) })).not.toBe(h(base));
+    expect(h({ ...base, session_usage: { ...sess({ calls: 1, tokens: 0 }), tools: { 'secrets.read': 1 } } })).not.toBe(
+      h(base),
+    );
+    expect(h({ ...base, failures: 1 })).not.toBe(h(base));
+    expect(h({ ...base, rate: { limit_id: 'r', limited: false } })).not.toBe(h(base));
+    expect(
+      h({ ...base, standing: [{ id: 's1', scope: 'agent', agent_id: 'agent-7', tool: 'fs.read_file', max_tier: 2 }] }),
+    ).not.toBe(h(base));
     expect(h({ ...base, agent: { id: 'agent-8', role: 'dev' } })).not.toBe(h(base));
     expect(h({ ...base, action: { tool: 'fs.read_file', args: { path: 'b' } } })).not.toBe(h(base));
     expect(h({ ...base, usage: { tokens: 1 } })).not.toBe(h(base));
@@ -375,18 +392,20 @@ describe('mode and determinism', () => {
         usage: { tokens: 5 },
         metadata: { not: 'judged' },
       },
-      { calls: 2, tokens: 10 },
+      { session: { calls: 2, tokens: 10 } },
     );
     expect(i).toEqual({
       agent: { id: 'a', role: 'dev' },
       session_id: 's',
       action: { tool: 'fs.read_file', args: { path: 'x' } },
       usage: { tokens: 5 },
-      session_usage: { calls: 2, tokens: 10 },
+      session_usage: { calls: 2, tokens: 10, cost_usd: 0, tools: {}, hosts: [] },
+      agent_usage: null,
+      rate: null,
+      failures: 0,
+      standing: [],
     });
-    expect(
-      policyInput({ agent: { id: 'a', role: 'dev' }, action: { tool: 'git.status', args: {} } }, null),
-    ).toMatchObject({
+    expect(policyInput({ agent: { id: 'a', role: 'dev' }, action: { tool: 'git.status', args: {} } })).toMatchObject({
       session_id: null,
       usage: null,
       session_usage: null,

@@ -2,171 +2,484 @@ import type { Decision, TaskSubmission, Tier } from '@warden/contracts';
 import { canonicalJson, sha256Hex } from '@warden/kernel';
 import {
   BUILTIN_RULES,
+  type Budget,
   type Condition,
   type LoadedBundle,
   type PolicyBundle,
-  type PolicyRule,
   type ValueTest,
 } from './bundle';
-import { isUnderRoot, normaliseWorkspacePath, pathArgValues, pathProblems, type WorkspacePath } from './paths';
+import { recipes, type JudgedAction } from './compute';
+import { isUnderRoot, normaliseWorkspacePath, pathArgValues, pathProblems } from './paths';
+import { celMessage, hostOf, type BundlePlan, type CompiledRule } from './plan';
 
-/** A session's counters before the run being judged. */
-export interface SessionUsage {
+export { globMatches } from './plan';
+
+/** Calls, tokens and cost counted for a session or an agent. */
+export interface UsageCounters {
   calls: number;
   tokens: number;
+  cost_usd: number;
+}
+
+/** A session's counters and history before the proposal being judged. */
+export interface SessionState extends UsageCounters {
+  /** Proposals per tool so far. */
+  tools: Record<string, number>;
+  /** Hosts of URLs the session has proposed to fetch (sorted). */
+  hosts: string[];
+}
+
+/** A standing approval relevant to the proposal (matching agent and tool), as judged. */
+export interface StandingGrant {
+  id: string;
+  scope: 'session' | 'agent';
+  agent_id: string;
+  session_id?: string;
+  tool: string;
+  max_tier: Tier;
+}
+
+/** The token bucket's answer for this proposal. */
+export interface RateState {
+  limit_id: string;
+  limited: boolean;
+}
+
+/** Everything besides the submission that a decision depends on (read from Redis and the directory). */
+export interface PolicyState {
+  session: SessionState | null;
+  agent: UsageCounters | null;
+  rate: RateState | null;
+  /** Earlier failures of this very action (tool + args) in the session. */
+  failures: number;
+  standing: StandingGrant[];
 }
 
 /**
  * Exactly what is judged, and hashed into `input_hash`: replaying the same input under the same
- * bundle digest gives the same outcome, rule_ids and reasons.
+ * bundle digest gives the same outcome, rule_ids and reasons. Budget state, history, rate-limit
+ * answer and standing approvals are part of it, so nothing evaluation reads comes from elsewhere.
  */
 export interface PolicyInput {
   agent: { id: string; role: string };
   session_id: string | null;
-  action: { tool: string; args: Record<string, unknown> };
+  action: JudgedAction;
   usage: { tokens?: number; cost_usd?: number } | null;
-  /** The session's usage before this run; null without a session. */
-  session_usage: SessionUsage | null;
+  /** The session's counters and history before this run; null without a session. */
+  session_usage: SessionState | null;
+  /** The agent's counters before this run (all sessions). */
+  agent_usage: UsageCounters | null;
+  rate: RateState | null;
+  failures: number;
+  standing: StandingGrant[];
 }
 
 /** A Decision before the run's trace id and the signature are attached. */
 export type Verdict = Omit<Decision, 'trace_id' | 'signature'>;
 
-/** A session budget this run takes the session over for the first time. */
+export type BudgetName = 'max_calls' | 'max_tokens' | 'max_cost_usd';
+
+/** A budget this run takes over its limit. */
 export interface BudgetCrossing {
-  budget: 'max_calls' | 'max_tokens';
+  scope: 'session' | 'agent';
+  budget: BudgetName;
   used: number;
   limit: number;
 }
 
-/** The evaluated input of a submission, given the session's usage before it. */
-export function policyInput(submission: TaskSubmission, sessionUsage: SessionUsage | null): PolicyInput {
+const ZERO: UsageCounters = { calls: 0, tokens: 0, cost_usd: 0 };
+
+/** An empty session (what a session's first proposal is judged on). */
+export function emptySession(): SessionState {
+  return { calls: 0, tokens: 0, cost_usd: 0, tools: {}, hosts: [] };
+}
+
+/**
+ * The evaluated input of a submission, given the state before it. Counters given without the
+ * newer fields (cost, history) are completed with zeros.
+ * @example policyInput(submission, { session: { calls: 3, tokens: 120 } })
+ */
+export function policyInput(
+  submission: Pick<TaskSubmission, 'agent' | 'action'> & Partial<Omit<TaskSubmission, 'agent' | 'action'>>,
+  state: Partial<{
+    [K in keyof PolicyState]: K extends 'session' ? Partial<SessionState> | null : PolicyState[K];
+  }> = {},
+): PolicyInput {
+  const session = submission.session_id ? { ...emptySession(), ...(state.session ?? {}) } : null;
   return {
     agent: { id: submission.agent.id, role: submission.agent.role },
     session_id: submission.session_id ?? null,
     action: { tool: submission.action.tool, args: submission.action.args },
     usage: submission.usage ?? null,
-    session_usage: submission.session_id ? (sessionUsage ?? { calls: 0, tokens: 0 }) : null,
+    session_usage: session,
+    agent_usage: state.agent ?? null,
+    rate: state.rate ?? null,
+    failures: state.failures ?? 0,
+    standing: state.standing ?? [],
   };
 }
 
 /**
- * Canonical JSON (RFC 8785) of a policy input, the text `input_hash` hashes. Built from the
- * canonical JSON of each member in sorted key order, so a caller that already holds the action's
- * canonical JSON (the signer needs it too) does not canonicalise the action twice.
+ * Canonical JSON (RFC 8785) of a policy input, the text `input_hash` hashes. `action` sorts first
+ * among the keys, so a caller that already holds the action's canonical JSON (the signer needs it
+ * too) does not canonicalise the action twice.
  * @example canonicalInput(input) === canonicalJson(input)
  */
 export function canonicalInput(input: PolicyInput, canonicalAction = canonicalJson(input.action)): string {
-  return (
-    `{"action":${canonicalAction},"agent":${canonicalJson(input.agent)},"session_id":${canonicalJson(input.session_id)}` +
-    `,"session_usage":${canonicalJson(input.session_usage)},"usage":${canonicalJson(input.usage)}}`
-  );
+  const { action: _action, ...rest } = input;
+  const tail = canonicalJson(rest);
+  return `{"action":${canonicalAction},${tail.slice(1)}`;
+}
+
+/** Thrown inside evaluation when a rule's condition cannot be evaluated: the decision fails closed. */
+class ConditionError extends Error {
+  constructor(
+    readonly ruleId: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
- * Judges one proposal. Pure: no I/O, time passed in. Order: workspace paths, first matching rule
- * (none: default deny; a deny rule ends there), the role's tools, then session budgets. Pass
- * `canonicalAction` (the canonical JSON of `input.action`) when you already have it.
- * @example const verdict = evaluate(policy, policyInput(submission, usage), new Date())
+ * Judges one proposal. Pure: no I/O, no clock but `now` (only stamped as evaluated_at). Order (see
+ * README "Evaluation order"):
+ * 1. every path argument must stay inside the workspace (else deny `workspace-escape`);
+ * 2. the rules naming the tool, deny rules first: the first deny whose selectors and conditions hold
+ *    decides (deny overrides); else the most specific matching rule; none: deny `default-deny`;
+ * 3. the agent's role must list the tool (else deny `role-tools`);
+ * 4. compute rewrites the action (the rewrite must itself be allowed, else deny);
+ * 5. a rule escalation covered by a standing approval is allowed (`standing:<id>`);
+ * 6. loop detection, rate limits, then session and agent budgets may escalate or deny.
+ * A condition that fails to evaluate denies (`engine-error`), naming the rule and the error.
+ * @example const verdict = evaluate(policy, policyInput(submission, state), new Date())
  */
 export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date, canonicalAction?: string): Verdict {
-  const { bundle } = policy;
-  const plan = compiled(bundle);
   const inputHash = sha256Hex(canonicalInput(input, canonicalAction));
-  const evaluatedAt = now.toISOString();
-  // built field by field in one fixed order: cheaper than spreading a base object
-  const verdict = (
-    outcome: Verdict['outcome'],
-    tier: Tier,
-    ruleIds: string[],
-    reasons: string[],
-    constraints: Record<string, unknown>,
-  ): Verdict => ({
-    mode: bundle.mode,
-    policy_version: bundle.version,
+  const base = {
+    mode: policy.bundle.mode,
+    policy_version: policy.bundle.version,
     policy_digest: policy.digest,
     input_hash: inputHash,
-    evaluated_at: evaluatedAt,
-    outcome,
-    tier,
-    rule_ids: ruleIds,
-    reasons,
-    constraints,
-  });
-  const deny = (ruleId: string, reasons: string[]): Verdict => verdict('deny', 1, [ruleId], reasons, {});
+    evaluated_at: now.toISOString(),
+  };
+  try {
+    const v = judge(policy, input, inputHash, true);
+    const verdict: Verdict = {
+      ...base,
+      mode: v.mode ?? base.mode,
+      outcome: v.outcome,
+      tier: v.tier,
+      rule_ids: v.ruleIds,
+      reasons: v.reasons,
+      constraints: v.constraints,
+    };
+    if (v.rewritten) verdict.rewritten_action = v.rewritten;
+    if (v.review) verdict.review = true;
+    return verdict;
+  } catch (err) {
+    const ruleIds: string[] = [BUILTIN_RULES.engineError];
+    if (err instanceof ConditionError) ruleIds.push(err.ruleId);
+    return {
+      ...base,
+      outcome: 'deny',
+      tier: 1,
+      rule_ids: ruleIds,
+      reasons: [`policy engine error, failing closed: ${err instanceof Error ? err.message : String(err)}`],
+      constraints: {},
+    };
+  }
+}
+
+interface Judgement {
+  outcome: Verdict['outcome'];
+  tier: Tier;
+  ruleIds: string[];
+  reasons: string[];
+  constraints: Record<string, unknown>;
+  mode?: 'enforce' | 'observe';
+  rewritten?: JudgedAction;
+  review?: boolean;
+}
+
+function denied(ruleIds: string[], reasons: string[], mode?: 'enforce' | 'observe'): Judgement {
+  return { outcome: 'deny', tier: 1, ruleIds, reasons, constraints: {}, mode };
+}
+
+function judge(policy: LoadedBundle, input: PolicyInput, inputHash: string, allowCompute: boolean): Judgement {
+  const { bundle, plan } = policy;
   const { tool, args } = input.action;
 
   const problems = pathProblems(args, bundle.workspace.path_args);
   if (problems.length) {
-    return deny(
-      BUILTIN_RULES.workspaceEscape,
+    return denied(
+      [BUILTIN_RULES.workspaceEscape],
       problems.map((p) => `args.${p.arg} ${p.reason}`),
     );
   }
 
-  const named = plan.rulesFor(tool);
-  const rule = named.find((r) => !r.when || holds(r.when, input, bundle, plan));
-  if (!rule) {
-    return deny(BUILTIN_RULES.defaultDeny, [
-      named.length ? `no rule allows ${tool} with these arguments` : `the policy does not name ${tool}`,
-    ]);
+  const candidates = plan.rulesFor(tool);
+  let cel: Record<string, unknown> | undefined;
+  const celContext = () => (cel ??= celContextOf(bundle, input));
+  const chosen = candidates.find((c) => ruleMatches(c, input, bundle, plan, celContext));
+  if (!chosen) {
+    return denied(
+      [BUILTIN_RULES.defaultDeny],
+      [candidates.length ? `no rule allows ${tool} with these arguments` : `the policy does not name ${tool}`],
+    );
   }
-  if (rule.outcome === 'deny') return deny(rule.id, [rule.reason]);
+  const rule = chosen.rule;
+  const mode = rule.mode;
+  if (rule.outcome === 'deny') return denied([rule.id], [rule.reason], mode);
 
-  const role = Object.prototype.hasOwnProperty.call(bundle.roles, input.agent.role)
-    ? bundle.roles[input.agent.role]
-    : undefined;
-  if (!role) return deny(BUILTIN_RULES.roleTools, [`role ${input.agent.role} is not defined by the policy`]);
+  if (!Object.prototype.hasOwnProperty.call(bundle.roles, input.agent.role)) {
+    return denied([BUILTIN_RULES.roleTools], [`role ${input.agent.role} is not defined by the policy`], mode);
+  }
   if (!plan.roleAllows(input.agent.role, tool)) {
-    return deny(BUILTIN_RULES.roleTools, [`role ${input.agent.role} may not use ${tool}`]);
+    return denied([BUILTIN_RULES.roleTools], [`role ${input.agent.role} may not use ${tool}`], mode);
   }
 
-  let outcome: 'allow' | 'escalate' = rule.outcome;
-  let tier: Tier = rule.tier;
-  const ruleIds = [rule.id];
-  const reasons = [rule.reason];
-  const over = overBudget(bundle, input);
-  if (over.length) {
-    outcome = 'escalate';
-    tier = Math.max(tier, bundle.budgets.session!.tier) as Tier;
-    ruleIds.push(BUILTIN_RULES.sessionBudget);
-    for (const o of over) reasons.push(`session over its ${o.budget} budget (${o.used} of ${o.limit})`);
+  const j: Judgement = {
+    outcome: rule.outcome,
+    tier: rule.tier,
+    ruleIds: [rule.id],
+    reasons: [rule.reason],
+    constraints: rule.outcome === 'escalate' ? {} : { ...(rule.constraints ?? {}) },
+    mode,
+  };
+  if (rule.review) j.review = true;
+
+  if (rule.outcome === 'compute') {
+    if (!allowCompute || !rule.compute) return denied([rule.id], [`${rule.reason}; a rewrite is not rewritten again`]);
+    const made = recipes[rule.compute.recipe](input.action, rule.compute.with ?? {}, {
+      agentId: input.agent.id,
+      inputHash,
+      pathArgs: bundle.workspace.path_args,
+    });
+    if (typeof made === 'string') return denied([rule.id], [rule.reason, `cannot rewrite: ${made}`], mode);
+    const sub = judge(policy, { ...input, action: made.action }, inputHash, false);
+    if (sub.outcome !== 'allow') {
+      return denied(
+        [rule.id, ...sub.ruleIds],
+        [rule.reason, `the rewrite (${made.summary}) is not allowed as it is: ${sub.reasons.join('; ')}`],
+        mode,
+      );
+    }
+    j.rewritten = made.action;
+    j.reasons.push(`rewritten: ${made.summary}`);
+    j.ruleIds.push(...sub.ruleIds.filter((id) => id !== rule.id));
+    j.constraints = { ...sub.constraints, ...j.constraints };
   }
-  const constraints: Record<string, unknown> = { ...(rule.constraints ?? {}) };
-  if (outcome === 'escalate') constraints.required_votes = bundle.tiers[String(tier) as '1' | '2' | '3'].required_votes;
-  return verdict(outcome, tier, ruleIds, reasons, constraints);
+
+  if (j.outcome === 'escalate') {
+    const grant = standingFor(input, j.tier);
+    if (grant) {
+      j.outcome = 'allow';
+      j.ruleIds.push(`standing:${grant.id}`);
+      j.reasons.push(
+        `standing approval ${grant.id} (${grant.scope} scope, up to tier ${grant.max_tier}) covers tier ${j.tier}`,
+      );
+      j.tier = 1;
+    }
+  }
+
+  applyLimits(bundle, input, j);
+
+  if (j.outcome === 'escalate') {
+    const ruleEscalates = rule.outcome === 'escalate' && j.tier === rule.tier;
+    j.constraints.required_votes =
+      (ruleEscalates ? rule.required_votes : undefined) ??
+      bundle.tiers[String(j.tier) as '1' | '2' | '3'].required_votes;
+    if (rule.outcome === 'escalate' && rule.expires_in !== undefined)
+      j.constraints.expires_in_seconds = rule.expires_in;
+  }
+  return j;
 }
 
-/** Session budgets that the session's usage after this run exceeds. */
-export function overBudget(bundle: PolicyBundle, input: PolicyInput): BudgetCrossing[] {
-  const budget = bundle.budgets.session;
-  const before = input.session_usage;
-  if (!budget || !before) return [];
-  const after = usageAfter(input);
-  const out: BudgetCrossing[] = [];
-  if (budget.max_calls !== undefined && after.calls > budget.max_calls)
-    out.push({ budget: 'max_calls', used: after.calls, limit: budget.max_calls });
-  if (budget.max_tokens !== undefined && after.tokens > budget.max_tokens) {
-    out.push({ budget: 'max_tokens', used: after.tokens, limit: budget.max_tokens });
+/** Loop detection, rate limits and budgets: they only ever make a decision stricter. */
+function applyLimits(bundle: PolicyBundle, input: PolicyInput, j: Judgement): void {
+  const escalate = (tier: Tier, ruleId: string, reason: string) => {
+    if (j.outcome === 'deny') return;
+    if (j.outcome !== 'escalate') {
+      j.outcome = 'escalate';
+      j.tier = tier;
+      j.constraints = {};
+      delete j.rewritten;
+      delete j.review;
+    } else j.tier = Math.max(j.tier, tier) as Tier;
+    j.ruleIds.push(ruleId);
+    j.reasons.push(reason);
+  };
+  const deny = (ruleId: string, reason: string) => {
+    if (j.outcome !== 'deny') {
+      j.outcome = 'deny';
+      j.tier = 1;
+      j.constraints = {};
+      delete j.rewritten;
+      delete j.review;
+    }
+    j.ruleIds.push(ruleId);
+    j.reasons.push(reason);
+  };
+
+  if (bundle.loops && input.session_id && input.failures >= bundle.loops.max_failures) {
+    escalate(
+      bundle.loops.tier,
+      BUILTIN_RULES.loop,
+      `the same action already failed ${input.failures} times in this session (loop detection at ${bundle.loops.max_failures})`,
+    );
   }
+  if (input.rate?.limited) {
+    const limit = bundle.rate_limits.find((l) => l.id === input.rate!.limit_id);
+    const id = `rate-limit:${input.rate.limit_id}`;
+    const reason = `agent ${input.agent.id} is over its rate limit for ${input.action.tool}${limit ? ` (${limit.capacity} per ${limit.per} s)` : ''}`;
+    if (limit?.outcome === 'escalate') escalate(limit.tier, id, reason);
+    else deny(id, reason);
+  }
+  for (const scope of ['session', 'agent'] as const) {
+    const budget = bundle.budgets[scope];
+    const before = scope === 'session' ? input.session_usage : input.agent_usage;
+    if (!budget || (scope === 'session' && !input.session_id)) continue;
+    const ruleId = scope === 'session' ? BUILTIN_RULES.sessionBudget : BUILTIN_RULES.agentBudget;
+    for (const c of budgetStates(budget, before ?? ZERO, input)) {
+      if (c.over) {
+        const reason = `${scope} over its ${c.budget} budget (${fmt(c.used)} of ${fmt(c.limit)})`;
+        if (budget.on_exceed === 'deny') deny(ruleId, reason);
+        else escalate(budget.tier, ruleId, reason);
+      } else if (budget.escalate_at !== null && c.used >= budget.escalate_at * c.limit) {
+        escalate(
+          budget.tier,
+          ruleId,
+          `${scope} at ${Math.floor((c.used / c.limit) * 100)}% of its ${c.budget} budget (${fmt(c.used)} of ${fmt(c.limit)}; escalates from ${Math.round(budget.escalate_at * 100)}%)`,
+        );
+      }
+    }
+  }
+  // one id once, in first-seen order
+  j.ruleIds = [...new Set(j.ruleIds)];
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 1e6) / 1e6);
+}
+
+/** Usage after this run against each limit of a budget. */
+function budgetStates(
+  budget: Budget,
+  before: UsageCounters,
+  input: PolicyInput,
+): { budget: BudgetName; used: number; limit: number; over: boolean; before: number }[] {
+  const out: { budget: BudgetName; used: number; limit: number; over: boolean; before: number }[] = [];
+  const add = (name: BudgetName, limit: number | undefined, b: number, delta: number) => {
+    if (limit === undefined) return;
+    const used = b + delta;
+    out.push({ budget: name, used, limit, over: used > limit, before: b });
+  };
+  add('max_calls', budget.max_calls, before.calls, 1);
+  add('max_tokens', budget.max_tokens, before.tokens, input.usage?.tokens ?? 0);
+  add('max_cost_usd', budget.max_cost_usd, before.cost_usd, input.usage?.cost_usd ?? 0);
   return out;
 }
 
 /**
- * Budgets this run takes the session over for the first time (within budget before it, over after).
- * Counters only grow, so exactly one run of a session crosses each budget.
+ * Budgets this run takes over their limit for the first time (within before it, over after).
+ * Counters only grow, so exactly one run crosses each limit per window.
  */
 export function budgetCrossings(policy: LoadedBundle, input: PolicyInput): BudgetCrossing[] {
-  const before = input.session_usage;
-  if (!before) return [];
-  return overBudget(policy.bundle, input).filter(
-    (o) => (o.budget === 'max_calls' ? before.calls : before.tokens) <= o.limit,
-  );
+  const out: BudgetCrossing[] = [];
+  for (const scope of ['session', 'agent'] as const) {
+    const budget = policy.bundle.budgets[scope];
+    if (!budget || (scope === 'session' && !input.session_id)) continue;
+    const before = (scope === 'session' ? input.session_usage : input.agent_usage) ?? ZERO;
+    for (const s of budgetStates(budget, before, input))
+      if (s.over && s.before <= s.limit) out.push({ scope, budget: s.budget, used: s.used, limit: s.limit });
+  }
+  return out;
 }
 
-function usageAfter(input: PolicyInput): SessionUsage {
-  const before = input.session_usage ?? { calls: 0, tokens: 0 };
-  return { calls: before.calls + 1, tokens: before.tokens + (input.usage?.tokens ?? 0) };
+/** The standing approval that covers this proposal at `tier`, if any (first by id for determinism). */
+function standingFor(input: PolicyInput, tier: Tier): StandingGrant | undefined {
+  let best: StandingGrant | undefined;
+  for (const g of input.standing) {
+    if (g.agent_id !== input.agent.id || g.tool !== input.action.tool || g.max_tier < tier) continue;
+    if (g.scope === 'session' && (!input.session_id || g.session_id !== input.session_id)) continue;
+    if (!best || g.id < best.id) best = g;
+  }
+  return best;
+}
+
+function ruleMatches(
+  c: CompiledRule,
+  input: PolicyInput,
+  bundle: PolicyBundle,
+  plan: BundlePlan,
+  celContext: () => Record<string, unknown>,
+): boolean {
+  if (c.roles && !c.roles.has(input.agent.role)) return false;
+  if (c.agents && !c.agents.test(input.agent.id)) return false;
+  if (c.sessions && (input.session_id === null || !c.sessions.test(input.session_id))) return false;
+  if (c.rule.when && !holds(c.rule.when, input, bundle, plan)) return false;
+  if (c.rule.if !== undefined) {
+    if (!c.program) throw new ConditionError(c.rule.id, `rule ${c.rule.id}: its condition did not compile`);
+    let r: unknown;
+    try {
+      r = c.program(celContext());
+    } catch (err) {
+      throw new ConditionError(c.rule.id, `rule ${c.rule.id}: ${celMessage(err)}`);
+    }
+    if (typeof r !== 'boolean')
+      throw new ConditionError(c.rule.id, `rule ${c.rule.id}: condition gave ${typeof r}, not a bool`);
+    return r;
+  }
+  return true;
+}
+
+/** The variables a CEL condition sees (see plan.ts for the list). */
+export function celContextOf(bundle: PolicyBundle, input: PolicyInput): Record<string, unknown> {
+  const s = input.session_usage ?? emptySession();
+  const paths: string[] = [];
+  for (const { value } of pathArgValues(input.action.args, bundle.workspace.path_args)) {
+    if (typeof value !== 'string') continue;
+    const p = normaliseWorkspacePath(value);
+    if (p.ok) paths.push(p.path);
+  }
+  const fractions = (budget: Budget | undefined, before: UsageCounters) => {
+    const f = { calls: 0, tokens: 0, cost_usd: 0 };
+    if (!budget) return f;
+    for (const st of budgetStates(budget, before, input)) {
+      const key = st.budget === 'max_calls' ? 'calls' : st.budget === 'max_tokens' ? 'tokens' : 'cost_usd';
+      f[key] = st.used / st.limit;
+    }
+    return f;
+  };
+  const agentUsage = input.agent_usage ?? ZERO;
+  return {
+    action: input.action,
+    args: input.action.args,
+    agent: input.agent,
+    session: {
+      id: input.session_id ?? '',
+      calls: s.calls,
+      tokens: s.tokens,
+      cost_usd: s.cost_usd,
+      tools: s.tools,
+      hosts: s.hosts,
+      failures: input.failures,
+      budget: fractions(input.session_id ? bundle.budgets.session : undefined, s),
+    },
+    agent_usage: { ...agentUsage, budget: fractions(bundle.budgets.agent, agentUsage) },
+    resource: { path: paths[0] ?? '', paths },
+    lists: bundle.lists,
+  };
+}
+
+/** The host a proposal fetches, as session history records it (first URL argument with a host). */
+export function fetchedHost(bundle: PolicyBundle, args: Record<string, unknown>): string {
+  for (const name of bundle.history.url_args) {
+    const h = hostOf(args[name]);
+    if (h) return h;
+  }
+  return '';
 }
 
 function holds(c: Condition, input: PolicyInput, bundle: PolicyBundle, plan: BundlePlan): boolean {
@@ -225,99 +538,4 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** Entries a per-tool memo may hold: tool names come from agents, so the memo must not grow unbounded. */
-const MAX_MEMO = 4096;
-
-/**
- * What evaluation needs from a bundle, computed once per bundle rather than per evaluation: compiled
- * globs and regexes, normalised `path_under` prefixes, and per tool the rules that name it.
- */
-class BundlePlan {
-  private readonly ruleMatchers: ((tool: string) => boolean)[];
-  private readonly roleMatchers = new Map<string, (tool: string) => boolean>();
-  private readonly rulesByTool = new Map<string, PolicyRule[]>();
-  private readonly roleTool = new Map<string, boolean>();
-  private readonly regexes = new Map<string, RegExp>();
-  private readonly roots = new Map<string, WorkspacePath>();
-
-  constructor(private readonly bundle: PolicyBundle) {
-    this.ruleMatchers = bundle.rules.map((r) => globMatcher(r.tools));
-    for (const [name, role] of Object.entries(bundle.roles)) this.roleMatchers.set(name, globMatcher(role.tools));
-  }
-
-  /** The rules whose `tools` match `tool`, in bundle order. */
-  rulesFor(tool: string): PolicyRule[] {
-    let rules = this.rulesByTool.get(tool);
-    if (!rules) {
-      rules = this.bundle.rules.filter((_r, i) => this.ruleMatchers[i]!(tool));
-      remember(this.rulesByTool, tool, rules);
-    }
-    return rules;
-  }
-
-  /** True if the role exists and one of its globs matches `tool`. */
-  roleAllows(role: string, tool: string): boolean {
-    const key = `${role}\u0000${tool}`;
-    let allowed = this.roleTool.get(key);
-    if (allowed === undefined) {
-      allowed = this.roleMatchers.get(role)?.(tool) ?? false;
-      remember(this.roleTool, key, allowed);
-    }
-    return allowed;
-  }
-
-  regex(source: string): RegExp {
-    let re = this.regexes.get(source);
-    if (!re) {
-      re = new RegExp(source, 'u');
-      this.regexes.set(source, re);
-    }
-    return re;
-  }
-
-  root(prefix: string): WorkspacePath {
-    let root = this.roots.get(prefix);
-    if (!root) {
-      root = normaliseWorkspacePath(prefix);
-      this.roots.set(prefix, root);
-    }
-    return root;
-  }
-}
-
-function remember<V>(memo: Map<string, V>, key: string, value: V): void {
-  if (memo.size >= MAX_MEMO) memo.clear();
-  memo.set(key, value);
-}
-
-// a bundle is never changed once loaded (activation swaps the whole object), so its plan stays valid
-const plans = new WeakMap<PolicyBundle, BundlePlan>();
-
-function compiled(bundle: PolicyBundle): BundlePlan {
-  let plan = plans.get(bundle);
-  if (!plan) {
-    plan = new BundlePlan(bundle);
-    plans.set(bundle, plan);
-  }
-  return plan;
-}
-
-/** One matcher for a list of globs: exact names by set lookup, the rest by one regular expression. */
-function globMatcher(globs: readonly string[]): (tool: string) => boolean {
-  const exact = new Set(globs.filter((g) => !g.includes('*')));
-  const wild = globs.filter((g) => g.includes('*'));
-  if (!wild.length) return (tool) => exact.has(tool);
-  const re = new RegExp(`^(?:${wild.map((g) => g.split('*').map(escapeRegex).join('.*')).join('|')})$`);
-  return (tool) => exact.has(tool) || re.test(tool);
-}
-
-/** `fs.*` matches `fs.read_file`; `*` matches any run of characters; everything else is literal. */
-export function globMatches(glob: string, tool: string): boolean {
-  return globMatcher([glob])(tool);
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,0 +1,242 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import type { DataSource } from 'typeorm';
+import type { Subjects } from '@warden/contracts';
+import type { BusConnection } from '@warden/bus';
+import { DomainError, ValidationError } from '@warden/kernel';
+import type { Logger } from '@warden/observability';
+import { parseBundle, type LoadedBundle } from '../decision/domain/bundle';
+import { ActiveBundle, readBundleFile, type BundleInfo } from './active-bundle';
+
+/** The KV entry every replica watches: which bundle is active. */
+export interface ActivePointer {
+  digest: string;
+  version: string;
+  activated_at: string;
+  activated_by: string;
+}
+
+/** A stored bundle, as `GET /v1/policy/bundles` lists it. */
+export interface StoredBundle {
+  digest: string;
+  version: string;
+  created_at: string;
+  created_by: string;
+  last_activated_at: string | null;
+  active: boolean;
+}
+
+const ACTIVE_KEY = 'active';
+/** Parsed bundles kept for replay and what-if (by digest). */
+const CACHE_SIZE = 16;
+
+/** The KV bucket of a subject prefix: `WARDEN_POLICY` for `warden` (tests get their own). */
+export function policyBucket(subjects: Subjects): string {
+  return `${subjects.prefix.toUpperCase().replace(/-/g, '_')}_POLICY`;
+}
+
+/**
+ * Bundles by digest in Postgres (`policy.bundles`, `policy.activations`), the active one named in
+ * the JetStream KV bucket `<PREFIX>_POLICY` (key `active`). Every replica watches the key: on a
+ * change it loads the bundle from Postgres, validates and compiles it completely, then swaps the
+ * {@link ActiveBundle} reference in one assignment, so no decision is ever made with a half-loaded
+ * bundle and every replica follows within the KV's push latency (milliseconds).
+ *
+ * At start the bundle file (`WARDEN_POLICY_FILE`) is the seed: it is activated when the bucket names
+ * no bundle yet, or when its content was never stored before (a deploy that ships a new file);
+ * otherwise the bucket's choice (a pushed bundle, a rollback) stands.
+ */
+export class BundleRegistry {
+  private readonly cache = new Map<string, LoadedBundle>();
+  private watching?: { stop(): void };
+  private closed = false;
+
+  private constructor(
+    private readonly ds: DataSource,
+    private readonly kv: KV,
+    readonly active: ActiveBundle,
+    private readonly log: Logger,
+  ) {
+    this.remember(active.current);
+  }
+
+  /**
+   * Opens (creating if missing) the bucket, settles the active bundle and starts following it.
+   * @example const registry = await BundleRegistry.open(ds, bus, subjects, 'deploy/policies/default.yaml', log)
+   */
+  static async open(
+    ds: DataSource,
+    bus: BusConnection,
+    subjects: Subjects,
+    file: string,
+    log: Logger,
+    replicas = 1,
+  ): Promise<BundleRegistry> {
+    const kv = await new Kvm(bus.js).create(policyBucket(subjects), { history: 20, replicas });
+    const seed = await readBundleFile(file);
+    const seen = await ds.query('SELECT 1 FROM "policy".bundles WHERE digest = $1', [seed.loaded.digest]);
+    await storeBundle(ds, seed.text, seed.loaded, `file:${file}`);
+    let pointer = await readPointer(kv);
+    if (!pointer || seen.length === 0) {
+      const next = pointerFor(seed.loaded, new Date(), `file:${file}`);
+      if (pointer) await kv.put(ACTIVE_KEY, JSON.stringify(next));
+      else {
+        // two replicas starting at once: the first create wins, the other adopts it
+        await kv.create(ACTIVE_KEY, JSON.stringify(next)).catch(() => undefined);
+      }
+      await ds.query('INSERT INTO "policy".activations (digest, activated_by) VALUES ($1, $2)', [
+        seed.loaded.digest,
+        next.activated_by,
+      ]);
+      pointer = (await readPointer(kv)) ?? next;
+    }
+    const loaded = pointer.digest === seed.loaded.digest ? seed.loaded : await loadStored(ds, pointer.digest);
+    const registry = new BundleRegistry(ds, kv, new ActiveBundle(loaded, new Date(pointer.activated_at)), log);
+    await registry.follow();
+    return registry;
+  }
+
+  /** What `GET /v1/policy` shows. */
+  info(): BundleInfo {
+    return this.active.info();
+  }
+
+  /**
+   * Validates, stores and activates a bundle on every replica. Throws {@link ValidationError}
+   * (400 with every problem's path and line) for a bad bundle, leaving the active one in place.
+   */
+  async push(text: string, by: string): Promise<BundleInfo> {
+    const loaded = parseBundle(text);
+    await storeBundle(this.ds, text, loaded, by);
+    this.remember(loaded);
+    return this.activate(loaded.digest, by);
+  }
+
+  /**
+   * Activates a stored bundle (rollback: an older digest) on every replica.
+   * @throws DomainError POLICY.BUNDLE_NOT_FOUND for a digest never stored
+   */
+  async activate(digest: string, by: string): Promise<BundleInfo> {
+    const loaded = await this.load(digest);
+    const pointer = pointerFor(loaded, new Date(), by);
+    await this.ds.query('INSERT INTO "policy".activations (digest, activated_by) VALUES ($1, $2)', [digest, by]);
+    await this.kv.put(ACTIVE_KEY, JSON.stringify(pointer));
+    // this replica switches now; the others when the watch tells them (this one's watch then finds it done)
+    this.apply(loaded, pointer);
+    return this.active.info();
+  }
+
+  /** A stored bundle by digest, parsed and compiled (cached). */
+  async load(digest: string): Promise<LoadedBundle> {
+    const hit = this.cache.get(digest);
+    if (hit) return hit;
+    const loaded = await loadStored(this.ds, digest);
+    this.remember(loaded);
+    return loaded;
+  }
+
+  /** A stored bundle's source text. */
+  async source(digest: string): Promise<{ digest: string; version: string; source: string }> {
+    const rows: { digest: string; version: string; source: string }[] = await this.ds.query(
+      'SELECT digest, version, source FROM "policy".bundles WHERE digest = $1',
+      [digest],
+    );
+    if (!rows[0]) throw new DomainError('BUNDLE.NOT_FOUND', `no stored bundle ${digest}`);
+    return rows[0];
+  }
+
+  /** Stored bundles, newest first. */
+  async list(): Promise<StoredBundle[]> {
+    const rows: {
+      digest: string;
+      version: string;
+      created_at: Date;
+      created_by: string;
+      last: Date | null;
+    }[] = await this.ds.query(
+      `SELECT b.digest, b.version, b.created_at, b.created_by, max(a.activated_at) AS last
+         FROM "policy".bundles b LEFT JOIN "policy".activations a ON a.digest = b.digest
+        GROUP BY b.digest ORDER BY b.created_at DESC LIMIT 100`,
+    );
+    const current = this.active.current.digest;
+    return rows.map((r) => ({
+      digest: r.digest,
+      version: r.version,
+      created_at: new Date(r.created_at).toISOString(),
+      created_by: r.created_by,
+      last_activated_at: r.last ? new Date(r.last).toISOString() : null,
+      active: r.digest === current,
+    }));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watching?.stop();
+  }
+
+  private async follow(): Promise<void> {
+    const iter = await this.kv.watch({ key: ACTIVE_KEY });
+    this.watching = { stop: () => iter.stop() };
+    void (async () => {
+      for await (const e of iter) {
+        if (this.closed) break;
+        if (e.operation !== 'PUT') continue;
+        try {
+          const pointer = e.json<ActivePointer>();
+          if (pointer.digest === this.active.current.digest) continue;
+          this.apply(await this.load(pointer.digest), pointer);
+          this.log.info('policy bundle activated', { digest: pointer.digest, version: pointer.version });
+        } catch (err) {
+          // the active bundle stays: never judge with a bundle that did not load completely
+          this.log.error('policy bundle activation failed; keeping the active bundle', { error: err as Error });
+        }
+      }
+    })();
+  }
+
+  private apply(loaded: LoadedBundle, pointer: ActivePointer): void {
+    if (loaded.digest !== pointer.digest) throw new Error(`bundle digest ${loaded.digest} ≠ ${pointer.digest}`);
+    if (this.active.current.digest === loaded.digest) return;
+    this.active.activate(loaded, new Date(pointer.activated_at));
+  }
+
+  private remember(loaded: LoadedBundle): void {
+    if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(loaded.digest, loaded);
+  }
+}
+
+function pointerFor(loaded: LoadedBundle, at: Date, by: string): ActivePointer {
+  return { digest: loaded.digest, version: loaded.bundle.version, activated_at: at.toISOString(), activated_by: by };
+}
+
+async function readPointer(kv: KV): Promise<ActivePointer | undefined> {
+  const e = await kv.get(ACTIVE_KEY);
+  if (!e || e.operation !== 'PUT') return undefined;
+  return e.json<ActivePointer>();
+}
+
+async function storeBundle(ds: DataSource, text: string, loaded: LoadedBundle, by: string): Promise<void> {
+  await ds.query(
+    `INSERT INTO "policy".bundles (digest, version, source, created_by) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (digest) DO NOTHING`,
+    [loaded.digest, loaded.bundle.version, text, by],
+  );
+}
+
+async function loadStored(ds: DataSource, digest: string): Promise<LoadedBundle> {
+  const rows: { source: string }[] = await ds.query('SELECT source FROM "policy".bundles WHERE digest = $1', [digest]);
+  if (!rows[0]) throw new DomainError('BUNDLE.NOT_FOUND', `no stored bundle ${digest}`);
+  let loaded: LoadedBundle;
+  try {
+    loaded = parseBundle(rows[0].source);
+  } catch (err) {
+    if (err instanceof ValidationError)
+      throw new DomainError('POLICY.BUNDLE_INVALID', `stored bundle ${digest} no longer validates: ${err.message}`);
+    throw err;
+  }
+  if (loaded.digest !== digest) {
+    // the schema's defaults changed since it was stored: its canonical form (and so digest) moved
+    throw new DomainError('POLICY.BUNDLE_INVALID', `stored bundle ${digest} now parses to ${loaded.digest}`);
+  }
+  return loaded;
+}

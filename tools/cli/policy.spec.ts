@@ -1,0 +1,79 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..', '..');
+const DOMAIN = join(ROOT, 'services', 'policy', 'dist', 'decision', 'domain');
+// the CLI runs the built service; here it gets the sources, so the test needs no build
+jest.doMock(join(DOMAIN, 'bundle.js'), () => jest.requireActual('../../services/policy/src/decision/domain/bundle'), {
+  virtual: true,
+});
+jest.doMock(
+  join(DOMAIN, 'policy-tests.js'),
+  () => jest.requireActual('../../services/policy/src/decision/domain/policy-tests'),
+  { virtual: true },
+);
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { main } = require('./warden') as { main: (argv: string[], io: unknown) => Promise<number> };
+
+function io(env: Record<string, string> = {}) {
+  let out = '';
+  let err = '';
+  return {
+    io: {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+      env,
+      root: ROOT,
+    },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+describe('warden policy test', () => {
+  it('runs the default bundle suite: every test passes, exit 0', async () => {
+    const c = io();
+    expect(await main(['policy', 'test', join(ROOT, 'deploy/policies/default.yaml')], c.io)).toBe(0);
+    expect(c.out()).toMatch(/PASS {2}write under prod {2}→ escalate tier 3 \[fs-write-prod\]/);
+    expect(c.out()).toMatch(/\n\d+ passed, 0 failed\n$/);
+  });
+
+  it('reports a failing test with what differed, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-cli-policy-'));
+    const file = join(dir, 'b.yaml');
+    writeFileSync(
+      file,
+      `version: t
+tiers: { 1: { required_votes: 0 }, 2: { required_votes: 1 }, 3: { required_votes: 2 } }
+roles: { dev: { tools: [x.*] } }
+rules: [{ id: a, tools: [x.a], outcome: deny, reason: no }]
+tests:
+  - { name: wrong, input: { agent: { role: dev }, tool: x.a }, expect: { outcome: allow } }
+`,
+    );
+    const c = io();
+    expect(await main(['policy', 'test', file], c.io)).toBe(1);
+    expect(c.out()).toContain('FAIL  wrong  → deny [a]');
+    expect(c.out()).toContain('outcome: expected "allow", got "deny"');
+  });
+
+  it('an invalid bundle lists every error with its path and line, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-cli-policy-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'version: x\nrules: []\n');
+    const c = io();
+    expect(await main(['policy', 'test', file], c.io)).toBe(1);
+    expect(c.err()).toContain('rules: Too small: expected array to have >=1 items (line 2)');
+  });
+
+  it('usage errors exit 2; an unreachable policy service exits 1 naming the URL', async () => {
+    const c = io();
+    expect(await main(['policy', 'frobnicate'], c.io)).toBe(2);
+    expect(await main(['replay'], c.io)).toBe(2);
+    const d = io({ POLICY_URL: 'http://127.0.0.1:9', WARDEN_TOKEN: 'x' });
+    expect(await main(['policy', 'show'], d.io)).toBe(1);
+    expect(d.err()).toContain('cannot reach the policy service at http://127.0.0.1:9/v1/policy');
+  });
+});
