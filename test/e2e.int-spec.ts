@@ -165,6 +165,117 @@ describe('a proposal flows from the bus through all five services', () => {
     expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'approval_requested']);
   });
 
+  /** An operator created through the approvals API (admin): returns its token. */
+  async function operator(name: string, roles: string[], maxTier: number): Promise<string> {
+    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name, roles, max_tier: maxTier }),
+    });
+    expect(r.status).toBe(201);
+    return ((await r.json()) as { token: string }).token;
+  }
+
+  async function approvalOf(runId: string): Promise<{ id: string; tier: number; required_votes: number }> {
+    const run = await waitFor(async () => {
+      const r = await getRun(runId);
+      return r?.status === 'awaiting_approval' ? r : undefined;
+    }, `run ${runId} awaiting approval`);
+    const approvalId = (run as unknown as { approval: { id: string } }).approval.id;
+    return waitFor(async () => {
+      const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      return r.status === 200 ? ((await r.json()) as { id: string; tier: number; required_votes: number }) : undefined;
+    }, `approval ${approvalId} in the inbox`);
+  }
+
+  const vote = (token: string, approvalId: string, verb: 'approve' | 'reject', body: Record<string, unknown> = {}) =>
+    fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/${verb}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('a tier-3 write under prod/ runs only after two distinct operators approve', async () => {
+    const alice = await operator('alice-e2e', ['approver'], 3);
+    const bob = await operator('bob-e2e', ['approver'], 3);
+    const p = proposal('fs.write_file', { path: 'prod/config.txt', content: 'approved twice' });
+    await submit(p);
+    const approval = await approvalOf(p.run_id);
+    expect(approval).toMatchObject({ tier: 3, required_votes: 2 });
+
+    expect((await vote(alice, approval.id, 'approve', { comment: 'looks right' })).status).toBe(200);
+    // the same operator again does not make a quorum
+    expect((await vote(alice, approval.id, 'approve')).status).toBe(409);
+    expect((await getRun(p.run_id))?.status).toBe('awaiting_approval');
+    expect(existsSync(join(workspace, 'prod/config.txt'))).toBe(false);
+
+    expect((await vote(bob, approval.id, 'approve')).status).toBe(200);
+    const run = await terminal(p.run_id);
+    expect(run.status).toBe('succeeded');
+    expect(readFileSync(join(workspace, 'prod/config.txt'), 'utf8')).toBe('approved twice');
+    expect(run.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining([
+        'approval_requested',
+        'approval_vote',
+        'approval_granted',
+        'run_queued',
+        'run_succeeded',
+      ]),
+    );
+  });
+
+  it('a rejected escalation ends the run rejected and nothing runs; a tier-2 operator cannot decide tier 3', async () => {
+    const carol = await operator('carol-e2e', ['approver'], 2);
+    const dave = await operator('dave-e2e', ['approver'], 3);
+    const p = proposal('fs.write_file', { path: 'prod/never.txt', content: 'no' });
+    await submit(p);
+    const approval = await approvalOf(p.run_id);
+    expect((await vote(carol, approval.id, 'approve')).status).toBe(403);
+    expect((await vote(dave, approval.id, 'reject', { comment: 'not today' })).status).toBe(200);
+    const run = await terminal(p.run_id);
+    expect(run.status).toBe('rejected');
+    expect(run.events.map((e) => e.type)).not.toContain('run_started');
+    expect(existsSync(join(workspace, 'prod/never.txt'))).toBe(false);
+  });
+
+  it('a standing approval lets the same agent repeat an escalated tool without asking again', async () => {
+    const erin = await operator('erin-e2e', ['approver'], 2);
+    const agent = { id: 'agent-standing', role: 'dev' };
+    const first = proposal('git.push', { remote: 'origin', branch: 'feature/x' }, 'dev', { agent });
+    await submit(first);
+    const approval = await approvalOf(first.run_id);
+    const r = await vote(erin, approval.id, 'approve', { standing: { scope: 'agent', ttl_seconds: 3600 } });
+    expect(r.status).toBe(200);
+    await waitFor(async () => {
+      const s = await fetch(`${sys.url('approvals')}/v1/standing-approvals`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const list = (await s.json()) as { items?: unknown[] } | unknown[];
+      const items = Array.isArray(list) ? list : (list.items ?? []);
+      return items.length > 0;
+    }, 'the standing approval to be listed');
+
+    const second = proposal('git.push', { remote: 'origin', branch: 'feature/y' }, 'dev', { agent });
+    await submit(second);
+    const run = await waitFor(async () => {
+      const x = await getRun(second.run_id);
+      return x && x.status !== 'received' ? x : undefined;
+    }, 'the second push to be decided');
+    expect(run.status).not.toBe('awaiting_approval');
+    const decision = (run as unknown as { decision: { outcome: string; rule_ids: string[] } }).decision;
+    expect(decision.outcome).toBe('allow');
+    expect(decision.rule_ids.some((id) => id.startsWith('standing:'))).toBe(true);
+
+    // another agent is not covered
+    const other = proposal('git.push', { remote: 'origin', branch: 'feature/z' }, 'dev', {
+      agent: { id: 'agent-other', role: 'dev' },
+    });
+    await submit(other);
+    await approvalOf(other.run_id);
+  });
+
   it('dead-letters a poison message while the next message is processed', async () => {
     // valid JSON on the event stream that is not a valid envelope: the policy consumer must refuse it
     const poisonRun = newId();
