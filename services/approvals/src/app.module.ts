@@ -1,5 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, runProjections } from '@warden/runtime';
+import { CoreModule, IdentityModule, runProjections } from '@warden/runtime';
+import { ApprovalsModule } from './approval/approval.module';
+import { SlackModule } from './slack/slack.module';
+import { DashboardModule } from './dashboard/dashboard.module';
 import type { ApprovalsConfig } from './config';
 import { approvalsProjections } from './approval/projections/approval.projection';
 import { migrations } from './migrations';
@@ -15,8 +18,12 @@ export class AppModule {
           service: 'approvals',
           config,
           database: { schema: 'approvals', entities: [], migrations },
-          redis: false,
+          redis: true,
         }),
+        IdentityModule,
+        ApprovalsModule,
+        SlackModule.forRoot(config),
+        DashboardModule.forRoot(config),
       ],
       providers: runProjections((c) => approvalsProjections(c.ds, c.bus, c.subjects, c.publisher)),
     };

@@ -1,4 +1,5 @@
 import { approvalsProjections } from './approval/projections/approval.projection';
+import { dashboardProjections } from './dashboard/projections/dashboard-runs.projection';
 import { loadConfig, type ApprovalsConfig } from './config';
 import { migrations } from './migrations';
 import type { RebuildTarget } from '@warden/runtime';
@@ -9,5 +10,8 @@ export const rebuildTarget: RebuildTarget<ApprovalsConfig> = {
   schema: 'approvals',
   migrations,
   loadConfig,
-  projections: (ctx) => approvalsProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher),
+  projections: (ctx) => [
+    ...approvalsProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher),
+    ...dashboardProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher, ctx.config.DASHBOARD_RUNS),
+  ],
 };

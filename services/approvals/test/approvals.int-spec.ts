@@ -183,7 +183,7 @@ describe('approvals inbox projection on real NATS + Postgres', () => {
     const consumers = await t.bus.jsm.consumers.list(t.subjects.streams.events).next();
     const filters = consumers.map((c) => c.config.filter_subject).filter((f) => f?.includes('approval'));
     expect(filters.sort()).toEqual(
-      ['approval_expired', 'approval_granted', 'approval_rejected', 'approval_requested']
+      ['approval_expired', 'approval_granted', 'approval_rejected', 'approval_requested', 'approval_vote']
         .map((x) => t.subjects.eventsOfType(x))
         .sort(),
     );

@@ -1,5 +1,15 @@
 import { Initial1700000000000 } from './1700000000000-initial';
 import { Approvals1700000000001 } from './1700000000001-approvals';
 import { Closures1700000000002 } from './1700000000002-closures';
+import { Votes1700000000003 } from './1700000000003-votes';
+import { Slack1700000000100 } from '../slack/migrations/1700000000100-slack';
+import { Dashboard1700000000101 } from '../dashboard/migrations/1700000000101-dashboard';
 
-export const migrations = [Initial1700000000000, Approvals1700000000001, Closures1700000000002];
+export const migrations = [
+  Initial1700000000000,
+  Approvals1700000000001,
+  Closures1700000000002,
+  Votes1700000000003,
+  Slack1700000000100,
+  Dashboard1700000000101,
+];

@@ -2,13 +2,14 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
+import { reviewProjections } from '../../review/projections/review.projection';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;
 
 /**
- * The approval inbox: one row per `approval_requested` (`approvals.approvals`). Votes, quorum, REST,
- * Slack and expiry are the approvals issue; this is the row they will act on.
+ * The approval inbox: one row per `approval_requested` (`approvals.approvals`): the row votes, expiry
+ * and the APIs act on.
  */
 export class ApprovalRequestProjection implements ProjectionHandler {
   async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
@@ -57,16 +58,86 @@ export class ApprovalClosureProjection implements ProjectionHandler {
     for (const { env, msg } of events) {
       if (env.type !== this.type) continue;
       await em.query(
-        `INSERT INTO approvals.approval_closures (id, status, closed_at, operators, stream_seq) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO approvals.approval_closures (id, status, closed_at, operators, stream_seq, reason)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, closed_at = EXCLUDED.closed_at,
-           operators = EXCLUDED.operators, stream_seq = EXCLUDED.stream_seq
+           operators = EXCLUDED.operators, stream_seq = EXCLUDED.stream_seq, reason = EXCLUDED.reason
          WHERE EXCLUDED.stream_seq < approval_closures.stream_seq`,
-        [env.data.approval_id, CLOSING[this.type], env.occurred_at, env.data.operators, msg.seq],
+        [
+          env.data.approval_id,
+          CLOSING[this.type],
+          env.occurred_at,
+          env.data.operators,
+          msg.seq,
+          env.data.reason ?? null,
+        ],
       );
     }
   }
   async reset(em: EntityManager): Promise<void> {
     await em.query('DELETE FROM approvals.approval_closures WHERE status = $1', [CLOSING[this.type]]);
+  }
+}
+
+/**
+ * Votes as the log holds them. The vote command writes the same row in its own transaction; this
+ * projection makes the table rebuildable and catches a vote whose command crashed after publishing.
+ */
+export class ApprovalVoteProjection implements ProjectionHandler {
+  async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    const rows = events.flatMap(({ env }) =>
+      env.type === 'approval_vote'
+        ? [
+            {
+              approval_id: env.data.approval_id,
+              operator_id: env.data.operator_id ?? env.data.operator,
+              operator: env.data.operator,
+              vote: env.data.vote,
+              comment: env.data.comment ?? null,
+              channel: env.data.channel ?? null,
+              standing: env.data.standing ?? null,
+              at: env.occurred_at,
+              event_id: env.id,
+            },
+          ]
+        : [],
+    );
+    if (rows.length === 0) return;
+    await em.query(
+      `INSERT INTO approvals.votes (approval_id, operator_id, operator, vote, comment, channel, standing, at, event_id)
+       SELECT approval_id, operator_id, operator, vote, comment, channel, standing, at, event_id
+       FROM jsonb_to_recordset($1::jsonb) AS x(approval_id uuid, operator_id text, operator text, vote text, comment text,
+         channel text, standing jsonb, at timestamptz, event_id uuid)
+       ON CONFLICT (approval_id, operator_id) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+  }
+  async reset(em: EntityManager): Promise<void> {
+    await em.query('DELETE FROM approvals.votes');
+  }
+}
+
+/** Operators (for `GET /v1/operators`): a fold of `operator_created` / `operator_revoked`. No token hashes. */
+export class OperatorProjection implements ProjectionHandler {
+  async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    for (const { env } of events) {
+      if (env.type === 'operator_created') {
+        const d = env.data;
+        await em.query(
+          `INSERT INTO approvals.operators (id, name, roles, max_tier, slack_user_id, created_at, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+          [d.operator_id, d.name, d.roles, d.max_tier, d.slack_user_id ?? null, env.occurred_at, d.created_by],
+        );
+      } else if (env.type === 'operator_revoked') {
+        await em.query(
+          `UPDATE approvals.operators SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL`,
+          [env.data.operator_id, env.occurred_at, env.data.by],
+        );
+      }
+    }
+  }
+  async reset(em: EntityManager): Promise<void> {
+    await em.query('DELETE FROM approvals.operators');
   }
 }
 
@@ -96,6 +167,30 @@ export function approvalsProjections(
       spec('requests', 'approval_requested'),
       new ApprovalRequestProjection(),
     ),
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      spec('votes', 'approval_vote'),
+      new ApprovalVoteProjection(),
+    ),
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name: 'operators',
+        schema: 'approvals',
+        service: 'approvals',
+        stream: subjects.streams.events,
+        filterSubject: subjects.directoryAll,
+        eventTypes: ['operator_created', 'operator_revoked'],
+      },
+      new OperatorProjection(),
+    ),
+    ...reviewProjections(ds, bus, subjects, publisher),
     ...(Object.keys(CLOSING) as ClosingType[]).map(
       (type) =>
         new CheckpointedProjection(

@@ -1,0 +1,373 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { PubAck } from '@nats-io/jetstream';
+import type { AnyEnvelope, Envelope, Subjects, TaskSubmission } from '@warden/contracts';
+import { decodeEnvelope, makeEnvelope, type BusConnection, type OutgoingMessage, type Publisher } from '@warden/bus';
+import { DomainError, TransientError, ValidationError, deriveId } from '@warden/kernel';
+import type { Logger } from '@warden/observability';
+import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS, type Principal } from '@warden/runtime';
+import type { ApprovalsConfig } from '../config';
+import {
+  approvers,
+  decideVote,
+  recheckVerdict,
+  standingFrom,
+  type ApprovalStatus,
+  type StandingRequest,
+  type VoteChannel,
+  type VoteKind,
+} from './domain/approval';
+import {
+  ApprovalRepository,
+  decodeCursor,
+  encodeCursor,
+  type ApprovalView,
+  type LoadedApproval,
+} from './approval.repository';
+import { approvalMetrics } from './approval.metrics';
+import { PolicyRecheck } from './policy/policy-recheck';
+
+export type { ApprovalView } from './approval.repository';
+export type { VoteChannel } from './domain/approval';
+
+export interface VoteInput {
+  approvalId: string;
+  principal: Principal;
+  vote: VoteKind;
+  comment?: string;
+  channel: VoteChannel;
+  standing?: StandingRequest;
+}
+
+type ClosingType = 'approval_granted' | 'approval_rejected' | 'approval_expired';
+const STATUS: Record<ClosingType, Exclude<ApprovalStatus, 'pending'>> = {
+  approval_granted: 'granted',
+  approval_rejected: 'rejected',
+  approval_expired: 'expired',
+};
+
+/** A closure to emit, decided under the approval's lock. */
+interface Closure {
+  type: ClosingType;
+  operators: string[];
+  reason?: string;
+  channel?: VoteChannel;
+  /** Published in the same batch, after the closure (standing approvals). */
+  extra?: Envelope[];
+}
+
+class VersionConflict extends Error {}
+
+const PRODUCER = 'approvals';
+
+/**
+ * The approvals engine. Every state change is an event on the log, published with a deterministic id
+ * while the approval's row lock is held and before the transaction that records it commits; so an
+ * answered vote is durable, a vote never counts twice, and an approval closes once.
+ */
+@Injectable()
+export class ApprovalService {
+  private readonly policy: PolicyRecheck;
+
+  constructor(
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+    @Inject(PUBLISHER) private readonly publisher: Publisher,
+    @Inject(BUS) private readonly bus: BusConnection,
+    @Inject(SUBJECTS) subjects: Subjects,
+    @Inject(CONFIG) private readonly config: ApprovalsConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    this.policy = new PolicyRecheck(bus, subjects, config.POLICY_RECHECK_TIMEOUT_MS);
+  }
+
+  async get(id: string): Promise<ApprovalView | undefined> {
+    return (await new ApprovalRepository(this.ds.manager).load(id))?.view;
+  }
+
+  async list(f: {
+    status?: string;
+    limit?: number;
+    cursor?: string;
+  }): Promise<{ items: ApprovalView[]; next_cursor?: string }> {
+    const statuses = ['pending', 'granted', 'rejected', 'expired'];
+    if (f.status !== undefined && !statuses.includes(f.status))
+      throw new ValidationError([{ path: 'status', message: `must be one of ${statuses.join(', ')}` }]);
+    const limit = f.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+      throw new ValidationError([{ path: 'limit', message: 'must be an integer 1..200' }]);
+    const items = await new ApprovalRepository(this.ds.manager).list({
+      status: f.status as ApprovalStatus | undefined,
+      limit,
+      before: f.cursor ? decodeCursor(f.cursor) : undefined,
+    });
+    const last = items[items.length - 1];
+    return items.length === limit && last ? { items, next_cursor: encodeCursor(last.created_at, last.id) } : { items };
+  }
+
+  /**
+   * Casts one vote. Optimistic concurrency: the vote commits only if the approval's version is still
+   * the one it was decided on; otherwise it is decided again on fresh state. A reject closes the
+   * approval at once; the vote that completes the quorum triggers the policy re-check and the grant.
+   * @throws DomainError APPROVAL.NOT_FOUND, APPROVAL.ALREADY_DECIDED, APPROVAL.ALREADY_VOTED, AUTH.FORBIDDEN
+   */
+  async vote(i: VoteInput): Promise<ApprovalView> {
+    let outcome: 'pending' | 'quorum' | 'rejected' = 'pending';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        outcome = await this.ds.transaction((em) => this.voteOnce(new ApprovalRepository(em), i));
+        break;
+      } catch (err) {
+        if (!(err instanceof VersionConflict) || attempt >= 50) throw err;
+      }
+    }
+    approvalMetrics.votes.inc({ channel: i.channel, vote: i.vote });
+    if (outcome === 'quorum') await this.finalizeGrant(i.approvalId, this.config.POLICY_RECHECK_ATTEMPTS);
+    return (await this.get(i.approvalId))!;
+  }
+
+  private async voteOnce(repo: ApprovalRepository, i: VoteInput): Promise<'pending' | 'quorum' | 'rejected'> {
+    const a = await repo.load(i.approvalId);
+    if (!a) throw new DomainError('APPROVAL.NOT_FOUND', 'no such approval');
+    const now = new Date();
+    const { vote, outcome } = decideVote(a.snapshot, { ...i }, now);
+    if (!(await repo.bumpVersion(i.approvalId, a.version))) throw new VersionConflict();
+    const voteEnv = makeEnvelope({
+      type: 'approval_vote',
+      id: deriveId(i.approvalId, 'vote', vote.operatorId),
+      runId: a.view.run_id,
+      producer: PRODUCER,
+      traceId: a.view.trace_id,
+      correlationId: a.view.run_id,
+      occurredAt: now,
+      data: {
+        approval_id: i.approvalId,
+        operator: vote.operator,
+        operator_id: vote.operatorId,
+        vote: vote.vote,
+        channel: i.channel,
+        ...(vote.comment ? { comment: vote.comment } : {}),
+        ...(vote.standing ? { standing: vote.standing } : {}),
+      },
+    });
+    await repo.insertVote(i.approvalId, vote, voteEnv.id).catch((err: unknown) => {
+      // the log already held this operator's vote (an earlier attempt crashed before commit)
+      if ((err as { code?: string }).code === '23505')
+        throw new DomainError('APPROVAL.ALREADY_VOTED', 'this operator has already voted on this approval');
+      throw err;
+    });
+    if (outcome !== 'rejected') {
+      await this.publisher.publishEvent(voteEnv);
+      return outcome;
+    }
+    await this.emitClosure(repo, a, { type: 'approval_rejected', operators: [vote.operator], channel: i.channel }, [
+      voteEnv,
+    ]);
+    return outcome;
+  }
+
+  /**
+   * Completes a grant whose quorum is reached: asks the policy whether the action is still allowed
+   * under the active bundle, then emits `approval_granted` (bound to the action hash, policy digest and
+   * tier) or voids the approval (`approval_rejected` with the reason). When the policy does not
+   * answer, the votes stay recorded and the sweeper tries again (until the approval expires).
+   * @returns true once the approval is closed
+   */
+  async finalizeGrant(approvalId: string, attempts: number): Promise<boolean> {
+    const a = await new ApprovalRepository(this.ds.manager).load(approvalId);
+    if (!a || a.snapshot.status !== 'pending') return true;
+    let verdict: { ok: true } | { ok: false; reason: string } | undefined;
+    for (let n = 0; n < attempts && !verdict; n++) {
+      try {
+        const answer = await this.policy.evaluate(this.submissionOf(a));
+        verdict =
+          answer.kind === 'refused'
+            ? { ok: false, reason: `policy re-check refused the action: ${answer.detail}` }
+            : recheckVerdict(a.view.tier, answer.decision);
+      } catch (err) {
+        if (!(err instanceof TransientError)) throw err;
+        approvalMetrics.recheckFailures.inc();
+        this.log.warn('policy re-check failed; will retry', { approval_id: approvalId, error: err.message });
+        if (n + 1 < attempts) await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** n, 2000)));
+      }
+    }
+    if (!verdict) return false;
+    const decided = verdict;
+    await this.closeUnderLock(approvalId, (locked) => {
+      const votes = locked.snapshot.votes;
+      if (approvers(votes).length < locked.snapshot.requiredVotes) return undefined;
+      const closing = votes.filter((v) => v.vote === 'approve').pop();
+      if (!decided.ok) {
+        approvalMetrics.voided.inc();
+        return {
+          type: 'approval_rejected',
+          operators: approvers(votes),
+          reason: decided.reason,
+          channel: closing?.channel,
+        };
+      }
+      return {
+        type: 'approval_granted',
+        operators: approvers(votes),
+        channel: closing?.channel,
+        extra: this.standingEvents(locked),
+      };
+    });
+    return true;
+  }
+
+  /** Expires an approval that is still pending (the sweeper calls this when `expires_at` has passed). */
+  async expire(approvalId: string, now = new Date()): Promise<boolean> {
+    return this.closeUnderLock(approvalId, (a) =>
+      Date.parse(a.view.expires_at) <= now.getTime()
+        ? { type: 'approval_expired', operators: [], reason: `no decision before ${a.view.expires_at}` }
+        : undefined,
+    );
+  }
+
+  /** Emits `approval_escalated` once per approval (deterministic id; recorded in approval_state). */
+  async escalate(a: { id: string; run_id: string; trace_id: string }, now = new Date()): Promise<void> {
+    await this.publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_escalated',
+        id: deriveId(a.id, 'approval_escalated'),
+        runId: a.run_id,
+        producer: PRODUCER,
+        traceId: a.trace_id,
+        correlationId: a.run_id,
+        occurredAt: now,
+        data: {
+          approval_id: a.id,
+          fraction: this.config.APPROVAL_ESCALATION_FRACTION,
+          notified: this.config.APPROVAL_ESCALATION_NOTIFY,
+        },
+      }),
+    );
+    await new ApprovalRepository(this.ds.manager).markEscalated(a.id, now);
+    approvalMetrics.escalations.inc();
+  }
+
+  private submissionOf(a: LoadedApproval): TaskSubmission {
+    return {
+      run_id: a.view.run_id,
+      agent: a.view.agent,
+      ...(a.view.session_id ? { session_id: a.view.session_id } : {}),
+      action: a.view.action,
+    };
+  }
+
+  private standingEvents(a: LoadedApproval): Envelope[] {
+    const st = standingFrom(a.snapshot.votes);
+    if (!st) return [];
+    const standingId = deriveId(a.view.id, 'standing');
+    return [
+      makeEnvelope({
+        type: 'standing_approval_granted',
+        id: deriveId(a.view.id, 'standing_approval_granted'),
+        runId: null,
+        producer: PRODUCER,
+        traceId: a.view.trace_id,
+        correlationId: standingId,
+        data: {
+          standing_id: standingId,
+          approval_id: a.view.id,
+          scope: st.scope,
+          agent_id: a.view.agent.id,
+          ...(st.scope === 'session' && a.view.session_id ? { session_id: a.view.session_id } : {}),
+          tool: a.view.action.tool,
+          max_tier: a.view.tier as 1 | 2 | 3,
+          expires_at: new Date(Date.now() + st.ttl_seconds * 1000).toISOString(),
+          granted_by: approvers(a.snapshot.votes),
+        },
+      }),
+    ];
+  }
+
+  /**
+   * Closes an approval once: takes the approval's row lock, re-reads it, and if still pending and
+   * `decide` says so, publishes the closure and records it before committing.
+   */
+  private async closeUnderLock(
+    approvalId: string,
+    decide: (a: LoadedApproval) => Closure | undefined,
+  ): Promise<boolean> {
+    return this.ds.transaction(async (em) => {
+      const repo = new ApprovalRepository(em);
+      await repo.lockForClose(approvalId);
+      const a = await repo.load(approvalId);
+      if (!a || a.snapshot.status !== 'pending') return false;
+      const c = decide(a);
+      if (!c) return false;
+      await this.emitClosure(repo, a, c, []);
+      await repo.bumpVersion(approvalId, a.version);
+      return true;
+    });
+  }
+
+  /**
+   * Publishes `before` (e.g. the closing vote), then the closure, then `extra`, and records the closure.
+   * Every closure of one approval has the same id, so the broker keeps only the first ever published:
+   * if an earlier attempt crashed after publishing, the record follows what the log holds.
+   */
+  private async emitClosure(
+    repo: ApprovalRepository,
+    a: LoadedApproval,
+    c: Closure,
+    before: Envelope[],
+  ): Promise<void> {
+    const now = new Date();
+    const closure = makeEnvelope({
+      type: c.type,
+      id: deriveId(a.view.id, 'approval_closed'),
+      runId: a.view.run_id,
+      producer: PRODUCER,
+      traceId: a.view.trace_id,
+      correlationId: a.view.run_id,
+      occurredAt: now,
+      data: {
+        approval_id: a.view.id,
+        operators: c.operators,
+        ...(c.reason ? { reason: c.reason } : {}),
+        ...(c.channel ? { channel: c.channel } : {}),
+        ...(c.type === 'approval_granted'
+          ? { action_hash: a.view.action_hash, policy_digest: a.view.policy_digest, tier: a.view.tier as 1 | 2 | 3 }
+          : {}),
+      },
+    });
+    const msgs: OutgoingMessage[] = [
+      ...before.map((e) => ({ ...this.publisher.eventMessage(e), wave: 0 })),
+      { ...this.publisher.eventMessage(closure), wave: 1 },
+    ];
+    const acks = await this.publisher.publishAll(msgs);
+    const ack = acks[acks.length - 1]!;
+    let recorded: { env: AnyEnvelope | Envelope<ClosingType>; seq: number } = { env: closure, seq: ack.seq };
+    if (ack.duplicate) recorded = await this.storedClosure(ack);
+    if (!isClosing(recorded.env.type)) throw new TransientError('closure id holds an unexpected event');
+    const env = recorded.env as Envelope<ClosingType>;
+    await repo.insertClosure({
+      id: a.view.id,
+      status: STATUS[env.type],
+      closedAt: env.occurred_at,
+      operators: env.data.operators,
+      streamSeq: recorded.seq,
+      reason: env.data.reason,
+    });
+    if (env.id === closure.id && env.type === c.type && c.extra?.length) await this.publisher.publishEvents(c.extra);
+    const outcome = STATUS[env.type];
+    approvalMetrics.waitSeconds.observe(
+      { outcome },
+      (Date.parse(env.occurred_at) - Date.parse(a.view.created_at)) / 1000,
+    );
+    if (outcome === 'expired') approvalMetrics.expiries.inc();
+    else approvalMetrics.decisions.inc({ channel: env.data.channel ?? 'none', outcome });
+  }
+
+  private async storedClosure(ack: PubAck): Promise<{ env: AnyEnvelope; seq: number }> {
+    const m = await this.bus.jsm.streams.getMessage(ack.stream, { seq: ack.seq });
+    if (!m) throw new TransientError(`closure at seq ${ack.seq} not readable`);
+    return { env: decodeEnvelope(m.json()), seq: ack.seq };
+  }
+}
+
+function isClosing(type: string): type is ClosingType {
+  return type === 'approval_granted' || type === 'approval_rejected' || type === 'approval_expired';
+}

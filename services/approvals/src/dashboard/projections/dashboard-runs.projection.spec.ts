@@ -1,0 +1,66 @@
+import type { AnyEnvelope } from '@warden/contracts';
+import { foldRunPatches, statusAfter } from './dashboard-runs.projection';
+
+const env = (type: string, runId: string, data: Record<string, unknown> = {}, at = '2026-11-21T10:00:00.000Z') =>
+  ({
+    id: `${type}-${runId}`,
+    type,
+    run_id: runId,
+    occurred_at: at,
+    trace_id: 'a'.repeat(32),
+    data,
+  }) as unknown as AnyEnvelope;
+
+describe('dashboard runs projection (fold)', () => {
+  it('follows the run lifecycle in log order', () => {
+    const [p] = foldRunPatches([
+      env('task_received', 'r1', {
+        submission: { agent: { id: 'a', role: 'dev' }, session_id: 's', action: { tool: 'git.push', args: {} } },
+      }),
+      env('decision_made', 'r1', { outcome: 'escalate', tier: 2 }),
+      env('approval_requested', 'r1', {
+        approval_id: 'x',
+        tier: 2,
+        agent: { id: 'a', role: 'dev' },
+        action: { tool: 'git.push' },
+      }),
+      env('approval_granted', 'r1', {}),
+      env('run_queued', 'r1', {}, '2026-11-21T10:00:01.000Z'),
+    ]);
+    expect(p).toMatchObject({
+      status: 'queued',
+      tool: 'git.push',
+      session_id: 's',
+      outcome: 'escalate',
+      tier: 2,
+      approval_id: 'x',
+      count: 5,
+      last_event: 'run_queued',
+      last_at: '2026-11-21T10:00:01.000Z',
+    });
+  });
+
+  it('never leaves a terminal status, even for later events in the same batch', () => {
+    const [p] = foldRunPatches([env('run_cancelled', 'r1'), env('run_started', 'r1'), env('run_succeeded', 'r1')]);
+    expect(p!.status).toBe('cancelled');
+  });
+
+  it('keeps runs apart and ignores events without a run', () => {
+    const ps = foldRunPatches([
+      env('run_started', 'r1'),
+      env('run_failed', 'r2'),
+      { ...env('x', 'r3'), run_id: null } as AnyEnvelope,
+    ]);
+    expect(ps.map((p) => [p.run_id, p.status])).toEqual([
+      ['r1', 'running'],
+      ['r2', 'failed'],
+    ]);
+  });
+
+  it('maps approval closures to run statuses (granted waits for run_queued)', () => {
+    expect(statusAfter('approval_rejected')).toBe('rejected');
+    expect(statusAfter('approval_expired')).toBe('expired');
+    expect(statusAfter('approval_granted')).toBeUndefined();
+    expect(statusAfter('approval_vote')).toBeUndefined();
+  });
+});

@@ -1,0 +1,193 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { TERMINAL_STATUSES, type AnyEnvelope, type RunStatus, type Subjects } from '@warden/contracts';
+import type { BusConnection, Publisher } from '@warden/bus';
+import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
+
+/** The status an event moves a run to (undefined: no change). Terminal statuses never change again. */
+export function statusAfter(type: string): RunStatus | undefined {
+  switch (type) {
+    case 'task_received':
+      return 'received';
+    case 'approval_requested':
+      return 'awaiting_approval';
+    case 'run_queued':
+      return 'queued';
+    case 'run_started':
+      return 'running';
+    case 'run_succeeded':
+      return 'succeeded';
+    case 'run_failed':
+      return 'failed';
+    case 'run_denied':
+      return 'denied';
+    case 'run_cancelled':
+      return 'cancelled';
+    case 'approval_rejected':
+      return 'rejected';
+    case 'approval_expired':
+      return 'expired';
+    default:
+      return undefined;
+  }
+}
+
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
+
+/** What one batch changes about one run, folded in log order. */
+export interface RunPatch {
+  run_id: string;
+  status: RunStatus | null;
+  agent: unknown;
+  session_id: string | null;
+  tool: string | null;
+  outcome: string | null;
+  tier: number | null;
+  approval_id: string | null;
+  trace_id: string;
+  first_at: string;
+  last_at: string;
+  last_event: string;
+  count: number;
+}
+
+/** Folds a batch's events into one patch per run (pure; unit-tested). */
+export function foldRunPatches(envs: AnyEnvelope[]): RunPatch[] {
+  const byRun = new Map<string, RunPatch>();
+  for (const env of envs) {
+    if (!env.run_id) continue;
+    let p = byRun.get(env.run_id);
+    if (!p) {
+      p = {
+        run_id: env.run_id,
+        status: null,
+        agent: null,
+        session_id: null,
+        tool: null,
+        outcome: null,
+        tier: null,
+        approval_id: null,
+        trace_id: env.trace_id,
+        first_at: env.occurred_at,
+        last_at: env.occurred_at,
+        last_event: env.type,
+        count: 0,
+      };
+      byRun.set(env.run_id, p);
+    }
+    p.count++;
+    p.last_event = env.type;
+    if (env.occurred_at > p.last_at) p.last_at = env.occurred_at;
+    if (env.occurred_at < p.first_at) p.first_at = env.occurred_at;
+    const next = statusAfter(env.type);
+    if (next && !(p.status && TERMINAL.has(p.status))) p.status = next;
+    switch (env.type) {
+      case 'task_received':
+        p.agent = env.data.submission.agent;
+        p.session_id = env.data.submission.session_id ?? null;
+        p.tool = env.data.submission.action.tool;
+        break;
+      case 'decision_made':
+        p.outcome = env.data.outcome;
+        p.tier = env.data.tier;
+        break;
+      case 'approval_requested':
+        p.approval_id = env.data.approval_id;
+        p.tier = env.data.tier;
+        p.agent ??= env.data.agent;
+        p.tool ??= env.data.action.tool;
+        break;
+      default:
+        break;
+    }
+  }
+  return [...byRun.values()];
+}
+
+/**
+ * The dashboard's runs: a summary per run (`approvals.dashboard_runs`) and its timeline
+ * (`approvals.dashboard_events`, every event in log order). One ordered consumer over
+ * `warden.events.run.>`; each batch is a few multi-row statements.
+ */
+export class DashboardRunsProjection implements ProjectionHandler {
+  async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    const rows = events.flatMap(({ env, msg }) =>
+      env.run_id
+        ? [
+            {
+              run_id: env.run_id,
+              seq: msg.seq,
+              id: env.id,
+              type: env.type,
+              occurred_at: env.occurred_at,
+              envelope: env,
+            },
+          ]
+        : [],
+    );
+    if (rows.length === 0) return;
+    await em.query(
+      `INSERT INTO approvals.dashboard_events (run_id, seq, id, type, occurred_at, envelope)
+       SELECT run_id, seq, id, type, occurred_at, envelope
+       FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, seq bigint, id uuid, type text, occurred_at timestamptz, envelope jsonb)
+       ON CONFLICT (run_id, seq) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+    const patches = JSON.stringify(foldRunPatches(events.map((e) => e.env)));
+    const recordset = `jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent jsonb, session_id text, tool text,
+      outcome text, tier int, approval_id uuid, trace_id text, first_at timestamptz, last_at timestamptz, last_event text, count int)`;
+    await em.query(
+      `INSERT INTO approvals.dashboard_runs (run_id, status, trace_id, created_at, updated_at, last_event)
+       SELECT run_id, 'received', trace_id, first_at, first_at, last_event FROM ${recordset}
+       ON CONFLICT (run_id) DO NOTHING`,
+      [patches],
+    );
+    await em.query(
+      `UPDATE approvals.dashboard_runs r SET
+         status = CASE WHEN r.status = ANY($2::text[]) OR x.status IS NULL THEN r.status ELSE x.status END,
+         agent = COALESCE(r.agent, x.agent),
+         session_id = COALESCE(r.session_id, x.session_id),
+         tool = COALESCE(r.tool, x.tool),
+         outcome = COALESCE(x.outcome, r.outcome),
+         tier = COALESCE(x.tier, r.tier),
+         approval_id = COALESCE(x.approval_id, r.approval_id),
+         created_at = LEAST(r.created_at, x.first_at),
+         updated_at = GREATEST(r.updated_at, x.last_at),
+         last_event = x.last_event,
+         event_count = r.event_count + x.count
+       FROM ${recordset} WHERE r.run_id = x.run_id`,
+      [patches, [...TERMINAL]],
+    );
+  }
+
+  async reset(em: EntityManager): Promise<void> {
+    await em.query('DELETE FROM approvals.dashboard_events');
+    await em.query('DELETE FROM approvals.dashboard_runs');
+  }
+}
+
+/** The dashboard's projections (also used by `npm run projections:rebuild`); none when `DASHBOARD_RUNS=false`. */
+export function dashboardProjections(
+  ds: DataSource,
+  bus: BusConnection,
+  subjects: Subjects,
+  publisher: Publisher,
+  enabled = true,
+): CheckpointedProjection[] {
+  if (!enabled) return [];
+  return [
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name: 'dashboard-runs',
+        schema: 'approvals',
+        service: 'approvals',
+        stream: subjects.streams.events,
+        filterSubject: subjects.runEvents,
+      },
+      new DashboardRunsProjection(),
+    ),
+  ];
+}

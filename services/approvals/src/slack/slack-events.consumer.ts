@@ -1,0 +1,50 @@
+import { Controller } from '@nestjs/common';
+import { Payload } from '@nestjs/microservices';
+import { BusMessage, JetStreamConsumer, decodeEnvelope } from '@warden/bus';
+import type { Envelope, EventType } from '@warden/contracts';
+import { ValidationError } from '@warden/kernel';
+import { SlackNotifier } from './slack-notifier';
+
+function decodeAs<T extends EventType>(msg: BusMessage, type: T): Envelope<T> {
+  const env = decodeEnvelope(msg.json());
+  if (env.type !== type) throw new ValidationError([{ path: 'type', message: `expected ${type}, got ${env.type}` }]);
+  return env as Envelope<T>;
+}
+
+/**
+ * Durable consumers that mirror approvals into Slack. Each handler is idempotent (the Slack message
+ * table remembers channel + ts), so redeliveries never post twice; Slack outages nak with backoff.
+ */
+@Controller()
+export class SlackEventsConsumer {
+  constructor(private readonly notifier: SlackNotifier) {}
+
+  @JetStreamConsumer('slack-requested', {
+    stream: 'events',
+    filter: (s) => s.eventsOfType('approval_requested'),
+    concurrency: 16,
+  })
+  async onRequested(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onRequested(decodeAs(msg, 'approval_requested'));
+  }
+
+  @JetStreamConsumer('slack-escalated', { stream: 'events', filter: (s) => s.eventsOfType('approval_escalated') })
+  async onEscalated(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onEscalated(decodeAs(msg, 'approval_escalated'));
+  }
+
+  @JetStreamConsumer('slack-granted', { stream: 'events', filter: (s) => s.eventsOfType('approval_granted') })
+  async onGranted(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onClosed(decodeAs(msg, 'approval_granted'), 'granted');
+  }
+
+  @JetStreamConsumer('slack-rejected', { stream: 'events', filter: (s) => s.eventsOfType('approval_rejected') })
+  async onRejected(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onClosed(decodeAs(msg, 'approval_rejected'), 'rejected');
+  }
+
+  @JetStreamConsumer('slack-expired', { stream: 'events', filter: (s) => s.eventsOfType('approval_expired') })
+  async onExpired(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onClosed(decodeAs(msg, 'approval_expired'), 'expired');
+  }
+}

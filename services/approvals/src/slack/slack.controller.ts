@@ -1,0 +1,279 @@
+import { Controller, HttpCode, Inject, Optional, Post, Req, Res, type OnApplicationShutdown } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError, isUuid } from '@warden/kernel';
+import { Logger } from '@warden/observability';
+import { CONFIG, IdentityDirectory, LOGGER, type Principal } from '@warden/runtime';
+import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from './approval-blocks';
+import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
+import { readRawBody } from './raw-body';
+import { SlackNotifier } from './slack-notifier';
+import { verifySlackSignature } from './slack-signature';
+import { slackMetrics } from './slack.metrics';
+import type { SlackEnv } from './slack.config';
+
+/** Slack wants an answer within 3 s; past this, the reply follows on `response_url`. */
+const ANSWER_WITHIN_MS = 2_500;
+
+const USAGE = [
+  '`/warden pending` — approvals waiting for a decision',
+  '`/warden approve <approval id> [comment]` — approve (the id or its first 8 characters)',
+  '`/warden reject <approval id> <reason>` — reject, with a reason',
+].join('\n');
+
+interface BlockActionsPayload {
+  type: string;
+  user?: { id?: string };
+  actions?: { action_id?: string; value?: string }[];
+  response_url?: string;
+}
+
+type Reply = ReturnType<typeof ephemeral>;
+
+/**
+ * `POST /slack/interactions` (button clicks) and `POST /slack/commands` (`/warden …`). Every request
+ * must carry Slack's v0 signature over the raw body within 5 minutes either way, or gets 401. The
+ * voter is the operator linked to the Slack user (`slack_user_id`); the approvals engine enforces
+ * role, tier, one vote per operator and "already decided".
+ */
+@Controller('slack')
+export class SlackController implements OnApplicationShutdown {
+  private readonly log: Logger;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: SlackEnv,
+    private readonly directory: IdentityDirectory,
+    @Inject(APPROVALS) private readonly approvals: ApprovalsPort,
+    @Inject(LOGGER) log: Logger,
+    @Optional() private readonly notifier?: SlackNotifier,
+  ) {
+    this.log = log.child('slack');
+  }
+
+  @Post('interactions')
+  @HttpCode(200)
+  async interactions(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = await this.verified(req, res, 'interactions');
+    if (!body) return;
+    let payload: BlockActionsPayload;
+    try {
+      payload = JSON.parse(new URLSearchParams(body.toString('utf8')).get('payload') ?? '') as BlockActionsPayload;
+    } catch {
+      problem(res, 400, 'Bad Request', 'form field "payload" must be JSON');
+      return;
+    }
+    // ack at once: the vote and the message update follow (Slack shows an error after 3 s)
+    res.status(200).end();
+    slackMetrics.requests.inc({ route: 'interactions', outcome: 'accepted' });
+    if (payload.type !== 'block_actions') return;
+    const action = payload.actions?.[0];
+    if (!action || (action.action_id !== APPROVE_ACTION && action.action_id !== REJECT_ACTION) || !action.value) return;
+    const vote = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
+    this.track(
+      (async () => {
+        const reply = await this.castVote(payload.user?.id, action.value!, vote, undefined);
+        if (payload.response_url) await this.respond(payload.response_url, { ...reply, replace_original: false });
+      })(),
+    );
+  }
+
+  @Post('commands')
+  @HttpCode(200)
+  async commands(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const body = await this.verified(req, res, 'commands');
+    if (!body) return;
+    const form = new URLSearchParams(body.toString('utf8'));
+    const [sub = '', id, ...rest] = (form.get('text') ?? '').trim().split(/\s+/);
+    const userId = form.get('user_id') ?? undefined;
+    const responseUrl = form.get('response_url') ?? undefined;
+    slackMetrics.requests.inc({ route: 'commands', outcome: 'accepted' });
+    let work: Promise<Reply>;
+    switch (sub.toLowerCase()) {
+      case 'pending':
+        work = this.pending(userId);
+        break;
+      case 'approve':
+      case 'reject': {
+        const comment = rest.join(' ').trim() || undefined;
+        if (!id) work = Promise.resolve(ephemeral(`Usage:\n${USAGE}`));
+        else if (sub.toLowerCase() === 'reject' && !comment)
+          work = Promise.resolve(ephemeral('A rejection needs a reason: `/warden reject <approval id> <reason>`'));
+        else work = this.castVote(userId, id, sub.toLowerCase() as 'approve' | 'reject', comment);
+        break;
+      }
+      default:
+        work = Promise.resolve(ephemeral(`Warden approvals:\n${USAGE}`));
+    }
+    const timer = new Promise<undefined>((r) => setTimeout(() => r(undefined), ANSWER_WITHIN_MS).unref());
+    const first = await Promise.race([work, timer]);
+    if (first) {
+      res.status(200).json(first);
+      return;
+    }
+    res.status(200).json(ephemeral('Working on it…'));
+    this.track(
+      work.then(async (reply) => {
+        if (responseUrl) await this.respond(responseUrl, reply);
+      }),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** The raw body if the request is signed by Slack; otherwise answers 401/503 and returns undefined. */
+  private async verified(req: Request, res: Response, route: string): Promise<Buffer | undefined> {
+    const secret = this.config.SLACK_SIGNING_SECRET;
+    if (!secret) {
+      slackMetrics.requests.inc({ route, outcome: 'disabled' });
+      problem(res, 503, 'Service Unavailable', 'Slack is not configured here (SLACK_SIGNING_SECRET is unset)');
+      return undefined;
+    }
+    let body: Buffer;
+    try {
+      body = await readRawBody(req);
+    } catch (err) {
+      slackMetrics.requests.inc({ route, outcome: 'bad_body' });
+      problem(
+        res,
+        err instanceof DomainError && err.code === 'SLACK.TOO_LARGE' ? 413 : 400,
+        'Bad Request',
+        (err as Error).message,
+      );
+      return undefined;
+    }
+    const check = verifySlackSignature(
+      secret,
+      header(req, 'x-slack-request-timestamp'),
+      header(req, 'x-slack-signature'),
+      body,
+    );
+    if (!check.ok) {
+      slackMetrics.requests.inc({ route, outcome: 'bad_signature' });
+      this.log.warn('refused unsigned Slack request', { route, reason: check.reason });
+      problem(res, 401, 'Unauthorized', `Slack signature refused: ${check.reason}`);
+      return undefined;
+    }
+    return body;
+  }
+
+  private operator(userId: string | undefined): Principal | undefined {
+    return userId ? this.directory.operatorBySlackUser(userId) : undefined;
+  }
+
+  private unlinked(userId: string | undefined): Reply {
+    return ephemeral(
+      `Your Slack account${userId ? ` (<@${userId}>)` : ''} is not linked to a Warden operator, so you cannot vote here. ` +
+        'Ask a Warden admin to create an operator for you with your `slack_user_id` (`POST /v1/operators`).',
+    );
+  }
+
+  private async pending(userId: string | undefined): Promise<Reply> {
+    if (!this.operator(userId)) return this.unlinked(userId);
+    const { items } = await this.approvals.list({ status: 'pending', limit: 20 });
+    if (items.length === 0) return ephemeral('Nothing is waiting for approval.');
+    const lines = items.map(
+      (a) =>
+        `• \`${a.id.slice(0, 8)}\` tier ${a.tier} \`${a.action.tool}\` by \`${a.agent.id}\` · ${a.votes.filter((v) => v.vote === 'approve').length}/${a.required_votes} · expires <!date^${Math.floor(Date.parse(a.expires_at) / 1000)}^{date_short_pretty} {time}|${a.expires_at}>`,
+    );
+    return ephemeral(`${items.length} pending approval${items.length === 1 ? '' : 's'}:\n${lines.join('\n')}`);
+  }
+
+  /** Votes as the operator linked to the Slack user; answers with what happened, in words. */
+  private async castVote(
+    userId: string | undefined,
+    idOrPrefix: string,
+    vote: 'approve' | 'reject',
+    comment: string | undefined,
+  ): Promise<Reply> {
+    const principal = this.operator(userId);
+    if (!principal) {
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'unlinked' });
+      return this.unlinked(userId);
+    }
+    try {
+      const approvalId = await this.resolveId(idOrPrefix);
+      if (!approvalId) return ephemeral(`No pending approval matches \`${idOrPrefix.slice(0, 64)}\`.`);
+      const view = await this.approvals.vote({ approvalId, principal, vote, comment, channel: 'slack' });
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'recorded' });
+      if (view.status === 'pending') {
+        await this.notifier?.showProgress(view);
+        const n = view.votes.filter((v) => v.vote === 'approve').length;
+        return ephemeral(
+          `Your ${vote} vote on \`${view.action.tool}\` is recorded (${n} of ${view.required_votes} approvals).`,
+        );
+      }
+      return ephemeral(`Recorded: approval of \`${view.action.tool}\` is now *${view.status}*.`);
+    } catch (err) {
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'refused' });
+      return ephemeral(explain(err, vote));
+    }
+  }
+
+  /** A full approval id, or a unique prefix (≥ 8 chars) of a pending one. */
+  private async resolveId(idOrPrefix: string): Promise<string | undefined> {
+    const s = idOrPrefix.toLowerCase();
+    if (isUuid(s)) return s;
+    if (!/^[0-9a-f-]{8,36}$/.test(s)) return undefined;
+    const matches: ApprovalView[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const r = await this.approvals.list({ status: 'pending', limit: 200, cursor });
+      matches.push(...r.items.filter((a) => a.id.startsWith(s)));
+      if (!r.next_cursor || matches.length > 1) break;
+      cursor = r.next_cursor;
+    }
+    return matches.length === 1 ? matches[0]!.id : undefined;
+  }
+
+  private async respond(url: string, body: object): Promise<void> {
+    try {
+      const r = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!r.ok) this.log.warn('Slack response_url refused the reply', { status: r.status });
+    } catch (err) {
+      this.log.warn('could not reply on response_url', { error: err as Error });
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked = p.catch((err: unknown) => this.log.error('Slack interaction failed', { error: err as Error }));
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+  }
+}
+
+/** A refused vote, in words for the person who cast it. */
+export function explain(err: unknown, vote: 'approve' | 'reject'): string {
+  if (!(err instanceof DomainError))
+    return `Your ${vote} vote could not be recorded (${(err as Error)?.message ?? 'error'}); try again.`;
+  switch (err.code) {
+    case 'APPROVAL.NOT_FOUND':
+      return 'No such approval.';
+    case 'APPROVAL.ALREADY_DECIDED':
+      return `Too late: ${err.message}.`;
+    case 'APPROVAL.ALREADY_VOTED':
+      return 'You have already voted on this approval; a vote counts once.';
+    case 'AUTH.FORBIDDEN':
+      return `You may not vote on this approval: ${err.message}.`;
+    default:
+      return `Your ${vote} vote was refused: ${err.message}`;
+  }
+}
+
+function header(req: Request, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function problem(res: Response, status: number, title: string, detail: string): void {
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}

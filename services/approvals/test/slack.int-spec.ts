@@ -1,0 +1,418 @@
+import type { INestApplication } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Decision, Envelope } from '@warden/contracts';
+import { Publisher, makeEnvelope } from '@warden/bus';
+import { deriveId, newId, newTraceId } from '@warden/kernel';
+import { DATA_SOURCE, IdentityDirectory, secretHash } from '@warden/runtime';
+import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { System } from '../../../test/support/system';
+import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/approval-blocks';
+import { SlackNotifier } from '../src/slack/slack-notifier';
+import { signSlackRequest } from '../src/slack/slack-signature';
+import { FakeSlack, type SlackCall } from './support/fake-slack';
+
+const SECRET = 'slack-signing-secret-for-tests';
+const BOT_TOKEN = 'xoxb-test-token';
+
+describe('Slack: approval messages and signed interactions (real NATS + Postgres, fake Slack Web API)', () => {
+  let t: TestEnv;
+  let sys: System;
+  let slack: FakeSlack;
+  let app: INestApplication;
+  let publisher: Publisher;
+  let url: string;
+
+  beforeAll(async () => {
+    t = await createTestEnv();
+    slack = new FakeSlack();
+    await slack.start();
+    sys = new System(t, {
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_APPROVALS_CHANNEL: 'C_APPROVALS',
+      SLACK_ESCALATION_CHANNEL: 'C_ESCALATIONS',
+      SLACK_ESCALATION_MENTION: '<!here>',
+      DASHBOARD_RUNS: 'false',
+    });
+    // the real policy service answers the approvals engine's re-check of a grant
+    await sys.start('policy');
+    app = await sys.start('approvals');
+    url = sys.url('approvals');
+    publisher = new Publisher(t.bus.js, t.subjects);
+  });
+  afterAll(async () => {
+    await sys?.stopAll();
+    await slack?.stop();
+    await t?.cleanup();
+  });
+
+  // ---------- helpers ----------
+  const decision = (traceId: string, tier: 1 | 2 | 3, ruleId: string, reason: string): Decision => ({
+    outcome: 'escalate',
+    tier,
+    mode: 'enforce',
+    rule_ids: [ruleId],
+    reasons: [reason],
+    constraints: {},
+    policy_version: 'test',
+    policy_digest: 'sha256:' + 'a'.repeat(64),
+    input_hash: 'sha256:' + 'b'.repeat(64),
+    trace_id: traceId,
+    evaluated_at: new Date().toISOString(),
+  });
+
+  /** An `approval_requested` for git.push (tier 2, one approver) or a prod write (tier 3, two). */
+  function requested(kind: 'push' | 'prod' = 'push', expiresInMs = 3600_000): Envelope<'approval_requested'> {
+    const runId = newId();
+    const traceId = newTraceId();
+    const push = kind === 'push';
+    return makeEnvelope({
+      type: 'approval_requested',
+      runId,
+      producer: 'orchestrator',
+      traceId,
+      causationId: deriveId(runId, 'decision'),
+      data: {
+        approval_id: deriveId(runId, 'approval'),
+        tier: push ? 2 : 3,
+        required_votes: push ? 1 : 2,
+        expires_at: new Date(Date.now() + expiresInMs).toISOString(),
+        agent: { id: 'agent-7', role: 'dev' },
+        session_id: 'sess-1',
+        action: push
+          ? { tool: 'git.push', args: { remote: 'origin', branch: 'main' } }
+          : { tool: 'fs.write_file', args: { path: 'prod/app.yaml', content: 'replicas: 3' } },
+        decision: push
+          ? decision(traceId, 2, 'git-push', 'pushing needs an approver')
+          : decision(traceId, 3, 'fs-write-prod', 'writing under prod/ needs two approvers'),
+      },
+    });
+  }
+
+  async function createOperator(name: string, slackUserId: string | undefined, maxTier: 1 | 2 | 3 = 3) {
+    const id = newId();
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'operator_created',
+        runId: null,
+        correlationId: id,
+        producer: 'test',
+        traceId: newTraceId(),
+        data: {
+          operator_id: id,
+          name,
+          roles: ['approver'],
+          max_tier: maxTier,
+          ...(slackUserId ? { slack_user_id: slackUserId } : {}),
+          token_hash: secretHash(`wop_${id}`),
+          created_by: 'test',
+        },
+      }),
+    );
+    await waitFor(() => app.get(IdentityDirectory).operator(id), `operator ${name} in the directory`);
+    return id;
+  }
+
+  const postsFor = (approvalId: string): SlackCall[] =>
+    slack.callsOf('chat.postMessage').filter((c) => JSON.stringify(c.args.blocks ?? '').includes(approvalId));
+  const updatesFor = (approvalId: string): SlackCall[] =>
+    slack.callsOf('chat.update').filter((c) => JSON.stringify(c.args.blocks ?? '').includes(approvalId));
+
+  async function signedPost(
+    path: string,
+    form: Record<string, string>,
+    opts: { ts?: number; secret?: string; signature?: string | null; contentType?: string } = {},
+  ) {
+    const body = new URLSearchParams(form).toString();
+    const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
+    const headers: Record<string, string> = {
+      'content-type': opts.contentType ?? 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': ts,
+    };
+    if (opts.signature !== null)
+      headers['x-slack-signature'] = opts.signature ?? signSlackRequest(opts.secret ?? SECRET, ts, body);
+    return fetch(`${url}${path}`, { method: 'POST', headers, body });
+  }
+
+  function click(approvalId: string, userId: string, action: string, responseName: string) {
+    return signedPost('/slack/interactions', {
+      payload: JSON.stringify({
+        type: 'block_actions',
+        user: { id: userId },
+        actions: [{ action_id: action, value: approvalId }],
+        response_url: slack.responseUrl(responseName),
+      }),
+    });
+  }
+
+  function command(text: string, userId: string, responseName: string) {
+    return signedPost('/slack/commands', {
+      command: '/warden',
+      text,
+      user_id: userId,
+      response_url: slack.responseUrl(responseName),
+    });
+  }
+
+  const status = async (approvalId: string) =>
+    (
+      (await app
+        .get<DataSource>(DATA_SOURCE)
+        .query('SELECT status FROM approvals.inbox WHERE id = $1', [approvalId])) as { status: string }[]
+    )[0]?.status;
+
+  // ---------- tests ----------
+  it('posts one Block Kit message per approval to SLACK_APPROVALS_CHANNEL, and never twice on redelivery', async () => {
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    const [post] = await waitFor(() => (postsFor(id).length ? postsFor(id) : undefined), 'the Slack post');
+    expect(post!.token).toBe(BOT_TOKEN);
+    expect(post!.args.channel).toBe('C_APPROVALS');
+    expect(post!.args.text).toBe('Approval needed (tier 2): git.push for agent agent-7');
+    const blocks = JSON.stringify(post!.args.blocks);
+    for (const s of [
+      'git.push',
+      'agent-7',
+      'sess-1',
+      'pushing needs an approver',
+      '+ branch: \\"main\\"',
+      REJECT_ACTION,
+    ])
+      expect(blocks).toContain(s);
+    const actions = (
+      post!.args.blocks as { type: string; elements?: { action_id: string; confirm?: object }[] }[]
+    ).find((b) => b.type === 'actions')!;
+    expect(actions.elements!.filter((e) => e.confirm).map((e) => e.action_id)).toEqual([APPROVE_ACTION, REJECT_ACTION]);
+
+    // the same approval again, as a redelivery would bring it (new envelope id, so the broker keeps it)
+    await publisher.publishEvent({ ...env, id: newId() });
+    expect(await app.get(SlackNotifier).onRequested(env)).toBe('skipped');
+    // a later approval's post proves the consumer got past the copy
+    const marker = requested('push');
+    await publisher.publishEvent(marker);
+    await waitFor(() => postsFor(marker.data.approval_id).length === 1, 'the marker post');
+    expect(postsFor(id)).toHaveLength(1);
+    const rows = await app
+      .get<DataSource>(DATA_SOURCE)
+      .query('SELECT kind, channel, ts FROM approvals.slack_messages WHERE approval_id = $1', [id]);
+    expect(rows).toEqual([{ kind: 'request', channel: 'C_APPROVALS', ts: expect.stringMatching(/^\d+\.\d{6}$/) }]);
+  });
+
+  it('refuses unsigned, mis-signed, stale and future requests with 401', async () => {
+    const form = { command: '/warden', text: 'pending', user_id: 'U_NOBODY' };
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, Parameters<typeof signedPost>[2]][] = [
+      ['no signature', { signature: null }],
+      ['wrong secret', { secret: 'not-the-secret' }],
+      ['malformed', { signature: 'v0=zz' }],
+      ['stale', { ts: now - 301 }],
+      ['future', { ts: now + 301 }],
+    ];
+    for (const [what, opts] of cases) {
+      const r = await signedPost('/slack/commands', form, opts);
+      expect([what, r.status]).toEqual([what, 401]);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await r.json()) as { detail: string }).detail).toMatch(/Slack signature refused/);
+    }
+    // a body changed after signing
+    const ts = String(now);
+    const r = await fetch(`${url}/slack/commands`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': signSlackRequest(SECRET, ts, 'command=%2Fwarden&text=pending'),
+      },
+      body: 'command=%2Fwarden&text=approve+everything',
+    });
+    expect(r.status).toBe(401);
+    // JSON is not what Slack sends: the raw body is gone to the JSON parser, so it cannot be verified
+    const json = await signedPost('/slack/interactions', form, { contentType: 'application/json' });
+    expect(json.status).toBe(400);
+    // within the window either way is fine
+    expect((await signedPost('/slack/commands', form, { ts: now - 290 })).status).toBe(200);
+    expect((await signedPost('/slack/commands', form, { ts: now + 290 })).status).toBe(200);
+  });
+
+  it('tells a Slack user who is not linked to an operator, and records no vote', async () => {
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => postsFor(id).length === 1, 'the post');
+    await waitFor(() => status(id), 'the inbox row');
+    const started = Date.now();
+    const r = await click(id, 'U_STRANGER', APPROVE_ACTION, 'stranger');
+    expect(r.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    const reply = await waitFor(() => slack.responses.find((x) => x.name === 'stranger'), 'the ephemeral reply');
+    expect(reply.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
+    expect(reply.body.text).toMatch(/not linked to a Warden operator/);
+    const cmd = await command(`approve ${id}`, 'U_STRANGER', 'stranger-cmd');
+    expect(((await cmd.json()) as { text: string }).text).toMatch(/not linked to a Warden operator/);
+    expect(await status(id)).toBe('pending');
+    expect(updatesFor(id)).toHaveLength(0);
+  });
+
+  it('approves from a button click by a linked operator, then shows who decided and removes the buttons', async () => {
+    await createOperator('alice', 'U_ALICE', 2);
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    const [post] = await waitFor(() => (postsFor(id).length ? postsFor(id) : undefined), 'the post');
+    await waitFor(() => status(id), 'the inbox row');
+    const r = await click(id, 'U_ALICE', APPROVE_ACTION, 'alice-click');
+    expect(r.status).toBe(200);
+    await waitFor(async () => (await status(id)) === 'granted', 'the grant', 20_000);
+    const update = await waitFor(() => updatesFor(id)[0], 'the message update');
+    expect(update.args.channel).toBe('C_APPROVALS');
+    expect(update.args.ts).toBeDefined();
+    const blocks = update.args.blocks as { type: string }[];
+    expect(blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(JSON.stringify(blocks)).toContain('*Approved* by alice');
+    expect(update.args.ts).toBe(
+      (
+        await app
+          .get<DataSource>(DATA_SOURCE)
+          .query(`SELECT ts FROM approvals.slack_messages WHERE approval_id = $1 AND kind = 'request'`, [id])
+      )[0].ts,
+    );
+    expect(post).toBeDefined();
+    // a second click: too late, said privately; the message is not touched again
+    await click(id, 'U_ALICE', APPROVE_ACTION, 'alice-again');
+    const again = await waitFor(() => slack.responses.find((x) => x.name === 'alice-again'), 'the second reply');
+    expect(again.body.text).toMatch(/Too late|already/);
+    expect(updatesFor(id)).toHaveLength(1);
+  });
+
+  it('refuses a vote above the operator max_tier, and shows progress of a two-approver approval', async () => {
+    await createOperator('bob', 'U_BOB', 2);
+    await createOperator('carol', 'U_CAROL', 3);
+    const env = requested('prod');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => postsFor(id).length === 1, 'the post');
+    await waitFor(() => status(id), 'the inbox row');
+    await click(id, 'U_BOB', APPROVE_ACTION, 'bob');
+    const bob = await waitFor(() => slack.responses.find((x) => x.name === 'bob'), 'bob’s reply');
+    expect(bob.body.text).toMatch(/may not vote.*max_tier 2 does not cover tier 3/);
+    await click(id, 'U_CAROL', APPROVE_ACTION, 'carol');
+    const carol = await waitFor(() => slack.responses.find((x) => x.name === 'carol'), 'carol’s reply');
+    expect(carol.body.text).toMatch(/recorded \(1 of 2 approvals\)/);
+    const progress = await waitFor(() => updatesFor(id)[0], 'the progress update');
+    expect(JSON.stringify(progress.args.blocks)).toContain('Votes (1 of 2 approvals)');
+    expect((progress.args.blocks as { type: string }[]).some((b) => b.type === 'actions')).toBe(true);
+    expect(await status(id)).toBe('pending');
+  });
+
+  it('answers /warden pending and /warden reject <id prefix> <reason> within 3 s, then updates the message', async () => {
+    await createOperator('dave', 'U_DAVE', 3);
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => postsFor(id).length === 1, 'the post');
+    await waitFor(() => status(id), 'the inbox row');
+
+    let started = Date.now();
+    const pending = await command('pending', 'U_DAVE', 'dave-pending');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(pending.status).toBe(200);
+    const list = (await pending.json()) as { response_type: string; text: string };
+    expect(list.response_type).toBe('ephemeral');
+    expect(list.text).toContain(`\`${id.slice(0, 8)}\``);
+
+    const usage = (await (await command(`reject ${id}`, 'U_DAVE', 'dave-usage')).json()) as { text: string };
+    expect(usage.text).toMatch(/needs a reason/);
+    expect(await status(id)).toBe('pending');
+
+    started = Date.now();
+    const rejected = await command(`reject ${id.slice(0, 8)} not on a Friday`, 'U_DAVE', 'dave-reject');
+    expect(Date.now() - started).toBeLessThan(3000);
+    const body = (await rejected.json()) as { text: string };
+    const final =
+      body.text === 'Working on it…'
+        ? (await waitFor(() => slack.responses.find((x) => x.name === 'dave-reject'), 'the late reply')).body.text
+        : body.text;
+    expect(final).toMatch(/now \*rejected\*/);
+    await waitFor(async () => (await status(id)) === 'rejected', 'the rejection');
+    const update = await waitFor(() => updatesFor(id)[0], 'the update');
+    expect(JSON.stringify(update.args.blocks)).toContain('*Rejected* by dave');
+    expect(JSON.stringify(update.args.blocks)).toContain('not on a Friday');
+
+    const unknown = (await (await command('approve deadbeef', 'U_DAVE', 'dave-unknown')).json()) as { text: string };
+    expect(unknown.text).toMatch(/No pending approval matches/);
+  });
+
+  it('posts an escalation to SLACK_ESCALATION_CHANNEL with the mention, once', async () => {
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => postsFor(id).length === 1, 'the request post');
+    const escalated = makeEnvelope({
+      type: 'approval_escalated',
+      runId: env.run_id,
+      producer: 'approvals',
+      traceId: env.trace_id,
+      causationId: env.id,
+      data: { approval_id: id, fraction: 0.5, notified: ['escalation'] },
+    });
+    await publisher.publishEvent(escalated);
+    await publisher.publishEvent({ ...escalated, id: newId() }); // a redelivered copy
+    const posts = await waitFor(() => (postsFor(id).length === 2 ? postsFor(id) : undefined), 'the escalation post');
+    const esc = posts.find((p) => p.args.channel === 'C_ESCALATIONS')!;
+    expect(JSON.stringify(esc.args.blocks)).toContain('<!here>');
+    expect(JSON.stringify(esc.args.blocks)).toContain('waited 50%');
+    // then expiry closes both messages
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_expired',
+        runId: env.run_id,
+        producer: 'approvals',
+        traceId: env.trace_id,
+        causationId: escalated.id,
+        data: { approval_id: id, operators: [] },
+      }),
+    );
+    const updates = await waitFor(() => (updatesFor(id).length === 2 ? updatesFor(id) : undefined), 'both updates');
+    expect(updates.map((u) => u.args.channel).sort()).toEqual(['C_APPROVALS', 'C_ESCALATIONS']);
+    expect(updates.every((u) => JSON.stringify(u.args.blocks).includes('*Expired*'))).toBe(true);
+    expect(postsFor(id)).toHaveLength(2);
+  });
+
+  it('retries a rate-limited post, and dead-letters a post Slack refuses for good', async () => {
+    slack.failNext('chat.postMessage', 'ratelimited', 1);
+    const env = requested('push');
+    await publisher.publishEvent(env);
+    await waitFor(() => postsFor(env.data.approval_id).length === 2, 'the failed and the retried post', 20_000);
+    const okRow = await app
+      .get<DataSource>(DATA_SOURCE)
+      .query('SELECT ts FROM approvals.slack_messages WHERE approval_id = $1', [env.data.approval_id]);
+    await waitFor(async () => {
+      const rows = (await app
+        .get<DataSource>(DATA_SOURCE)
+        .query('SELECT ts FROM approvals.slack_messages WHERE approval_id = $1', [env.data.approval_id])) as {
+        ts: string | null;
+      }[];
+      return rows[0]?.ts;
+    }, 'the recorded ts');
+    expect(okRow).toHaveLength(1);
+
+    slack.failNext('chat.postMessage', 'channel_not_found', 1);
+    const bad = requested('push');
+    await publisher.publishEvent(bad);
+    const dead = await waitFor(async () => {
+      const msgs = await readAll(
+        t.bus,
+        t.subjects.streams.deadLetters,
+        t.subjects.deadLetter('approvals', 'slack-requested'),
+      );
+      return msgs.find((m) => (m.json() as { id: string }).id === bad.id);
+    }, 'the dead letter');
+    expect(dead).toBeDefined();
+    const row = await app
+      .get<DataSource>(DATA_SOURCE)
+      .query('SELECT ts, claimed_at FROM approvals.slack_messages WHERE approval_id = $1', [bad.data.approval_id]);
+    expect(row).toEqual([{ ts: null, claimed_at: null }]);
+  });
+});
