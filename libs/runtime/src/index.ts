@@ -6,3 +6,4 @@ export * from './auth';
 export * from './rebuild';
 export * from './projections';
 export * from './identity';
+export * from './openapi';

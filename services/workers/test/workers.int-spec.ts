@@ -133,7 +133,7 @@ describe('workers (real NATS + Postgres)', () => {
       expect(e.id).toBe(deriveId(cmd.command_id, e.type));
     }
     expect(evs[0]!.data).toEqual({ worker_id: 'worker-int-1', attempt: 1 });
-    expect(evs[1]!.data.result).toMatchObject({ output: { path: 'notes/a.md', bytes_written: 5 } });
+    expect(evs[1]!.data.result).toMatchObject({ output: { path: 'notes/a.md', bytes_written: 5, created: true } });
     expect(evs[1]!.data.result!.output_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     const row = await execution(cmd.run_id);
@@ -145,6 +145,22 @@ describe('workers (real NATS + Postgres)', () => {
       worker_id: 'worker-int-1',
     });
     expect(row!.finished_at).toBeInstanceOf(Date);
+  });
+
+  it('says whether a write created the file, so flagging can compensate with fs.delete', async () => {
+    writeFileSync(path.join(ws, 'existing.md'), 'old');
+    const over = signedCommand(keys, write('existing.md', 'new'));
+    const fresh = signedCommand(keys, write('fresh/created.md', 'new'));
+    await Promise.all([publish(over), publish(fresh)]);
+    const [a, b] = await Promise.all([completion(over.run_id), completion(fresh.run_id)]);
+    expect(a.data.result!.output).toEqual({ path: 'existing.md', bytes_written: 3, created: false });
+    expect(b.data.result!.output).toEqual({ path: 'fresh/created.md', bytes_written: 3, created: true });
+    // what approvals' compensation proposes for the created file (`fs.delete {path}`) undoes it
+    const undo = signedCommand(keys, { tool: 'fs.delete', args: { path: 'fresh/created.md' } });
+    await publish(undo);
+    expect((await completion(undo.run_id)).type).toBe('run_succeeded');
+    expect(existsSync(path.join(ws, 'fresh/created.md'))).toBe(false);
+    expect(readFileSync(path.join(ws, 'existing.md'), 'utf8')).toBe('new');
   });
 
   it('executes a signed read and returns the content', async () => {
@@ -216,15 +232,6 @@ describe('workers (real NATS + Postgres)', () => {
         data: { code, role, worker_id: 'worker-int-1', command_id: cmd.command_id },
       });
     }
-
-    it('a signed command for a tool its role does not have', async () => {
-      const cmd = signedCommand(keys, { tool: 'http.get', args: { url: 'http://example.com/' } });
-      await publish(cmd);
-      await expectRefused(cmd, 'COMMAND.TOOL_NOT_IN_ROLE', 'tool_not_in_role', 'none');
-      const unknown = signedCommand(keys, { tool: 'secrets.read', args: { name: 'db' } });
-      await publish(unknown);
-      await expectRefused(unknown, 'COMMAND.TOOL_NOT_IN_ROLE', 'tool_not_in_role', 'none');
-    });
 
     it('a signature by another key', async () => {
       const other = loadSigningKeys(newKey(), undefined);
@@ -301,6 +308,159 @@ describe('workers (real NATS + Postgres)', () => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="forged"[^}]*\} 2/);
       expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="role_mismatch"[^}]*\} 1/);
+    });
+  });
+
+  describe('an authentic command for a tool outside the role: refused, and the run ends failed', () => {
+    const notInRole = (runId?: string) =>
+      signedCommand(keys, { tool: 'http.get', args: { url: 'http://example.com/' } }, runId ? { run_id: runId } : {});
+
+    async function expectEndedNotInRole(cmd: ExecuteCommand, tool: string) {
+      const done = await completion(cmd.run_id);
+      expect(done).toMatchObject({
+        type: 'run_failed',
+        id: deriveId(cmd.command_id, 'run_failed'),
+        trace_id: cmd.trace_id,
+        causation_id: cmd.command_id,
+        producer: 'workers',
+        data: {
+          result: {
+            output: null,
+            error: { code: 'TOOL.NOT_IN_ROLE', message: `role "dev" has no tool "${tool}"` },
+          },
+        },
+      });
+      expect(done.data.result!.outcome_unknown).toBeUndefined();
+      // refused all the same: dead-lettered, recorded, announced
+      expect((await deadLetter(cmd.run_id)).code).toBe('COMMAND.TOOL_NOT_IN_ROLE');
+      expect(await refusals(cmd.run_id)).toMatchObject([
+        { reason: 'tool_not_in_role', code: 'COMMAND.TOOL_NOT_IN_ROLE', command_id: cmd.command_id },
+      ]);
+      const evs = await waitFor(async () => {
+        const e = await events(cmd.run_id);
+        return e.some((x) => x.type === 'command_refused') ? e : undefined;
+      }, `command_refused of ${cmd.run_id}`);
+      // no run_started: nothing executed
+      expect(evs.map((e) => e.type)).toEqual(['run_failed', 'command_refused']);
+      // claimed like any outcome: finished, never started
+      const row = await execution(cmd.run_id);
+      expect(row).toMatchObject({ status: 'failed', attempt: 1, tool, command_id: cmd.command_id });
+      expect(row!.result).toMatchObject({ error: { code: 'TOOL.NOT_IN_ROLE' } });
+    }
+
+    it('publishes run_failed (TOOL.NOT_IN_ROLE) with a deterministic id and runs nothing', async () => {
+      const cmd = notInRole();
+      await publish(cmd);
+      await expectEndedNotInRole(cmd, 'http.get');
+      const unknown = signedCommand(keys, { tool: 'secrets.read', args: { name: 'db' } });
+      await publish(unknown);
+      await expectEndedNotInRole(unknown, 'secrets.read');
+    });
+
+    it('a second copy ends nothing again: one run_failed, each copy refused', async () => {
+      const cmd = notInRole();
+      await publish(cmd);
+      await expectEndedNotInRole(cmd, 'http.get');
+      const again = await publish(cmd);
+      await settled(again.seq);
+      const evs = await events(cmd.run_id);
+      expect(evs.map((e) => e.type)).toEqual(['run_failed', 'command_refused', 'command_refused']);
+      expect(await refusals(cmd.run_id)).toHaveLength(2);
+    });
+
+    it('copies arriving at the same moment: one run_failed, every copy refused as not in role', async () => {
+      const cmd = notInRole();
+      const acks = await Promise.all([publish(cmd), publish(cmd), publish(cmd)]);
+      await settled(...acks.map((x) => x.seq));
+      const evs = await events(cmd.run_id);
+      expect(evs.filter((e) => e.type.startsWith('run_')).map((e) => e.id)).toEqual([
+        deriveId(cmd.command_id, 'run_failed'),
+      ]);
+      const refused = evs.filter((e) => e.type === 'command_refused');
+      expect(refused).toHaveLength(3);
+      for (const e of refused) expect(e.data).toMatchObject({ code: 'COMMAND.TOOL_NOT_IN_ROLE' });
+      expect(await refusals(cmd.run_id)).toHaveLength(3);
+    });
+
+    it('a redelivery after its run_failed was lost republishes the recorded ending, runs nothing', async () => {
+      const cmd = notInRole();
+      // the claim a first delivery made before its run_failed publish failed (same message: next seq)
+      const seq = (await t.bus.jsm.streams.info(t.subjects.streams.commands)).state.last_seq + 1;
+      const recorded = {
+        output: null,
+        output_hash: 'sha256:' + '0'.repeat(64),
+        error: { code: 'TOOL.NOT_IN_ROLE', message: 'recorded by the first delivery' },
+      };
+      await db.query(
+        `INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id,
+                                           stream_seq, result, finished_at)
+         VALUES ($1, $2, $3, $4, 'failed', 1, $5, 'worker-int-1', $6, $7, now())`,
+        [cmd.run_id, cmd.command_id, 'http.get', JSON.stringify(cmd.action), cmd.trace_id, seq, recorded],
+      );
+      const ack = await publish(cmd);
+      expect(ack.seq).toBe(seq);
+      const done = await completion(cmd.run_id);
+      expect(done).toMatchObject({ id: deriveId(cmd.command_id, 'run_failed'), data: { result: recorded } });
+      await settled(ack.seq);
+      expect((await events(cmd.run_id)).map((e) => e.type)).toEqual(['run_failed', 'command_refused']);
+      expect((await deadLetter(cmd.run_id)).code).toBe('COMMAND.TOOL_NOT_IN_ROLE');
+    });
+
+    it('does not end a run another command already executed', async () => {
+      const first = signedCommand(keys, write('kept.txt', 'x'));
+      await publish(first);
+      expect((await completion(first.run_id)).type).toBe('run_succeeded');
+      const late = notInRole(first.run_id);
+      await settled((await publish(late)).seq);
+      const evs = await events(first.run_id);
+      expect(evs.map((e) => e.type)).toEqual(['run_started', 'run_succeeded', 'command_refused']);
+      expect(evs[2]).toMatchObject({ causation_id: late.command_id, data: { code: 'COMMAND.TOOL_NOT_IN_ROLE' } });
+      expect(await execution(first.run_id)).toMatchObject({ status: 'succeeded', command_id: first.command_id });
+    });
+
+    it('a later in-role command for the ended run is a replay: nothing runs', async () => {
+      const cmd = notInRole();
+      await publish(cmd);
+      await expectEndedNotInRole(cmd, 'http.get');
+      const later = signedCommand(keys, write('after-refusal.txt', 'x'), { run_id: cmd.run_id });
+      await settled((await publish(later)).seq);
+      expect(existsSync(path.join(ws, 'after-refusal.txt'))).toBe(false);
+      const evs = await events(cmd.run_id);
+      expect(evs.map((e) => e.type)).toEqual(['run_failed', 'command_refused', 'command_refused']);
+      expect(evs[2]!.data).toMatchObject({ code: 'COMMAND.REPLAYED' });
+    });
+
+    it('forged or tampered: changes nothing (no run_failed, no claim)', async () => {
+      const forged = signedCommand(loadSigningKeys(newKey(), undefined), {
+        tool: 'http.get',
+        args: { url: 'http://example.com/' },
+      });
+      const genuine = notInRole();
+      const tampered = { ...genuine, action: { tool: 'secrets.read', args: { name: 'db' } } };
+      await Promise.all([publish(forged), publish(tampered)]);
+      expect((await deadLetter(forged.run_id)).code).toBe('COMMAND.FORGED');
+      expect((await deadLetter(tampered.run_id)).code).toBe('COMMAND.FORGED');
+      for (const c of [forged, tampered]) {
+        const evs = await waitFor(async () => {
+          const e = await events(c.run_id);
+          return e.length > 0 ? e : undefined;
+        }, `command_refused of ${c.run_id}`);
+        expect(evs.map((e) => e.type)).toEqual(['command_refused']);
+        expect(await execution(c.run_id)).toBeUndefined();
+      }
+    });
+
+    it('counts them as refusals and as tool_not_in_role outcomes in /metrics', async () => {
+      const port = (app.getHttpServer().address() as AddressInfo).port;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      // 2 + 2 (second copy) + 3 (simultaneous copies) + 1 (redelivery) + 1 (late) + 1 (ended run)
+      expect(text).toMatch(/warden_workers_refused_total\{[^}]*reason="tool_not_in_role"[^}]*\} 10/);
+      // by tool label (http.get, and `unknown` for secrets.read): 5 runs ended here (the redelivery republished)
+      const ended = text
+        .split('\n')
+        .filter((l) => l.startsWith('warden_workers_executions_total{') && l.includes('outcome="tool_not_in_role"'))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+      expect(ended).toBe(5);
     });
   });
 

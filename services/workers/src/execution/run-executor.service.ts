@@ -6,7 +6,7 @@ import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
 import { planBatch, runKey, type RunPlan } from './domain/batch-plan';
-import { outcomeUnknownResult } from './domain/result';
+import { failureResult, outcomeUnknownResult } from './domain/result';
 import { mapLimit } from './map-limit';
 import {
   ExecutionRepository,
@@ -27,6 +27,17 @@ export interface AuthenticCommand {
   action: Action;
   /** Stream sequence of the message that carried it. */
   seq: number;
+  /**
+   * Set when the command is authentic but may not run here (`COMMAND.TOOL_NOT_IN_ROLE`): nothing is
+   * executed, but the run is claimed as `failed` and its `run_failed` published, so the run ends
+   * instead of waiting forever; the message then settles with this refusal.
+   */
+  refusal?: DomainError;
+}
+
+/** The result a run refused for a tool outside the worker's role ends with. */
+export function notInRoleResult(refusal: DomainError): RunResult {
+  return failureResult({ code: 'TOOL.NOT_IN_ROLE', message: refusal.message });
 }
 
 /** A command for a run that another message already executed: refused, nothing runs or is republished. */
@@ -54,6 +65,8 @@ interface RunWork {
   done?: ExecutionRow;
   /** Settles the run's messages when set; nothing later happens to the run. */
   error?: unknown;
+  /** The lead's refusal, settling it once its run's `run_failed` is published (authentic, tool not in role). */
+  refusal?: DomainError;
 }
 
 /**
@@ -104,20 +117,26 @@ export class RunExecutor {
         const row = claims.get(plan.runId);
         // a finished run answers only the message that claimed it (a redelivery): anything else is a replay
         const replay = plan.plan.kind === 'republish' && row && !isClaimingMessage(row, lead);
+        if (lead.refusal) {
+          // a tool outside the role only ever ends a run nobody claimed (or republishes its own ending)
+          const own = plan.plan.kind === 'execute' || (plan.plan.kind === 'republish' && !replay);
+          return { plan, lead, row, error: own ? undefined : lead.refusal, refusal: lead.refusal };
+        }
         return { plan, lead, row, error: replay ? replayRefusal(plan.runId) : undefined };
       });
       await this.process(runs);
       for (const run of runs) {
-        outcomes[mine[run.plan.lead]!] = run.error;
+        outcomes[mine[run.plan.lead]!] = run.error ?? run.refusal;
         for (const f of run.plan.followers) {
           const item = items[mine[f]!]!;
           // other copies in the same batch: retried with the lead if it must be retried, else replays
           if (run.error !== undefined && !(run.error instanceof DomainError)) outcomes[mine[f]!] = run.error;
-          else if (!run.row || !isClaimingMessage(run.row, item)) outcomes[mine[f]!] = replayRefusal(run.plan.runId);
+          else if (!run.row || !isClaimingMessage(run.row, item))
+            outcomes[mine[f]!] = item.refusal ?? replayRefusal(run.plan.runId);
           // the claiming message behind a replay in the same batch: settle it on its own later
           else if (run.error !== undefined)
             outcomes[mine[f]!] = new TransientError(`run ${run.plan.runId}: retry alone`);
-          else outcomes[mine[f]!] = undefined;
+          else outcomes[mine[f]!] = item.refusal;
         }
       }
     });
@@ -132,10 +151,13 @@ export class RunExecutor {
     await this.publishCompletions(runs);
   }
 
-  /** Commits the new claims and the takeovers in one statement, before anything runs. */
+  /**
+   * Commits the new claims and the takeovers in one statement, before anything runs. A run refused
+   * for a tool outside the role is claimed already finished (`failed`, never started).
+   */
   private async claim(runs: RunWork[]): Promise<void> {
-    const fresh = runs.filter((r) => r.plan.plan.kind === 'execute');
-    const taken = runs.filter((r) => r.plan.plan.kind === 'reexecute');
+    const fresh = runs.filter((r) => r.error === undefined && r.plan.plan.kind === 'execute');
+    const taken = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind === 'reexecute');
     if (fresh.length + taken.length === 0) return;
     for (const r of taken) {
       this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
@@ -153,6 +175,7 @@ export class RunExecutor {
           action: r.lead.action,
           traceId: r.lead.cmd.trace_id,
           streamSeq: r.lead.seq,
+          ...(r.refusal ? { result: notInRoleResult(r.refusal) } : {}),
         })),
         taken.map((r) => ({
           runId: r.plan.runId,
@@ -175,7 +198,8 @@ export class RunExecutor {
       else if (assigned.has(row.run_id)) r.error = new TransientError(`run ${r.plan.runId} is twice in one batch`);
       else {
         assigned.add(row.run_id);
-        Object.assign(r, { row, claimedNow: true });
+        // a refused run's claim is its ending: nothing starts or runs, its run_failed is published
+        Object.assign(r, r.refusal ? { row, done: row } : { row, claimedNow: true });
       }
     }
     for (const r of taken) {
@@ -195,7 +219,7 @@ export class RunExecutor {
   private async publishStarts(runs: RunWork[]): Promise<void> {
     const sent: { run: RunWork; msg: OutgoingMessage }[] = [];
     for (const run of runs) {
-      if (run.error !== undefined || !run.row) continue;
+      if (run.error !== undefined || !run.row || run.done) continue;
       if (run.plan.plan.kind === 'republish') {
         this.log.info('run already executed; republishing its completion', {
           run_id: run.plan.runId,
@@ -236,7 +260,7 @@ export class RunExecutor {
 
   /** Runs the claimed tools, at most WORKER_CONCURRENCY at once; an interrupted non-idempotent run is not run. */
   private async runTools(runs: RunWork[]): Promise<void> {
-    const live = runs.filter((r) => r.error === undefined && r.plan.plan.kind !== 'republish');
+    const live = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind !== 'republish');
     await mapLimit(live, this.config.WORKER_CONCURRENCY, async (run) => {
       run.result =
         run.plan.plan.kind === 'outcome_unknown'
@@ -295,9 +319,18 @@ export class RunExecutor {
         return;
       }
       const row = run.done!;
-      const outcome = run.plan.plan.kind === 'outcome_unknown' ? 'outcome_unknown' : row.status;
+      const outcome = run.refusal
+        ? 'tool_not_in_role'
+        : run.plan.plan.kind === 'outcome_unknown'
+          ? 'outcome_unknown'
+          : row.status;
       workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome });
-      if (outcome !== 'outcome_unknown') {
+      if (run.refusal) {
+        this.log.warn('authentic command for a tool outside the role: run ended failed, nothing executed', {
+          run_id: row.run_id,
+          tool: row.tool,
+        });
+      } else if (outcome !== 'outcome_unknown') {
         this.log.info('run executed', {
           run_id: row.run_id,
           tool: row.tool,

@@ -26,7 +26,8 @@ const TRACE = /^(?!0{32})[0-9a-f]{32}$/;
  * then at-most-once execution. A refused command (inauthentic, another role's tool, a replay of an
  * executed run) runs nothing: it is announced as `command_refused` (on the run's subject when its
  * run id is a UUID, else on `events.refused.<token>`), recorded, counted, and dead-lettered. A
- * refusal never changes a run's status.
+ * refusal never changes a run's status, with one exception: an AUTHENTIC command whose tool is not
+ * in this role ends its (unclaimed) run `failed` with `TOOL.NOT_IN_ROLE`, claimed like any outcome.
  */
 @Injectable()
 export class ExecuteConsumer {
@@ -57,12 +58,13 @@ export class ExecuteConsumer {
         bodies[index] = body;
         const cmd = parseExecuteCommand(body);
         const action = authenticate(this.keys, cmd, role);
-        if (!this.runner.has(role, action.tool)) {
-          throw new DomainError('COMMAND.TOOL_NOT_IN_ROLE', `role "${role}" has no tool "${action.tool}"`, {
-            run_id: cmd.run_id,
-          });
-        }
-        authentic.push({ index, cmd, action, seq: msg.seq });
+        // authentic, so the run is ended (run_failed) rather than left queued; it is still refused
+        const refusal = this.runner.has(role, action.tool)
+          ? undefined
+          : new DomainError('COMMAND.TOOL_NOT_IN_ROLE', `role "${role}" has no tool "${action.tool}"`, {
+              run_id: cmd.run_id,
+            });
+        authentic.push({ index, cmd, action, seq: msg.seq, ...(refusal ? { refusal } : {}) });
       } catch (err) {
         if (err instanceof DomainError) refused.push({ index, msg, body, err });
         else outcomes[index] = err;
@@ -73,7 +75,7 @@ export class ExecuteConsumer {
       this.executor.executeBatch(authentic).catch((err: unknown) => authentic.map(() => err)),
     ]);
     refused.forEach((r, i) => (outcomes[r.index] = refusals[i]));
-    // replays are found while executing (they need the run's claim): refused the same way
+    // replays (and tools outside the role) settle after executing (they need the run's claim): refused the same way
     const replays: Refused[] = [];
     authentic.forEach((a, i) => {
       const out = executions[i];

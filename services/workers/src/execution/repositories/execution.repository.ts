@@ -27,6 +27,8 @@ export interface NewClaim {
   action: Action;
   traceId: string;
   streamSeq: number;
+  /** Claimed already finished `failed` with this result (a run refused without executing anything). */
+  result?: RunResult;
 }
 
 /** A `started` claim whose worker is gone, taken over for another attempt. */
@@ -134,7 +136,7 @@ export class ExecutionRepository {
   }
 
   /**
-   * Inserts the `started` claims and takes over the `started` claims of gone workers, in one
+   * Inserts the `started` claims (or `failed` ones, for claims carrying a result) and takes over the `started` claims of gone workers, in one
    * statement committed on return (before anything runs). A new claim missing from the result was
    * claimed already; a takeover missing from it was no longer `started`.
    */
@@ -154,6 +156,7 @@ export class ExecutionRepository {
                   action: i.claim.action,
                   trace_id: i.claim.traceId,
                   stream_seq: i.claim.streamSeq,
+                  result: i.claim.result ?? null,
                 },
               ]
             : [],
@@ -163,9 +166,13 @@ export class ExecutionRepository {
         );
         return (await this.ds.query(
           `WITH ins AS (
-             INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id, stream_seq)
-             SELECT x.run_id, x.command_id, x.action->>'tool', x.action, 'started', 1, x.trace_id, $3, x.stream_seq
-             FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, command_id uuid, action jsonb, trace_id text, stream_seq bigint)
+             INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id, stream_seq,
+                                               result, finished_at)
+             SELECT x.run_id, x.command_id, x.action->>'tool', x.action,
+                    CASE WHEN x.result IS NULL THEN 'started' ELSE 'failed' END, 1, x.trace_id, $3, x.stream_seq,
+                    x.result, CASE WHEN x.result IS NULL THEN NULL ELSE now() END
+             FROM jsonb_to_recordset($1::jsonb)
+                  AS x(run_id uuid, command_id uuid, action jsonb, trace_id text, stream_seq bigint, result jsonb)
              ON CONFLICT (run_id) DO NOTHING
              RETURNING ${COLUMNS}
            ), upd AS (

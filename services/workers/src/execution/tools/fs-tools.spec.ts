@@ -97,15 +97,25 @@ describe('fs tools', () => {
   describe('fs.write_file', () => {
     it('writes, creating parent directories by default', async () => {
       const r = await run('fs.write_file', { path: 'notes/deep/a.md', content: 'hi é' });
-      expect(r.output).toEqual({ path: 'notes/deep/a.md', bytes_written: 5 });
+      expect(r.output).toEqual({ path: 'notes/deep/a.md', bytes_written: 5, created: true });
       expect(r.error).toBeUndefined();
       expect(readFileSync(path.join(root, 'notes/deep/a.md'), 'utf8')).toBe('hi é');
     });
 
     it('replaces existing content entirely', async () => {
       writeFileSync(path.join(root, 'a.md'), 'a much longer original');
-      await run('fs.write_file', { path: 'a.md', content: 'short' });
+      const r = await run('fs.write_file', { path: 'a.md', content: 'short' });
       expect(readFileSync(path.join(root, 'a.md'), 'utf8')).toBe('short');
+      // an existing file was replaced, not created: flagging must not propose deleting it
+      expect(r.output).toEqual({ path: 'a.md', bytes_written: 5, created: false });
+    });
+
+    it('says created: true only for the write that created the file', async () => {
+      const first = await run('fs.write_file', { path: 'c.md', content: '1' });
+      const second = await run('fs.write_file', { path: 'c.md', content: '22' });
+      expect(first.output).toMatchObject({ created: true, bytes_written: 1 });
+      expect(second.output).toMatchObject({ created: false, bytes_written: 2 });
+      expect(readFileSync(path.join(root, 'c.md'), 'utf8')).toBe('22');
     });
 
     it('refuses a missing parent when create_dirs is false', async () => {

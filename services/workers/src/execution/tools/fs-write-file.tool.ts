@@ -1,4 +1,5 @@
-import { promises as fs } from 'node:fs';
+import { constants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import { OPEN_WRITE, assertOpenedInside, assertPlainFile, fsError, resolveForWrite } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
@@ -10,23 +11,46 @@ const Args = z.strictObject({
   create_dirs: z.boolean().default(true),
 });
 
+/** Tries of the create-or-open race (the file appearing or vanishing between the two opens). */
+const OPEN_TRIES = 5;
+
 /**
- * `fs.write_file {path, content, create_dirs? = true}` → `{path, bytes_written}`. Replaces the file's
- * content; never follows a symlink at the final component. Not idempotent as far as the run is
- * concerned (someone may change the file in between), so never re-run after a crash.
+ * Opens `target` for writing and says whether this call created it: an exclusive create first, then
+ * (it exists) a plain open without create. Both never follow a final symlink.
+ */
+async function openForWrite(target: string, rel: string): Promise<{ fh: FileHandle; created: boolean }> {
+  for (let i = 0; ; i++) {
+    try {
+      return { fh: await fs.open(target, OPEN_WRITE | constants.O_EXCL, 0o644), created: true };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, rel);
+    }
+    try {
+      return { fh: await fs.open(target, OPEN_WRITE & ~constants.O_CREAT), created: false };
+    } catch (err) {
+      // deleted in between: create it after all
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || i + 1 >= OPEN_TRIES) throw fsError(err, rel);
+    }
+  }
+}
+
+/**
+ * `fs.write_file {path, content, create_dirs? = true}` → `{path, bytes_written, created}`. Replaces the
+ * file's content; never follows a symlink at the final component. `created` says whether the run
+ * created the file (so flagging the run can propose `fs.delete`) or replaced an existing one. Not
+ * idempotent as far as the run is concerned (someone may change the file in between), so never re-run
+ * after a crash.
  */
 export const writeFileTool: Tool = {
   name: 'fs.write_file',
   idempotent: false,
   args: Args,
-  result: z.object({ path: z.string(), bytes_written: z.number().int() }),
+  result: z.object({ path: z.string(), bytes_written: z.number().int(), created: z.boolean() }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.write_file', Args, raw);
     const target = await resolveForWrite(ctx.root, args.path, args.create_dirs);
     const data = Buffer.from(args.content, args.encoding === 'base64' ? 'base64' : 'utf8');
-    const fh = await fs.open(target, OPEN_WRITE, 0o644).catch((err: unknown) => {
-      throw fsError(err, args.path);
-    });
+    const { fh, created } = await openForWrite(target, args.path);
     try {
       // verify before truncating, so a swapped path never damages a file outside the workspace
       await assertOpenedInside(ctx.root, fh.fd, args.path);
@@ -41,6 +65,6 @@ export const writeFileTool: Tool = {
     } finally {
       await fh.close().catch(() => undefined);
     }
-    return { path: args.path, bytes_written: data.length };
+    return { path: args.path, bytes_written: data.length, created };
   },
 };

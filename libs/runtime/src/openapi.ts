@@ -1,0 +1,143 @@
+/**
+ * Building blocks shared by the services' OpenAPI 3.1 documents (`GET /openapi.json`): the RFC 9457
+ * problem schema, bearer security, and the health/metrics routes every service serves.
+ * Plain objects, no framework: a service composes them into its own document.
+ */
+
+/** The RFC 9457 problem body every API answers errors with (`errors` for validation). */
+export const PROBLEM_SCHEMA = {
+  type: 'object',
+  required: ['type', 'title', 'status'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'message'],
+        properties: { path: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+/** Where documents built with these helpers put the problem schema. */
+export const PROBLEM_REF = { $ref: '#/components/schemas/Problem' } as const;
+
+/** Default descriptions of the error statuses. */
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'invalid input: every error with its field path',
+  401: 'no valid token',
+  403: 'a valid token without the right role',
+  404: 'unknown',
+  409: 'conflict with the current state',
+  413: 'payload too large',
+  422: 'refused by the domain',
+  429: 'rate limited (see Retry-After)',
+};
+
+/**
+ * An `application/problem+json` response.
+ * @example problemResponse(404, 'no such run')
+ */
+export function problemResponse(
+  status: number,
+  description = ERROR_DESCRIPTIONS[status] ?? 'error',
+): {
+  description: string;
+  content: { 'application/problem+json': { schema: typeof PROBLEM_REF } };
+} {
+  return { description, content: { 'application/problem+json': { schema: PROBLEM_REF } } };
+}
+
+/**
+ * Problem responses for several statuses, keyed as OpenAPI wants them.
+ * @example responses: { '200': jsonResponse('ok', {}), ...problemResponses(401, 403) }
+ */
+export function problemResponses(...statuses: number[]): Record<string, ReturnType<typeof problemResponse>> {
+  return Object.fromEntries(statuses.map((s) => [String(s), problemResponse(s)]));
+}
+
+/**
+ * An `application/json` response.
+ * @example jsonResponse('the run', { $ref: '#/components/schemas/Run' })
+ */
+export function jsonResponse(
+  description: string,
+  schema: unknown,
+): { description: string; content: { 'application/json': { schema: unknown } } } {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+/**
+ * A required path parameter (a UUID unless a schema is given).
+ * @example pathParam('run_id')
+ */
+export function pathParam(
+  name: string,
+  schema: Record<string, unknown> = { type: 'string', format: 'uuid' },
+): { name: string; in: 'path'; required: true; schema: Record<string, unknown> } {
+  return { name, in: 'path', required: true, schema };
+}
+
+/**
+ * An optional query parameter.
+ * @example queryParam('limit', { type: 'integer', minimum: 1 }, 'page size')
+ */
+export function queryParam(
+  name: string,
+  schema: Record<string, unknown>,
+  description?: string,
+): { name: string; in: 'query'; required: false; schema: Record<string, unknown>; description?: string } {
+  return { name, in: 'query', required: false, schema, ...(description ? { description } : {}) };
+}
+
+/** Operation-level `security` for `Authorization: Bearer <token>`. */
+export const BEARER_SECURITY = [{ bearer: [] as string[] }];
+
+/**
+ * `components` with the bearer scheme and the problem schema, plus the service's own schemas.
+ * @example components('operator token (wop_…)', { Run: {...} })
+ */
+export function openApiComponents(
+  bearerDescription: string,
+  schemas: Record<string, unknown> = {},
+): {
+  securitySchemes: { bearer: { type: 'http'; scheme: 'bearer'; description: string } };
+  schemas: Record<string, unknown>;
+} {
+  return {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: bearerDescription } },
+    schemas: { Problem: PROBLEM_SCHEMA, ...schemas },
+  };
+}
+
+/**
+ * `/health/live`, `/health/ready` and `/metrics`, as every service serves them (CONTRACT §1).
+ * @example paths: { ...apiPaths, ...healthPaths('NATS and Postgres') }
+ */
+export function healthPaths(readyChecks: string): Record<string, unknown> {
+  return {
+    '/health/live': {
+      get: { summary: 'Liveness', responses: { '200': jsonResponse('alive', { type: 'object' }) } },
+    },
+    '/health/ready': {
+      get: {
+        summary: `Readiness of ${readyChecks} (the body names each check)`,
+        responses: {
+          '200': jsonResponse('ready', { type: 'object' }),
+          '503': jsonResponse('not ready', { type: 'object' }),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': {} } } },
+      },
+    },
+  };
+}
