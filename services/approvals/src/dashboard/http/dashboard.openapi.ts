@@ -63,6 +63,16 @@ const vote = (what: string) => ({
 /** The dashboard's routes as listed in `/openapi.json`. */
 export const DASHBOARD_OPENAPI_PATHS = {
   '/': { get: { summary: 'The operator dashboard (HTML)', responses: { '200': { description: 'HTML page' } } } },
+  '/dashboard/{asset}': {
+    get: {
+      summary: 'A static asset of the dashboard (its script and style sheet)',
+      parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string' } }],
+      responses: {
+        '200': { description: 'the asset (ETag; 304 on If-None-Match)' },
+        '404': { description: 'no such asset (problem+json)' },
+      },
+    },
+  },
   '/v1/dashboard/me': {
     get: {
       summary: 'Who the token belongs to; viewer',
