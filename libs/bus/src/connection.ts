@@ -14,8 +14,11 @@ export interface BusConnection {
  * @example const bus = await connectBus('nats://127.0.0.1:4222', 'policy')
  */
 export async function connectBus(url: string, name: string, timeoutMs = 5000): Promise<BusConnection> {
+  const servers = url.split(',').map((s) => s.trim());
   const nc = await connect({
-    servers: url.split(',').map((s) => s.trim()),
+    // nats.js ignores credentials in a URL: take `nats://user:pass@host` apart (production users, deploy/nats)
+    ...urlCredentials(servers),
+    servers: servers.map(withoutCredentials),
     name: `warden-${name}`,
     timeout: timeoutMs,
     maxReconnectAttempts: -1,
@@ -27,4 +30,18 @@ export async function connectBus(url: string, name: string, timeoutMs = 5000): P
   const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
   const js = jetstream(nc, { timeout: timeoutMs });
   return { nc, js, jsm };
+}
+
+/** `{user, pass}` from the first server URL that carries them (`nats://user:pass@host:4222`), else nothing. */
+export function urlCredentials(servers: string[]): { user?: string; pass?: string } {
+  for (const s of servers) {
+    const m = /^[a-z]+:\/\/([^:@/]+)(?::([^@/]*))?@/i.exec(s);
+    if (m)
+      return { user: decodeURIComponent(m[1]!), ...(m[2] !== undefined ? { pass: decodeURIComponent(m[2]) } : {}) };
+  }
+  return {};
+}
+
+function withoutCredentials(server: string): string {
+  return server.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
 }

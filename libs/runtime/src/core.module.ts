@@ -61,7 +61,7 @@ export class CoreModule {
         inject: [SUBJECTS],
         useFactory: async (subjects: Subjects) => {
           const bus = await connectBus(config.NATS_URL, service).catch((err: Error) => {
-            throw new Error(`cannot reach NATS at ${config.NATS_URL}: ${err.message}`);
+            throw new Error(`cannot reach NATS at ${redactUrl(config.NATS_URL)}: ${err.message}`);
           });
           await ensureStreams(bus.jsm, subjects, { replicas: config.WARDEN_STREAM_REPLICAS });
           return bus;

@@ -1,11 +1,21 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { systemClock } from '@warden/kernel';
-import { CoreModule } from '@warden/runtime';
+import { CoreModule, IdentityModule } from '@warden/runtime';
 import type { IngestConfig } from './config';
+import { OpenApiController } from './http/openapi.controller';
+import { RateLimiter } from './http/rate-limiter';
+import { RawBodyInstaller } from './http/raw-body.installer';
+import { KeysController } from './keys/http/keys.controller';
+import { KeysService } from './keys/keys.service';
 import { migrations } from './migrations';
 import { SubmissionConsumer } from './submission/consumers/submission.consumer';
+import { HttpIntakeService } from './submission/http/http-intake.service';
+import { TasksController } from './submission/http/tasks.controller';
 import { SubmissionRepository } from './submission/projections/submission.repository';
 import { CLOCK, SubmissionService } from './submission/submission.service';
+import { SourcesController } from './webhooks/http/sources.controller';
+import { WebhooksController } from './webhooks/http/webhooks.controller';
+import { WebhooksService } from './webhooks/webhooks.service';
 
 /** Composition root: wiring only. */
 @Module({})
@@ -18,12 +28,30 @@ export class AppModule {
           service: 'ingest',
           config,
           database: { schema: 'ingest', entities: [], migrations },
-          // Redis backs the per-key rate limits of the HTTP edge; readiness reports it
+          // Redis backs the per-key rate limits and webhook replay protection; readiness reports it
           redis: true,
         }),
+        IdentityModule,
       ],
-      controllers: [SubmissionConsumer],
-      providers: [{ provide: CLOCK, useValue: systemClock }, SubmissionRepository, SubmissionService],
+      // SourcesController before WebhooksController: `/v1/webhooks/sources` must not match `:source`
+      controllers: [
+        SubmissionConsumer,
+        TasksController,
+        KeysController,
+        SourcesController,
+        WebhooksController,
+        OpenApiController,
+      ],
+      providers: [
+        { provide: CLOCK, useValue: systemClock },
+        RawBodyInstaller,
+        SubmissionRepository,
+        SubmissionService,
+        HttpIntakeService,
+        RateLimiter,
+        KeysService,
+        WebhooksService,
+      ],
     };
   }
 }

@@ -1,4 +1,5 @@
 import { Initial1700000000000 } from './1700000000000-initial';
 import { Submissions1700000000001 } from './1700000000001-submissions';
+import { KeysWebhooks1700000000002 } from './1700000000002-keys-webhooks';
 
-export const migrations = [Initial1700000000000, Submissions1700000000001];
+export const migrations = [Initial1700000000000, Submissions1700000000001, KeysWebhooks1700000000002];

@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import { registry } from '@warden/observability';
 
-function counter(name: string, help: string, labelNames: string[]): Counter {
+function counter(name: string, help: string, labelNames: string[] = []): Counter {
   return (
     (registry.getSingleMetric(name) as Counter | undefined) ??
     new Counter({ name, help, labelNames, registers: [registry] })
@@ -24,5 +24,15 @@ export const ingestMetrics = {
     'warden_ingest_rejections_total',
     'Submissions rejected, by reason (too_large|malformed|invalid|run_id_in_use)',
     ['channel', 'reason'],
+  ),
+  rateLimited: counter('warden_ingest_rate_limited_total', 'Requests refused with 429 by the per-key token bucket'),
+  rateLimiterErrors: counter(
+    'warden_ingest_rate_limiter_errors_total',
+    'Requests let through because Redis did not answer the rate limiter',
+  ),
+  webhooks: counter(
+    'warden_ingest_webhooks_total',
+    'Webhook deliveries, by outcome (accepted|replayed|bad_signature|stale|unknown_source|invalid)',
+    ['outcome'],
   ),
 };

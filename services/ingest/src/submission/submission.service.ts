@@ -31,6 +31,8 @@ export type IntakeOutcome =
 export interface IntakeItem {
   source: SubmissionSource;
   body: Uint8Array;
+  /** The body already validated by the caller (the HTTP edge), so it is not parsed twice. */
+  parsed?: TaskSubmission;
 }
 
 /** Per delivery: its outcome, or the (transient) error that kept it from one; retry those. */
@@ -97,8 +99,8 @@ export class SubmissionService {
     const results: IntakeResult[] = new Array(items.length);
     const refusals: Refusal[] = [];
     const admissions: Admission[] = [];
-    items.forEach(({ source, body }, index) => {
-      const parsed = parseSubmission(body);
+    items.forEach(({ source, body, parsed: given }, index) => {
+      const parsed = given ? { ok: true as const, submission: given } : parseSubmission(body);
       if (!parsed.ok) {
         refusals.push({ index, source, reason: parsed.reason, errors: parsed.errors, agentId: parsed.agentId });
         return;
@@ -168,6 +170,9 @@ export class SubmissionService {
               envs.push(a.received);
               return { outcome: { kind: 'accepted', runId, eventId } };
             case 'redelivery':
+              // over HTTP the row proves the event was acked (it is published before the commit), so a
+              // repeat of the same (agent, key) or webhook id is the caller's duplicate, not our redelivery
+              if (a.source.channel !== 'bus') return { outcome: { kind: 'duplicate', runId: r.existing.runId } };
               // same occurred_at as the first attempt, so the republished event is the same event
               envs.push(receivedEnvelope(a.submission, a.source, r.existing.createdAt));
               return { outcome: { kind: 'redelivered', runId, eventId } };

@@ -32,6 +32,15 @@ export interface SubmissionSource {
   /** Provenance on the bus, kept on the dedupe row. */
   stream?: string;
   seq?: number;
+  /** Who handed it in over HTTP (recorded on `task_received` as `submitted_by`). */
+  submittedBy?: SubmittedBy;
+}
+
+/** The caller behind an HTTP or webhook submission. */
+export interface SubmittedBy {
+  kind: 'api_key' | 'webhook';
+  id: string;
+  owner?: string;
 }
 
 /** A source for a JetStream message. */
@@ -44,6 +53,39 @@ export function busSource(m: { stream: string; seq: number; msgId?: string; trac
     traceparent: m.traceparent,
     stream: m.stream,
     seq: m.seq,
+  };
+}
+
+/**
+ * A source for `POST /v1/tasks`. With an idempotency key the delivery is named by (agent, key), so a
+ * client retrying after a failure we could not answer (the publish was acked, the commit was not)
+ * derives the very same run and event ids and the broker drops the copy; without one, every request
+ * is its own delivery.
+ */
+export function httpSource(m: {
+  requestId: string;
+  submission: Pick<TaskSubmission, 'agent' | 'idempotency_key'>;
+  traceparent?: string;
+  submittedBy?: SubmittedBy;
+}): SubmissionSource {
+  const key = m.submission.idempotency_key;
+  return {
+    channel: 'http',
+    key: key !== undefined ? ['http', m.submission.agent.id, key] : ['http', m.requestId],
+    sourceId: m.requestId,
+    traceparent: m.traceparent,
+    submittedBy: m.submittedBy,
+  };
+}
+
+/** A source for an accepted webhook delivery: named by (source, `webhook-id`), so a replay is the same delivery. */
+export function webhookSource(m: { source: string; webhookId: string; traceparent?: string }): SubmissionSource {
+  return {
+    channel: 'webhook',
+    key: ['webhook', m.source, m.webhookId],
+    sourceId: `${m.source}:${m.webhookId}`,
+    traceparent: m.traceparent,
+    submittedBy: { kind: 'webhook', id: m.source },
   };
 }
 
@@ -156,7 +198,12 @@ export function receivedEnvelope(
     producer: 'ingest',
     traceId: traceIdFor(source),
     occurredAt,
-    data: { submission: { ...submission, run_id: runId }, channel: source.channel, source_id: source.sourceId },
+    data: {
+      submission: { ...submission, run_id: runId },
+      channel: source.channel,
+      source_id: source.sourceId,
+      ...(source.submittedBy ? { submitted_by: source.submittedBy } : {}),
+    },
   });
 }
 

@@ -1,0 +1,66 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { z } from 'zod';
+import { Timestamp, parseWith } from '@warden/contracts';
+import { DomainError, ValidationError, isUuid } from '@warden/kernel';
+import { Auth, type AuthedRequest, type Principal } from '@warden/runtime';
+import { KeysService, type CreatedKey, type KeyListing } from '../keys.service';
+
+const CreateKey = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  owner: z.string().trim().min(1).max(200),
+  expires_at: Timestamp.optional(),
+});
+const RevokeKey = z.strictObject({ reason: z.string().max(500).optional() });
+const RotateKey = z.strictObject({
+  grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
+});
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const r = parseWith(schema, body ?? {});
+  if (!r.ok) throw new ValidationError(r.errors);
+  return r.value;
+}
+
+function keyId(id: string): string {
+  if (!isUuid(id)) throw new DomainError('KEY.NOT_FOUND', 'no such API key');
+  return id;
+}
+
+const principal = (req: AuthedRequest): Principal => req.principal!;
+
+/** API keys for integrators (`POST /v1/tasks`). Every route needs the admin operator token. */
+@Controller('v1/keys')
+@Auth('admin')
+export class KeysController {
+  constructor(@Inject(KeysService) private readonly keys: KeysService) {}
+
+  /** Creates a key; the answer is the only time the key is shown. */
+  @Post()
+  @HttpCode(201)
+  create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<CreatedKey> {
+    return this.keys.create(parse(CreateKey, body), principal(req));
+  }
+
+  @Get()
+  async list(): Promise<{ keys: KeyListing[] }> {
+    return { keys: await this.keys.list() };
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  revoke(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest) {
+    return this.keys.revoke(keyId(id), principal(req), parse(RevokeKey, body).reason);
+  }
+
+  /** A new key now; the old one keeps working for the grace period, then is refused everywhere. */
+  @Post(':id/rotate')
+  @HttpCode(201)
+  rotate(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest) {
+    return this.keys.rotate(keyId(id), principal(req), parse(RotateKey, body).grace_seconds);
+  }
+}

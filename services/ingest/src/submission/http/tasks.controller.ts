@@ -1,0 +1,88 @@
+import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { newId } from '@warden/kernel';
+import { Auth, type AuthedRequest } from '@warden/runtime';
+import { RateLimiter } from '../../http/rate-limiter';
+import { sendProblem } from '../../http/problem';
+import type { RawBodyRequest } from '../../http/raw-body';
+import { KeysService } from '../../keys/keys.service';
+import { httpSource } from '../domain/submission';
+import { ingestMetrics } from '../submission.metrics';
+import { HttpIntakeService, type HttpIntakeResult } from './http-intake.service';
+
+/** JSON or no declared type at all (`application/json; charset=utf-8`, `application/x+json` too). */
+const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;.*)?$/i;
+
+/**
+ * `POST /v1/tasks` (CONTRACT §3): API key → rate limit → body (read as a stream, 413 over 256 KiB,
+ * before this handler runs) → validation → the shared submission pipeline.
+ */
+@Controller('v1/tasks')
+export class TasksController {
+  constructor(
+    @Inject(HttpIntakeService) private readonly intake: HttpIntakeService,
+    @Inject(RateLimiter) private readonly limiter: RateLimiter,
+    @Inject(KeysService) private readonly keys: KeysService,
+  ) {}
+
+  @Post()
+  @Auth({ apiKey: true })
+  async submit(@Req() req: Request & AuthedRequest & RawBodyRequest, @Res() res: Response): Promise<void> {
+    const principal = req.principal!;
+    this.keys.touch(principal.id);
+    const rate = await this.limiter.take(principal.id);
+    if (!rate.allowed) {
+      ingestMetrics.rateLimited.inc();
+      return sendProblem(res, 429, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
+        retryAfterSeconds: rate.retryAfterSeconds,
+      });
+    }
+    const type = req.headers['content-type'];
+    if (type !== undefined && !JSON_TYPE.test(type))
+      return sendProblem(
+        res,
+        415,
+        'INGEST.UNSUPPORTED_MEDIA_TYPE',
+        `content-type must be application/json, not ${type}`,
+      );
+    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the raw-body middleware is not installed');
+    const requestId = newId();
+    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    const result = await this.intake.submit('http', req.rawBody, (submission) =>
+      httpSource({
+        requestId,
+        submission,
+        traceparent,
+        submittedBy: { kind: 'api_key', id: principal.id, ...(principal.owner ? { owner: principal.owner } : {}) },
+      }),
+    );
+    answer(res, result);
+  }
+}
+
+/** The HTTP answer for an intake result (shared with the webhook route). */
+export function answer(res: Response, result: HttpIntakeResult): void {
+  switch (result.kind) {
+    case 'accepted':
+      res.status(202).json({ run_id: result.runId, status: 'received', duplicate: false });
+      return;
+    case 'duplicate':
+      res.status(200).json({ run_id: result.runId, duplicate: true });
+      return;
+    case 'refused':
+      return sendProblem(
+        res,
+        result.status,
+        result.code,
+        result.errors
+          .slice(0, 5)
+          .map((e) => `${e.path || '(root)'}: ${e.message}`)
+          .join('; ') + (result.errors.length > 5 ? `; and ${result.errors.length - 5} more` : ''),
+        { errors: result.errors },
+      );
+    case 'unavailable':
+      return sendProblem(res, 503, 'INGEST.UNAVAILABLE', 'the submission could not be stored; retry', {
+        retryAfterSeconds: 1,
+      });
+  }
+}

@@ -1,0 +1,258 @@
+'use strict';
+/**
+ * `warden keys …` and `warden webhooks …`: API keys and webhook sources on the ingest service
+ * (INGEST_URL, default http://127.0.0.1:7101), with the admin operator token (WARDEN_TOKEN, then
+ * WARDEN_BOOTSTRAP_ADMIN_TOKEN, then var/admin.token).
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { UsageError, parseFlags } = require('./args');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+const usage = `API keys and webhook sources (ingest):
+  keys create --name <n> --owner <o> [--expires <iso time>] [--json]
+                                             a new API key for POST /v1/tasks (shown once)
+  keys list [--json]                         every key: status, owner, last use (never the key)
+  keys revoke <key_id> [--reason text]       refused by every ingest replica within 5 s
+  keys rotate <key_id> [--grace <seconds>] [--json]
+                                             a new key now; the old one works for the grace period
+                                             (default 24 h), then is refused
+  webhooks create <source> [--json]          a Standard Webhooks source; its whsec_ secret is shown once
+  webhooks list [--json]                     sources and their secrets' validity (never the secrets)
+  webhooks rotate <source> [--grace <seconds>] [--json]
+                                             a new secret; the old one stays valid for the grace period
+  webhooks delete <source>                   deliveries to it are refused from now on
+  (INGEST_URL, default http://127.0.0.1:7101; WARDEN_TOKEN or the bootstrap token)`;
+
+class Failed extends Error {}
+
+function ingestUrl(env) {
+  return (env.INGEST_URL || 'http://127.0.0.1:7101').replace(/\/+$/, '');
+}
+
+function token(env, root) {
+  if (env.WARDEN_TOKEN) return env.WARDEN_TOKEN;
+  if (env.WARDEN_BOOTSTRAP_ADMIN_TOKEN) return env.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
+  try {
+    return fs.readFileSync(path.join(root || ROOT, 'var', 'admin.token'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Calls the ingest API; a problem answer becomes a Failed with its detail and field errors. */
+async function call(io, env, method, pathname, body) {
+  const url = `${ingestUrl(env)}${pathname}`;
+  const t = token(env, io.root);
+  let res;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(t ? { authorization: `Bearer ${t}` } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    throw new Failed(`cannot reach ingest at ${url}: ${(err.cause && err.cause.code) || err.message}`);
+  }
+  const text = await res.text();
+  let value;
+  try {
+    value = text ? JSON.parse(text) : undefined;
+  } catch {
+    value = text;
+  }
+  if (res.ok) return value;
+  if (res.status === 401) throw new Failed('not authenticated: set WARDEN_TOKEN to an admin operator token');
+  if (res.status === 403) throw new Failed('forbidden: this needs an admin operator token');
+  const p = value && typeof value === 'object' ? value : {};
+  const errors = Array.isArray(p.errors) ? p.errors.map((e) => `\n  ${e.path || '(root)'}: ${e.message}`).join('') : '';
+  throw new Failed(`${res.status} ${p.title || res.statusText}: ${p.detail || text}${errors}`);
+}
+
+function out(io, value, json, text) {
+  io.stdout.write(`${json ? JSON.stringify(value, null, 2) : text}\n`);
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => String(c).padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function one(positionals, what) {
+  if (positionals.length !== 1) throw new UsageError(`needs exactly one ${what}`);
+  return positionals[0];
+}
+
+function seconds(value, flag) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} must be a whole number of seconds`);
+  return n;
+}
+
+/** Wraps a command so API failures print and exit 1 (usage errors exit 2 via the main CLI). */
+function command(fn) {
+  return async (argv, env, io) => {
+    try {
+      return await fn(argv, env, io);
+    } catch (err) {
+      if (err instanceof Failed) {
+        io.stderr.write(`warden: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  };
+}
+
+function formatKeys(keys) {
+  if (keys.length === 0) return 'no API keys';
+  return table([
+    ['ID', 'NAME', 'OWNER', 'STATUS', 'CREATED', 'LAST USED', 'EXPIRES/REVOKED'],
+    ...keys.map((k) => [
+      k.id,
+      k.name,
+      k.owner,
+      k.status,
+      k.created_at,
+      k.last_used_at || '-',
+      k.revoked_at || k.expires_at || '-',
+    ]),
+  ]);
+}
+
+function formatSources(sources) {
+  if (sources.length === 0) return 'no webhook sources';
+  return table([
+    ['SOURCE', 'CREATED', 'SECRETS'],
+    ...sources.map((s) => [
+      s.name,
+      s.created_at,
+      s.secrets.map((k) => (k.expires_at ? `1 until ${k.expires_at}` : '1 current')).join(', ') || 'none',
+    ]),
+  ]);
+}
+
+const commands = {
+  keys: command(async (argv, env, io) => {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'create': {
+        const { flags, positionals } = parseFlags(rest, {
+          name: 'string',
+          owner: 'string',
+          expires: 'string',
+          json: 'boolean',
+        });
+        if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+        if (!flags.name || !flags.owner) throw new UsageError('keys create needs --name and --owner');
+        const r = await call(io, env, 'POST', '/v1/keys', {
+          name: flags.name,
+          owner: flags.owner,
+          ...(flags.expires ? { expires_at: flags.expires } : {}),
+        });
+        out(io, r, flags.json, `key_id ${r.id}\nkey    ${r.key}\n(the key is shown only now; store it safely)`);
+        return 0;
+      }
+      case 'list':
+      case undefined: {
+        const { flags, positionals } = parseFlags(rest, { json: 'boolean' });
+        if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+        const r = await call(io, env, 'GET', '/v1/keys');
+        out(io, r.keys, flags.json, formatKeys(r.keys));
+        return 0;
+      }
+      case 'revoke': {
+        const { flags, positionals } = parseFlags(rest, { reason: 'string', json: 'boolean' });
+        const id = one(positionals, 'key id');
+        const r = await call(io, env, 'POST', `/v1/keys/${encodeURIComponent(id)}/revoke`, {
+          ...(flags.reason ? { reason: flags.reason } : {}),
+        });
+        out(io, r, flags.json, `revoked ${r.id} at ${r.revoked_at}`);
+        return 0;
+      }
+      case 'rotate': {
+        const { flags, positionals } = parseFlags(rest, { grace: 'string', json: 'boolean' });
+        const id = one(positionals, 'key id');
+        const grace = seconds(flags.grace, 'grace');
+        const r = await call(io, env, 'POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, {
+          ...(grace !== undefined ? { grace_seconds: grace } : {}),
+        });
+        out(
+          io,
+          r,
+          flags.json,
+          `key_id ${r.id}\nkey    ${r.key}\n(the key is shown only now; store it safely)\n` +
+            `old key ${r.replaces} keeps working until ${r.old_key_valid_until}`,
+        );
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown keys command "${sub}"`);
+    }
+  }),
+
+  webhooks: command(async (argv, env, io) => {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'create': {
+        const { flags, positionals } = parseFlags(rest, { json: 'boolean' });
+        const r = await call(io, env, 'POST', '/v1/webhooks/sources', { name: one(positionals, 'source name') });
+        out(
+          io,
+          r,
+          flags.json,
+          `source ${r.name}\nsecret ${r.secret}\n(the secret is shown only now)\n` +
+            `deliver to ${ingestUrl(env)}/v1/webhooks/${r.name}`,
+        );
+        return 0;
+      }
+      case 'list':
+      case undefined: {
+        const { flags } = parseFlags(rest, { json: 'boolean' });
+        const r = await call(io, env, 'GET', '/v1/webhooks/sources');
+        out(io, r.sources, flags.json, formatSources(r.sources));
+        return 0;
+      }
+      case 'rotate': {
+        const { flags, positionals } = parseFlags(rest, { grace: 'string', json: 'boolean' });
+        const name = one(positionals, 'source name');
+        const grace = seconds(flags.grace, 'grace');
+        const r = await call(io, env, 'POST', `/v1/webhooks/sources/${encodeURIComponent(name)}/rotate`, {
+          ...(grace !== undefined ? { grace_seconds: grace } : {}),
+        });
+        out(
+          io,
+          r,
+          flags.json,
+          `source ${r.name}\nsecret ${r.secret}\n(the secret is shown only now)\nthe previous secret stays valid until ${r.previous_valid_until}`,
+        );
+        return 0;
+      }
+      case 'delete': {
+        const { positionals } = parseFlags(rest, {});
+        const name = one(positionals, 'source name');
+        await call(io, env, 'DELETE', `/v1/webhooks/sources/${encodeURIComponent(name)}`);
+        io.stdout.write(`deleted ${name}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown webhooks command "${sub}"`);
+    }
+  }),
+};
+
+module.exports = { commands, usage, formatKeys, formatSources };
