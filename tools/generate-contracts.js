@@ -169,6 +169,8 @@ function buildAsyncApi(c, eventTypes) {
     run_id: { description: 'The run id (UUID).' },
     role: { description: "The agent role whose workers execute the command, e.g. 'dev'." },
     token: { description: 'The Nats-Msg-Id of the rejected submission, or a UUID when it had none usable.' },
+    entity_id: { description: 'The operator, API key or standing approval the directory event is about.' },
+    refusal: { description: 'The refusal event id (the command carried no usable run id).' },
   };
 
   const channels = {
@@ -189,11 +191,16 @@ function buildAsyncApi(c, eventTypes) {
   };
   for (const type of eventTypes.filter((t) => t !== 'task_rejected')) {
     const id = `event_${type}`;
+    const directory = c.isDirectoryEvent(type);
     channels[id] = {
-      address: s.event('{run_id}', type),
+      address: directory ? s.directory('{entity_id}', type) : s.event('{run_id}', type),
       title: `${type} events`,
-      description: `Stream ${s.streams.events} (append-only).`,
-      parameters: { run_id: ref('#/components/parameters/run_id') },
+      description: directory
+        ? `Stream ${s.streams.events} (append-only). A directory event (run_id null): services replay these to authenticate callers; integrators may not read them.`
+        : `Stream ${s.streams.events} (append-only).`,
+      parameters: directory
+        ? { entity_id: ref('#/components/parameters/entity_id') }
+        : { run_id: ref('#/components/parameters/run_id') },
       messages: { [type]: ref(`#/components/messages/${type}`) },
     };
     operations[`send_${type}`] = {
@@ -202,6 +209,18 @@ function buildAsyncApi(c, eventTypes) {
       messages: [ref(`#/channels/${id}/messages/${type}`)],
     };
   }
+  channels.commandRefusedWithoutRun = {
+    address: s.refused('{refusal}'),
+    title: 'Refused commands without a usable run id',
+    description: `Stream ${s.streams.events}. A worker refused a command whose run_id is not a UUID.`,
+    parameters: { refusal: ref('#/components/parameters/refusal') },
+    messages: { command_refused: ref('#/components/messages/command_refused') },
+  };
+  operations.send_command_refused_without_run = {
+    action: 'send',
+    channel: ref('#/channels/commandRefusedWithoutRun'),
+    messages: [ref('#/channels/commandRefusedWithoutRun/messages/command_refused')],
+  };
   channels.taskRejected = {
     address: s.rejected('{token}'),
     title: 'Rejected submissions',

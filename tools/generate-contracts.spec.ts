@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EVENT_TYPES } from '@warden/contracts';
+import { EVENT_TYPES, isDirectoryEvent } from '@warden/contracts';
 import { buildDocuments, diffDocs, serialize, writeDocs } from './generate-contracts';
 
 type Json = Record<string, unknown>;
@@ -71,8 +71,11 @@ describe('generate-contracts', () => {
     expect(addresses).toContain('warden.events.rejected.{token}.task_rejected');
     expect(addresses).toContain('warden.cmd.workers.{role}.execute');
     for (const type of EVENT_TYPES.filter((t) => t !== 'task_rejected')) {
-      expect(addresses).toContain(`warden.events.run.{run_id}.${type}`);
+      expect(addresses).toContain(
+        isDirectoryEvent(type) ? `warden.events.directory.{entity_id}.${type}` : `warden.events.run.{run_id}.${type}`,
+      );
     }
+    expect(addresses).toContain('warden.events.refused.{refusal}.command_refused');
     const headers = resolvePointer(asyncapi, '#/components/schemas/EventHeaders') as Json;
     expect(headers.required).toEqual(['Nats-Msg-Id', 'traceparent']);
     const messages = (asyncapi.components as Json).messages as Record<string, Json>;
