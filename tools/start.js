@@ -90,6 +90,11 @@ async function prepare(opts, say) {
   const workspace = path.resolve(infra.ROOT, process.env.WARDEN_WORKSPACE || 'var/workspace');
   fs.mkdirSync(workspace, { recursive: true });
   childEnv.WARDEN_WORKSPACE = workspace;
+  // without an SMTP server, email.send writes .eml files here (development only)
+  if (process.env.NODE_ENV !== 'production' && !process.env.WORKER_SMTP_URL && !process.env.WORKER_EMAIL_OUTBOX) {
+    childEnv.WORKER_EMAIL_OUTBOX = path.resolve(infra.ROOT, 'var/outbox');
+    fs.mkdirSync(childEnv.WORKER_EMAIL_OUTBOX, { recursive: true });
+  }
 
   if (opts.build) {
     say('building (tsc -b tsconfig.build.json)…');
