@@ -157,6 +157,8 @@ async function ensureDatabase(databaseUrl) {
 /** Decodes a 32-byte key given as base64 or 64 hex chars; throws naming `what` otherwise. */
 function decodeKey32(text, what) {
   const trimmed = String(text).trim();
+  // a PEM Ed25519 key (PKCS#8 seed or SPKI public key) is checked by the services themselves
+  if (trimmed.startsWith('-----BEGIN ')) return Buffer.alloc(32);
   const buf = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
   if (buf.length !== 32) throw new Error(`${what} must be 32 bytes (base64 or hex), got ${buf.length}`);
   return buf;

@@ -19,6 +19,19 @@ export interface SigningKeys {
    * the seed, use between themselves for decisions. Absent for verifiers holding only the public key.
    */
   macKey?: Buffer;
+  /** Further public keys whose signatures verify: a key rotation's other key (verification only). */
+  acceptedPublicKeys?: KeyObject[];
+  /** MAC keys of further seeds whose decisions verify: a key rotation's other key (verification only). */
+  acceptedMacKeys?: Buffer[];
+}
+
+/**
+ * Keys accepted besides the current one while a rotation is under way (`WARDEN_SIGNING_ACCEPT_KEYS`:
+ * seeds; `WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS`: public keys); comma-separated base64/hex or PEM blocks.
+ */
+export interface AcceptedKeys {
+  seeds?: string;
+  publicKeys?: string;
 }
 
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -26,9 +39,48 @@ const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 function decodeKey(text: string, what: string): Buffer {
   const trimmed = text.trim();
+  if (trimmed.includes('-----BEGIN')) return decodePem(trimmed, what);
   const buf = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
   if (buf.length !== 32) throw new Error(`${what} must be 32 bytes (base64 or hex), got ${buf.length}`);
   return buf;
+}
+
+/** The raw 32 bytes of an Ed25519 PEM key: a PKCS#8 private key gives its seed, an SPKI public key its point. */
+function decodePem(pem: string, what: string): Buffer {
+  try {
+    if (pem.includes('PRIVATE KEY')) {
+      const k = createPrivateKey(pem);
+      if (k.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${k.asymmetricKeyType} key, not ed25519`);
+      return k.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_ED25519_PREFIX.length);
+    }
+    const k = createPublicKey(pem);
+    if (k.asymmetricKeyType !== 'ed25519') throw new Error(`is a ${k.asymmetricKeyType} key, not ed25519`);
+    return k.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length);
+  } catch (err) {
+    throw new Error(`${what}: not a usable Ed25519 PEM key (${(err as Error).message})`);
+  }
+}
+
+function macKeyOf(seed: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'warden decision mac v1', 32));
+}
+
+function publicKeyOf(raw: Buffer): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+/** Splits a list of keys: commas or newlines between base64/hex keys; PEM blocks kept whole. */
+function splitKeys(list: string | undefined): string[] {
+  if (!list?.trim()) return [];
+  const pems = list.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
+  const rest = list.replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, ',');
+  return [
+    ...pems,
+    ...rest
+      .split(/[,\s]+/)
+      .map((k) => k.trim())
+      .filter(Boolean),
+  ];
 }
 
 /**
@@ -36,27 +88,34 @@ function decodeKey(text: string, what: string): Buffer {
  * Verifiers (workers) should get only the public key in production.
  * @example const keys = loadSigningKeys(process.env.WARDEN_SIGNING_KEY, undefined)
  */
-export function loadSigningKeys(seed: string | undefined, publicKey: string | undefined): SigningKeys {
+export function loadSigningKeys(
+  seed: string | undefined,
+  publicKey: string | undefined,
+  accepted: AcceptedKeys = {},
+): SigningKeys {
+  const acceptSeeds = splitKeys(accepted.seeds).map((k) => decodeKey(k, 'WARDEN_SIGNING_ACCEPT_KEYS'));
+  const acceptPublic = [
+    ...acceptSeeds.map((raw) =>
+      createPublicKey(
+        createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, raw]), format: 'der', type: 'pkcs8' }),
+      ),
+    ),
+    ...splitKeys(accepted.publicKeys).map((k) => publicKeyOf(decodeKey(k, 'WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS'))),
+  ];
+  const rotation = {
+    ...(acceptPublic.length ? { acceptedPublicKeys: acceptPublic } : {}),
+    ...(acceptSeeds.length ? { acceptedMacKeys: acceptSeeds.map(macKeyOf) } : {}),
+  };
   if (seed) {
+    const raw = decodeKey(seed, 'WARDEN_SIGNING_KEY');
     const privateKey = createPrivateKey({
-      key: Buffer.concat([PKCS8_ED25519_PREFIX, decodeKey(seed, 'WARDEN_SIGNING_KEY')]),
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, raw]),
       format: 'der',
       type: 'pkcs8',
     });
-    const macKey = Buffer.from(
-      hkdfSync('sha256', decodeKey(seed, 'WARDEN_SIGNING_KEY'), Buffer.alloc(0), 'warden decision mac v1', 32),
-    );
-    return { privateKey, publicKey: createPublicKey(privateKey), macKey };
+    return { privateKey, publicKey: createPublicKey(privateKey), macKey: macKeyOf(raw), ...rotation };
   }
-  if (publicKey) {
-    return {
-      publicKey: createPublicKey({
-        key: Buffer.concat([SPKI_ED25519_PREFIX, decodeKey(publicKey, 'WARDEN_SIGNING_PUBLIC_KEY')]),
-        format: 'der',
-        type: 'spki',
-      }),
-    };
-  }
+  if (publicKey) return { publicKey: publicKeyOf(decodeKey(publicKey, 'WARDEN_SIGNING_PUBLIC_KEY')), ...rotation };
   throw new Error('WARDEN_SIGNING_KEY or WARDEN_SIGNING_PUBLIC_KEY must be set');
 }
 
@@ -83,7 +142,9 @@ export function signCanonicalText(keys: SigningKeys, canonicalText: string): str
 /** Verifies a signature made by {@link signCanonical}; false on any malformed input. */
 export function verifyCanonical(keys: SigningKeys, payload: unknown, signature: string): boolean {
   try {
-    return verify(null, Buffer.from(canonicalJson(payload)), keys.publicKey, Buffer.from(signature, 'base64'));
+    const data = Buffer.from(canonicalJson(payload));
+    const sig = Buffer.from(signature, 'base64');
+    return [keys.publicKey, ...(keys.acceptedPublicKeys ?? [])].some((k) => verify(null, data, k, sig));
   } catch {
     return false;
   }
@@ -109,7 +170,13 @@ export function macCanonical(keys: SigningKeys, payload: unknown): string {
 /** Constant-time check of a MAC made by {@link macCanonical}; false on anything malformed. */
 export function verifyMacCanonical(keys: SigningKeys, payload: unknown, mac: string): boolean {
   if (!keys.macKey || !mac.startsWith(MAC_PREFIX)) return false;
-  const expected = Buffer.from(macCanonical(keys, payload));
+  const text = canonicalJson(payload);
   const given = Buffer.from(mac);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  // every key is tried (no early exit), so timing says nothing about which one matched
+  let ok = false;
+  for (const key of [keys.macKey, ...(keys.acceptedMacKeys ?? [])]) {
+    const expected = Buffer.from(MAC_PREFIX + createHmac('sha256', key).update(text).digest('base64'));
+    if (expected.length === given.length && timingSafeEqual(expected, given)) ok = true;
+  }
+  return ok;
 }

@@ -16,6 +16,10 @@ export const BaseEnv = z.object({
   WARDEN_SIGNING_KEY: z.string().optional(),
   /** Ed25519 public key (32 bytes, base64 or hex) for verifiers that must not hold the seed. */
   WARDEN_SIGNING_PUBLIC_KEY: z.string().optional(),
+  /** During a key rotation: further seeds whose decision MACs the orchestrator accepts (comma-separated). */
+  WARDEN_SIGNING_ACCEPT_KEYS: z.string().optional(),
+  /** During a key rotation: further public keys whose command signatures workers accept (comma-separated). */
+  WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS: z.string().optional(),
   WARDEN_WORKSPACE: z.string().default('./var/workspace'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
   /** How long a consumer may hold a message before the broker redelivers it (handlers heartbeat). */

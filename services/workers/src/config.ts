@@ -185,10 +185,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
 
 /** Only the public half: a worker verifies commands and never needs to sign. */
 export function verifierKeys(config: WorkersConfig): SigningKeys {
+  const accepted = { publicKeys: config.WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS };
   const keys = config.WARDEN_SIGNING_PUBLIC_KEY
-    ? loadSigningKeys(undefined, config.WARDEN_SIGNING_PUBLIC_KEY)
-    : loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined);
-  return { publicKey: keys.publicKey };
+    ? loadSigningKeys(undefined, config.WARDEN_SIGNING_PUBLIC_KEY, accepted)
+    : loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined, accepted);
+  return {
+    publicKey: keys.publicKey,
+    ...(keys.acceptedPublicKeys ? { acceptedPublicKeys: keys.acceptedPublicKeys } : {}),
+  };
 }
 
 /** The tool settings a sandbox gets with each execution. */

@@ -18,6 +18,7 @@ export function orchestratorProjections(
   config: Pick<
     OrchestratorConfig,
     | 'WARDEN_SIGNING_KEY'
+    | 'WARDEN_SIGNING_ACCEPT_KEYS'
     | 'APPROVAL_TTL_SECONDS'
     | 'APPROVAL_TTL_TIER2_SECONDS'
     | 'APPROVAL_TTL_TIER3_SECONDS'
@@ -29,10 +30,15 @@ export function orchestratorProjections(
     2: config.APPROVAL_TTL_TIER2_SECONDS ?? config.APPROVAL_TTL_SECONDS,
     3: config.APPROVAL_TTL_TIER3_SECONDS ?? config.APPROVAL_TTL_SECONDS,
   };
-  const handler = new RunProjection(subjects, publisher, loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined), {
-    approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
-    requiredVotes: { 1: 1, 2: 1, 3: 2 },
-  });
+  const handler = new RunProjection(
+    subjects,
+    publisher,
+    loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined, { seeds: config.WARDEN_SIGNING_ACCEPT_KEYS }),
+    {
+      approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
+      requiredVotes: { 1: 1, 2: 1, 3: 2 },
+    },
+  );
   return [
     new CheckpointedProjection(
       ds,
