@@ -10,8 +10,7 @@ const { UsageError, parseFlags, positiveInt } = require('./args');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-const usage = `
-Approvals (APPROVALS_URL, default http://127.0.0.1:7104; token as for runs):
+const usage = `Approvals (APPROVALS_URL, default http://127.0.0.1:7104):
   approvals list [--status pending|granted|rejected|expired] [--limit n] [--cursor c] [--json]
   approvals get <approval_id> [--json]
   approve <approval_id> [--comment text] [--standing session|agent --ttl seconds] [--json]

@@ -10,7 +10,7 @@ const { UsageError, parseFlags } = require('./args');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-const usage = `API keys and webhook sources (ingest):
+const usage = `API keys and webhook sources (INGEST_URL, default http://127.0.0.1:7101; admin token):
   keys create --name <n> --owner <o> [--expires <iso time>] [--json]
                                              a new API key for POST /v1/tasks (shown once)
   keys list [--json]                         every key: status, owner, last use (never the key)
@@ -22,8 +22,7 @@ const usage = `API keys and webhook sources (ingest):
   webhooks list [--json]                     sources and their secrets' validity (never the secrets)
   webhooks rotate <source> [--grace <seconds>] [--json]
                                              a new secret; the old one stays valid for the grace period
-  webhooks delete <source>                   deliveries to it are refused from now on
-  (INGEST_URL, default http://127.0.0.1:7101; WARDEN_TOKEN or the bootstrap token)`;
+  webhooks delete <source>                   deliveries to it are refused from now on`;
 
 class Failed extends Error {}
 
@@ -68,8 +67,13 @@ async function call(io, env, method, pathname, body) {
     value = text;
   }
   if (res.ok) return value;
-  if (res.status === 401) throw new Failed('not authenticated: set WARDEN_TOKEN to an admin operator token');
-  if (res.status === 403) throw new Failed('forbidden: this needs an admin operator token');
+  if (res.status === 401)
+    throw new Failed(
+      t
+        ? '401 not authenticated: the token was refused (WARDEN_TOKEN must be an admin operator token)'
+        : '401 not authenticated: no token: set WARDEN_TOKEN (or WARDEN_BOOTSTRAP_ADMIN_TOKEN) to an admin operator token',
+    );
+  if (res.status === 403) throw new Failed('403 forbidden: the token lacks the role this needs (admin)');
   const p = value && typeof value === 'object' ? value : {};
   const errors = Array.isArray(p.errors) ? p.errors.map((e) => `\n  ${e.path || '(root)'}: ${e.message}`).join('') : '';
   throw new Failed(`${res.status} ${p.title || res.statusText}: ${p.detail || text}${errors}`);

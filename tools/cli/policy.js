@@ -7,13 +7,13 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { UsageError, parseFlags } = require('./args');
+const { UsageError, parseFlags, positiveInt } = require('./args');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DOMAIN = path.join(ROOT, 'services', 'policy', 'dist', 'decision', 'domain');
 
-const usage = `Policy:
-  policy test <bundle.yaml> [--json]        run the bundle's own tests (exit 1 if any fails)
+const usage = `Policy (POLICY_URL, default http://127.0.0.1:7102):
+  policy test <bundle.yaml> [--json]         run the bundle's own tests (exit 1 if any fails)
   policy whatif <bundle.yaml> [--since 24h] [--limit n] [--json]
                                              what the candidate would change over recorded decisions
   policy push <bundle.yaml>                  validate, store and activate on every replica (admin)
@@ -21,8 +21,8 @@ const usage = `Policy:
   policy show [--bundles] [--source <digest>] [--json]
                                              the active bundle; stored bundles; a stored bundle's text
   replay <run_id> [--json]                   re-evaluate a recorded decision under its recorded bundle
-  replay --since 24h [--limit n] [--json]    replay every recorded decision since then
-  (POLICY_URL, default http://127.0.0.1:7102; WARDEN_TOKEN or the bootstrap token)`;
+                                             (exit 3 if it differs)
+  replay --since 24h [--limit n] [--json]    replay every recorded decision since then (exit 3 if any differs)`;
 
 class Failure extends Error {}
 
@@ -136,7 +136,7 @@ async function whatif(argv, io) {
   const { flags, positionals } = parseFlags(argv, { since: 'string', limit: 'string', json: 'boolean' });
   const text = readBundle(positionals[0]);
   const body = { bundle: text, since: flags.since || '24h' };
-  if (flags.limit) body.limit = Number(flags.limit);
+  if (flags.limit) body.limit = positiveInt(flags.limit, 'limit');
   const r = await call(io, 'POST', '/v1/policy/whatif', body);
   if (flags.json) {
     io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -219,7 +219,7 @@ async function replay(argv, io) {
     return r.identical ? 0 : 3;
   }
   const body = { since: flags.since };
-  if (flags.limit) body.limit = Number(flags.limit);
+  if (flags.limit) body.limit = positiveInt(flags.limit, 'limit');
   const r = await call(io, 'POST', '/v1/policy/replay', body);
   if (flags.json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else {

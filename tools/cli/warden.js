@@ -2,8 +2,8 @@
 'use strict';
 /**
  * The `warden` CLI. `submit` publishes a TaskSubmission over JetStream; `runs` reads the
- * orchestrator's REST API. Exit codes: 0 ok, 1 error, 2 usage, 3 a waited-for run ended other
- * than `succeeded`.
+ * orchestrator's REST API; the other groups live in their own modules (GROUPS). Exit codes: 0 ok,
+ * 1 error, 2 usage, 3 a waited-for run ended other than `succeeded` (or a replay differs).
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -25,15 +25,15 @@ function loadGroups() {
     if (!fs.existsSync(file)) continue;
     const mod = require(file);
     Object.assign(commands, mod.commands);
-    if (mod.usage) usage.push(mod.usage.trimEnd());
+    if (mod.usage) usage.push(mod.usage.trim());
   }
   return { commands, usage };
 }
 
 const USAGE = `Usage: warden <command> [options]
 
-Commands:
-  submit <tool> [key=value | key:=json]...   propose an action (JetStream publish)
+Runs (submit: NATS_URL, default nats://127.0.0.1:4222; runs: ORCHESTRATOR_URL, default http://127.0.0.1:7103):
+  submit <tool> [key=value | key:=json]...   propose an action (JetStream publish); prints the run id
       --agent <id>             agent id (default $WARDEN_AGENT_ID or "cli")
       --role <role>            agent role (default $WARDEN_AGENT_ROLE or "dev")
       --session <id>           session id
@@ -47,15 +47,15 @@ Commands:
                                              list runs, newest first
   runs get <run_id> [--json]                 one run with its decision, result and events
   help                                       this text
+  key=value sets a string argument; key:=json parses JSON (numbers, booleans, objects).
+  Example: warden submit fs.write_file path=notes/a.md content=hi --wait`;
 
-key=value sets a string argument; key:=json parses JSON (numbers, booleans, objects).
-Example: warden submit fs.write_file path=notes/a.md content=hi --wait
+const FOOTER = `Environment: NATS_URL, WARDEN_SUBJECT_PREFIX (warden), INGEST_URL, POLICY_URL,
+ORCHESTRATOR_URL, APPROVALS_URL (see each section). Token for every HTTP call: WARDEN_TOKEN, else
+WARDEN_BOOTSTRAP_ADMIN_TOKEN, else var/admin.token (as written by npm start).
 
-Environment: NATS_URL (nats://127.0.0.1:4222), WARDEN_SUBJECT_PREFIX (warden),
-ORCHESTRATOR_URL (http://127.0.0.1:7103), WARDEN_TOKEN or WARDEN_BOOTSTRAP_ADMIN_TOKEN
-(else var/admin.token as written by npm start).
-
-Exit codes: 0 ok, 1 error, 2 usage, 3 the waited-for run ended other than succeeded.`;
+Exit codes: 0 ok, 1 error (API refused, unreachable, no or bad token), 2 usage,
+3 the waited-for run ended other than succeeded, or a replay differs.`;
 
 class CliError extends Error {}
 
@@ -386,8 +386,7 @@ function formatRunTable(list) {
 
 /** The usage text with every command group's section. */
 function fullUsage() {
-  const extra = loadGroups().usage;
-  return extra.length ? `${USAGE}\n\n${extra.join('\n\n')}` : USAGE;
+  return [USAGE, ...loadGroups().usage, FOOTER].join('\n\n');
 }
 
 /**

@@ -119,6 +119,36 @@ describe('main', () => {
     expect(b.stdout.text).toContain('submit <tool>');
   });
 
+  it('help lists every command of every group, each section headed by its service URL variable', async () => {
+    const b = io();
+    expect(await cli.main(['help'], b)).toBe(0);
+    const text = b.stdout.text;
+    const sections = text.trimEnd().split('\n\n');
+    const headers = sections.slice(1, -2).map((s) => s.split('\n')[0]);
+    expect(headers).toEqual([
+      expect.stringMatching(/^Runs \(.*ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103\):$/),
+      'Policy (POLICY_URL, default http://127.0.0.1:7102):',
+      'Approvals (APPROVALS_URL, default http://127.0.0.1:7104):',
+      expect.stringMatching(/^API keys and webhook sources \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
+    ]);
+    // every command a group module dispatches is documented as the first word of a usage line
+    const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1]));
+    for (const group of ['policy', 'approvals', 'keys']) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(`./${group}`) as { commands: Record<string, unknown> };
+      for (const name of Object.keys(mod.commands))
+        expect({ name, documented: starts.has(name) }).toEqual({
+          name,
+          documented: true,
+        });
+    }
+    for (const core of ['submit', 'runs', 'help']) expect(starts.has(core)).toBe(true);
+    expect(sections.at(-2)).toMatch(/^Environment: .*INGEST_URL, POLICY_URL,\nORCHESTRATOR_URL, APPROVALS_URL/);
+    expect(sections.at(-1)).toMatch(/^Exit codes: 0 ok, 1 error .*2 usage,\n3 /);
+    // one blank line between sections, never two
+    expect(text).not.toMatch(/\n\n\n/);
+  });
+
   it('exits 2 on an unknown command or option', async () => {
     const a = io();
     expect(await cli.main(['frobnicate'], a)).toBe(2);
