@@ -33,6 +33,11 @@ ENV NODE_ENV=production \
     SERVICE=${SERVICE} \
     WARDEN_WORKSPACE=/app/var/workspace
 WORKDIR /app
+# workers run git.* tools (git) in sandboxes (prlimit/unshare/setpriv: util-linux, already in the image)
+RUN if [ "$SERVICE" = workers ]; then \
+      apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/libs libs

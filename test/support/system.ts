@@ -21,13 +21,16 @@ export class System {
   constructor(
     readonly t: TestEnv,
     readonly extraEnv: Record<string, string> = {},
+    /** Env for one service only, on top of `extraEnv` (e.g. its own NATS user). */
+    readonly serviceEnv: Partial<Record<ServiceName, Record<string, string>>> = {},
   ) {}
 
-  env(): Record<string, string | undefined> {
+  env(name?: ServiceName): Record<string, string | undefined> {
     return {
       ...process.env,
       ...this.t.env,
       ...this.extraEnv,
+      ...(name ? this.serviceEnv[name] : {}),
       INGEST_PORT: '0',
       POLICY_PORT: '0',
       ORCHESTRATOR_PORT: '0',
@@ -37,7 +40,7 @@ export class System {
   }
 
   async start(name: ServiceName): Promise<INestApplication> {
-    const env = this.env();
+    const env = this.env(name);
     const app = await (async () => {
       switch (name) {
         case 'ingest':
