@@ -14,62 +14,27 @@
  * Writes bench/results/approvals.json and prints a table.
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const { randomBytes, randomUUID } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { connect } = require('@nats-io/transport-node');
-const { jetstream, jetstreamManager } = require('@nats-io/jetstream');
-const { Client } = require('pg');
+const { jetstream } = require('@nats-io/jetstream');
+const lib = require('./lib');
+const { NATS_URL, sleep, percentile, round } = lib;
 
-const ROOT = path.join(__dirname, '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = lib.parseArgs();
 const PENDING = Number(args.pending ?? 1000);
 const VOTES = Number(args.votes ?? 300);
 const CONCURRENCY = Number(args.concurrency ?? 4);
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const prefix = `bencha${randomBytes(3).toString('hex')}`;
-const dbName = `warden_${prefix}`;
+const run = lib.privateRun('bencha');
+const { prefix } = run;
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals'];
 const BASE_PORT = 17901;
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
 
 /** Started services; stopped on success and on failure. */
 let procs = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const percentile = (sorted, p) =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
-const round = (v) => (v === null ? null : Math.round(v * 10) / 10);
-
-async function startServices(env) {
-  for (const [i, name] of SERVICES.entries()) {
-    const child = spawn(process.execPath, [path.join(ROOT, 'services', name, 'dist', 'main.js')], {
-      env: { ...env, [`${name.toUpperCase()}_PORT`]: String(BASE_PORT + i) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr.on('data', (d) => {
-      const line = String(d).trim();
-      if (/ERROR/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-    });
-    procs.push({ name, child, port: BASE_PORT + i });
-  }
-  for (const p of procs) {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${p.port}/health/ready`)).ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error(`${p.name} did not become ready`);
-      await sleep(200);
-    }
-  }
-}
 
 const approvalsUrl = `http://127.0.0.1:${BASE_PORT + SERVICES.indexOf('approvals')}`;
 async function api(method, pathname, token, body) {
@@ -119,19 +84,17 @@ async function ensurePolicyResponder(nc) {
 }
 
 async function main() {
-  for (const s of SERVICES)
-    if (!fs.existsSync(path.join(ROOT, 'services', s, 'dist', 'main.js')))
-      throw new Error('build first: npm run build');
+  lib.requireBuilt(...SERVICES);
   const env = {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
-    DATABASE_URL: `${PG}/${dbName}`,
+    DATABASE_URL: run.databaseUrl,
     WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
     WARDEN_WORKSPACE: fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-approvals-')),
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
   };
-  await startServices(env);
+  procs = await lib.startServices(SERVICES, { env, basePort: BASE_PORT });
   const nc = await connect({ servers: NATS_URL, name: 'warden-bench-approvals' });
   const js = jetstream(nc, { timeout: 10_000 });
   const recheck = await ensurePolicyResponder(nc);
@@ -237,8 +200,7 @@ async function main() {
     pending_open_at_end: `${pendingNow >= 200 ? '≥200 (page limit)' : pendingNow}`,
     target_p99_ms: 250,
   };
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'approvals.json'), JSON.stringify(result, null, 2) + '\n');
+  lib.writeResults('approvals', result);
   console.log('');
   console.log('scenario                               p50 ms   p95 ms   p99 ms   votes/s  failures');
   const v = result.vote_to_run_queued_ms;
@@ -253,35 +215,14 @@ async function main() {
   console.log(`policy re-check answered by: ${recheck}`);
 
   await nc.close();
-  await stopServices();
-  await cleanup();
+  await lib.stopServices(procs);
+  await lib.cleanup(run);
   process.exit(failures > 0 ? 1 : 0);
-}
-
-async function stopServices() {
-  for (const p of procs) p.child.kill('SIGTERM');
-  await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r() : p.child.once('exit', r)))));
-}
-
-async function cleanup() {
-  try {
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    const up = prefix.toUpperCase();
-    for (const s of ['INGEST', 'EVENTS', 'CMD', 'DLQ']) await jsm.streams.delete(`${up}_${s}`).catch(() => undefined);
-    await nc.close();
-    const pg = new Client({ connectionString: `${PG}/postgres` });
-    await pg.connect();
-    await pg.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await pg.end();
-  } catch (err) {
-    console.error('cleanup failed:', err.message);
-  }
 }
 
 main().catch(async (err) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
-  await stopServices();
-  await cleanup();
+  await lib.stopServices(procs);
+  await lib.cleanup(run);
   process.exit(1);
 });

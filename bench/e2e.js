@@ -9,79 +9,47 @@
  * Writes bench/results/e2e.json and prints a table.
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const { randomBytes, randomUUID } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { connect } = require('@nats-io/transport-node');
-const { jetstream, jetstreamManager } = require('@nats-io/jetstream');
-const { Client } = require('pg');
+const { jetstream } = require('@nats-io/jetstream');
+const lib = require('./lib');
+const { NATS_URL, sleep, percentile, round } = lib;
 
-const ROOT = path.join(__dirname, '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = lib.parseArgs();
 const DURATION_S = Number(args.duration ?? 20);
 const RATES = String(args.rates ?? '100,300,1000')
   .split(',')
   .map(Number);
 const CLOSED_CONCURRENCY = Number(args['closed-concurrency'] ?? 400);
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const prefix = `bench${randomBytes(3).toString('hex')}`;
-const dbName = `warden_${prefix}`;
+const run = lib.privateRun('bench');
+const { prefix } = run;
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-async function startServices(env) {
-  const procs = [];
-  for (const [i, name] of SERVICES.entries()) {
-    // BENCH_CPU_PROF=<dir>: a .cpuprofile per service; BENCH_NODE_ARGS: any other node flags
-    const nodeArgs = [
-      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-      ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
-    ];
-    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'services', name, 'dist', 'main.js')], {
-      env: { ...env, [`${name.toUpperCase()}_PORT`]: String(17801 + i) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr.on('data', (d) => {
-      const line = String(d).trim();
-      if (/ERROR|WARN/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-    });
-    procs.push({ name, child, port: 17801 + i });
-  }
-  for (const p of procs) {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const r = await fetch(`http://127.0.0.1:${p.port}/health/ready`);
-        if (r.ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error(`${p.name} did not become ready`);
-      await sleep(200);
-    }
-  }
-  return procs;
+/** The five services; BENCH_CPU_PROF=<dir>: a .cpuprofile per service; BENCH_NODE_ARGS: any other node flags. */
+function startServices(env) {
+  const nodeArgs = [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
+  ];
+  return lib.startServices(SERVICES, {
+    env,
+    basePort: 17801,
+    nodeArgs,
+    logFilter: /ERROR|WARN/,
+    readyTimeoutMs: 30_000,
+  });
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'services', 'workers', 'dist', 'main.js')))
-    throw new Error('build first: npm run build');
+  lib.requireBuilt(...SERVICES);
   const workspace = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'warden-bench-'));
   fs.writeFileSync(path.join(workspace, 'bench.txt'), 'hello from the benchmark\n');
   const env = {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
-    DATABASE_URL: `${PG}/${dbName}`,
+    DATABASE_URL: run.databaseUrl,
     WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
     WARDEN_WORKSPACE: workspace,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
@@ -234,16 +202,14 @@ async function main() {
     results,
     publish_errors: publishErrors,
   };
-  fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'e2e.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log(`\nwrote bench/results/e2e.json`);
+  console.log(`\nwrote ${lib.writeResults('e2e', out)}`);
 
   sub.unsubscribe();
   failedSub.unsubscribe();
   await nc.drain();
   for (const p of procs) p.child.kill('SIGTERM');
   await sleep(1500);
-  await cleanup();
+  await lib.cleanup(run);
 }
 
 /** With --metrics 1: per-consumer handler and projection batch times, to find the slow hop. */
@@ -269,10 +235,6 @@ async function dumpMetrics(procs) {
   }
 }
 
-function round(v) {
-  return v === null ? null : Math.round(v * 10) / 10;
-}
-
 async function waitDrained(pending, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (pending.size > 0 && Date.now() < deadline) await sleep(50);
@@ -291,24 +253,8 @@ function printRow(r) {
   console.log(cols.map((c) => String(r[c] ?? '-').padStart(c === 'scenario' ? 16 : 10)).join(' '));
 }
 
-async function cleanup() {
-  try {
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    const up = prefix.toUpperCase();
-    for (const s of ['INGEST', 'EVENTS', 'CMD', 'DLQ']) await jsm.streams.delete(`${up}_${s}`).catch(() => undefined);
-    await nc.close();
-    const pg = new Client({ connectionString: `${PG}/postgres` });
-    await pg.connect();
-    await pg.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await pg.end();
-  } catch (err) {
-    console.error('cleanup failed:', err.message);
-  }
-}
-
 main().catch(async (err) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
-  await cleanup();
+  await lib.cleanup(run);
   process.exit(1);
 });

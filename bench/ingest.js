@@ -9,7 +9,6 @@
  * Writes bench/results/ingest.json and prints a table. Needs `npm run build` first.
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const {
   createPrivateKey,
   createPublicKey,
@@ -19,29 +18,21 @@ const {
   createHmac,
   randomBytes,
 } = require('node:crypto');
-const fs = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
-const { connect } = require('@nats-io/transport-node');
-const { jetstreamManager } = require('@nats-io/jetstream');
-const { Client } = require('pg');
+const lib = require('./lib');
+const { ROOT } = lib;
 
-const ROOT = path.join(__dirname, '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = lib.parseArgs();
 const DURATION_S = Number(args.duration ?? 10);
 const RATES = String(args.rates ?? '500,2000')
   .split(',')
   .map(Number);
 const CONNECTIONS = Number(args.connections ?? 64);
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const prefix = `bench${randomBytes(3).toString('hex')}`;
-const dbName = `warden_${prefix}`;
+const benchRun = lib.privateRun('bench');
+const { prefix } = benchRun;
 const PORT = Number(args.port ?? 17901);
 const ADMIN = randomBytes(24).toString('base64url');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const SUBMISSION = JSON.stringify({
   agent: { id: 'bench-agent', role: 'research' },
@@ -49,27 +40,6 @@ const SUBMISSION = JSON.stringify({
   action: { tool: 'fs.read_file', args: { path: 'bench.txt' } },
   intent: 'benchmark the HTTP edge',
 });
-
-async function startIngest(env) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'services', 'ingest', 'dist', 'main.js')], {
-    env: { ...env, INGEST_PORT: String(PORT) },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr.on('data', (d) => {
-    const line = String(d).trim();
-    if (/ERROR|WARN/.test(line)) process.stderr.write(`[ingest] ${line}\n`);
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/health/ready`)).ok) return child;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error('ingest did not become ready');
-    await sleep(200);
-  }
-}
 
 function run(opts) {
   return new Promise((resolve, reject) => {
@@ -142,19 +112,23 @@ function signatureCosts() {
 const round = (x) => Math.round(x * 100) / 100;
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'services', 'ingest', 'dist', 'main.js')))
-    throw new Error('build first: npm run build');
+  lib.requireBuilt('ingest');
   const env = {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
-    DATABASE_URL: `${PG}/${dbName}`,
+    DATABASE_URL: benchRun.databaseUrl,
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
     WARDEN_SECRETS_KEY: randomBytes(32).toString('base64'),
     INGEST_RATE_LIMIT_PER_SEC: '1000000',
     INGEST_RATE_LIMIT_BURST: '1000000',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
   };
-  const child = await startIngest(env);
+  const procs = await lib.startServices(['ingest'], {
+    env,
+    basePort: PORT,
+    logFilter: /ERROR|WARN/,
+    readyTimeoutMs: 30_000,
+  });
   const results = { prefix, duration_s: DURATION_S, connections: CONNECTIONS, runs: [], signature_verification: null };
   try {
     const created = await fetch(`http://127.0.0.1:${PORT}/v1/keys`, {
@@ -175,17 +149,8 @@ async function main() {
     results.runs.push(await load(key, 'closed loop (max)', {}));
     results.signature_verification = signatureCosts();
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    for (const s of ['INGEST', 'EVENTS', 'CMD', 'DLQ'])
-      await jsm.streams.delete(`${prefix.toUpperCase()}_${s}`).catch(() => {});
-    await nc.close();
-    const pg = new Client({ connectionString: `${PG}/postgres` });
-    await pg.connect();
-    await pg.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => {});
-    await pg.end();
+    await lib.stopServices(procs);
+    await lib.cleanup(benchRun);
   }
   const rows = [['run', 'req', '2xx/s', 'non-2xx', 'err', 'p50 ms', 'p99 ms', 'max ms']];
   for (const r of results.runs)
@@ -199,19 +164,14 @@ async function main() {
       r.latency_ms.p99,
       r.latency_ms.max,
     ]);
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  console.log(rows.map((r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ')).join('\n'));
+  console.log(lib.table(rows));
   const s = results.signature_verification;
   console.log(
     `\nsignature verification per message (${s.body_bytes} B body): Standard Webhooks ${s.webhook_standardwebhooks_us} µs ` +
       `(two secrets during rotation ${s.webhook_during_rotation_us} µs); node HMAC-SHA256 ${s.hmac_sha256_node_crypto_us} µs; ` +
       `Ed25519 verify ${s.ed25519_verify_us} µs`,
   );
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(
-    path.join(__dirname, 'results', 'ingest.json'),
-    JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2) + '\n',
-  );
+  lib.writeResults('ingest', { at: new Date().toISOString(), ...results });
 }
 
 main().catch((err) => {

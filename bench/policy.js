@@ -13,25 +13,18 @@
  * Writes bench/results/policy.json and prints a table.
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const { randomBytes, randomUUID } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Client } = require('pg');
+const lib = require('./lib');
+const { ROOT, NATS_URL, REDIS_URL } = lib;
 
-const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'services', 'policy', 'dist');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = lib.parseArgs();
 const ITERATIONS = Number(args.iterations ?? 200_000);
 const RATE = Number(args.rate ?? 1000);
 const DURATION_S = Number(args.duration ?? 10);
-const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function stats(samplesNs) {
   const s = Float64Array.from(samplesNs).sort();
@@ -156,37 +149,22 @@ async function redisRoundTrip() {
 }
 
 async function httpRoundTrip() {
-  const prefix = `benchpol${randomBytes(3).toString('hex')}`;
-  const db = `warden_${prefix}`;
+  const run = lib.privateRun('benchpol');
   const token = `bench-admin-${randomBytes(12).toString('hex')}`;
-  const port = 17902;
-  const child = spawn(process.execPath, [path.join(DIST, 'main.js')], {
-    env: {
-      ...process.env,
-      NATS_URL,
-      REDIS_URL,
-      DATABASE_URL: `${PG}/${db}`,
-      WARDEN_SUBJECT_PREFIX: prefix,
-      WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
-      WARDEN_BOOTSTRAP_ADMIN_TOKEN: token,
-      POLICY_PORT: String(port),
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr.on('data', (d) => process.stderr.write(`[policy] ${String(d)}`));
-  const base = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    NATS_URL,
+    REDIS_URL,
+    DATABASE_URL: run.databaseUrl,
+    WARDEN_SUBJECT_PREFIX: run.prefix,
+    WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+    WARDEN_BOOTSTRAP_ADMIN_TOKEN: token,
+    LOG_LEVEL: 'error',
+  };
+  let procs = [];
   try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        if ((await fetch(`${base}/health/ready`)).ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error('policy did not become ready');
-      await sleep(200);
-    }
+    procs = await lib.startServices(['policy'], { env, basePort: 17902, logFilter: /./, readyTimeoutMs: 30_000 });
+    const base = procs[0].url;
     const body = (i) =>
       JSON.stringify({
         agent: { id: `agent-${i % 17}`, role: 'dev' },
@@ -216,7 +194,7 @@ async function httpRoundTrip() {
     for (let i = 0; i < total; i++) {
       const due = started + (i * 1000) / RATE;
       const wait = due - Date.now();
-      if (wait > 1) await sleep(wait);
+      if (wait > 1) await lib.sleep(wait);
       inflight.push(one(i).then((ns) => open.push(ns)));
     }
     await Promise.all(inflight);
@@ -236,20 +214,8 @@ async function httpRoundTrip() {
       },
     };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    const admin = new Client({ connectionString: `${PG}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
-    const { connect } = require('@nats-io/transport-node');
-    const { jetstreamManager } = require('@nats-io/jetstream');
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    const up = prefix.toUpperCase();
-    for (const s of [`${up}_INGEST`, `${up}_EVENTS`, `${up}_CMD`, `${up}_DLQ`, `KV_${up}_POLICY`])
-      await jsm.streams.delete(s).catch(() => undefined);
-    await nc.close();
+    await lib.stopServices(procs);
+    await lib.cleanup(run, [`KV_${run.prefix.toUpperCase()}_POLICY`]);
   }
 }
 
@@ -296,8 +262,7 @@ async function main() {
     http_evaluate: http,
     targets: { in_process_500_rules_p99_us: 50, redis_round_trip_ms: 0.1, http_p99_ms_at_1000_rps: 5 },
   };
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'policy.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const written = lib.writeResults('policy', result);
   const rows = [
     [
       'in process, default bundle',
@@ -330,7 +295,7 @@ async function main() {
   const line = (r) => r.map((c, i) => String(c).padEnd(w[i])).join(' ');
   console.log(line(['policy', 'p50', 'p99', 'throughput']));
   for (const r of rows) console.log(line(r));
-  console.log(`wrote ${path.join('bench', 'results', 'policy.json')}`);
+  console.log(`wrote ${written}`);
 }
 
 main().catch((err) => {

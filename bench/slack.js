@@ -14,33 +14,21 @@
  * Writes bench/results/slack.json and prints a table.
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const { randomBytes, randomUUID } = require('node:crypto');
-const fs = require('node:fs');
 const http = require('node:http');
-const path = require('node:path');
 const { connect, headers: natsHeaders } = require('@nats-io/transport-node');
-const { jetstream, jetstreamManager } = require('@nats-io/jetstream');
-const { Client } = require('pg');
+const { jetstream } = require('@nats-io/jetstream');
+const lib = require('./lib');
+const { NATS_URL, sleep, percentile, round } = lib;
 
-const ROOT = path.join(__dirname, '..');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = lib.parseArgs();
 const PENDING = Number(args.pending ?? 1000);
 const MEASURED = Number(args.measured ?? 300);
 const RATE = Number(args.rate ?? 20);
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
-const prefix = `benchs${randomBytes(3).toString('hex')}`;
-const dbName = `warden_${prefix}`;
+const run = lib.privateRun('benchs');
+const { prefix } = run;
 const PORT = 17951;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const percentile = (sorted, p) =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : null;
-const round = (v) => (v === null ? null : Math.round(v * 10) / 10);
 
 /** A fake Slack Web API: notes when the post of each approval arrives. */
 function fakeSlack(onPost) {
@@ -104,8 +92,7 @@ function approvalRequested(approvalId) {
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(ROOT, 'services', 'approvals', 'dist', 'main.js')))
-    throw new Error('build first: npm run build');
+  lib.requireBuilt('approvals');
   const posted = new Map(); // approval id -> time the post arrived
   const server = await fakeSlack((id, at) => {
     if (!posted.has(id)) posted.set(id, at);
@@ -113,33 +100,16 @@ async function main() {
   const env = {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
-    DATABASE_URL: `${PG}/${dbName}`,
-    APPROVALS_PORT: String(PORT),
+    DATABASE_URL: run.databaseUrl,
     SLACK_API_URL: `http://127.0.0.1:${server.address().port}/api/`,
     SLACK_BOT_TOKEN: 'xoxb-bench',
     SLACK_APPROVALS_CHANNEL: 'C_BENCH',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
   };
-  const child = spawn(process.execPath, [path.join(ROOT, 'services', 'approvals', 'dist', 'main.js')], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr.on('data', (d) => {
-    const line = String(d).trim();
-    if (/ERROR/.test(line)) process.stderr.write(`[approvals] ${line}\n`);
-  });
+  let procs = [];
   const nc = await connect({ servers: NATS_URL, name: 'warden-bench-slack' });
   try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${PORT}/health/ready`)).ok) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error('approvals did not become ready');
-      await sleep(200);
-    }
+    procs = await lib.startServices(['approvals'], { env, basePort: PORT });
     const js = jetstream(nc, { timeout: 10_000 });
     const publish = (m) => {
       const h = natsHeaders();
@@ -199,8 +169,7 @@ async function main() {
       },
       target_p99_ms: 250,
     };
-    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    fs.writeFileSync(path.join(__dirname, 'results', 'slack.json'), JSON.stringify(result, null, 2) + '\n');
+    const written = lib.writeResults('slack', result);
     console.log(`Slack: approval_requested -> chat.postMessage (${PENDING} approvals open)\n`);
     console.log('| scenario | samples | p50 ms | p99 ms | max ms |');
     console.log('|---|---|---|---|---|');
@@ -210,19 +179,12 @@ async function main() {
     console.log(
       `\nbacklog of ${PENDING} posted in ${result.backlog_drain.ms} ms (${result.backlog_drain.posts_per_s} posts/s)`,
     );
-    console.log('wrote bench/results/slack.json');
+    console.log(`wrote ${written}`);
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await lib.stopServices(procs);
     server.close();
-    const jsm = await jetstreamManager(nc);
-    for (const s of ['INGEST', 'EVENTS', 'CMD', 'DLQ'])
-      await jsm.streams.delete(`${prefix.toUpperCase()}_${s}`).catch(() => undefined);
     await nc.close();
-    const admin = new Client({ connectionString: `${PG}/postgres` });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
+    await lib.cleanup(run);
   }
 }
 

@@ -10,7 +10,9 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const dist = path.join(__dirname, '..', 'services', 'workers', 'dist', 'execution');
+const lib = require('./lib');
+
+const dist = path.join(lib.ROOT, 'services', 'workers', 'dist', 'execution');
 const { SandboxPool } = require(path.join(dist, 'sandbox', 'sandbox-pool.js'));
 const { planSandbox } = require(path.join(dist, 'sandbox', 'capabilities.js'));
 const { runTool } = require(path.join(dist, 'tools', 'run-tool.js'));
@@ -120,8 +122,7 @@ async function main() {
   for (const [n, a, b] of rows) console.log(`| ${n} | ${a.toFixed(2)} | ${b.toFixed(2)} |`);
   console.log(`\nisolated executions/s: one worker ${Math.round(one)}, two workers ${Math.round(two)}`);
   for (const w of plan.warnings) console.log(`warning: ${w}`);
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'workers.json'), JSON.stringify(result, null, 2) + '\n');
+  lib.writeResults('workers', result);
   fs.rmSync(root, { recursive: true, force: true });
 }
 

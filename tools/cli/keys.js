@@ -4,11 +4,9 @@
  * (INGEST_URL, default http://127.0.0.1:7101), with the admin operator token (WARDEN_TOKEN, then
  * WARDEN_BOOTSTRAP_ADMIN_TOKEN, then var/admin.token).
  */
-const fs = require('node:fs');
-const path = require('node:path');
 const { UsageError, parseFlags } = require('./args');
-
-const ROOT = path.resolve(__dirname, '..', '..');
+const { apiClient, command } = require('./http');
+const { table, out } = require('./format');
 
 const usage = `API keys and webhook sources (INGEST_URL, default http://127.0.0.1:7101; admin token):
   keys create --name <n> --owner <o> [--expires <iso time>] [--json]
@@ -24,76 +22,12 @@ const usage = `API keys and webhook sources (INGEST_URL, default http://127.0.0.
                                              a new secret; the old one stays valid for the grace period
   webhooks delete <source>                   deliveries to it are refused from now on`;
 
-class Failed extends Error {}
-
-function ingestUrl(env) {
-  return (env.INGEST_URL || 'http://127.0.0.1:7101').replace(/\/+$/, '');
-}
-
-function token(env, root) {
-  if (env.WARDEN_TOKEN) return env.WARDEN_TOKEN;
-  if (env.WARDEN_BOOTSTRAP_ADMIN_TOKEN) return env.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
-  try {
-    return fs.readFileSync(path.join(root || ROOT, 'var', 'admin.token'), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Calls the ingest API; a problem answer becomes a Failed with its detail and field errors. */
-async function call(io, env, method, pathname, body) {
-  const url = `${ingestUrl(env)}${pathname}`;
-  const t = token(env, io.root);
-  let res;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        accept: 'application/json',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(t ? { authorization: `Bearer ${t}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-  } catch (err) {
-    throw new Failed(`cannot reach ingest at ${url}: ${(err.cause && err.cause.code) || err.message}`);
-  }
-  const text = await res.text();
-  let value;
-  try {
-    value = text ? JSON.parse(text) : undefined;
-  } catch {
-    value = text;
-  }
-  if (res.ok) return value;
-  if (res.status === 401)
-    throw new Failed(
-      t
-        ? '401 not authenticated: the token was refused (WARDEN_TOKEN must be an admin operator token)'
-        : '401 not authenticated: no token: set WARDEN_TOKEN (or WARDEN_BOOTSTRAP_ADMIN_TOKEN) to an admin operator token',
-    );
-  if (res.status === 403) throw new Failed('403 forbidden: the token lacks the role this needs (admin)');
-  const p = value && typeof value === 'object' ? value : {};
-  const errors = Array.isArray(p.errors) ? p.errors.map((e) => `\n  ${e.path || '(root)'}: ${e.message}`).join('') : '';
-  throw new Failed(`${res.status} ${p.title || res.statusText}: ${p.detail || text}${errors}`);
-}
-
-function out(io, value, json, text) {
-  io.stdout.write(`${json ? JSON.stringify(value, null, 2) : text}\n`);
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => String(c).padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
+const ingest = apiClient({
+  name: 'ingest',
+  urlVar: 'INGEST_URL',
+  defaultUrl: 'http://127.0.0.1:7101',
+  forbidden: 'the token lacks the role this needs (admin)',
+});
 
 function one(positionals, what) {
   if (positionals.length !== 1) throw new UsageError(`needs exactly one ${what}`);
@@ -105,21 +39,6 @@ function seconds(value, flag) {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} must be a whole number of seconds`);
   return n;
-}
-
-/** Wraps a command so API failures print and exit 1 (usage errors exit 2 via the main CLI). */
-function command(fn) {
-  return async (argv, env, io) => {
-    try {
-      return await fn(argv, env, io);
-    } catch (err) {
-      if (err instanceof Failed) {
-        io.stderr.write(`warden: ${err.message}\n`);
-        return 1;
-      }
-      throw err;
-    }
-  };
 }
 
 function formatKeys(keys) {
@@ -151,7 +70,7 @@ function formatSources(sources) {
 }
 
 const commands = {
-  keys: command(async (argv, env, io) => {
+  keys: command(async (argv, io) => {
     const [sub, ...rest] = argv;
     switch (sub) {
       case 'create': {
@@ -163,7 +82,7 @@ const commands = {
         });
         if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
         if (!flags.name || !flags.owner) throw new UsageError('keys create needs --name and --owner');
-        const r = await call(io, env, 'POST', '/v1/keys', {
+        const r = await ingest.call(io, 'POST', '/v1/keys', {
           name: flags.name,
           owner: flags.owner,
           ...(flags.expires ? { expires_at: flags.expires } : {}),
@@ -175,14 +94,14 @@ const commands = {
       case undefined: {
         const { flags, positionals } = parseFlags(rest, { json: 'boolean' });
         if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-        const r = await call(io, env, 'GET', '/v1/keys');
+        const r = await ingest.call(io, 'GET', '/v1/keys');
         out(io, r.keys, flags.json, formatKeys(r.keys));
         return 0;
       }
       case 'revoke': {
         const { flags, positionals } = parseFlags(rest, { reason: 'string', json: 'boolean' });
         const id = one(positionals, 'key id');
-        const r = await call(io, env, 'POST', `/v1/keys/${encodeURIComponent(id)}/revoke`, {
+        const r = await ingest.call(io, 'POST', `/v1/keys/${encodeURIComponent(id)}/revoke`, {
           ...(flags.reason ? { reason: flags.reason } : {}),
         });
         out(io, r, flags.json, `revoked ${r.id} at ${r.revoked_at}`);
@@ -192,7 +111,7 @@ const commands = {
         const { flags, positionals } = parseFlags(rest, { grace: 'string', json: 'boolean' });
         const id = one(positionals, 'key id');
         const grace = seconds(flags.grace, 'grace');
-        const r = await call(io, env, 'POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, {
+        const r = await ingest.call(io, 'POST', `/v1/keys/${encodeURIComponent(id)}/rotate`, {
           ...(grace !== undefined ? { grace_seconds: grace } : {}),
         });
         out(
@@ -209,25 +128,25 @@ const commands = {
     }
   }),
 
-  webhooks: command(async (argv, env, io) => {
+  webhooks: command(async (argv, io) => {
     const [sub, ...rest] = argv;
     switch (sub) {
       case 'create': {
         const { flags, positionals } = parseFlags(rest, { json: 'boolean' });
-        const r = await call(io, env, 'POST', '/v1/webhooks/sources', { name: one(positionals, 'source name') });
+        const r = await ingest.call(io, 'POST', '/v1/webhooks/sources', { name: one(positionals, 'source name') });
         out(
           io,
           r,
           flags.json,
           `source ${r.name}\nsecret ${r.secret}\n(the secret is shown only now)\n` +
-            `deliver to ${ingestUrl(env)}/v1/webhooks/${r.name}`,
+            `deliver to ${ingest.base(io.env)}/v1/webhooks/${r.name}`,
         );
         return 0;
       }
       case 'list':
       case undefined: {
         const { flags } = parseFlags(rest, { json: 'boolean' });
-        const r = await call(io, env, 'GET', '/v1/webhooks/sources');
+        const r = await ingest.call(io, 'GET', '/v1/webhooks/sources');
         out(io, r.sources, flags.json, formatSources(r.sources));
         return 0;
       }
@@ -235,7 +154,7 @@ const commands = {
         const { flags, positionals } = parseFlags(rest, { grace: 'string', json: 'boolean' });
         const name = one(positionals, 'source name');
         const grace = seconds(flags.grace, 'grace');
-        const r = await call(io, env, 'POST', `/v1/webhooks/sources/${encodeURIComponent(name)}/rotate`, {
+        const r = await ingest.call(io, 'POST', `/v1/webhooks/sources/${encodeURIComponent(name)}/rotate`, {
           ...(grace !== undefined ? { grace_seconds: grace } : {}),
         });
         out(
@@ -249,7 +168,7 @@ const commands = {
       case 'delete': {
         const { positionals } = parseFlags(rest, {});
         const name = one(positionals, 'source name');
-        await call(io, env, 'DELETE', `/v1/webhooks/sources/${encodeURIComponent(name)}`);
+        await ingest.call(io, 'DELETE', `/v1/webhooks/sources/${encodeURIComponent(name)}`);
         io.stdout.write(`deleted ${name}\n`);
         return 0;
       }

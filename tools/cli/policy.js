@@ -8,6 +8,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { UsageError, parseFlags, positiveInt } = require('./args');
+const { CliError, apiClient, command } = require('./http');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DOMAIN = path.join(ROOT, 'services', 'policy', 'dist', 'decision', 'domain');
@@ -24,68 +25,19 @@ const usage = `Policy (POLICY_URL, default http://127.0.0.1:7102):
                                              (exit 3 if it differs)
   replay --since 24h [--limit n] [--json]    replay every recorded decision since then (exit 3 if any differs)`;
 
-class Failure extends Error {}
-
-function policyUrl(env) {
-  return (env.POLICY_URL || 'http://127.0.0.1:7102').replace(/\/+$/, '');
-}
-
-function token(env, root) {
-  if (env.WARDEN_TOKEN) return env.WARDEN_TOKEN;
-  if (env.WARDEN_BOOTSTRAP_ADMIN_TOKEN) return env.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
-  try {
-    return fs.readFileSync(path.join(root || ROOT, 'var', 'admin.token'), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function call(io, method, pathname, body, contentType = 'application/json') {
-  const url = `${policyUrl(io.env)}${pathname}`;
-  const t = token(io.env, io.root);
-  let res;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: {
-        accept: 'application/json',
-        ...(body !== undefined ? { 'content-type': contentType } : {}),
-        ...(t ? { authorization: `Bearer ${t}` } : {}),
-      },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (err) {
-    throw new Failure(`cannot reach the policy service at ${url}: ${(err.cause && err.cause.code) || err.message}`);
-  }
-  const text = await res.text();
-  let parsed;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = text;
-  }
-  if (res.status >= 400) throw new Failure(problem(res.status, parsed, Boolean(t)));
-  return parsed;
-}
-
-function problem(status, b, hadToken) {
-  let line = `${status}`;
-  if (b && typeof b === 'object') {
-    line += ` ${[b.title, b.detail].filter(Boolean).join(': ')}`;
-    if (Array.isArray(b.errors)) line += b.errors.map((e) => `\n  ${e.path || '(root)'}: ${e.message}`).join('');
-  } else if (b) line += ` ${String(b).slice(0, 300)}`;
-  if (status === 401) line += `\n${hadToken ? 'the token was refused' : 'no token: set WARDEN_TOKEN'}`;
-  if (status === 403) line += '\nthe token lacks the role this needs';
-  return line;
-}
+const policy = apiClient({
+  name: 'the policy service',
+  urlVar: 'POLICY_URL',
+  defaultUrl: 'http://127.0.0.1:7102',
+  timeoutMs: 60_000,
+});
 
 function readBundle(file) {
   if (!file) throw new UsageError('needs a bundle file, e.g. deploy/policies/default.yaml');
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Failure(`cannot read ${file}: ${err.message}`);
+    throw new CliError(`cannot read ${file}: ${err.message}`);
   }
 }
 
@@ -96,7 +48,7 @@ function domain() {
       tests: require(path.join(DOMAIN, 'policy-tests.js')),
     };
   } catch (err) {
-    throw new Failure(`the policy service is not built (${err.message.split('\n')[0]}): run npm run build`);
+    throw new CliError(`the policy service is not built (${err.message.split('\n')[0]}): run npm run build`);
   }
 }
 
@@ -137,7 +89,7 @@ async function whatif(argv, io) {
   const text = readBundle(positionals[0]);
   const body = { bundle: text, since: flags.since || '24h' };
   if (flags.limit) body.limit = positiveInt(flags.limit, 'limit');
-  const r = await call(io, 'POST', '/v1/policy/whatif', body);
+  const r = await policy.call(io, 'POST', '/v1/policy/whatif', body);
   if (flags.json) {
     io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return 0;
@@ -163,7 +115,7 @@ async function push(argv, io) {
   const file = positionals[0];
   const text = readBundle(file);
   const json = /\.json$/i.test(file);
-  const r = await call(io, 'PUT', '/v1/policy', text, json ? 'application/json' : 'application/yaml');
+  const r = await policy.call(io, 'PUT', '/v1/policy', text, json ? 'application/json' : 'application/yaml');
   io.stdout.write(`active: ${r.version} ${r.digest} (since ${r.activated_at})\n`);
   return 0;
 }
@@ -171,7 +123,7 @@ async function push(argv, io) {
 async function activate(argv, io) {
   const { positionals } = parseFlags(argv, {});
   if (!positionals[0]) throw new UsageError('policy activate needs a digest (see: warden policy show --bundles)');
-  const r = await call(io, 'PUT', '/v1/policy/active', { digest: positionals[0] });
+  const r = await policy.call(io, 'PUT', '/v1/policy/active', { digest: positionals[0] });
   io.stdout.write(`active: ${r.version} ${r.digest} (since ${r.activated_at})\n`);
   return 0;
 }
@@ -179,14 +131,14 @@ async function activate(argv, io) {
 async function show(argv, io) {
   const { flags } = parseFlags(argv, { bundles: 'boolean', source: 'string', json: 'boolean' });
   if (flags.source) {
-    const r = await call(io, 'GET', `/v1/policy/bundles/${encodeURIComponent(flags.source)}`);
+    const r = await policy.call(io, 'GET', `/v1/policy/bundles/${encodeURIComponent(flags.source)}`);
     io.stdout.write(
       flags.json ? `${JSON.stringify(r, null, 2)}\n` : r.source.endsWith('\n') ? r.source : `${r.source}\n`,
     );
     return 0;
   }
   if (flags.bundles) {
-    const list = await call(io, 'GET', '/v1/policy/bundles');
+    const list = await policy.call(io, 'GET', '/v1/policy/bundles');
     if (flags.json) io.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
     else
       for (const b of list)
@@ -196,7 +148,7 @@ async function show(argv, io) {
         );
     return 0;
   }
-  const r = await call(io, 'GET', '/v1/policy');
+  const r = await policy.call(io, 'GET', '/v1/policy');
   io.stdout.write(
     flags.json ? `${JSON.stringify(r, null, 2)}\n` : `${r.version} ${r.digest} (active since ${r.activated_at})\n`,
   );
@@ -207,7 +159,7 @@ async function replay(argv, io) {
   const { flags, positionals } = parseFlags(argv, { since: 'string', limit: 'string', json: 'boolean' });
   if (!positionals[0] && !flags.since) throw new UsageError('replay needs a run id, or --since 24h');
   if (positionals[0]) {
-    const r = await call(io, 'GET', `/v1/decisions/${encodeURIComponent(positionals[0])}/replay`);
+    const r = await policy.call(io, 'GET', `/v1/decisions/${encodeURIComponent(positionals[0])}/replay`);
     if (flags.json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
       io.stdout.write(
@@ -220,7 +172,7 @@ async function replay(argv, io) {
   }
   const body = { since: flags.since };
   if (flags.limit) body.limit = positiveInt(flags.limit, 'limit');
-  const r = await call(io, 'POST', '/v1/policy/replay', body);
+  const r = await policy.call(io, 'POST', '/v1/policy/replay', body);
   if (flags.json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else {
     io.stdout.write(`${r.replayed} replayed, ${r.identical} identical, ${r.different.length} different\n`);
@@ -231,31 +183,15 @@ async function replay(argv, io) {
 
 const SUB = { test, whatif, push, activate, show };
 
-/** Wraps a command: a Failure prints its message and exits 1. */
-function guarded(fn) {
-  return async (argv, env, io) => {
-    const ctx = { ...io, env: env || io.env };
-    try {
-      return await fn(argv, ctx);
-    } catch (err) {
-      if (err instanceof Failure) {
-        ctx.stderr.write(`warden: ${err.message}\n`);
-        return 1;
-      }
-      throw err;
-    }
-  };
-}
-
 module.exports = {
   usage,
   commands: {
-    policy: guarded(async (argv, io) => {
+    policy: command(async (argv, io) => {
       const [sub, ...rest] = argv;
       const fn = SUB[sub];
       if (!fn) throw new UsageError(`policy needs one of: ${Object.keys(SUB).join(', ')}`);
       return fn(rest, io);
     }),
-    replay: guarded(replay),
+    replay: command(replay),
   },
 };

@@ -9,6 +9,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { randomBytes, randomUUID } = require('node:crypto');
 const { UsageError, parseFlags, parseAssignments, positiveInt } = require('./args');
+const { CliError, operatorToken, describeProblem, apiClient } = require('./http');
+const { table } = require('./format');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TERMINAL = new Set(['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled']);
@@ -57,28 +59,18 @@ WARDEN_BOOTSTRAP_ADMIN_TOKEN, else var/admin.token (as written by npm start).
 Exit codes: 0 ok, 1 error (API refused, unreachable, no or bad token), 2 usage,
 3 the waited-for run ended other than succeeded, or a replay differs.`;
 
-class CliError extends Error {}
-
 function subjectPrefix(env) {
   const prefix = env.WARDEN_SUBJECT_PREFIX || 'warden';
   if (!/^[a-z][a-z0-9_-]*$/.test(prefix)) throw new CliError(`WARDEN_SUBJECT_PREFIX "${prefix}" is not a valid prefix`);
   return prefix;
 }
 
-function orchestratorUrl(env) {
-  return (env.ORCHESTRATOR_URL || 'http://127.0.0.1:7103').replace(/\/+$/, '');
-}
-
-/** WARDEN_TOKEN, then WARDEN_BOOTSTRAP_ADMIN_TOKEN, then var/admin.token; undefined if none. */
-function operatorToken(env, root = ROOT) {
-  if (env.WARDEN_TOKEN) return env.WARDEN_TOKEN;
-  if (env.WARDEN_BOOTSTRAP_ADMIN_TOKEN) return env.WARDEN_BOOTSTRAP_ADMIN_TOKEN;
-  try {
-    return fs.readFileSync(path.join(root, 'var', 'admin.token'), 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
+const orchestrator = apiClient({
+  name: 'the orchestrator',
+  urlVar: 'ORCHESTRATOR_URL',
+  defaultUrl: 'http://127.0.0.1:7103',
+  timeoutMs: 10_000,
+});
 
 /** Same agent + idempotency key always yields the same run id, so a retried submit names the same run. */
 function deriveRunId(agentId, key) {
@@ -187,49 +179,6 @@ function watchRejection(nc, prefix, msgId) {
   return { promise, stop: () => sub.unsubscribe() };
 }
 
-async function api(io, method, pathname) {
-  const url = `${orchestratorUrl(io.env)}${pathname}`;
-  const token = operatorToken(io.env, io.root);
-  let res;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    throw new CliError(`cannot reach the orchestrator at ${url}: ${err.cause?.code || err.message}`);
-  }
-  const text = await res.text();
-  let body;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = text;
-  }
-  return { status: res.status, body, url, hadToken: Boolean(token) };
-}
-
-/** A readable line from an RFC 9457 problem (or any error body). */
-function describeProblem(r) {
-  const b = r.body;
-  if (b && typeof b === 'object') {
-    const head = [b.title, b.detail].filter(Boolean).join(': ') || JSON.stringify(b);
-    const errs = Array.isArray(b.errors) ? b.errors.map((e) => `\n  ${e.path || '(root)'}: ${e.message}`).join('') : '';
-    return `${r.status} ${head}${errs}`;
-  }
-  return `${r.status} ${String(b || '').slice(0, 300)}`;
-}
-
-function failOnAuth(r) {
-  if (r.status === 401) {
-    throw new CliError(
-      `${describeProblem(r)}\n${r.hadToken ? 'the token was refused' : 'no token: set WARDEN_TOKEN (or WARDEN_BOOTSTRAP_ADMIN_TOKEN)'}`,
-    );
-  }
-  if (r.status === 403) throw new CliError(`${describeProblem(r)}\nthe token lacks the role this needs`);
-}
-
 async function waitForRun(runId, opts, io) {
   const deadline = Date.now() + opts.timeoutS * 1000;
   let lastStatus;
@@ -251,13 +200,13 @@ async function waitForRun(runId, opts, io) {
     }
     let r;
     try {
-      r = await api(io, 'GET', `/v1/runs/${encodeURIComponent(runId)}`);
+      r = await orchestrator.request(io, 'GET', `/v1/runs/${encodeURIComponent(runId)}`);
     } catch (err) {
       lastError = err.message;
       r = undefined;
     }
     if (r) {
-      failOnAuth(r);
+      orchestrator.failOnAuth(r);
       if (r.status === 200 && r.body && typeof r.body === 'object') {
         const run = r.body;
         if (run.status !== lastStatus) {
@@ -298,8 +247,8 @@ async function runs(argv, io) {
   if (argv[0] === 'get') {
     const { flags, positionals } = parseFlags(argv.slice(1), { json: 'boolean' });
     if (positionals.length !== 1) throw new UsageError('usage: warden runs get <run_id>');
-    const r = await api(io, 'GET', `/v1/runs/${encodeURIComponent(positionals[0])}`);
-    failOnAuth(r);
+    const r = await orchestrator.request(io, 'GET', `/v1/runs/${encodeURIComponent(positionals[0])}`);
+    orchestrator.failOnAuth(r);
     if (r.status === 404) throw new CliError(`run ${positionals[0]} not found`);
     if (r.status !== 200) throw new CliError(describeProblem(r));
     io.stdout.write(flags.json ? `${JSON.stringify(r.body, null, 2)}\n` : formatRun(r.body));
@@ -322,8 +271,8 @@ async function runs(argv, io) {
   if (flags.limit) q.set('limit', String(positiveInt(flags.limit, 'limit')));
   if (flags.cursor) q.set('cursor', flags.cursor);
   const qs = q.toString();
-  const r = await api(io, 'GET', `/v1/runs${qs ? `?${qs}` : ''}`);
-  failOnAuth(r);
+  const r = await orchestrator.request(io, 'GET', `/v1/runs${qs ? `?${qs}` : ''}`);
+  orchestrator.failOnAuth(r);
   if (r.status !== 200) throw new CliError(describeProblem(r));
   if (flags.json) {
     io.stdout.write(`${JSON.stringify(r.body, null, 2)}\n`);
@@ -375,13 +324,7 @@ function formatRunTable(list) {
     run.created_at ?? '',
   ]);
   const header = ['RUN_ID', 'STATUS', 'AGENT', 'TOOL', 'CREATED_AT'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const fmt = (cells) =>
-    cells
-      .map((c, i) => String(c).padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  return `${[fmt(header), ...rows.map(fmt)].join('\n')}\n`;
+  return `${table([header, ...rows])}\n`;
 }
 
 /** The usage text with every command group's section. */

@@ -1,7 +1,9 @@
 import {
   BEARER_SECURITY,
   PROBLEM_REF,
+  headerParam,
   healthPaths,
+  jsonBody,
   openApiComponents,
   pathParam,
   problemResponse,
@@ -18,6 +20,10 @@ describe('openapi helpers', () => {
     expect(problemResponse(418).description).toBe('error');
     expect(problemResponse(409, 'already terminal').description).toBe('already terminal');
     expect(Object.keys(problemResponses(400, 401, 403))).toEqual(['400', '401', '403']);
+    const described = problemResponses(401, [409, 'already voted']);
+    expect(Object.keys(described)).toEqual(['401', '409']);
+    expect(described['401']!.description).toBe('no valid token');
+    expect(described['409']).toEqual(problemResponse(409, 'already voted'));
   });
 
   it('puts the bearer scheme and the Problem schema in components, next to the service schemas', () => {
@@ -50,5 +56,23 @@ describe('openapi helpers', () => {
       schema: { type: 'integer' },
     });
     expect(queryParam('cursor', { type: 'string' }, 'next page').description).toBe('next page');
+  });
+
+  it('builds header parameters (optional unless required) and JSON request bodies (required unless not)', () => {
+    expect(headerParam('traceparent')).toEqual({
+      name: 'traceparent',
+      in: 'header',
+      required: false,
+      schema: { type: 'string' },
+    });
+    expect(headerParam('webhook-id', { type: 'string', minLength: 1 }, true)).toMatchObject({
+      required: true,
+      schema: { minLength: 1 },
+    });
+    expect(jsonBody({ type: 'object' })).toEqual({
+      required: true,
+      content: { 'application/json': { schema: { type: 'object' } } },
+    });
+    expect(jsonBody({ type: 'object' }, false).required).toBe(false);
   });
 });

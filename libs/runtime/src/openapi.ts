@@ -54,11 +54,18 @@ export function problemResponse(
 }
 
 /**
- * Problem responses for several statuses, keyed as OpenAPI wants them.
- * @example responses: { '200': jsonResponse('ok', {}), ...problemResponses(401, 403) }
+ * Problem responses for several statuses, keyed as OpenAPI wants them; a `[status, description]`
+ * pair says what that status means for this route instead of the default.
+ * @example responses: { '200': jsonResponse('ok', {}), ...problemResponses(401, 403, [409, 'already voted']) }
  */
-export function problemResponses(...statuses: number[]): Record<string, ReturnType<typeof problemResponse>> {
-  return Object.fromEntries(statuses.map((s) => [String(s), problemResponse(s)]));
+export function problemResponses(
+  ...statuses: Array<number | readonly [status: number, description: string]>
+): Record<string, ReturnType<typeof problemResponse>> {
+  return Object.fromEntries(
+    statuses.map((s) =>
+      typeof s === 'number' ? [String(s), problemResponse(s)] : [String(s[0]), problemResponse(...s)],
+    ),
+  );
 }
 
 /**
@@ -93,6 +100,29 @@ export function queryParam(
   description?: string,
 ): { name: string; in: 'query'; required: false; schema: Record<string, unknown>; description?: string } {
   return { name, in: 'query', required: false, schema, ...(description ? { description } : {}) };
+}
+
+/**
+ * A request header parameter (optional unless `required`).
+ * @example headerParam('traceparent', { type: 'string' })
+ */
+export function headerParam(
+  name: string,
+  schema: Record<string, unknown> = { type: 'string' },
+  required = false,
+): { name: string; in: 'header'; required: boolean; schema: Record<string, unknown> } {
+  return { name, in: 'header', required, schema };
+}
+
+/**
+ * An `application/json` request body (required unless `required` is false).
+ * @example requestBody: jsonBody({ type: 'object', required: ['digest'] })
+ */
+export function jsonBody(
+  schema: unknown,
+  required = true,
+): { required: boolean; content: { 'application/json': { schema: unknown } } } {
+  return { required, content: { 'application/json': { schema } } };
 }
 
 /** Operation-level `security` for `Authorization: Bearer <token>`. */

@@ -1,3 +1,5 @@
+import { headerParam, jsonResponse } from '@warden/runtime';
+
 /** The Slack routes as listed in `/openapi.json`. */
 export const SLACK_OPENAPI_PATHS = {
   '/slack/interactions': {
@@ -6,8 +8,8 @@ export const SLACK_OPENAPI_PATHS = {
       description:
         'Form body `payload=<JSON>` as Slack sends it. Needs `X-Slack-Signature` (v0 HMAC-SHA256 of `v0:<ts>:<raw body>` with SLACK_SIGNING_SECRET) and `X-Slack-Request-Timestamp` within 5 minutes either way. Answers 200 at once; the vote and message update follow.',
       parameters: [
-        { name: 'X-Slack-Signature', in: 'header', required: true, schema: { type: 'string' } },
-        { name: 'X-Slack-Request-Timestamp', in: 'header', required: true, schema: { type: 'string' } },
+        headerParam('X-Slack-Signature', { type: 'string' }, true),
+        headerParam('X-Slack-Request-Timestamp', { type: 'string' }, true),
       ],
       requestBody: {
         required: true,
@@ -34,7 +36,7 @@ export const SLACK_OPENAPI_PATHS = {
         content: { 'application/x-www-form-urlencoded': { schema: { type: 'object' } } },
       },
       responses: {
-        '200': { description: 'ephemeral reply', content: { 'application/json': { schema: { type: 'object' } } } },
+        '200': jsonResponse('ephemeral reply', { type: 'object' }),
         '401': { description: 'bad, stale or missing signature' },
         '503': { description: 'Slack is not configured (SLACK_SIGNING_SECRET unset)' },
       },

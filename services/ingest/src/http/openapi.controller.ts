@@ -1,14 +1,15 @@
 import { Controller, Get } from '@nestjs/common';
+import {
+  BEARER_SECURITY,
+  headerParam,
+  healthPaths,
+  jsonBody,
+  jsonResponse,
+  openApiComponents,
+  pathParam,
+  problemResponse,
+} from '@warden/runtime';
 
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-});
-const json = (description: string, schema: Record<string, unknown>) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const admin = [{ bearer: [] }];
 const Accepted = {
   type: 'object',
   required: ['run_id', 'status', 'duplicate'],
@@ -23,17 +24,10 @@ const Duplicate = {
   required: ['run_id', 'duplicate'],
   properties: { run_id: { type: 'string', format: 'uuid' }, duplicate: { const: true } },
 };
-const submissionBody = {
-  required: true,
-  content: {
-    'application/json': {
-      schema: {
-        $ref: 'https://warden.dev/schemas/TaskSubmission.schema.json',
-        description: 'docs/schemas/TaskSubmission.schema.json',
-      },
-    },
-  },
-};
+const submissionBody = jsonBody({
+  $ref: 'https://warden.dev/schemas/TaskSubmission.schema.json',
+  description: 'docs/schemas/TaskSubmission.schema.json',
+});
 const Key = {
   type: 'object',
   properties: {
@@ -61,65 +55,32 @@ const CreatedKey = {
     expires_at: { type: ['string', 'null'], format: 'date-time' },
   },
 };
-const keyId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
-const sourceName = {
-  name: 'name',
-  in: 'path',
-  required: true,
-  schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
-};
+const keyId = pathParam('id');
+const sourceName = pathParam('name', { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' });
 
 /** The ingest API (CONTRACT §3), served at `GET /openapi.json`. */
 export const INGEST_OPENAPI = {
   openapi: '3.1.0',
   info: { title: 'Warden ingest', version: '1' },
-  components: {
-    securitySchemes: {
-      bearer: {
-        type: 'http',
-        scheme: 'bearer',
-        description: 'API key (wk_…) for /v1/tasks; admin operator token elsewhere',
-      },
-    },
-    schemas: {
-      Problem: {
-        type: 'object',
-        required: ['type', 'title', 'status'],
-        properties: {
-          type: { type: 'string' },
-          title: { type: 'string' },
-          status: { type: 'integer' },
-          detail: { type: 'string' },
-          errors: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['path', 'message'],
-              properties: { path: { type: 'string' }, message: { type: 'string' } },
-            },
-          },
-        },
-      },
-    },
-  },
+  components: openApiComponents('API key (wk_…) for /v1/tasks; admin operator token elsewhere'),
   paths: {
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',
-        security: [{ bearer: [] }],
-        parameters: [{ name: 'traceparent', in: 'header', required: false, schema: { type: 'string' } }],
+        security: BEARER_SECURITY,
+        parameters: [headerParam('traceparent')],
         requestBody: submissionBody,
         responses: {
-          '202': json('Accepted: durably handed off (task_received acked by JetStream)', Accepted),
-          '200': json("Duplicate: same agent + idempotency_key as an earlier run; that run's id", Duplicate),
-          '400': problem('Invalid submission: errors[] with path and message'),
-          '401': problem('Missing, unknown, expired or revoked API key'),
-          '403': problem('An operator token: this route takes API keys'),
-          '409': problem('run_id already belongs to another submission'),
-          '413': problem('Body over 256 KiB (refused while streaming)'),
-          '415': problem('Not application/json, or a content-encoding'),
-          '429': problem("Over the key's rate limit; see Retry-After (seconds)"),
-          '503': problem('Storage or bus unavailable; retry with the same idempotency_key'),
+          '202': jsonResponse('Accepted: durably handed off (task_received acked by JetStream)', Accepted),
+          '200': jsonResponse("Duplicate: same agent + idempotency_key as an earlier run; that run's id", Duplicate),
+          '400': problemResponse(400, 'Invalid submission: errors[] with path and message'),
+          '401': problemResponse(401, 'Missing, unknown, expired or revoked API key'),
+          '403': problemResponse(403, 'An operator token: this route takes API keys'),
+          '409': problemResponse(409, 'run_id already belongs to another submission'),
+          '413': problemResponse(413, 'Body over 256 KiB (refused while streaming)'),
+          '415': problemResponse(415, 'Not application/json, or a content-encoding'),
+          '429': problemResponse(429, "Over the key's rate limit; see Retry-After (seconds)"),
+          '503': problemResponse(503, 'Storage or bus unavailable; retry with the same idempotency_key'),
         },
       },
     },
@@ -127,76 +88,63 @@ export const INGEST_OPENAPI = {
       post: {
         summary: 'A Standard Webhooks delivery whose body is a TaskSubmission',
         parameters: [
-          { name: 'source', in: 'path', required: true, schema: { type: 'string' } },
-          { name: 'webhook-id', in: 'header', required: true, schema: { type: 'string' } },
-          {
-            name: 'webhook-timestamp',
-            in: 'header',
-            required: true,
-            schema: { type: 'string', description: 'seconds since the epoch, ±5 minutes' },
-          },
-          {
-            name: 'webhook-signature',
-            in: 'header',
-            required: true,
-            schema: { type: 'string', description: 'space-separated v1,<base64 HMAC-SHA256 of id.timestamp.body>' },
-          },
+          pathParam('source', { type: 'string' }),
+          headerParam('webhook-id', { type: 'string' }, true),
+          headerParam(
+            'webhook-timestamp',
+            { type: 'string', description: 'seconds since the epoch, ±5 minutes' },
+            true,
+          ),
+          headerParam(
+            'webhook-signature',
+            { type: 'string', description: 'space-separated v1,<base64 HMAC-SHA256 of id.timestamp.body>' },
+            true,
+          ),
         ],
         requestBody: submissionBody,
         responses: {
-          '202': json('Accepted', Accepted),
-          '200': json("A replayed webhook-id (or a duplicate idempotency key): the first run's id", Duplicate),
-          '400': problem('Invalid submission'),
-          '401': problem('Unknown source, bad signature, or timestamp outside ±5 minutes'),
-          '413': problem('Body over 256 KiB'),
-          '503': problem('Storage or bus unavailable; retry'),
+          '202': jsonResponse('Accepted', Accepted),
+          '200': jsonResponse("A replayed webhook-id (or a duplicate idempotency key): the first run's id", Duplicate),
+          '400': problemResponse(400, 'Invalid submission'),
+          '401': problemResponse(401, 'Unknown source, bad signature, or timestamp outside ±5 minutes'),
+          '413': problemResponse(413, 'Body over 256 KiB'),
+          '503': problemResponse(503, 'Storage or bus unavailable; retry'),
         },
       },
     },
     '/v1/webhooks/sources': {
       get: {
         summary: 'Webhook sources (admin)',
-        security: admin,
+        security: BEARER_SECURITY,
         responses: {
           '200': { description: '{sources: [{name, created_at, created_by, secrets: [{created_at, expires_at}]}]}' },
         },
       },
       post: {
         summary: 'Create a webhook source (admin); its secret is shown once',
-        security: admin,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
-            },
-          },
-        },
+        security: BEARER_SECURITY,
+        requestBody: jsonBody({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
         responses: {
-          '201': json('Created', {
+          '201': jsonResponse('Created', {
             type: 'object',
             properties: { name: { type: 'string' }, secret: { type: 'string', description: 'whsec_<base64>' } },
           }),
-          '400': problem('Invalid name'),
-          '409': problem('A source with this name exists'),
+          '400': problemResponse(400, 'Invalid name'),
+          '409': problemResponse(409, 'A source with this name exists'),
         },
       },
     },
     '/v1/webhooks/sources/{name}/rotate': {
       post: {
         summary: "Rotate a source's secret (admin); the previous secret stays valid for the grace period",
-        security: admin,
+        security: BEARER_SECURITY,
         parameters: [sourceName],
-        requestBody: {
-          required: false,
-          content: {
-            'application/json': {
-              schema: { type: 'object', properties: { grace_seconds: { type: 'integer', default: 86400 } } },
-            },
-          },
-        },
+        requestBody: jsonBody(
+          { type: 'object', properties: { grace_seconds: { type: 'integer', default: 86400 } } },
+          false,
+        ),
         responses: {
-          '200': json('The new secret', {
+          '200': jsonResponse('The new secret', {
             type: 'object',
             properties: {
               name: { type: 'string' },
@@ -204,24 +152,24 @@ export const INGEST_OPENAPI = {
               previous_valid_until: { type: 'string', format: 'date-time' },
             },
           }),
-          '404': problem('No such source'),
+          '404': problemResponse(404, 'No such source'),
         },
       },
     },
     '/v1/webhooks/sources/{name}': {
       delete: {
         summary: 'Delete a source (admin)',
-        security: admin,
+        security: BEARER_SECURITY,
         parameters: [sourceName],
-        responses: { '204': { description: 'Deleted' }, '404': problem('No such source') },
+        responses: { '204': { description: 'Deleted' }, '404': problemResponse(404, 'No such source') },
       },
     },
     '/v1/keys': {
       get: {
         summary: 'API keys (admin)',
-        security: admin,
+        security: BEARER_SECURITY,
         responses: {
-          '200': json('Every key (never the key itself)', {
+          '200': jsonResponse('Every key (never the key itself)', {
             type: 'object',
             properties: { keys: { type: 'array', items: Key } },
           }),
@@ -229,74 +177,53 @@ export const INGEST_OPENAPI = {
       },
       post: {
         summary: 'Create an API key (admin); the key is shown once',
-        security: admin,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['name', 'owner'],
-                properties: {
-                  name: { type: 'string' },
-                  owner: { type: 'string' },
-                  expires_at: { type: 'string', format: 'date-time' },
-                },
-              },
-            },
+        security: BEARER_SECURITY,
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['name', 'owner'],
+          properties: {
+            name: { type: 'string' },
+            owner: { type: 'string' },
+            expires_at: { type: 'string', format: 'date-time' },
           },
-        },
+        }),
         responses: {
-          '201': json('Created', CreatedKey),
-          '400': problem('Invalid input'),
-          '401': problem('No valid token'),
-          '403': problem('Not an admin'),
+          '201': jsonResponse('Created', CreatedKey),
+          '400': problemResponse(400, 'Invalid input'),
+          '401': problemResponse(401, 'No valid token'),
+          '403': problemResponse(403, 'Not an admin'),
         },
       },
     },
     '/v1/keys/{id}/revoke': {
       post: {
         summary: 'Revoke a key (admin): refused by every ingest replica within 5 s',
-        security: admin,
+        security: BEARER_SECURITY,
         parameters: [keyId],
         responses: {
-          '200': json('Revoked', {
+          '200': jsonResponse('Revoked', {
             type: 'object',
             properties: { id: { type: 'string' }, revoked_at: { type: 'string', format: 'date-time' } },
           }),
-          '404': problem('No such key'),
-          '409': problem('Already revoked'),
+          '404': problemResponse(404, 'No such key'),
+          '409': problemResponse(409, 'Already revoked'),
         },
       },
     },
     '/v1/keys/{id}/rotate': {
       post: {
         summary: 'Rotate a key (admin): a new key now, the old one valid for grace_seconds (default 24 h)',
-        security: admin,
+        security: BEARER_SECURITY,
         parameters: [keyId],
-        requestBody: {
-          required: false,
-          content: {
-            'application/json': { schema: { type: 'object', properties: { grace_seconds: { type: 'integer' } } } },
-          },
-        },
+        requestBody: jsonBody({ type: 'object', properties: { grace_seconds: { type: 'integer' } } }, false),
         responses: {
-          '201': json('The new key', CreatedKey),
-          '404': problem('No such key'),
-          '409': problem('Already revoked'),
+          '201': jsonResponse('The new key', CreatedKey),
+          '404': problemResponse(404, 'No such key'),
+          '409': problemResponse(409, 'Already revoked'),
         },
       },
     },
-    '/health/live': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
-    '/health/ready': {
-      get: {
-        summary: 'Readiness of NATS, Postgres and Redis',
-        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
-      },
-    },
-    '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } },
-    },
+    ...healthPaths('NATS, Postgres and Redis'),
   },
 } as const;
 

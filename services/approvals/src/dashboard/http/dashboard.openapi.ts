@@ -1,9 +1,5 @@
-const bearer = [{ bearer: [] }];
-const problem = (description: string) => ({
-  description,
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-});
-const uuid = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+import { BEARER_SECURITY, jsonBody, jsonResponse, pathParam, problemResponses, queryParam } from '@warden/runtime';
+
 const Run = {
   type: 'object',
   properties: {
@@ -25,37 +21,32 @@ const Run = {
 const vote = (what: string) => ({
   post: {
     summary: `${what} from the dashboard (recorded with channel "dashboard"); approver`,
-    security: bearer,
-    parameters: [uuid('id')],
-    requestBody: {
-      required: false,
-      content: {
-        'application/json': {
-          schema: {
+    security: BEARER_SECURITY,
+    parameters: [pathParam('id')],
+    requestBody: jsonBody(
+      {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          comment: { type: 'string', maxLength: 2000 },
+          standing: {
             type: 'object',
-            additionalProperties: false,
-            properties: {
-              comment: { type: 'string', maxLength: 2000 },
-              standing: {
-                type: 'object',
-                properties: { scope: { enum: ['session', 'agent'] }, ttl_seconds: { type: 'integer' } },
-                required: ['scope', 'ttl_seconds'],
-              },
-            },
+            properties: { scope: { enum: ['session', 'agent'] }, ttl_seconds: { type: 'integer' } },
+            required: ['scope', 'ttl_seconds'],
           },
         },
       },
-    },
+      false,
+    ),
     responses: {
-      '200': {
-        description: 'the approval after the vote',
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Approval' } } },
-      },
-      '400': problem('invalid input'),
-      '401': problem('no valid token'),
-      '403': problem('role or tier not allowed'),
-      '404': problem('unknown approval'),
-      '409': problem('already decided or already voted'),
+      '200': jsonResponse('the approval after the vote', { $ref: '#/components/schemas/Approval' }),
+      ...problemResponses(
+        [400, 'invalid input'],
+        401,
+        [403, 'role or tier not allowed'],
+        [404, 'unknown approval'],
+        [409, 'already decided or already voted'],
+      ),
     },
   },
 });
@@ -66,58 +57,50 @@ export const DASHBOARD_OPENAPI_PATHS = {
   '/dashboard/{asset}': {
     get: {
       summary: 'A static asset of the dashboard (its script and style sheet)',
-      parameters: [{ name: 'asset', in: 'path', required: true, schema: { type: 'string' } }],
+      parameters: [pathParam('asset', { type: 'string' })],
       responses: {
         '200': { description: 'the asset (ETag; 304 on If-None-Match)' },
-        '404': { description: 'no such asset (problem+json)' },
+        ...problemResponses([404, 'no such asset']),
       },
     },
   },
   '/v1/dashboard/me': {
     get: {
       summary: 'Who the token belongs to; viewer',
-      security: bearer,
-      responses: { '200': { description: '{id, name, roles, max_tier}' }, '401': problem('no valid token') },
+      security: BEARER_SECURITY,
+      responses: { '200': { description: '{id, name, roles, max_tier}' }, ...problemResponses(401) },
     },
   },
   '/v1/dashboard/runs': {
     get: {
       summary: 'Active or recent runs, most recently changed first; viewer',
-      security: bearer,
+      security: BEARER_SECURITY,
       parameters: [
-        { name: 'view', in: 'query', schema: { enum: ['active', 'recent'], default: 'recent' } },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } },
+        queryParam('view', { enum: ['active', 'recent'], default: 'recent' }),
+        queryParam('limit', { type: 'integer', minimum: 1, maximum: 500, default: 100 }),
       ],
       responses: {
-        '200': {
-          description: '{runs}',
-          content: {
-            'application/json': { schema: { type: 'object', properties: { runs: { type: 'array', items: Run } } } },
-          },
-        },
-        '400': problem('invalid query'),
-        '401': problem('no valid token'),
+        '200': jsonResponse('{runs}', { type: 'object', properties: { runs: { type: 'array', items: Run } } }),
+        ...problemResponses([400, 'invalid query'], 401),
       },
     },
   },
   '/v1/dashboard/runs/{run_id}': {
     get: {
       summary: 'One run and its timeline (every event, in log order); viewer',
-      security: bearer,
-      parameters: [uuid('run_id')],
+      security: BEARER_SECURITY,
+      parameters: [pathParam('run_id')],
       responses: {
         '200': { description: '{run, events: [envelope…]}' },
-        '400': problem('not a UUID'),
-        '401': problem('no valid token'),
-        '404': problem('unknown run'),
+        ...problemResponses([400, 'not a UUID'], 401, [404, 'unknown run']),
       },
     },
   },
   '/v1/dashboard/inbox': {
     get: {
       summary: 'Pending approvals (up to 200); viewer',
-      security: bearer,
-      responses: { '200': { description: '{items: [Approval]}' }, '401': problem('no valid token') },
+      security: BEARER_SECURITY,
+      responses: { '200': { description: '{items: [Approval]}' }, ...problemResponses(401) },
     },
   },
   '/v1/dashboard/approvals/{id}/approve': vote('Approve'),
@@ -125,10 +108,10 @@ export const DASHBOARD_OPENAPI_PATHS = {
   '/v1/stream': {
     get: {
       summary: 'Live run events (server-sent events, `event: run-event`); viewer, bearer header',
-      security: bearer,
+      security: BEARER_SECURITY,
       responses: {
         '200': { description: 'text/event-stream of envelopes (run results without `output`)' },
-        '401': problem('no valid token'),
+        ...problemResponses(401),
       },
     },
   },

@@ -1,30 +1,14 @@
 import { Controller, Get } from '@nestjs/common';
-
-const problem = {
-  description: 'RFC 9457 problem',
-  content: {
-    'application/problem+json': {
-      schema: {
-        type: 'object',
-        required: ['type', 'title', 'status'],
-        properties: {
-          type: { type: 'string' },
-          title: { type: 'string' },
-          status: { type: 'integer' },
-          detail: { type: 'string' },
-          errors: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['path', 'message'],
-              properties: { path: { type: 'string' }, message: { type: 'string' } },
-            },
-          },
-        },
-      },
-    },
-  },
-} as const;
+import {
+  BEARER_SECURITY,
+  healthPaths,
+  jsonBody,
+  jsonResponse,
+  openApiComponents,
+  pathParam,
+  problemResponse,
+  problemResponses,
+} from '@warden/runtime';
 
 const bundleInfo = {
   type: 'object',
@@ -36,27 +20,21 @@ const bundleInfo = {
   },
 } as const;
 
-const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
-const auth = [{ bearer: [] }];
-const errors = { '401': problem, '403': problem } as const;
-
 const DOCUMENT = {
   openapi: '3.1.0',
   info: { title: 'Warden policy', version: '2' },
-  components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'operator token or API key' } },
-  },
+  components: openApiComponents('operator token or API key'),
   paths: {
     '/v1/policy': {
       get: {
         summary: 'The active policy bundle',
         responses: {
-          '200': json(bundleInfo, 'Version, digest and activation time of the bundle this replica judges by'),
+          '200': jsonResponse('Version, digest and activation time of the bundle this replica judges by', bundleInfo),
         },
       },
       put: {
         summary: 'Validate, store and activate a bundle on every replica (admin)',
-        security: auth,
+        security: BEARER_SECURITY,
         requestBody: {
           required: true,
           content: {
@@ -65,109 +43,92 @@ const DOCUMENT = {
           },
         },
         responses: {
-          '200': json(bundleInfo, 'Activated'),
-          '400': { ...problem, description: 'Invalid bundle: every error with its path (and YAML line)' },
-          ...errors,
+          '200': jsonResponse('Activated', bundleInfo),
+          '400': problemResponse(400, 'Invalid bundle: every error with its path (and YAML line)'),
+          ...problemResponses(401, 403),
         },
       },
     },
     '/v1/policy/active': {
       put: {
         summary: 'Activate a stored bundle by digest: rollback (admin)',
-        security: auth,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { type: 'object', required: ['digest'], properties: { digest: { type: 'string' } } },
-            },
-          },
-        },
-        responses: { '200': json(bundleInfo, 'Activated'), '404': problem, ...errors },
+        security: BEARER_SECURITY,
+        requestBody: jsonBody({ type: 'object', required: ['digest'], properties: { digest: { type: 'string' } } }),
+        responses: { '200': jsonResponse('Activated', bundleInfo), ...problemResponses(401, 403, 404) },
       },
     },
     '/v1/policy/bundles': {
       get: {
         summary: 'Stored bundles, newest first (viewer)',
-        security: auth,
-        responses: { '200': json({ type: 'array' }, 'Bundles'), ...errors },
+        security: BEARER_SECURITY,
+        responses: { '200': jsonResponse('Bundles', { type: 'array' }), ...problemResponses(401, 403) },
       },
     },
     '/v1/policy/bundles/{digest}': {
       get: {
         summary: "A stored bundle's source (viewer)",
-        security: auth,
-        parameters: [{ name: 'digest', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': json({ type: 'object' }, 'digest, version, source'), '404': problem, ...errors },
+        security: BEARER_SECURITY,
+        parameters: [pathParam('digest', { type: 'string' })],
+        responses: {
+          '200': jsonResponse('digest, version, source', { type: 'object' }),
+          ...problemResponses(401, 403, 404),
+        },
       },
     },
     '/v1/policy/whatif': {
       post: {
         summary: 'Evaluate a candidate bundle over recorded decisions; activates nothing (admin)',
-        security: auth,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['bundle'],
-                properties: {
-                  bundle: { oneOf: [{ type: 'string' }, { type: 'object' }] },
-                  since: { type: 'string', description: '24h, 90m, 7d or an ISO time (default 24h)' },
-                  limit: { type: 'integer', minimum: 1, maximum: 100000 },
-                },
-              },
-            },
+        security: BEARER_SECURITY,
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['bundle'],
+          properties: {
+            bundle: { oneOf: [{ type: 'string' }, { type: 'object' }] },
+            since: { type: 'string', description: '24h, 90m, 7d or an ISO time (default 24h)' },
+            limit: { type: 'integer', minimum: 1, maximum: 100000 },
           },
-        },
+        }),
         responses: {
-          '200': json({ type: 'object' }, 'evaluated, unchanged, changed, transitions {"deny→allow": n}, examples'),
-          '400': problem,
-          ...errors,
+          '200': jsonResponse('evaluated, unchanged, changed, transitions {"deny→allow": n}, examples', {
+            type: 'object',
+          }),
+          ...problemResponses(400, 401, 403),
         },
       },
     },
     '/v1/policy/replay': {
       post: {
         summary: 'Replay recorded decisions under their recorded digests (viewer)',
-        security: auth,
-        responses: { '200': json({ type: 'object' }, 'replayed, identical, different[]'), ...errors },
+        security: BEARER_SECURITY,
+        responses: {
+          '200': jsonResponse('replayed, identical, different[]', { type: 'object' }),
+          ...problemResponses(401, 403),
+        },
       },
     },
     '/v1/decisions/{run_id}/replay': {
       get: {
         summary: "Re-evaluate one run's recorded input under its recorded bundle (viewer)",
-        security: auth,
-        parameters: [{ name: 'run_id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
-        responses: { '200': json({ type: 'object' }, 'identical, differences, replayed'), '404': problem, ...errors },
+        security: BEARER_SECURITY,
+        parameters: [pathParam('run_id')],
+        responses: {
+          '200': jsonResponse('identical, differences, replayed', { type: 'object' }),
+          ...problemResponses(401, 403, 404),
+        },
       },
     },
     '/v1/evaluate': {
       post: {
         summary: 'Dry run: the Decision that would be made now; changes nothing (API key or viewer)',
-        security: auth,
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: { $ref: 'TaskSubmission.schema.json' } } },
-        },
+        security: BEARER_SECURITY,
+        requestBody: jsonBody({ $ref: 'TaskSubmission.schema.json' }),
         responses: {
-          '200': json({ $ref: 'Decision.schema.json' }, 'The decision (unsigned)'),
-          '400': problem,
-          ...errors,
+          '200': jsonResponse('The decision (unsigned)', { $ref: 'Decision.schema.json' }),
+          ...problemResponses(400, 401, 403),
         },
       },
     },
-    '/health/live': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
-    '/health/ready': {
-      get: {
-        summary: 'Readiness of NATS, Postgres and Redis',
-        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
-      },
-    },
-    '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } },
-    },
+    ...healthPaths('NATS, Postgres and Redis'),
   },
 } as const;
 

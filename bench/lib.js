@@ -1,0 +1,155 @@
+'use strict';
+/**
+ * What the benchmarks share: options, a private subject prefix and database per run, starting the
+ * built services as child processes and waiting for `/health/ready`, removing the run's streams and
+ * database afterwards, percentiles, and writing `bench/results/<name>.json`.
+ */
+const { spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const PG = process.env.BENCH_PG_BASE ?? 'postgres://postgres@127.0.0.1:5432';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The streams a service provisions under its prefix (`<PREFIX>_<name>`). */
+const STREAMS = ['INGEST', 'EVENTS', 'CMD', 'DLQ'];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `--name value` pairs from the command line as an object of strings.
+ * @example parseArgs(['--rate', '20']) // { rate: '20' }
+ */
+function parseArgs(argv = process.argv.slice(2)) {
+  return Object.fromEntries(
+    argv.reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+  );
+}
+
+/** The value at percentile `p` of an ascending array, or null when it is empty. */
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** One decimal, null stays null. */
+const round = (v) => (v === null ? null : Math.round(v * 10) / 10);
+
+/** A subject prefix and database of its own, so a run never touches a running system. */
+function privateRun(tag) {
+  const prefix = `${tag}${randomBytes(3).toString('hex')}`;
+  const dbName = `warden_${prefix}`;
+  return { prefix, dbName, databaseUrl: `${PG}/${dbName}` };
+}
+
+const distMain = (service) => path.join(ROOT, 'services', service, 'dist', 'main.js');
+
+/** Throws "build first" unless every named service has been built. */
+function requireBuilt(...services) {
+  for (const s of services) if (!fs.existsSync(distMain(s))) throw new Error('build first: npm run build');
+}
+
+/** Resolves once `GET <url>/health/ready` answers 2xx; throws `<name> did not become ready` after `timeoutMs`. */
+async function waitReady(name, url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/health/ready`)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`${name} did not become ready`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Starts the built services as child processes, service i on `basePort + i` (via `<NAME>_PORT`),
+ * and waits until each is ready (if one is not, all are stopped and it throws). stderr lines matching `logFilter` are passed on, tagged.
+ * Resolves `[{ name, child, port, url }]`.
+ */
+async function startServices(names, { env, basePort, nodeArgs = [], logFilter = /ERROR/, readyTimeoutMs = 60_000 }) {
+  const procs = names.map((name, i) => {
+    const port = basePort + i;
+    const child = spawn(process.execPath, [...nodeArgs, distMain(name)], {
+      env: { ...env, [`${name.toUpperCase()}_PORT`]: String(port) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.on('data', (d) => {
+      const line = String(d).trim();
+      if (logFilter.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    });
+    return { name, child, port, url: `http://127.0.0.1:${port}` };
+  });
+  try {
+    for (const p of procs) await waitReady(p.name, p.url, readyTimeoutMs);
+  } catch (err) {
+    await stopServices(procs); // none left running when the start fails
+    throw err;
+  }
+  return procs;
+}
+
+/** SIGTERM to each started service; resolves when all have exited. */
+async function stopServices(procs) {
+  for (const p of procs) p.child.kill('SIGTERM');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r() : p.child.once('exit', r)))));
+}
+
+/**
+ * Deletes the run's streams (plus `extraStreams`, full names) and drops its database. Never throws:
+ * a failure is printed, since it runs on the way out.
+ */
+async function cleanup({ prefix, dbName }, extraStreams = []) {
+  try {
+    const { connect } = require('@nats-io/transport-node');
+    const { jetstreamManager } = require('@nats-io/jetstream');
+    const { Client } = require('pg');
+    const nc = await connect({ servers: NATS_URL });
+    const jsm = await jetstreamManager(nc);
+    const up = prefix.toUpperCase();
+    for (const s of [...STREAMS.map((s) => `${up}_${s}`), ...extraStreams])
+      await jsm.streams.delete(s).catch(() => undefined);
+    await nc.close();
+    const pg = new Client({ connectionString: `${PG}/postgres` });
+    await pg.connect();
+    await pg.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+    await pg.end();
+  } catch (err) {
+    console.error('cleanup failed:', err.message);
+  }
+}
+
+/** Writes `bench/results/<name>.json` (indented, final newline); returns its path relative to the repo. */
+function writeResults(name, result) {
+  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  fs.writeFileSync(path.join(__dirname, 'results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  return path.join('bench', 'results', `${name}.json`);
+}
+
+/** Rows of cells as left-aligned columns two spaces apart (the first row is the header). */
+function table(rows) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ')).join('\n');
+}
+
+module.exports = {
+  ROOT,
+  NATS_URL,
+  PG,
+  REDIS_URL,
+  sleep,
+  parseArgs,
+  percentile,
+  round,
+  privateRun,
+  requireBuilt,
+  waitReady,
+  startServices,
+  stopServices,
+  cleanup,
+  writeResults,
+  table,
+};
