@@ -125,6 +125,8 @@ export const WorkersEnv = BaseEnv.extend({
   WORKER_EMAIL_OUTBOX: z.string().optional(),
   WORKER_EMAIL_FROM: z.string().default('warden@localhost'),
   WORKER_PR_ENDPOINT: z.url().optional(),
+  /** Where `pr.close` POSTs `{number|id|url, comment?}`. */
+  WORKER_PR_CLOSE_ENDPOINT: z.url().optional(),
   /** `target=url,target=url` for `deploy.<target>`. */
   WORKER_DEPLOY_ENDPOINTS: z
     .string()
@@ -219,6 +221,7 @@ export function toolSettings(config: WorkersConfig): ToolSettings {
     },
     endpoints: {
       pr: config.WORKER_PR_ENDPOINT,
+      prClose: config.WORKER_PR_CLOSE_ENDPOINT,
       deploy: config.WORKER_DEPLOY_ENDPOINTS,
       token: config.WORKER_ENDPOINT_TOKEN,
       timeoutMs: config.WORKER_HTTP_TIMEOUT_MS,

@@ -43,18 +43,59 @@ const PrArgs = z.strictObject({
   draft: z.boolean().default(false),
 });
 
-/** `pr.open {title, body?, head, base?, draft?}` → `{status, response}`, POSTed to `WORKER_PR_ENDPOINT`. */
+const PrRef = { number: z.number().int().positive().optional(), id: z.string().optional(), url: z.string().optional() };
+
+/** The PR's number / id / url from the endpoint's answer, lifted to the top of the output (reviews need them). */
+function prRef(response: unknown): { number?: number; id?: string; url?: string } {
+  if (!response || typeof response !== 'object') return {};
+  const r = response as Record<string, unknown>;
+  return {
+    ...(typeof r.number === 'number' && Number.isInteger(r.number) && r.number > 0 ? { number: r.number } : {}),
+    ...(typeof r.id === 'string' || typeof r.id === 'number' ? { id: String(r.id) } : {}),
+    ...(typeof r.url === 'string' ? { url: r.url } : typeof r.html_url === 'string' ? { url: r.html_url } : {}),
+  };
+}
+
+/**
+ * `pr.open {title, body?, head, base?, draft?}` → `{status, response, number?, id?, url?}`, POSTed to
+ * `WORKER_PR_ENDPOINT`.
+ */
 export const prOpenTool: Tool = {
   name: 'pr.open',
   idempotent: false,
   network: true,
   args: PrArgs,
-  result: Output,
+  result: Output.extend(PrRef),
   async run(raw, ctx) {
     const a = parseArgs('pr.open', PrArgs, raw);
     const url = settingsOf(ctx, 'pr.open').endpoints.pr;
     if (!url) throw new ToolError('TOOL.NOT_CONFIGURED', 'pr.open: set WORKER_PR_ENDPOINT');
-    return post(ctx, 'pr.open', url, a);
+    const r = await post(ctx, 'pr.open', url, a);
+    return { ...r, ...prRef(r.response) };
+  },
+};
+
+const PrCloseArgs = z
+  .strictObject({ ...PrRef, comment: z.string().max(65_536).optional() })
+  .refine((a) => a.number !== undefined || a.id !== undefined || a.url !== undefined, {
+    message: 'name the pull request: number, id or url',
+  });
+
+/**
+ * `pr.close {number | id | url, comment?}` → `{status, response}`, POSTed to `WORKER_PR_CLOSE_ENDPOINT`
+ * (the compensation for a flagged `pr.open`).
+ */
+export const prCloseTool: Tool = {
+  name: 'pr.close',
+  idempotent: true,
+  network: true,
+  args: PrCloseArgs,
+  result: Output,
+  async run(raw, ctx) {
+    const a = parseArgs('pr.close', PrCloseArgs, raw);
+    const url = settingsOf(ctx, 'pr.close').endpoints.prClose;
+    if (!url) throw new ToolError('TOOL.NOT_CONFIGURED', 'pr.close: set WORKER_PR_CLOSE_ENDPOINT');
+    return post(ctx, 'pr.close', url, a);
   },
 };
 

@@ -11,6 +11,7 @@ export const GIT_FLAGS: Record<string, readonly string[]> = {
   commit: ['--allow-empty', '--signoff'],
   push: ['--set-upstream', '-u', '--tags', '--dry-run'],
   branch: ['--list', '--all', '-a', '--remotes', '-r', '--show-current'],
+  revert: ['--signoff'],
 };
 const FORCE =
   /^(-f|--force.*|\+.*|--mirror|--delete|-d|-D|--no-verify|--amend|-c|--exec.*|--upload-pack.*|--receive-pack.*)$/;
@@ -95,6 +96,10 @@ const StatusArgs = z.strictObject({ flags: Flags });
 const DiffArgs = z.strictObject({ flags: Flags, paths: z.array(z.string()).max(100).default([]) });
 const AddArgs = z.strictObject({ flags: Flags, paths: z.array(z.string()).max(1000).default([]) });
 const CommitArgs = z.strictObject({ flags: Flags, message: z.string().min(1).max(10_000) });
+const RevertArgs = z.strictObject({
+  flags: Flags,
+  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a commit id (7 to 64 lowercase hex characters)'),
+});
 const PushArgs = z.strictObject({ flags: Flags, remote: z.string().min(1), branch: RefName });
 const BranchArgs = z.strictObject({ flags: Flags, name: RefName.optional(), switch: z.boolean().default(false) });
 
@@ -165,6 +170,26 @@ export const gitCommitTool: Tool = {
   },
 };
 
+/**
+ * `git.revert {commit}` → a new commit undoing it (the compensation for a flagged `git.commit`).
+ * Never edits history: no `--no-commit`, no reset, no force.
+ */
+export const gitRevertTool: Tool = {
+  name: 'git.revert',
+  idempotent: false,
+  spawns: true,
+  args: RevertArgs,
+  result: Output.extend({ commit: z.string(), reverted: z.string() }),
+  async run(raw, ctx) {
+    refuseForce('revert', raw);
+    const a = parseArgs('git.revert', RevertArgs, raw);
+    checkFlags('revert', a.flags);
+    const r = await git(ctx, ['revert', '--no-edit', '--no-gpg-sign', ...a.flags, a.commit], 'git.revert');
+    const head = await git(ctx, ['rev-parse', 'HEAD'], 'git.revert');
+    return { ...out(r), commit: head.stdout.trim(), reverted: a.commit };
+  },
+};
+
 export const gitPushTool: Tool = {
   name: 'git.push',
   idempotent: false,
@@ -210,4 +235,12 @@ export const gitBranchTool: Tool = {
   },
 };
 
-export const gitTools: Tool[] = [gitStatusTool, gitDiffTool, gitAddTool, gitCommitTool, gitPushTool, gitBranchTool];
+export const gitTools: Tool[] = [
+  gitStatusTool,
+  gitDiffTool,
+  gitAddTool,
+  gitCommitTool,
+  gitRevertTool,
+  gitPushTool,
+  gitBranchTool,
+];

@@ -123,7 +123,8 @@ describe('network tools', () => {
         timeoutMs: 1000,
       };
       const pr = await run('pr.open', { title: 'T', head: 'feature' });
-      expect(pr.output).toEqual({ status: 201, response: { id: 42, method: 'POST' } });
+      // the endpoint's id is lifted to the top, where a review's compensation looks for it
+      expect(pr.output).toEqual({ status: 201, response: { id: 42, method: 'POST' }, id: '42' });
       const dep = await run('deploy.staging', { ref: 'abc123' });
       expect(dep.error).toBeUndefined();
       expect(posts.slice(-2)).toEqual([
@@ -134,6 +135,28 @@ describe('network tools', () => {
         },
         { url: '/deploy/staging', auth: 'Bearer tok', body: { target: 'staging', ref: 'abc123', params: {} } },
       ]);
+    });
+
+    it('pr.close posts the PR reference to its endpoint, and needs one', async () => {
+      settings.endpoints = {
+        prClose: `http://127.0.0.1:${port}/pulls/close`,
+        token: 'tok',
+        timeoutMs: 1000,
+        deploy: {},
+      };
+      const closed = await run('pr.close', { number: 7, comment: 'flagged in review' });
+      expect(closed.error).toBeUndefined();
+      expect(posts[posts.length - 1]).toEqual({
+        url: '/pulls/close',
+        auth: 'Bearer tok',
+        body: { number: 7, comment: 'flagged in review' },
+      });
+      expect((await run('pr.close', { comment: 'which one?' })).error).toMatchObject({
+        code: 'TOOL.INVALID_ARGS',
+        message: expect.stringContaining('number, id or url'),
+      });
+      settings.endpoints = { deploy: {}, timeoutMs: 1000 };
+      expect((await run('pr.close', { number: 7 })).error?.code).toBe('TOOL.NOT_CONFIGURED');
     });
 
     it('fails on unconfigured targets and endpoint errors', async () => {
@@ -204,6 +227,8 @@ describe('network tools', () => {
     expect(tools.forRole('outreach').get('shell.exec')).toBeUndefined();
     expect(tools.forRole('dev').get('deploy.staging')?.name).toBe('deploy.staging');
     expect(tools.forRole('dev').get('email.send')).toBeUndefined();
+    expect(tools.forRole('dev').get('pr.close')?.name).toBe('pr.close');
+    expect(tools.forRole('research').get('pr.close')).toBeUndefined();
     expect(tools.forRole('ops').get('deploy.production')?.name).toBe('deploy.production');
     expect(tools.forRole('nobody').names()).toEqual([]);
   });

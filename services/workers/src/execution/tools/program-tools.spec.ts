@@ -56,6 +56,33 @@ describe('git and shell tools', () => {
     expect(push.output_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
+  it('git.revert undoes a commit with a new commit, and takes only a commit id', async () => {
+    writeFileSync(path.join(root, 'a.md'), 'one\n');
+    await run('git.add', { paths: ['a.md'] });
+    const first = (await run('git.commit', { message: 'first' })).output as { commit: string };
+    writeFileSync(path.join(root, 'a.md'), 'two\n');
+    await run('git.add', { paths: ['a.md'] });
+    const second = (await run('git.commit', { message: 'second' })).output as { commit: string };
+    const revert = await run('git.revert', { commit: second.commit });
+    expect(revert.error).toBeUndefined();
+    const out = revert.output as { commit: string; reverted: string };
+    expect(out.reverted).toBe(second.commit);
+    expect(out.commit).not.toBe(second.commit);
+    expect(readFileSync(path.join(root, 'a.md'), 'utf8')).toBe('one\n');
+    // history is kept: three commits, the last one the revert
+    expect(gitIn(root, 'log', '--format=%s').split('\n').filter(Boolean)).toEqual([
+      `Revert "second"`,
+      'second',
+      'first',
+    ]);
+    expect(first.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect((await run('git.revert', { commit: 'HEAD~1' })).error?.code).toBe('TOOL.INVALID_ARGS');
+    expect((await run('git.revert', { commit: second.commit, flags: ['--no-commit'] })).error?.code).toBe(
+      'GIT.FLAG_REFUSED',
+    );
+    expect((await run('git.revert', { commit: second.commit, force: true })).error?.code).toBe('GIT.FORCE_REFUSED');
+  });
+
   it('never forces, refuses unknown flags and unconfigured remotes', async () => {
     writeFileSync(path.join(root, 'a.md'), 'x');
     gitIn(root, 'add', 'a.md');

@@ -1,4 +1,4 @@
-import { endpointNameOk, deployTool, prOpenTool } from './endpoint.tools';
+import { endpointNameOk, deployTool, prCloseTool, prOpenTool } from './endpoint.tools';
 import { deleteTool } from './fs-delete.tool';
 import { listDirTool } from './fs-list-dir.tool';
 import { readFileTool } from './fs-read-file.tool';
@@ -21,6 +21,7 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
   shellExecTool,
   emailSendTool,
   prOpenTool,
+  prCloseTool,
 ];
 
 /**
@@ -28,7 +29,7 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
  * name. Override with `WORKER_ROLE_TOOLS`.
  */
 export const DEFAULT_ROLE_TOOLS: Readonly<Record<string, readonly string[]>> = {
-  dev: ['fs.*', 'git.*', 'pr.open', 'shell.exec', 'deploy.*'],
+  dev: ['fs.*', 'git.*', 'pr.open', 'pr.close', 'shell.exec', 'deploy.*'],
   research: ['fs.read_file', 'fs.list_dir', 'http.get'],
   outreach: ['email.send', 'http.get', 'fs.read_file'],
   ops: ['fs.read_file', 'fs.list_dir', 'deploy.*'],

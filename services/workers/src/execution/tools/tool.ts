@@ -48,6 +48,8 @@ export interface ToolSettings {
   endpoints: {
     /** `pr.open` posts here. */
     pr?: string;
+    /** `pr.close` posts here. */
+    prClose?: string;
     /** `deploy.<target>` posts to `deploy[target]`. */
     deploy: Record<string, string>;
     /** Sent as `Authorization: Bearer` to those endpoints. */
