@@ -71,7 +71,8 @@ export class SandboxPool {
   async execute(req: Omit<SandboxRequest, 'id'>, spec: ExecSpec): Promise<RunResult> {
     if (this.closed) throw new Error('sandbox pool closed');
     const sb = this.take();
-    this.refill();
+    // starting a sandbox forks the worker synchronously: top up the idle ones after this request is sent
+    this.refillSoon();
     try {
       await sb.ready;
     } catch (err) {
@@ -119,8 +120,11 @@ export class SandboxPool {
       );
     });
     sb.uses++;
-    if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) this.retire(sb);
-    else this.idle.push(sb);
+    if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
+      this.retire(sb);
+      // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
+      if (!this.closed) this.idle.push(this.start());
+    } else this.idle.push(sb);
     return result;
   }
 
@@ -136,6 +140,11 @@ export class SandboxPool {
     return this.all.size;
   }
 
+  /** Sandboxes started (or starting) and waiting for an execution. */
+  get idleSize(): number {
+    return this.idle.filter((s) => !s.dead).length;
+  }
+
   private take(): Sandbox {
     while (this.idle.length > 0) {
       const s = this.idle.shift()!;
@@ -148,6 +157,18 @@ export class SandboxPool {
     if (this.closed) return;
     const live = this.idle.filter((s) => !s.dead).length;
     for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start());
+  }
+
+  private refillPending = false;
+
+  /** {@link refill} once the current turn is over (several takes in one turn: one refill). */
+  private refillSoon(): void {
+    if (this.refillPending) return;
+    this.refillPending = true;
+    setImmediate(() => {
+      this.refillPending = false;
+      this.refill();
+    });
   }
 
   private start(): Sandbox {

@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { waitFor } from '@warden/testing';
+import { SandboxPool } from '../src/execution/sandbox/sandbox-pool';
+import { SANDBOX_ENV } from '../src/execution/tool-runner.service';
+import { defaultToolSettings } from '../src/execution/tools/tool';
+
+/** The pool with the real (built) sandbox entry: start-up stays off the execution's path. */
+describe('SandboxPool replacement (real sandbox processes)', () => {
+  let root: string;
+  const request = (file: string) => ({
+    action: { tool: 'fs.read_file', args: { path: file } },
+    tools: ['fs.read_file'],
+    root,
+    constraints: {},
+    settings: defaultToolSettings(),
+    timeoutMs: 10_000,
+  });
+  const pure = { idempotent: true, spawns: false };
+
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'warden-pool-'));
+    writeFileSync(path.join(root, 'a.txt'), 'hello\n');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('a sandbox retired after its last use is replaced at once, without an execution asking', async () => {
+    const pool = new SandboxPool({ prefix: [], warm: 0, reuse: 2, env: SANDBOX_ENV });
+    try {
+      expect(pool.size).toBe(0);
+      for (let i = 0; i < 2; i++) {
+        const r = await pool.execute(request('a.txt'), pure);
+        expect(r.error).toBeUndefined();
+      }
+      // warm is 0: only the replacement of the retired sandbox can be idle here
+      await waitFor(async () => pool.size === 1 && pool.idleSize === 1, 'a successor to start', 5000, 20);
+      const r = await pool.execute(request('a.txt'), pure);
+      expect(r.error).toBeUndefined();
+      expect(pool.size).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a tool that starts programs never reuses its sandbox, and the pool keeps one ready for the next', async () => {
+    const pool = new SandboxPool({ prefix: [], warm: 1, reuse: 100, env: SANDBOX_ENV });
+    try {
+      await pool.warmUp();
+      const r = await pool.execute(request('a.txt'), { idempotent: true, spawns: true });
+      expect(r.error).toBeUndefined();
+      await waitFor(async () => pool.size >= 1 && pool.idleSize >= 1, 'a ready sandbox', 5000, 20);
+      // the used sandbox is gone: only fresh ones remain
+      await waitFor(async () => pool.size === pool.idleSize, 'the used sandbox to exit', 5000, 20);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a missing file is a tool error from the sandbox, and a closed pool starts nothing', async () => {
+    const pool = new SandboxPool({ prefix: [], warm: 0, reuse: 1, env: SANDBOX_ENV });
+    const r = await pool.execute(request('missing.txt'), pure);
+    expect(r.error?.code).toBe('FS.NOT_FOUND');
+    await pool.close();
+    await new Promise((res) => setImmediate(res));
+    expect(pool.idleSize).toBe(0);
+    await expect(pool.execute(request('a.txt'), pure)).rejects.toThrow('sandbox pool closed');
+  });
+});
