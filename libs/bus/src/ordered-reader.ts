@@ -10,7 +10,15 @@ export interface OrderedReadSpec {
   /** First stream sequence to deliver (checkpoint + 1). */
   startSeq: number;
   maxBatch?: number;
+  /**
+   * Hold a batch open this long after its first message (or until `maxBatch`), so a read model that
+   * may lag a little applies many events per transaction instead of a few. 0 (default): hand over
+   * as soon as nothing more is buffered — for process managers, where latency matters.
+   */
+  lingerMs?: number;
 }
+
+const LINGER_DUE = Symbol('linger due');
 
 /**
  * Reads a stream in strict sequence order with an ordered consumer (no acks: the caller's checkpoint
@@ -22,6 +30,8 @@ export class OrderedReader {
   private loop?: Promise<void>;
   private stopped = false;
   private caughtUp?: () => void;
+  /** True once the reader caught up with what the stream held at start. */
+  private started = false;
 
   constructor(
     private readonly bus: BusConnection,
@@ -37,17 +47,51 @@ export class OrderedReader {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, this.spec.startSeq),
     });
-    const done = new Promise<void>((resolve) => (this.caughtUp = resolve));
+    const done = new Promise<void>((resolve) => (this.caughtUp = resolve)).then(() => {
+      this.started = true;
+    });
     const info = await consumer.info(true);
     if (info.num_pending === 0) this.caughtUp?.();
     const maxBatch = this.spec.maxBatch ?? 500;
     this.messages = await consumer.consume({ max_messages: maxBatch * 2 });
     const messages = this.messages;
+    const linger = this.spec.lingerMs ?? 0;
     this.loop = (async () => {
-      for await (const batch of inBatches(messages, maxBatch)) {
+      const batches = inBatches(messages, maxBatch)[Symbol.asyncIterator]();
+      let next = batches.next();
+      let held: BusMessage[] = [];
+      let due = 0;
+      const handOver = async () => {
+        const batch = held;
+        held = [];
         const last = batch[batch.length - 1]!;
         await this.deliver(batch);
         if (last.raw.info.pending === 0) this.caughtUp?.();
+      };
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const r = held.length
+          ? await Promise.race([
+              next,
+              new Promise<typeof LINGER_DUE>((ok) => (timer = setTimeout(() => ok(LINGER_DUE), due - Date.now()))),
+            ])
+          : await next;
+        clearTimeout(timer);
+        if (r === LINGER_DUE) {
+          await handOver();
+          if (this.stopped) break;
+          continue;
+        }
+        next = batches.next();
+        if (r.done) {
+          if (held.length) await handOver();
+          break;
+        }
+        if (!held.length) due = Date.now() + linger;
+        held.push(...r.value);
+        // caught up on a start that waits for it: never hold back what start() is waiting for
+        const waitingForCatchUp = r.value[r.value.length - 1]!.raw.info.pending === 0 && !this.started;
+        if (linger <= 0 || held.length >= maxBatch || waitingForCatchUp) await handOver();
         if (this.stopped) break;
       }
     })().catch((err: unknown) => this.log.error('ordered read ended', { error: err as Error }));

@@ -44,6 +44,8 @@ export interface ProjectionSpec {
   stream: string;
   filterSubject: string;
   maxBatch?: number;
+  /** See {@link OrderedReadSpec.lingerMs}: for read models that may lag by this much. Default 0. */
+  lingerMs?: number;
   /**
    * Event types this projection cares about; others only advance the checkpoint, undecoded
    * (read from the `Warden-Event-Type` header). Default: all.
@@ -99,6 +101,7 @@ export class CheckpointedProjection {
         filterSubject: this.spec.filterSubject,
         startSeq: from,
         maxBatch: this.spec.maxBatch,
+        lingerMs: this.spec.lingerMs,
       },
       (batch) => this.applyIsolating(batch, false),
       this.log,

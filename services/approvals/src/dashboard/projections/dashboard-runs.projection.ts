@@ -186,6 +186,9 @@ export function dashboardProjections(
         service: 'approvals',
         stream: subjects.streams.events,
         filterSubject: subjects.runEvents,
+        // a screen may lag a quarter second (the live stream is separate); many events per transaction
+        lingerMs: 250,
+        maxBatch: 2000,
       },
       new DashboardRunsProjection(),
     ),

@@ -26,6 +26,8 @@ export function policyProjections(
         service: 'policy',
         stream: subjects.streams.events,
         filterSubject: subjects.eventsOfType('decision_made'),
+        // a read model for what-if and reports, not on any run's path: many decisions per transaction
+        lingerMs: 250,
       },
       new DecisionProjection(),
     ),
