@@ -98,8 +98,22 @@ describe('the operator dashboard in a real browser (headless Chromium, all five 
     );
     await page.locator('[data-run-status]', { hasText: 'awaiting approval' }).waitFor();
 
+    // the live region holds only the latest message, and the run may finish (announcing that) right after
+    // the grant: record every announcement instead of racing to see one
+    await page.evaluate(() => {
+      const w = window as unknown as { announced: string[] };
+      w.announced = [];
+      const node = document.getElementById('announcer')!;
+      new MutationObserver(() => w.announced.push(node.textContent ?? '')).observe(node, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    });
     await bobCard.getByRole('button', { name: 'Approve' }).click();
-    await page.locator('#announcer', { hasText: /granted/ }).waitFor();
+    await page.waitForFunction(() =>
+      (window as unknown as { announced: string[] }).announced.some((t) => /granted/.test(t)),
+    );
     await expect(bobCard.count()).resolves.toBe(0);
     await page.locator('[data-run-status]', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
     const timeline = page.locator('#timeline');
