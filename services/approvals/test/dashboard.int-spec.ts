@@ -100,20 +100,24 @@ describe('the operator dashboard in a real browser (headless Chromium, all five 
 
     // the live region holds only the latest message, and the run may finish (announcing that) right after
     // the grant: record every announcement instead of racing to see one
+    // (typed through globalThis: the tests compile without DOM types)
+    type Page = {
+      announced: string[];
+      document: { getElementById(id: string): { textContent: string | null } };
+      MutationObserver: new (cb: () => void) => { observe(node: unknown, opts: object): void };
+    };
     await page.evaluate(() => {
-      const w = window as unknown as { announced: string[] };
-      w.announced = [];
-      const node = document.getElementById('announcer')!;
-      new MutationObserver(() => w.announced.push(node.textContent ?? '')).observe(node, {
+      const g = globalThis as unknown as Page;
+      g.announced = [];
+      const node = g.document.getElementById('announcer');
+      new g.MutationObserver(() => g.announced.push(node.textContent ?? '')).observe(node, {
         childList: true,
         characterData: true,
         subtree: true,
       });
     });
     await bobCard.getByRole('button', { name: 'Approve' }).click();
-    await page.waitForFunction(() =>
-      (window as unknown as { announced: string[] }).announced.some((t) => /granted/.test(t)),
-    );
+    await page.waitForFunction(() => (globalThis as unknown as Page).announced.some((t) => /granted/.test(t)));
     await expect(bobCard.count()).resolves.toBe(0);
     await page.locator('[data-run-status]', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
     const timeline = page.locator('#timeline');
