@@ -267,7 +267,6 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
     await waitFor(async () => (await status(id)) === 'granted', 'the grant', 20_000);
     const update = await waitFor(() => updatesFor(id)[0], 'the message update');
     expect(update.args.channel).toBe('C_APPROVALS');
-    expect(update.args.ts).toBeDefined();
     const blocks = update.args.blocks as { type: string }[];
     expect(blocks.some((b) => b.type === 'actions')).toBe(false);
     expect(JSON.stringify(blocks)).toContain('*Approved* by alice');
@@ -278,7 +277,8 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
           .query(`SELECT ts FROM approvals.slack_messages WHERE approval_id = $1 AND kind = 'request'`, [id])
       )[0].ts,
     );
-    expect(post).toBeDefined();
+    // the update edits the very message that was posted
+    expect(post!.args.channel).toBe(update.args.channel);
     // a second click: too late, said privately; the message is not touched again
     await click(id, 'U_ALICE', APPROVE_ACTION, 'alice-again');
     const again = await waitFor(() => slack.responses.find((x) => x.name === 'alice-again'), 'the second reply');
@@ -409,7 +409,7 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
       );
       return msgs.find((m) => (m.json() as { id: string }).id === bad.id);
     }, 'the dead letter');
-    expect(dead).toBeDefined();
+    expect(dead.subject).toBe(t.subjects.deadLetter('approvals', 'slack-requested'));
     const row = await app
       .get<DataSource>(DATA_SOURCE)
       .query('SELECT ts, claimed_at FROM approvals.slack_messages WHERE approval_id = $1', [bad.data.approval_id]);

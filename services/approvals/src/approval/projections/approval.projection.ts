@@ -1,3 +1,4 @@
+import { perTypeProjections } from './per-type';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
@@ -151,30 +152,10 @@ export function approvalsProjections(
   subjects: Subjects,
   publisher: Publisher,
 ): CheckpointedProjection[] {
-  const spec = (name: string, type: string) => ({
-    name,
-    schema: 'approvals',
-    service: 'approvals',
-    stream: subjects.streams.events,
-    filterSubject: subjects.eventsOfType(type),
-  });
+  const perType = perTypeProjections(ds, bus, subjects, publisher);
   return [
-    new CheckpointedProjection(
-      ds,
-      bus,
-      subjects,
-      publisher,
-      spec('requests', 'approval_requested'),
-      new ApprovalRequestProjection(),
-    ),
-    new CheckpointedProjection(
-      ds,
-      bus,
-      subjects,
-      publisher,
-      spec('votes', 'approval_vote'),
-      new ApprovalVoteProjection(),
-    ),
+    perType('requests', 'approval_requested', new ApprovalRequestProjection()),
+    perType('votes', 'approval_vote', new ApprovalVoteProjection()),
     new CheckpointedProjection(
       ds,
       bus,
@@ -191,16 +172,8 @@ export function approvalsProjections(
       new OperatorProjection(),
     ),
     ...reviewProjections(ds, bus, subjects, publisher),
-    ...(Object.keys(CLOSING) as ClosingType[]).map(
-      (type) =>
-        new CheckpointedProjection(
-          ds,
-          bus,
-          subjects,
-          publisher,
-          spec(`closures-${CLOSING[type]}`, type),
-          new ApprovalClosureProjection(type),
-        ),
+    ...(Object.keys(CLOSING) as ClosingType[]).map((type) =>
+      perType(`closures-${CLOSING[type]}`, type, new ApprovalClosureProjection(type)),
     ),
   ];
 }

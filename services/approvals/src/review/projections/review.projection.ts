@@ -1,7 +1,8 @@
+import { perTypeProjections } from '../../approval/projections/per-type';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
-import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
+import type { CheckpointedProjection, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
 
 /** Review items (`review_requested`, emitted by the orchestrator when a `review: true` run ends). */
 export class ReviewRequestProjection implements ProjectionHandler {
@@ -64,29 +65,9 @@ export function reviewProjections(
   subjects: Subjects,
   publisher: Publisher,
 ): CheckpointedProjection[] {
-  const spec = (name: string, type: string) => ({
-    name,
-    schema: 'approvals',
-    service: 'approvals',
-    stream: subjects.streams.events,
-    filterSubject: subjects.eventsOfType(type),
-  });
+  const perType = perTypeProjections(ds, bus, subjects, publisher);
   return [
-    new CheckpointedProjection(
-      ds,
-      bus,
-      subjects,
-      publisher,
-      spec('reviews', 'review_requested'),
-      new ReviewRequestProjection(),
-    ),
-    new CheckpointedProjection(
-      ds,
-      bus,
-      subjects,
-      publisher,
-      spec('review-resolutions', 'review_resolved'),
-      new ReviewResolutionProjection(),
-    ),
+    perType('reviews', 'review_requested', new ReviewRequestProjection()),
+    perType('review-resolutions', 'review_resolved', new ReviewResolutionProjection()),
   ];
 }

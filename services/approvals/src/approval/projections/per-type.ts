@@ -1,0 +1,27 @@
+import type { DataSource } from 'typeorm';
+import type { Subjects } from '@warden/contracts';
+import type { BusConnection, Publisher } from '@warden/bus';
+import { CheckpointedProjection, type ProjectionHandler } from '@warden/persistence';
+
+/**
+ * Makes the approvals service's projections: one ordered consumer per event type (it reads only the
+ * events it needs, never the whole log), each with its own checkpoint in the `approvals` schema.
+ * @example const perType = perTypeProjections(ds, bus, subjects, publisher); perType('votes', 'approval_vote', new ApprovalVoteProjection())
+ */
+export function perTypeProjections(ds: DataSource, bus: BusConnection, subjects: Subjects, publisher: Publisher) {
+  return (name: string, type: string, handler: ProjectionHandler): CheckpointedProjection =>
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name,
+        schema: 'approvals',
+        service: 'approvals',
+        stream: subjects.streams.events,
+        filterSubject: subjects.eventsOfType(type),
+      },
+      handler,
+    );
+}
