@@ -7,3 +7,4 @@ export * from './rebuild';
 export * from './projections';
 export * from './identity';
 export * from './openapi';
+export * from './parse-body';

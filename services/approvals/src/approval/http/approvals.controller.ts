@@ -1,8 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { parseWith } from '@warden/contracts';
-import { DomainError, ValidationError } from '@warden/kernel';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { DomainError } from '@warden/kernel';
+import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { ApprovalService, type ApprovalView } from '../approval.service';
 
 const ListQuery = z.strictObject({
@@ -20,12 +19,6 @@ const ApproveBody = z.strictObject({
 const RejectBody = z.strictObject({ comment: Comment.optional(), reason: Comment.optional() });
 const Channel = z.enum(['rest', 'cli', 'dashboard']);
 
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = parseWith(schema, value ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
-
 /** Where a REST vote came from: `X-Warden-Channel: cli|dashboard` (clients we ship), else `rest`. */
 function channelOf(req: AuthedRequest): 'rest' | 'cli' | 'dashboard' {
   const c = Channel.safeParse(req.headers['x-warden-channel']);
@@ -40,7 +33,7 @@ export class ApprovalsController {
   @Get()
   @Auth('viewer')
   async list(@Query() query: Record<string, string>): Promise<{ items: ApprovalView[]; next_cursor?: string }> {
-    return this.approvals.list(parse(ListQuery, query));
+    return this.approvals.list(parseBody(ListQuery, query));
   }
 
   @Get(':id')
@@ -55,7 +48,7 @@ export class ApprovalsController {
   @HttpCode(200)
   @Auth('approver')
   async approve(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest): Promise<ApprovalView> {
-    const b = parse(ApproveBody, body);
+    const b = parseBody(ApproveBody, body);
     return this.approvals.vote({
       approvalId: id,
       principal: req.principal!,
@@ -70,7 +63,7 @@ export class ApprovalsController {
   @HttpCode(200)
   @Auth('approver')
   async reject(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest): Promise<ApprovalView> {
-    const b = parse(RejectBody, body);
+    const b = parseBody(RejectBody, body);
     return this.approvals.vote({
       approvalId: id,
       principal: req.principal!,

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { OperatorRole, Tier, parseWith } from '@warden/contracts';
+import { OperatorRole, Tier } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
-import { DomainError, ValidationError, isUuid, newId, newTraceId } from '@warden/kernel';
+import { DomainError, isUuid, newId, newTraceId } from '@warden/kernel';
 import {
   Auth,
   DATA_SOURCE,
@@ -12,6 +12,7 @@ import {
   newSecret,
   secretHash,
   type AuthedRequest,
+  parseBody,
 } from '@warden/runtime';
 
 const CreateOperator = z.strictObject({
@@ -21,12 +22,6 @@ const CreateOperator = z.strictObject({
   slack_user_id: z.string().min(1).max(100).optional(),
 });
 const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = parseWith(schema, value ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
 
 export interface OperatorView {
   id: string;
@@ -56,7 +51,7 @@ export class OperatorsController {
   @HttpCode(201)
   @Auth('admin')
   async create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<{ id: string; token: string }> {
-    const b = parse(CreateOperator, body);
+    const b = parseBody(CreateOperator, body);
     const id = newId();
     const token = newSecret('wop');
     await this.publisher.publishEvent(
@@ -102,7 +97,7 @@ export class OperatorsController {
     @Body() body: unknown,
     @Req() req: AuthedRequest,
   ): Promise<{ id: string; revoked: true }> {
-    const b = parse(RevokeBody, body);
+    const b = parseBody(RevokeBody, body);
     const op = isUuid(id) ? this.directory.operator(id) : undefined;
     if (!op) throw new DomainError('OPERATOR.NOT_FOUND', 'no such operator');
     if (op.revoked) throw new DomainError('OPERATOR.ALREADY_REVOKED', 'operator is already revoked');

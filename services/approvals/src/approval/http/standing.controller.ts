@@ -1,18 +1,18 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { parseWith } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
-import { DomainError, ValidationError, newTraceId } from '@warden/kernel';
-import { Auth, IdentityDirectory, PUBLISHER, type AuthedRequest, type StandingApprovalView } from '@warden/runtime';
+import { DomainError, newTraceId } from '@warden/kernel';
+import {
+  Auth,
+  IdentityDirectory,
+  PUBLISHER,
+  type AuthedRequest,
+  type StandingApprovalView,
+  parseBody,
+} from '@warden/runtime';
 
 const ListQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = parseWith(schema, value ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
 
 /**
  * Standing approvals ("approve and allow this pattern"): created by approving with `standing`,
@@ -29,7 +29,7 @@ export class StandingApprovalsController {
   @Get()
   @Auth('viewer')
   list(@Query() query: Record<string, string>): { items: StandingApprovalView[] } {
-    const q = parse(ListQuery, query);
+    const q = parseBody(ListQuery, query);
     const items = q.all === 'true' ? this.directory.allStandingApprovals() : this.directory.standingApprovals();
     return { items: items.sort((a, b) => b.granted_at.localeCompare(a.granted_at)) };
   }
@@ -42,7 +42,7 @@ export class StandingApprovalsController {
     @Body() body: unknown,
     @Req() req: AuthedRequest,
   ): Promise<{ standing_id: string; revoked: true }> {
-    const b = parse(RevokeBody, body);
+    const b = parseBody(RevokeBody, body);
     const s = this.directory.allStandingApprovals().find((x) => x.standing_id === id);
     if (!s) throw new DomainError('STANDING.NOT_FOUND', 'no such standing approval');
     if (s.revoked_at) throw new DomainError('STANDING.ALREADY_REVOKED', 'standing approval is already revoked');

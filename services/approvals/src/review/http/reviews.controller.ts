@@ -1,8 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { parseWith } from '@warden/contracts';
-import { DomainError, ValidationError } from '@warden/kernel';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { DomainError } from '@warden/kernel';
+import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { ReviewService, type ReviewView } from '../review.service';
 
 const ListQuery = z.strictObject({
@@ -10,12 +9,6 @@ const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 const ResolveBody = z.strictObject({ comment: z.string().max(2000).optional() });
-
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = parseWith(schema, value ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
 
 /** `/v1/reviews`: act now, review later. */
 @Controller('v1/reviews')
@@ -25,7 +18,7 @@ export class ReviewsController {
   @Get()
   @Auth('viewer')
   list(@Query() query: Record<string, string>): Promise<{ items: ReviewView[] }> {
-    return this.reviews.list(parse(ListQuery, query));
+    return this.reviews.list(parseBody(ListQuery, query));
   }
 
   @Get(':id')
@@ -40,7 +33,7 @@ export class ReviewsController {
   @HttpCode(200)
   @Auth('approver')
   fine(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest): Promise<ReviewView> {
-    const b = parse(ResolveBody, body);
+    const b = parseBody(ResolveBody, body);
     return this.reviews.resolve({ reviewId: id, verdict: 'fine', principal: req.principal!, comment: b.comment });
   }
 
@@ -48,7 +41,7 @@ export class ReviewsController {
   @HttpCode(200)
   @Auth('approver')
   flag(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest): Promise<ReviewView> {
-    const b = parse(ResolveBody, body);
+    const b = parseBody(ResolveBody, body);
     return this.reviews.resolve({ reviewId: id, verdict: 'flagged', principal: req.principal!, comment: b.comment });
   }
 }

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { Timestamp, parseWith } from '@warden/contracts';
-import { DomainError, ValidationError, isUuid } from '@warden/kernel';
-import { Auth, type AuthedRequest, type Principal } from '@warden/runtime';
+import { Timestamp } from '@warden/contracts';
+import { DomainError, isUuid } from '@warden/kernel';
+import { Auth, type AuthedRequest, type Principal, parseBody } from '@warden/runtime';
 import { KeysService, type CreatedKey, type KeyListing } from '../keys.service';
 
 const CreateKey = z.strictObject({
@@ -19,12 +19,6 @@ const RotateKey = z.strictObject({
     .max(30 * 86_400)
     .optional(),
 });
-
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const r = parseWith(schema, body ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
 
 function keyId(id: string): string {
   if (!isUuid(id)) throw new DomainError('KEY.NOT_FOUND', 'no such API key');
@@ -43,7 +37,7 @@ export class KeysController {
   @Post()
   @HttpCode(201)
   create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<CreatedKey> {
-    return this.keys.create(parse(CreateKey, body), principal(req));
+    return this.keys.create(parseBody(CreateKey, body), principal(req));
   }
 
   @Get()
@@ -54,13 +48,13 @@ export class KeysController {
   @Post(':id/revoke')
   @HttpCode(200)
   revoke(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest) {
-    return this.keys.revoke(keyId(id), principal(req), parse(RevokeKey, body).reason);
+    return this.keys.revoke(keyId(id), principal(req), parseBody(RevokeKey, body).reason);
   }
 
   /** A new key now; the old one keeps working for the grace period, then is refused everywhere. */
   @Post(':id/rotate')
   @HttpCode(201)
   rotate(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest) {
-    return this.keys.rotate(keyId(id), principal(req), parse(RotateKey, body).grace_seconds);
+    return this.keys.rotate(keyId(id), principal(req), parseBody(RotateKey, body).grace_seconds);
   }
 }

@@ -1,8 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { parseWith } from '@warden/contracts';
-import { DomainError, ValidationError } from '@warden/kernel';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { DomainError } from '@warden/kernel';
+import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { SOURCE_NAME, WebhooksService, type SourceListing } from '../webhooks.service';
 
 const Name = z.string().regex(SOURCE_NAME, 'must be 1-63 lowercase letters, digits, - or _ (and not "sources")');
@@ -15,12 +14,6 @@ const RotateSource = z.strictObject({
     .max(30 * 86_400)
     .optional(),
 });
-
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const r = parseWith(schema, body ?? {});
-  if (!r.ok) throw new ValidationError(r.errors);
-  return r.value;
-}
 
 function sourceName(name: string): string {
   if (!SOURCE_NAME.test(name)) throw new DomainError('WEBHOOK_SOURCE.NOT_FOUND', 'no such source');
@@ -37,7 +30,7 @@ export class SourcesController {
   @Post()
   @HttpCode(201)
   create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<{ name: string; secret: string }> {
-    return this.webhooks.createSource(parse(CreateSource, body).name, req.principal!);
+    return this.webhooks.createSource(parseBody(CreateSource, body).name, req.principal!);
   }
 
   @Get()
@@ -49,7 +42,7 @@ export class SourcesController {
   @Post(':name/rotate')
   @HttpCode(200)
   rotate(@Param('name') name: string, @Body() body: unknown, @Req() req: AuthedRequest) {
-    return this.webhooks.rotateSource(sourceName(name), req.principal!, parse(RotateSource, body).grace_seconds);
+    return this.webhooks.rotateSource(sourceName(name), req.principal!, parseBody(RotateSource, body).grace_seconds);
   }
 
   @Delete(':name')
