@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Action, JsonObject, Uuid } from './common';
+import { jsonIssues } from './json';
 
 /** Largest accepted submission, in bytes of JSON. */
 export const MAX_SUBMISSION_BYTES = 256 * 1024;
@@ -21,7 +22,7 @@ export const Usage = z.strictObject({
   cost_usd: z.number().nonnegative().optional(),
 });
 
-/** The submission's fields, without the NUL check (for schemas that extend it). */
+/** The submission's fields, without the input rule (for schemas that extend it). */
 export const TaskSubmissionFields = z.strictObject({
   run_id: Uuid.optional(),
   idempotency_key: z.string().min(1).max(200).optional(),
@@ -33,28 +34,13 @@ export const TaskSubmissionFields = z.strictObject({
   metadata: JsonObject.optional(),
 });
 
-/** Paths of every string (key or value) in `value` that contains NUL (U+0000). */
-function nulPaths(value: unknown, path: (string | number)[], out: (string | number)[][]): void {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) out.push(path);
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => nulPaths(v, [...path, i], out));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\u0000')) out.push([...path, k]);
-      nulPaths(v, [...path, k], out);
-    }
-  }
-}
-
 /**
  * A proposed action, as integrators publish it to `warden.ingest.tasks` or POST it to `/v1/tasks`.
- * Unknown top-level fields are refused so that a typo (`idempotencyKey`) fails loudly, and no string
- * may contain NUL: no store downstream (Postgres text or jsonb) can hold it.
+ * Unknown top-level fields are refused so that a typo (`idempotencyKey`) fails loudly, and the whole
+ * value must meet the input rule ({@link jsonIssues}): no string or key with NUL or a lone surrogate,
+ * no non-finite or unsafe number, at most 64 levels of nesting — what every store downstream can hold.
  */
 export const TaskSubmission = TaskSubmissionFields.superRefine((value, ctx) => {
-  const paths: (string | number)[][] = [];
-  nulPaths(value, [], paths);
-  for (const path of paths) ctx.addIssue({ code: 'custom', path, message: 'must not contain NUL (U+0000) characters' });
+  for (const { path, message } of jsonIssues(value)) ctx.addIssue({ code: 'custom', path, message });
 });
 export type TaskSubmission = z.infer<typeof TaskSubmission>;

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { FieldError } from './common';
+import { dottedPath, printable } from './json';
 
 /**
  * Zod issues as `{path, message}` with dotted paths (`action.args.path`).
@@ -7,12 +8,12 @@ import type { FieldError } from './common';
  */
 export function toFieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.flatMap((i) => {
-    const base = i.path.map(String);
-    // name each unknown key in the path, not just the object holding it
+    // name each unknown key in the path, not just the object holding it; paths and messages are
+    // printable, so an error that names a bad key can itself be stored and published
     if (i.code === 'unrecognized_keys') {
-      return i.keys.map((k) => ({ path: [...base, k].join('.'), message: 'unknown field' }));
+      return i.keys.map((k) => ({ path: dottedPath([...i.path, k]), message: 'unknown field' }));
     }
-    return [{ path: base.join('.'), message: i.message }];
+    return [{ path: dottedPath(i.path), message: printable(i.message) }];
   });
 }
 
@@ -24,3 +25,6 @@ export function parseWith<S extends z.ZodType>(
   const r = schema.safeParse(value);
   return r.success ? { ok: true, value: r.data } : { ok: false, errors: toFieldErrors(r.error) };
 }
+
+// the input rule (NUL, lone surrogates, depth, number range) lives beside the zod helpers
+export * from './json';

@@ -99,8 +99,26 @@ describe('parseSubmission', () => {
     );
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.errors.map((e) => e.path).sort()).toEqual(['agent.id', 'idempotency_key', 'metadata.deep.1.k\u0000ey']);
-    for (const e of r.errors) expect(e.message).toBe('must not contain NUL (U+0000) characters');
+    expect(r.errors.map((e) => e.path).sort()).toEqual(['agent.id', 'idempotency_key', 'metadata.deep.1.k\\u0000ey']);
+    for (const e of r.errors) expect(e.message).toMatch(/must not contain NUL \(U\+0000\) characters$/);
+  });
+
+  it('refuses (never normalises) lone surrogates, overflowing numbers and deep nesting, naming each path', () => {
+    const deep = '['.repeat(3000) + ']'.repeat(3000);
+    const text = JSON.stringify({ ...valid, intent: 'x\ud800', metadata: { n: 1 } })
+      .replace('"n":1', `"n":1e400,"d":${deep}`)
+      .replace('"a.md"', '"a.md\\udbff"');
+    const r = parseSubmission(enc(text));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe('invalid');
+    expect(r.agentId).toBe('agent-7');
+    expect(r.errors.map((e) => e.path).sort()).toEqual([
+      'action.args.path',
+      'intent',
+      'metadata.d.' + Array(62).fill('0').join('.'),
+      'metadata.n',
+    ]);
   });
 
   it('names missing required fields', () => {

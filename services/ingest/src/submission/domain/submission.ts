@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import {
   MAX_SUBMISSION_BYTES,
   TaskSubmission,
+  decodeJson,
+  stringProblem,
   isSubjectToken,
   parseWith,
   type Envelope,
@@ -112,25 +114,15 @@ export function parseSubmission(bytes: Uint8Array): ParsedSubmission {
       agentId: readableAgentId(tryJson(bytes)),
     };
   }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return { ok: false, reason: 'malformed', errors: [{ path: '', message: 'body is not valid UTF-8' }] };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return {
-      ok: false,
-      reason: 'malformed',
-      errors: [{ path: '', message: `body is not valid JSON: ${(err as Error).message}` }],
-    };
-  }
+  // the shared input gate: strict UTF-8, JSON, then depth, number range and well-formed strings
+  const decoded = decodeJson(bytes);
+  if (!decoded.ok)
+    return decoded.reason === 'malformed'
+      ? { ok: false, reason: 'malformed', errors: decoded.errors }
+      : { ok: false, reason: 'invalid', errors: decoded.errors, agentId: readableAgentId(decoded.value) };
+  const value = decoded.value;
   const r = parseWith(TaskSubmission, value);
   if (!r.ok) return { ok: false, reason: 'invalid', errors: r.errors, agentId: readableAgentId(value) };
-  // NUL anywhere is refused by the TaskSubmission schema itself (no store downstream can hold it)
   return { ok: true, submission: r.value };
 }
 
@@ -148,7 +140,7 @@ export function readableAgentId(value: unknown): string | undefined {
   const agent = (value as { agent?: unknown }).agent;
   if (typeof agent !== 'object' || agent === null) return undefined;
   const id = (agent as { id?: unknown }).id;
-  return typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
+  return typeof id === 'string' && id.length > 0 && id.length <= 200 && !stringProblem(id) ? id : undefined;
 }
 
 /** The client's run id, or one derived from the delivery (stable across redelivery). */
