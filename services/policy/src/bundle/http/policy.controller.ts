@@ -4,7 +4,7 @@ import { Auth, type AuthedRequest } from '@warden/runtime';
 import { DomainError, ValidationError } from '@warden/kernel';
 import type { BundleInfo } from '../active-bundle';
 import { BundleRegistry, type StoredBundle } from '../bundle.registry';
-import { MAX_BUNDLE_BYTES } from '../../decision/domain/bundle';
+import { MAX_BUNDLE_BYTES, MAX_BUNDLE_DEPTH, tooDeep } from '../../decision/domain/bundle';
 import { ReplayService } from '../../replay/replay.service';
 import type { WhatIfReport } from '../../decision/domain/replay';
 
@@ -66,7 +66,19 @@ export class PolicyController {
     const b = (body ?? {}) as { bundle?: unknown; since?: unknown; limit?: unknown };
     if (b.bundle === undefined || b.bundle === null)
       throw new ValidationError([{ path: 'bundle', message: 'is required: the candidate bundle (YAML text or JSON)' }]);
+    if (typeof b.bundle !== 'string') {
+      if (typeof b.bundle !== 'object')
+        throw new ValidationError([{ path: 'bundle', message: 'must be the bundle as YAML text or a JSON object' }]);
+      // before stringifying: a deep enough object overflows JSON.stringify's stack
+      const deep = tooDeep(b.bundle);
+      if (deep !== undefined)
+        throw new ValidationError([
+          { path: `bundle.${deep}`, message: `nests deeper than ${MAX_BUNDLE_DEPTH} levels` },
+        ]);
+    }
     const text = typeof b.bundle === 'string' ? b.bundle : JSON.stringify(b.bundle);
+    if (Buffer.byteLength(text, 'utf8') > MAX_BUNDLE_BYTES)
+      throw new ValidationError([{ path: 'bundle', message: `is larger than ${MAX_BUNDLE_BYTES} bytes` }]);
     return this.replays.whatIf(text, parseSince(b.since), parseLimit(b.limit));
   }
 
@@ -80,14 +92,26 @@ export class PolicyController {
   }
 }
 
-/** `24h`, `90m`, `7d` ago, or an ISO time; default 24 h ago. */
+/** The furthest back `since` may reach: 10 years (a duration) or 1970 (an ISO time). */
+export const MAX_SINCE_SECONDS = 10 * 366 * 86400;
+
+/** `24h`, `90m`, `7d` ago (at most {@link MAX_SINCE_SECONDS}), or an ISO time from 1970 on; default 24 h ago. */
 export function parseSince(since: unknown, now = new Date()): Date {
   if (since === undefined || since === null) return new Date(now.getTime() - 86400_000);
-  if (typeof since === 'string') {
-    const m = /^(\d+)(s|m|h|d)$/.exec(since.trim());
-    if (m) return new Date(now.getTime() - Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's'] * 1000);
+  if (typeof since === 'string' && since.length <= 64) {
+    const m = /^(\d{1,12})(s|m|h|d)$/.exec(since.trim());
+    if (m) {
+      const seconds = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's'];
+      if (seconds > MAX_SINCE_SECONDS)
+        throw new ValidationError([{ path: 'since', message: `must be at most ${MAX_SINCE_SECONDS / 86400}d back` }]);
+      return new Date(now.getTime() - seconds * 1000);
+    }
     const t = Date.parse(since);
-    if (!Number.isNaN(t)) return new Date(t);
+    if (!Number.isNaN(t)) {
+      if (t < 0 || t > now.getTime() + 86400_000)
+        throw new ValidationError([{ path: 'since', message: 'must be a time between 1970 and now' }]);
+      return new Date(t);
+    }
   }
   throw new ValidationError([{ path: 'since', message: 'must be a duration like 24h, 90m, 7d or an ISO time' }]);
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { BundlePlan } from './plan';
-import { toFieldErrors } from '@warden/contracts';
+import { WORKER_CONSTRAINTS, toFieldErrors } from '@warden/contracts';
 import { ValidationError, sha256Canonical, type FieldError } from '@warden/kernel';
 
 /** Rule ids the evaluator itself assigns; a bundle rule may not reuse them. */
@@ -17,6 +17,25 @@ export const BUILTIN_RULES = {
 
 /** Largest bundle text accepted. */
 export const MAX_BUNDLE_BYTES = 1024 * 1024;
+
+/** Deepest nesting of objects and arrays a bundle may have (a `when` tree nests a level per combinator). */
+export const MAX_BUNDLE_DEPTH = 64;
+
+/**
+ * The path of the first value nested deeper than `max` levels, or undefined. Iterative, so no depth
+ * overflows the stack here.
+ * @example tooDeep({ a: [[1]] }, 2) // 'a.0'
+ */
+export function tooDeep(value: unknown, max = MAX_BUNDLE_DEPTH): string | undefined {
+  const stack: { v: unknown; path: string[] }[] = [{ v: value, path: [] }];
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (path.length >= max) return path.join('.');
+    for (const [k, child] of Object.entries(v)) stack.push({ v: child, path: [...path, k] });
+  }
+  return undefined;
+}
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 
@@ -41,17 +60,8 @@ export type Condition =
 const VALUE_OPERATORS = ['equals', 'in', 'matches', 'contains', 'exists'] as const;
 const CONDITION_KINDS = ['all', 'any', 'not', 'arg', 'any_arg', 'path_under'] as const;
 
-const RegexSource = z
-  .string()
-  .min(1)
-  .max(500)
-  .superRefine((src, ctx) => {
-    try {
-      new RegExp(src, 'u');
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(err as Error).message}` });
-    }
-  });
+/** A regular expression with RE2 syntax; compiled (and refused, naming the rule) when the bundle loads. */
+const RegexSource = z.string().min(1).max(500);
 
 const valueOperators = {
   equals: z.json().optional(),
@@ -149,17 +159,32 @@ export const Duration = z.union([z.number().int().positive(), z.string()]).trans
 /** A CEL expression (compiled and type-checked when the bundle loads, see {@link compileBundle}). */
 const CelSource = z.string().min(1).max(4000);
 
-/** Known constraints on an allowed action; any other key is passed through to workers as is. */
+/**
+ * Constraints on an allowed action, each enforced by the workers (`CONSTRAINTS` in libs/contracts):
+ * any other key is refused, since nothing would enforce it.
+ */
 const Constraints = z
   .object({
     timeout_seconds: z.number().int().positive().max(86400).optional(),
     max_output_bytes: z.number().int().positive().optional(),
     allowed_hosts: z.array(z.string().min(1).max(253)).optional(),
+    http_hosts: z.array(z.string().min(1).max(253)).optional(),
+    http_allow_private: z.boolean().optional(),
     env_allow: z
       .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'must be an env var name or prefix*'))
       .optional(),
   })
-  .catchall(z.json());
+  .catchall(z.json())
+  .superRefine((c, ctx) => {
+    for (const k of Object.keys(c)) {
+      if (WORKER_CONSTRAINTS.includes(k)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message: `no worker enforces "${k}" (constraints: ${WORKER_CONSTRAINTS.join(', ')})`,
+      });
+    }
+  });
 
 /** The shipped rewrite recipes of `outcome: compute` (see compute.ts). */
 export const RECIPES = ['force_with_lease', 'pull_request', 'email_draft', 'canary', 'path_swap'] as const;
@@ -410,6 +435,9 @@ export interface LoadedBundle {
  * @example const policy = loadBundle({ version: '1', tiers, roles, rules })
  */
 export function loadBundle(raw: unknown): LoadedBundle {
+  const deep = tooDeep(raw);
+  if (deep !== undefined)
+    throw new ValidationError([{ path: deep, message: `nests deeper than ${MAX_BUNDLE_DEPTH} levels` }]);
   const r = PolicyBundleSchema.safeParse(raw);
   if (!r.success) throw new ValidationError(toFieldErrors(r.error));
   const plan = new BundlePlan(r.data);
@@ -430,18 +458,32 @@ export function parseBundle(text: string): LoadedBundle {
   const lines = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
-    const errors: FieldError[] = doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` }));
+    const errors: FieldError[] = doc.errors.map((e) => ({
+      path: '',
+      message: /call stack/i.test(e.message)
+        ? `bundle nests deeper than ${MAX_BUNDLE_DEPTH} levels`
+        : `YAML: ${e.message.split('\n')[0]}`,
+    }));
     throw new ValidationError(errors);
   }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw new ValidationError([{ path: '', message: `YAML: ${(err as Error).message}` }]);
+    const message = (err as Error).message;
+    throw new ValidationError([
+      {
+        path: '',
+        message: /call stack/i.test(message)
+          ? `bundle nests deeper than ${MAX_BUNDLE_DEPTH} levels`
+          : `YAML: ${message}`,
+      },
+    ]);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ValidationError([{ path: '', message: 'bundle must be a mapping with version, tiers, roles and rules' }]);
   }
+
   try {
     return loadBundle(raw);
   } catch (err) {

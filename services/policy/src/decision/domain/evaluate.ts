@@ -11,6 +11,14 @@ import {
 import { recipes, type JudgedAction } from './compute';
 import { isUnderRoot, normaliseWorkspacePath, pathArgValues, pathProblems } from './paths';
 import { celMessage, hostOf, type BundlePlan, type CompiledRule } from './plan';
+import { checkBudget, withBudget } from './bounded';
+
+/**
+ * Wall-clock budget of one decision. Regular expressions and globs are linear already; this bounds
+ * everything else (a CEL comprehension over a large argument, a slow machine): past it the decision
+ * denies (`engine-error`), failing closed.
+ */
+export const DECISION_BUDGET_MS = 250;
 
 export { globMatches } from './plan';
 
@@ -151,10 +159,17 @@ class ConditionError extends Error {
  * 4. compute rewrites the action (the rewrite must itself be allowed, else deny);
  * 5. a rule escalation covered by a standing approval is allowed (`standing:<id>`);
  * 6. loop detection, rate limits, then session and agent budgets may escalate or deny.
- * A condition that fails to evaluate denies (`engine-error`), naming the rule and the error.
+ * A condition that fails to evaluate denies (`engine-error`), naming the rule and the error; so does
+ * a decision that runs past `budgetMs` ({@link DECISION_BUDGET_MS}).
  * @example const verdict = evaluate(policy, policyInput(submission, state), new Date())
  */
-export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date, canonicalAction?: string): Verdict {
+export function evaluate(
+  policy: LoadedBundle,
+  input: PolicyInput,
+  now: Date,
+  canonicalAction?: string,
+  budgetMs = DECISION_BUDGET_MS,
+): Verdict {
   const inputHash = sha256Hex(canonicalInput(input, canonicalAction));
   const base = {
     mode: policy.bundle.mode,
@@ -164,7 +179,7 @@ export function evaluate(policy: LoadedBundle, input: PolicyInput, now: Date, ca
     evaluated_at: now.toISOString(),
   };
   try {
-    const v = judge(policy, input, inputHash, true);
+    const v = withBudget(budgetMs, () => judge(policy, input, inputHash, true));
     const verdict: Verdict = {
       ...base,
       mode: v.mode ?? base.mode,
@@ -415,6 +430,7 @@ function ruleMatches(
   plan: BundlePlan,
   celContext: () => Record<string, unknown>,
 ): boolean {
+  checkBudget();
   if (c.roles && !c.roles.has(input.agent.role)) return false;
   if (c.agents && !c.agents.test(input.agent.id)) return false;
   if (c.sessions && (input.session_id === null || !c.sessions.test(input.session_id))) return false;

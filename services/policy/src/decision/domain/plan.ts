@@ -1,6 +1,15 @@
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import type { FieldError } from '@warden/kernel';
-import type { PolicyBundle, PolicyRule, RateLimit } from './bundle';
+import type { Condition, PolicyBundle, PolicyRule, RateLimit } from './bundle';
+import {
+  MAX_DYNAMIC_PATTERN,
+  checkBudget,
+  compileRegex,
+  globTest,
+  globsMatcher,
+  re2Problem,
+  type Matcher,
+} from './bounded';
 import { isUnderRoot, normaliseWorkspacePath, type WorkspacePath } from './paths';
 
 /** Entries a per-tool memo may hold: tool names come from agents, so the memo must not grow unbounded. */
@@ -16,7 +25,8 @@ const MAX_MEMO = 4096;
  * - `resource` `{path, paths}`: the path arguments normalised inside the workspace (`a/./../prod/x` → `prod/x`)
  * - `lists` the bundle's named lists
  * Functions: `under(path, prefix)` (normalised path is prefix or inside it), `glob(pattern, s)` (`*` wildcards),
- * `host(url)` (lowercased host of a URL, "" if none).
+ * `host(url)` (lowercased host of a URL, "" if none). `s.matches(re)` runs on RE2 (see {@link useRe2}),
+ * and every function checks the decision's time budget.
  */
 function celEnvironment(): Environment {
   return new Environment({ homogeneousAggregateLiterals: false, limits: { maxAstNodes: 2000, maxDepth: 64 } })
@@ -27,11 +37,76 @@ function celEnvironment(): Environment {
     .registerVariable('agent_usage', 'map')
     .registerVariable('resource', 'map')
     .registerVariable('lists', 'map')
-    .registerFunction('under(string, string): bool', (p: string, prefix: string) =>
-      isUnderRoot(p, normaliseWorkspacePath(prefix)),
-    )
-    .registerFunction('glob(string, string): bool', (pattern: string, s: string) => globRegex([pattern]).test(s))
-    .registerFunction('host(string): string', (url: string) => hostOf(url));
+    .registerFunction('under(string, string): bool', (p: string, prefix: string) => {
+      checkBudget();
+      return isUnderRoot(p, normaliseWorkspacePath(prefix));
+    })
+    .registerFunction('glob(string, string): bool', (pattern: string, s: string) => {
+      checkBudget();
+      return globTest(pattern, s);
+    })
+    .registerFunction('host(string): string', (url: string) => {
+      checkBudget();
+      return hostOf(url);
+    })
+    .registerFunction(`string.${RE2_MATCHES}(string): bool`, (s: string, pattern: string) => celRegex(pattern).test(s));
+}
+
+/** The name `s.matches(re)` is compiled to: cel-js's own `matches` backtracks, and it cannot be overridden. */
+const RE2_MATCHES = 're2_matches';
+
+const celRegexes = new Map<string, Matcher>();
+/** A CEL pattern on RE2, memoised (bounded: a pattern may come from the input). */
+function celRegex(pattern: string): Matcher {
+  let re = celRegexes.get(pattern);
+  if (!re) {
+    if (pattern.length > MAX_DYNAMIC_PATTERN)
+      throw new Error(`matches: pattern longer than ${MAX_DYNAMIC_PATTERN} characters`);
+    const problem = re2Problem(pattern);
+    if (problem !== undefined) throw new Error(`matches: invalid regular expression (RE2): ${problem}`);
+    re = compileRegex(pattern);
+    remember(celRegexes, pattern, re);
+  }
+  return re;
+}
+
+interface CelNode {
+  op: string;
+  args: unknown;
+  meta?: { alternate?: unknown };
+}
+
+function isCelNode(v: unknown): v is CelNode {
+  return typeof v === 'object' && v !== null && typeof (v as CelNode).op === 'string' && 'args' in v;
+}
+
+/**
+ * Points every `.matches(...)` of a parsed (not yet checked) expression at the RE2 implementation,
+ * and returns the problems of literal patterns RE2 refuses, so a bundle with one never loads.
+ */
+export function useRe2(ast: unknown): string[] {
+  const problems: string[] = [];
+  const seen = new Set<unknown>();
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (!isCelNode(v)) return Object.values(v).forEach(visit);
+    const args = v.args;
+    if (v.op === 'rcall' && Array.isArray(args) && args[0] === 'matches') {
+      args[0] = RE2_MATCHES;
+      const pattern = (args[2] as unknown[] | undefined)?.[0];
+      if (isCelNode(pattern) && pattern.op === 'value' && typeof pattern.args === 'string') {
+        const problem = re2Problem(pattern.args);
+        if (problem !== undefined)
+          problems.push(`pattern ${JSON.stringify(pattern.args)} is not a valid RE2 regular expression: ${problem}`);
+      }
+    }
+    visit(args);
+    visit(v.meta?.alternate);
+  };
+  visit(ast);
+  return problems;
 }
 
 let sharedEnv: Environment | undefined;
@@ -55,8 +130,8 @@ export interface CompiledRule {
   index: number;
   program?: ParseResult;
   roles?: Set<string>;
-  agents?: RegExp;
-  sessions?: RegExp;
+  agents?: Matcher;
+  sessions?: Matcher;
   /** Selectors present: when, if, roles, agents, sessions. */
   selectors: number;
   /** escalate 3 > escalate 2 > compute > allow; deny is handled first anyway. */
@@ -78,14 +153,14 @@ export class BundlePlan {
   readonly errors: FieldError[] = [];
   readonly rules: CompiledRule[];
   private readonly exactTools = new Map<string, number[]>();
-  private readonly globRules: { index: number; re: RegExp }[] = [];
+  private readonly globRules: { index: number; re: Matcher }[] = [];
   private readonly roleMatchers = new Map<string, (tool: string) => boolean>();
   private readonly rulesByTool = new Map<string, CompiledRule[]>();
   private readonly roleTool = new Map<string, boolean>();
-  private readonly regexes = new Map<string, RegExp>();
+  private readonly regexes = new Map<string, Matcher>();
   private readonly roots = new Map<string, WorkspacePath>();
   private readonly limitsByTool = new Map<string, RateLimit | null>();
-  private readonly limitMatchers: { limit: RateLimit; tools: RegExp; agents?: RegExp }[];
+  private readonly limitMatchers: { limit: RateLimit; tools: Matcher; agents?: Matcher }[];
 
   constructor(private readonly bundle: PolicyBundle) {
     this.rules = bundle.rules.map((rule, index) => this.compile(rule, index));
@@ -112,6 +187,8 @@ export class BundlePlan {
     if (rule.if !== undefined) {
       try {
         program = env().parse(rule.if);
+        const refused = useRe2(program.ast);
+        if (refused.length) throw new Error(`rule ${rule.id}: ${refused.join('; ')}`);
         const checked = program.check();
         if (!checked.valid) throw checked.error ?? new Error('does not type-check');
         if (checked.type !== 'bool' && checked.type !== 'dyn')
@@ -121,6 +198,7 @@ export class BundlePlan {
         this.errors.push({ path: `rules.${index}.if`, message: `CEL: ${celMessage(err)}` });
       }
     }
+    if (rule.when) this.checkPatterns(rule.when, `rules.${index}.when`, rule.id);
     const selectors = ['when', 'if', 'roles', 'agents', 'sessions'].filter(
       (k) => rule[k as keyof PolicyRule] !== undefined,
     ).length;
@@ -184,10 +262,26 @@ export class BundlePlan {
     return found;
   }
 
-  regex(source: string): RegExp {
+  /** Refuses a `when` pattern RE2 cannot compile, naming the rule. */
+  private checkPatterns(c: Condition, path: string, ruleId: string): void {
+    if ('all' in c) return c.all.forEach((x, i) => this.checkPatterns(x, `${path}.all.${i}`, ruleId));
+    if ('any' in c) return c.any.forEach((x, i) => this.checkPatterns(x, `${path}.any.${i}`, ruleId));
+    if ('not' in c) return this.checkPatterns(c.not, `${path}.not`, ruleId);
+    const [test, at] = 'any_arg' in c ? [c.any_arg, `${path}.any_arg.matches`] : [c, `${path}.matches`];
+    if (!('matches' in test) || test.matches === undefined) return;
+    const problem = re2Problem(test.matches);
+    if (problem !== undefined)
+      this.errors.push({
+        path: at,
+        message: `rule ${ruleId}: invalid regular expression (RE2 syntax, no lookaround or backreferences): ${problem}`,
+      });
+  }
+
+  /** A `when` pattern on RE2 (patterns are checked when the bundle loads). */
+  regex(source: string): Matcher {
     let re = this.regexes.get(source);
     if (!re) {
-      re = new RegExp(source, 'u');
+      re = compileRegex(source);
       this.regexes.set(source, re);
     }
     return re;
@@ -230,32 +324,25 @@ function remember<V>(memo: Map<string, V>, key: string, value: V): void {
   memo.set(key, value);
 }
 
-/** One regular expression for a list of globs (`*` = any run of characters, the rest literal). */
-export function globRegex(globs: readonly string[]): RegExp {
-  return new RegExp(`^(?:${globs.map((g) => g.split('*').map(escapeRegex).join('.*')).join('|')})$`, 's');
+/** One matcher for a list of globs (`*` = any run of characters, the rest literal). */
+export function globRegex(globs: readonly string[]): Matcher {
+  return globsMatcher(globs);
 }
 
-/** One matcher for a list of globs: exact names by set lookup, the rest by one regular expression. */
+/** One matcher for a list of globs: exact names by set lookup, the rest by a segment scan. */
 export function globMatcher(globs: readonly string[]): (tool: string) => boolean {
-  const exact = new Set(globs.filter((g) => !g.includes('*')));
-  const wild = globs.filter((g) => g.includes('*'));
-  if (!wild.length) return (tool) => exact.has(tool);
-  const re = globRegex(wild);
-  return (tool) => exact.has(tool) || re.test(tool);
+  const m = globsMatcher(globs);
+  return (tool) => m.test(tool);
 }
 
 /** `fs.*` matches `fs.read_file`; `*` matches any run of characters; everything else is literal. */
 export function globMatches(glob: string, tool: string): boolean {
-  return globMatcher([glob])(tool);
-}
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return globTest(glob, tool);
 }
 
 /** A CEL error's first line, with the column it points at. */
 export function celMessage(err: unknown): string {
   const e = err as { message?: string; range?: { start: number } };
-  const first = (e.message ?? String(err)).split('\n')[0]!;
+  const first = (e.message ?? String(err)).split('\n')[0]!.replaceAll(RE2_MATCHES, 'matches');
   return e.range ? `${first} (at column ${e.range.start + 1})` : first;
 }
