@@ -28,6 +28,7 @@ import { EvaluateController } from './decision/http/evaluate.controller';
 import { PolicyStateStore } from './decision/policy-state.store';
 import { policyProjections } from './decision/projections/projections';
 import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS } from './decision/tokens';
+import { WorkspacePaths } from './decision/workspace-paths';
 import { migrations } from './migrations';
 import { ReplayService } from './replay/replay.service';
 
@@ -71,6 +72,7 @@ export class AppModule {
         { provide: SIGNING_KEYS, useFactory: () => loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined) },
         { provide: CLOCK, useValue: systemClock },
         { provide: STANDING_APPROVALS, useExisting: IdentityDirectory },
+        { provide: WorkspacePaths, useFactory: () => new WorkspacePaths(config.WARDEN_WORKSPACE) },
         PolicyStateStore,
         DecisionInputRepository,
         DecisionService,

@@ -10,18 +10,23 @@ import {
   budgetCrossings,
   evaluate,
   fetchedHost,
+  pathsToResolve,
   policyInput,
   type PolicyInput,
   type StandingGrant,
   type Verdict,
 } from './domain/evaluate';
+import { workspacePathsOf, type ResolvedPaths } from './domain/paths';
 import { signDecision } from './decision-signer';
 import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
 import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS, type StandingApprovalSource } from './tokens';
+import { WorkspacePaths } from './workspace-paths';
 
 const PRODUCER = 'policy';
 /** Counter lifetime when the bundle sets no budget (sessions and agents are still counted). */
 const DEFAULT_WINDOW_SECONDS = 86400;
+/** Rounds of path resolution: the action's paths, then a rewrite's (which may depend on them). */
+const PATH_ROUNDS = 3;
 
 /** A submission the policy judges (a `task_received`'s, or a dry run's). */
 export type Judged = Pick<TaskSubmission, 'agent' | 'session_id' | 'action' | 'usage'>;
@@ -41,6 +46,7 @@ export class DecisionService {
     @Inject(SIGNING_KEYS) private readonly keys: SigningKeys,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(STANDING_APPROVALS) private readonly standing: StandingApprovalSource,
+    @Inject(WorkspacePaths) private readonly workspace: WorkspacePaths,
   ) {}
 
   /**
@@ -62,18 +68,41 @@ export class DecisionService {
       requestOf.push(i);
       requests.push(stateRequest(policy, r.data.submission.run_id, r.data.submission));
     });
-    const states = await this.state.recordAll(requests);
+    // the workspace is read while Redis answers: the proposed paths are known before the state
+    const [states, resolved] = await Promise.all([
+      this.state.recordAll(requests),
+      Promise.all(
+        received.map((r, i) =>
+          results[i]
+            ? undefined
+            : this.workspace.resolve(
+                workspacePathsOf(r.data.submission.action.args, policy.bundle.workspace.path_args),
+              ),
+        ),
+      ),
+    ]);
     const stored = new Array<StoredState | null>(received.length).fill(null);
     states.forEach((s, k) => {
       if (s instanceof Error) results[requestOf[k]!] = s;
       else stored[requestOf[k]!] = s;
     });
     const now = this.clock.now();
+    const inputs = await Promise.all(
+      received.map(async (r, i): Promise<PolicyInput | Error> => {
+        const settled = results[i];
+        if (settled) return settled;
+        const submission = r.data.submission;
+        const input = policyInput(submission, { ...stored[i]!, standing: this.standingFor(submission, now) });
+        return this.withPaths(policy, input, resolved[i]).catch((err: unknown) =>
+          err instanceof Error ? err : new Error(String(err)),
+        );
+      }),
+    );
     const judged = received.map((r, i): { events: Envelope[]; input: PolicyInput; hash: string } | Error => {
-      const settled = results[i];
-      if (settled) return settled;
+      const input = inputs[i]!;
+      if (input instanceof Error) return input;
       try {
-        return this.judge(policy, r, stored[i]!, now);
+        return this.judge(policy, r, input, now);
       } catch (err) {
         // one task's unexpected failure is retried alone, not with the whole batch
         return err instanceof Error ? err : new Error(String(err));
@@ -101,8 +130,28 @@ export class DecisionService {
     const request = stateRequest(policy, 'dry-run', submission);
     const stored = await this.state.peek(request);
     const now = this.clock.now();
-    const input = policyInput(submission, { ...stored, standing: this.standingFor(submission, now) });
+    const input = await this.withPaths(
+      policy,
+      policyInput(submission, { ...stored, standing: this.standingFor(submission, now) }),
+    );
     return { ...evaluate(policy, input, now), trace_id: traceId };
+  }
+
+  /**
+   * The input with every path the evaluation looks up resolved in the workspace (`paths`), so the
+   * rules judge what the worker will touch; unchanged when the action has no path argument. The
+   * rewrite a compute rule makes is known only by evaluating, so this asks the pure evaluator which
+   * paths it still lacks until none (a rewrite of a rewrite never happens: a few rounds suffice; a
+   * path still missing after them is denied by the evaluation).
+   */
+  async withPaths(policy: LoadedBundle, input: PolicyInput, known: ResolvedPaths = {}): Promise<PolicyInput> {
+    let paths = known;
+    for (let round = 0; round < PATH_ROUNDS; round++) {
+      const missing = pathsToResolve(policy, { ...input, paths });
+      if (!missing.length) break;
+      paths = { ...paths, ...(await this.workspace.resolve(missing)) };
+    }
+    return Object.keys(paths).length ? { ...input, paths } : input;
   }
 
   /** Active standing approvals for this agent and tool, as evaluated (sorted by id). */
@@ -124,16 +173,15 @@ export class DecisionService {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** Evaluates and signs one task under `policy`, given the state before it. */
+  /** Evaluates and signs one task under `policy`, given its input (the state before it, its paths). */
   private judge(
     policy: LoadedBundle,
     received: Envelope<'task_received'>,
-    stored: StoredState,
+    input: PolicyInput,
     now: Date,
   ): { events: Envelope[]; input: PolicyInput; hash: string } {
     const submission = received.data.submission;
     const runId = submission.run_id;
-    const input = policyInput(submission, { ...stored, standing: this.standingFor(submission, now) });
     const canonicalAction = canonicalJson(input.action);
     // a fresh object: completed in place rather than copied twice
     const decision: Decision = Object.assign(evaluate(policy, input, now, canonicalAction) as Verdict, {

@@ -20,6 +20,8 @@ export interface RecipeContext {
   agentId: string;
   inputHash: string;
   pathArgs: readonly string[];
+  /** The real path (symlinks resolved) a normalised path argument was judged as; itself if unknown. */
+  realPath?: (path: string) => string;
 }
 
 type Recipe = (action: JudgedAction, params: Record<string, unknown>, ctx: RecipeContext) => Rewrite | string;
@@ -93,8 +95,10 @@ export const recipes: Record<(typeof RECIPES)[number], Recipe> = {
     const moved: string[] = [];
     for (const { arg, value } of pathArgValues(action.args, ctx.pathArgs)) {
       if (typeof value !== 'string') continue;
-      const p = normaliseWorkspacePath(value);
-      if (!p.ok) continue;
+      const lexical = normaliseWorkspacePath(value);
+      if (!lexical.ok) continue;
+      // swap where the path really leads: a link into prod/ is moved like prod/ itself
+      const p = { path: ctx.realPath?.(lexical.path) ?? lexical.path };
       let swapped: string | undefined;
       if (p.path === from.path) swapped = to.path;
       else if (p.path.startsWith(`${from.path}/`)) swapped = `${to.path}/${p.path.slice(from.path.length + 1)}`;

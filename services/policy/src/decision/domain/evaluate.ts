@@ -9,7 +9,7 @@ import {
   type ValueTest,
 } from './bundle';
 import { recipes, type JudgedAction } from './compute';
-import { isUnderRoot, normaliseWorkspacePath, pathArgValues, pathProblems } from './paths';
+import { isUnderRoot, judgePaths, type ResolvedPaths } from './paths';
 import { celMessage, hostOf, type BundlePlan, type CompiledRule } from './plan';
 import { checkBudget, withBudget } from './bounded';
 
@@ -80,6 +80,13 @@ export interface PolicyInput {
   rate: RateState | null;
   failures: number;
   standing: StandingGrant[];
+  /**
+   * What the workspace showed for each normalised path argument (of the action, and of its rewrite)
+   * when it was judged: symlinks resolved by the I/O layer before evaluation, so the rules see the
+   * path the worker will touch and replay reads no disk. Absent in inputs recorded before paths were
+   * resolved (and in bundle tests): the lexical path is then the real one.
+   */
+  paths?: ResolvedPaths;
 }
 
 /** A Decision before the run's trace id and the signature are attached. */
@@ -94,6 +101,8 @@ export interface BudgetCrossing {
   used: number;
   limit: number;
 }
+
+const UNHASHED = `sha256:${'0'.repeat(64)}`;
 
 const ZERO: UsageCounters = { calls: 0, tokens: 0, cost_usd: 0 };
 
@@ -189,6 +198,8 @@ export function evaluate(
       reasons: v.reasons,
       constraints: v.constraints,
     };
+    const resolved = resolvedPathsOf(policy.bundle, input, v.rewritten ?? input.action);
+    if (resolved) verdict.constraints = { ...verdict.constraints, resolved_paths: resolved };
     if (v.rewritten) verdict.rewritten_action = v.rewritten;
     if (v.review) verdict.review = true;
     return verdict;
@@ -206,6 +217,42 @@ export function evaluate(
   }
 }
 
+/**
+ * The paths the evaluation of `input` looks up that `input.paths` does not resolve yet: the action's,
+ * and those of the rewrite a compute rule makes of it (known only by evaluating). The I/O layer
+ * resolves them and evaluates again with every path resolved. Pure, like {@link evaluate}.
+ * @example pathsToResolve(policy, { ...input, paths: {} }) // ['vlink/x']
+ */
+export function pathsToResolve(policy: LoadedBundle, input: PolicyInput): string[] {
+  // the action's own paths first; a rewrite's only where a compute rule could make one
+  const own = judgePaths(input.action.args, policy.bundle.workspace.path_args, input.paths ?? {}).unresolved;
+  if (own.length) return [...new Set(own)];
+  if (!policy.plan.rulesFor(input.action.tool).some((c) => c.rule.outcome === 'compute')) return [];
+  const missing = new Set<string>();
+  try {
+    // the input hash only names a pull_request recipe's branch, never a path
+    judge(policy, { ...input, paths: input.paths ?? {} }, UNHASHED, true, missing);
+  } catch {
+    // a condition that fails fails the real evaluation the same way; what it reached is collected
+  }
+  return [...missing];
+}
+
+/**
+ * `constraints.resolved_paths` of a decision: each normalised path argument of the action that runs
+ * → the real path it was judged as (the worker refuses to touch anything else). None without resolutions.
+ */
+function resolvedPathsOf(
+  bundle: PolicyBundle,
+  input: PolicyInput,
+  action: JudgedAction,
+): Record<string, string> | undefined {
+  if (!input.paths) return undefined;
+  const judged = judgePaths(action.args, bundle.workspace.path_args, input.paths).paths;
+  if (!judged.length) return undefined;
+  return Object.fromEntries(judged.map((p) => [p.path, p.real]));
+}
+
 interface Judgement {
   outcome: Verdict['outcome'];
   tier: Tier;
@@ -221,17 +268,35 @@ function denied(ruleIds: string[], reasons: string[], mode?: 'enforce' | 'observ
   return { outcome: 'deny', tier: 1, ruleIds, reasons, constraints: {}, mode };
 }
 
-function judge(policy: LoadedBundle, input: PolicyInput, inputHash: string, allowCompute: boolean): Judgement {
+/**
+ * `collect` (see {@link pathsToResolve}): paths without a resolution are gathered there and judged
+ * as their lexical selves instead of denying, so the evaluation reaches a rewrite's paths too.
+ */
+function judge(
+  policy: LoadedBundle,
+  given: PolicyInput,
+  inputHash: string,
+  allowCompute: boolean,
+  collect?: Set<string>,
+): Judgement {
   const { bundle, plan } = policy;
-  const { tool, args } = input.action;
+  const { tool, args } = given.action;
 
-  const problems = pathProblems(args, bundle.workspace.path_args);
-  if (problems.length) {
+  let input = given;
+  let judged = judgePaths(args, bundle.workspace.path_args, input.paths);
+  if (collect && judged.unresolved.length) {
+    for (const p of judged.unresolved) collect.add(p);
+    const lexical = Object.fromEntries(judged.unresolved.map((p) => [p, { real: p }]));
+    input = { ...input, paths: { ...input.paths, ...lexical } };
+    judged = judgePaths(args, bundle.workspace.path_args, input.paths);
+  }
+  if (judged.problems.length) {
     return denied(
       [BUILTIN_RULES.workspaceEscape],
-      problems.map((p) => `args.${p.arg} ${p.reason}`),
+      judged.problems.map((p) => `args.${p.arg} ${p.reason}`),
     );
   }
+  const realOf = new Map(judged.paths.map((p) => [p.path, p.real]));
 
   const candidates = plan.rulesFor(tool);
   let cel: Record<string, unknown> | undefined;
@@ -270,9 +335,10 @@ function judge(policy: LoadedBundle, input: PolicyInput, inputHash: string, allo
       agentId: input.agent.id,
       inputHash,
       pathArgs: bundle.workspace.path_args,
+      realPath: (p) => realOf.get(p) ?? p,
     });
     if (typeof made === 'string') return denied([rule.id], [rule.reason, `cannot rewrite: ${made}`], mode);
-    const sub = judge(policy, { ...input, action: made.action }, inputHash, false);
+    const sub = judge(policy, { ...input, action: made.action }, inputHash, false, collect);
     if (sub.outcome !== 'allow') {
       return denied(
         [rule.id, ...sub.ruleIds],
@@ -453,12 +519,8 @@ function ruleMatches(
 /** The variables a CEL condition sees (see plan.ts for the list). */
 export function celContextOf(bundle: PolicyBundle, input: PolicyInput): Record<string, unknown> {
   const s = input.session_usage ?? emptySession();
-  const paths: string[] = [];
-  for (const { value } of pathArgValues(input.action.args, bundle.workspace.path_args)) {
-    if (typeof value !== 'string') continue;
-    const p = normaliseWorkspacePath(value);
-    if (p.ok) paths.push(p.path);
-  }
+  // the real paths: a symlink never hides where a path leads from a condition
+  const paths = judgePaths(input.action.args, bundle.workspace.path_args, input.paths).paths.map((p) => p.real);
   const fractions = (budget: Budget | undefined, before: UsageCounters) => {
     const f = { calls: 0, tokens: 0, cost_usd: 0 };
     if (!budget) return f;
@@ -504,8 +566,8 @@ function holds(c: Condition, input: PolicyInput, bundle: PolicyBundle, plan: Bun
   if ('not' in c) return !holds(c.not, input, bundle, plan);
   if ('path_under' in c) {
     const root = plan.root(c.path_under);
-    return pathArgValues(input.action.args, bundle.workspace.path_args).some(
-      ({ value }) => typeof value === 'string' && isUnderRoot(value, root),
+    return judgePaths(input.action.args, bundle.workspace.path_args, input.paths).paths.some((p) =>
+      isUnderRoot(p.real, root),
     );
   }
   if ('any_arg' in c) return scalars(input.action.args).some((v) => testValue(c.any_arg, v, true, plan));

@@ -65,3 +65,95 @@ export function isUnderRoot(path: string, root: WorkspacePath): boolean {
   if (root.path === '.') return true;
   return p.path === root.path || p.path.startsWith(`${root.path}/`);
 }
+
+/**
+ * What the workspace showed for one normalised path when it was judged, as the I/O layer read it
+ * (services/policy/src/decision/workspace-paths.ts): the real path (every symlink of the deepest
+ * existing ancestor resolved, the components that do not exist yet joined as they are), the hard
+ * link count of an existing regular file when it has more than one, or why there is none.
+ */
+export type ResolvedPath = { real: string; links?: number } | { outside: true } | { error: string };
+
+/** Resolutions keyed by normalised workspace path (part of the evaluated input, so replay reads no disk). */
+export type ResolvedPaths = Record<string, ResolvedPath>;
+
+/** One path argument as judged: the path it names and the path the worker will really touch. */
+export interface JudgedPath {
+  arg: string;
+  /** Lexically normalised (`..` is applied before links are followed, as the worker does). */
+  path: string;
+  /** Real workspace-relative path; `path` itself when nothing was resolved. */
+  real: string;
+}
+
+/** The path arguments of an action as judged, the problems that deny it, the paths still to resolve. */
+export interface PathJudgement {
+  paths: JudgedPath[];
+  problems: PathProblem[];
+  /** Normalised paths `resolved` has no entry for (none when `resolved` is undefined). */
+  unresolved: string[];
+}
+
+/**
+ * Judges the path arguments of an action: lexical problems first ({@link pathProblems}), then, when
+ * the input carries resolutions, what the workspace showed: a symlink leading outside, a file with
+ * hard links elsewhere, a resolution error or a missing resolution are problems (fail closed).
+ * Without resolutions (`resolved` undefined: an input recorded before paths were resolved, or a
+ * bundle test) the real path is the lexical one.
+ * @example judgePaths({ path: 'vlink/x' }, ['path'], { 'vlink/x': { real: 'prod/x' } }).paths[0].real // 'prod/x'
+ */
+export function judgePaths(
+  args: Record<string, unknown>,
+  names: readonly string[],
+  resolved: ResolvedPaths | undefined,
+): PathJudgement {
+  const out: PathJudgement = { paths: [], problems: [], unresolved: [] };
+  for (const { arg, value } of pathArgValues(args, names)) {
+    if (typeof value !== 'string') {
+      out.problems.push({ arg, reason: 'must be a string path' });
+      continue;
+    }
+    const p = normaliseWorkspacePath(value);
+    if (!p.ok) {
+      out.problems.push({ arg, reason: p.reason });
+      continue;
+    }
+    if (!resolved) {
+      out.paths.push({ arg, path: p.path, real: p.path });
+      continue;
+    }
+    const r = Object.prototype.hasOwnProperty.call(resolved, p.path) ? resolved[p.path] : undefined;
+    if (!r) {
+      out.unresolved.push(p.path);
+      out.problems.push({ arg, reason: 'was not resolved in the workspace' });
+    } else if ('outside' in r) {
+      out.problems.push({ arg, reason: 'leads outside the workspace through a symlink' });
+    } else if ('error' in r) {
+      out.problems.push({ arg, reason: `could not be resolved in the workspace (${r.error})` });
+    } else {
+      const real = normaliseWorkspacePath(r.real);
+      if (!real.ok) out.problems.push({ arg, reason: `resolves to a path that ${real.reason}` });
+      else if (r.links !== undefined && r.links > 1)
+        out.problems.push({
+          arg,
+          reason: `${real.path === p.path ? '' : `(${real.path}) `}has ${r.links} hard links; files linked from elsewhere are refused`,
+        });
+      else out.paths.push({ arg, path: p.path, real: real.path });
+    }
+  }
+  return out;
+}
+
+/**
+ * Every normalised path among the named arguments (the ones a resolver must look up), once each.
+ * @example workspacePathsOf({ src: ['a/../b', 'b'] }, ['src']) // ['b']
+ */
+export function workspacePathsOf(args: Record<string, unknown>, names: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const { value } of pathArgValues(args, names)) {
+    if (typeof value !== 'string') continue;
+    const p = normaliseWorkspacePath(value);
+    if (p.ok) out.add(p.path);
+  }
+  return [...out];
+}

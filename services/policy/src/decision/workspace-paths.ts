@@ -1,0 +1,69 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { ResolvedPath, ResolvedPaths } from './domain/paths';
+
+/**
+ * Reads the workspace (`WARDEN_WORKSPACE`; the policy only reads it, production mounts it read-only)
+ * to resolve path arguments the way the worker will: `..` applied first (the path is already
+ * normalised), then the real path of the deepest existing ancestor (every symlink, chains included)
+ * with the components that do not exist yet joined as they are. The pure evaluator only ever sees
+ * the result, recorded in the input, so replay reads no disk.
+ *
+ * A workspace that does not exist yet holds no links: every path is its own real path.
+ */
+export class WorkspacePaths {
+  private readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  /**
+   * Resolves normalised workspace paths (`.` is the root).
+   * @example await paths.resolve(['vlink/sneaky.yaml']) // { 'vlink/sneaky.yaml': { real: 'prod/sneaky.yaml' } }
+   */
+  async resolve(paths: readonly string[]): Promise<ResolvedPaths> {
+    const out: ResolvedPaths = {};
+    if (!paths.length) return out;
+    let root: string | undefined;
+    try {
+      root = await fs.realpath(this.dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      for (const p of paths) out[p] = code === 'ENOENT' ? { real: p } : { error: code };
+      return out;
+    }
+    const answers = await Promise.all(paths.map((p) => resolveOne(root, p)));
+    paths.forEach((p, i) => (out[p] = answers[i]!));
+    return out;
+  }
+}
+
+/** One path: see {@link WorkspacePaths.resolve}. Exported for tests. */
+export async function resolveOne(root: string, rel: string): Promise<ResolvedPath> {
+  const tail: string[] = [];
+  let cur = path.join(root, rel);
+  for (;;) {
+    let real: string;
+    try {
+      real = await fs.realpath(cur);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || cur === root) return { error: code };
+      tail.push(path.basename(cur));
+      cur = path.dirname(cur);
+      continue;
+    }
+    if (real !== root && !real.startsWith(root + path.sep)) return { outside: true };
+    const full = tail.length ? path.join(real, ...tail.reverse()) : real;
+    const relative = path.relative(root, full).split(path.sep).join('/') || '.';
+    if (tail.length) return { real: relative };
+    // an existing file: another name of it (a hard link) may be anywhere, prod/ or outside
+    try {
+      const st = await fs.stat(full);
+      return st.isFile() && st.nlink > 1 ? { real: relative, links: st.nlink } : { real: relative };
+    } catch (err) {
+      return { error: (err as NodeJS.ErrnoException).code ?? 'EIO' };
+    }
+  }
+}
