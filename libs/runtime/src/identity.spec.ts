@@ -98,6 +98,27 @@ describe('IdentityState', () => {
     expect(s.operatorBySlackUser('U1')).toBeUndefined();
   });
 
+  it('refuses an ambiguous Slack mapping: two active operators on one Slack user resolve to none', () => {
+    const s = world();
+    const second = newId();
+    s.apply(
+      ev('operator_created', second, {
+        operator_id: second,
+        name: 'mallory',
+        roles: ['admin'],
+        max_tier: 3,
+        slack_user_id: 'U1',
+        token_hash: secretHash(newSecret('wop')),
+        created_by: 'bootstrap-admin',
+      }),
+    );
+    expect(s.operatorBySlackUser('U1')).toBeUndefined();
+    expect(s.operatorsBySlackUser('U1').map((p) => p.id)).toEqual([opId, second]);
+    // once one of them is revoked, the mapping is unambiguous again
+    s.apply(ev('operator_revoked', opId, { operator_id: opId, by: 'admin' }));
+    expect(s.operatorBySlackUser('U1')?.id).toBe(second);
+  });
+
   it('lists standing approvals in force: not expired, not revoked', () => {
     const s = new IdentityState();
     const a = newId();

@@ -164,10 +164,18 @@ export class IdentityState {
     return { kind: 'api_key', id: key.view.key_id, name: key.view.name, owner: key.view.owner, roles: [], maxTier: 0 };
   }
 
+  /** The one active operator linked to this Slack user; undefined when none, or when several are (ambiguous). */
   operatorBySlackUser(slackUserId: string): Principal | undefined {
+    const linked = this.operatorsBySlackUser(slackUserId);
+    return linked.length === 1 ? linked[0] : undefined;
+  }
+
+  /** Every active operator linked to this Slack user (more than one is a mapping Slack must refuse). */
+  operatorsBySlackUser(slackUserId: string): Principal[] {
+    const linked: Principal[] = [];
     for (const op of this.operators.values())
-      if (!op.revoked && op.principal.slackUserId === slackUserId) return op.principal;
-    return undefined;
+      if (!op.revoked && op.principal.slackUserId === slackUserId) linked.push(op.principal);
+    return linked;
   }
 
   operator(id: string): (Principal & { revoked: boolean }) | undefined {
@@ -261,8 +269,13 @@ export class IdentityDirectory implements OnModuleInit, OnApplicationShutdown {
   authenticate(token: string): Principal | undefined {
     return this.state.authenticate(token);
   }
+  /** The one active operator linked to this Slack user; undefined when none, or when several are (ambiguous). */
   operatorBySlackUser(slackUserId: string): Principal | undefined {
     return this.state.operatorBySlackUser(slackUserId);
+  }
+  /** Every active operator linked to this Slack user. */
+  operatorsBySlackUser(slackUserId: string): Principal[] {
+    return this.state.operatorsBySlackUser(slackUserId);
   }
   operator(id: string): (Principal & { revoked: boolean }) | undefined {
     return this.state.operator(id);
