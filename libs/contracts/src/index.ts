@@ -7,3 +7,4 @@ export * from './directory';
 export * from './commands';
 export * from './subjects';
 export * from './validation';
+export * from './tools';

@@ -5,6 +5,7 @@ import type { BusConnection } from '@warden/bus';
 import { DomainError, ValidationError } from '@warden/kernel';
 import type { Logger } from '@warden/observability';
 import { parseBundle, type LoadedBundle } from '../decision/domain/bundle';
+import { unexecutableRewrites } from '../decision/domain/policy-tests';
 import { ActiveBundle, readBundleFile, type BundleInfo } from './active-bundle';
 
 /** The KV entry every replica watches: which bundle is active. */
@@ -102,10 +103,13 @@ export class BundleRegistry {
 
   /**
    * Validates, stores and activates a bundle on every replica. Throws {@link ValidationError}
-   * (400 with every problem's path and line) for a bad bundle, leaving the active one in place.
+   * (400 with every problem's path and line) for a bad bundle, leaving the active one in place. A
+   * bundle whose tests show a compute rewrite no worker can execute is refused the same way.
    */
   async push(text: string, by: string): Promise<BundleInfo> {
     const loaded = parseBundle(text);
+    const unexecutable = unexecutableRewrites(loaded);
+    if (unexecutable.length) throw new ValidationError(unexecutable);
     await storeBundle(this.ds, text, loaded, by);
     this.remember(loaded);
     return this.activate(loaded.digest, by);

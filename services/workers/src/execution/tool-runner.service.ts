@@ -3,7 +3,8 @@ import type { Action, RunResult } from '@warden/contracts';
 import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER } from '@warden/runtime';
 import { toolSettings, type WorkersConfig } from '../config';
-import { failureResult } from './domain/result';
+import { executionLimits } from './domain/constraints';
+import { capResult, failureResult } from './domain/result';
 import { planSandbox, type SandboxPlan } from './sandbox/capabilities';
 import { SandboxPool } from './sandbox/sandbox-pool';
 import { runTool } from './tools/run-tool';
@@ -93,30 +94,38 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
     return this.registry.get(tool)?.idempotent ?? true;
   }
 
+  /**
+   * Runs `action` with `role`'s tools under the decision's constraints: `timeout_seconds` clamps the
+   * wall clock (and every tool's own time cap), `max_output_bytes` the output (also re-checked here on
+   * what the sandbox answered); `env_allow` and `allowed_hosts` travel in the constraints to the
+   * tools that start programs or open connections.
+   */
   async run(role: string, action: Action, constraints: Record<string, unknown> = {}): Promise<RunResult> {
     const tools = this.registry.forRole(role);
     const tool = tools.get(action.tool);
     if (!tool) return failureResult({ code: 'TOOL.UNKNOWN', message: `role ${role} has no tool "${action.tool}"` });
-    const timeoutMs = this.config.WORKER_TOOL_TIMEOUT_MS;
+    const limits = executionLimits(constraints, this.config.WORKER_TOOL_TIMEOUT_MS, this.settings);
     if (!this.pools) {
-      return runTool(tools, action, {
+      const result = await runTool(tools, action, {
         root: this.root,
         constraints,
-        settings: this.settings,
-        signal: AbortSignal.timeout(timeoutMs),
+        settings: limits.settings,
+        signal: AbortSignal.timeout(limits.timeoutMs),
       });
+      return capResult(result, limits.maxOutputBytes);
     }
     const pool = tool.network ? this.pools.network : this.pools.offline;
-    return pool.execute(
+    const result = await pool.execute(
       {
         action,
         tools: this.registry.rolePatterns(role),
         root: this.root,
         constraints,
-        settings: this.settings,
-        timeoutMs,
+        settings: limits.settings,
+        timeoutMs: limits.timeoutMs,
       },
       { idempotent: tool.idempotent, spawns: !!tool.spawns },
     );
+    return capResult(result, limits.maxOutputBytes);
   }
 }

@@ -34,19 +34,18 @@ const FORCE_FLAG = /^(--force|-f)$/;
  * action it could not make safe through).
  */
 export const recipes: Record<(typeof RECIPES)[number], Recipe> = {
-  /** `git.push --force` (flag, `force: true`, `+refspec`) → the same push with `--force-with-lease`. */
+  /**
+   * `git.push --force` (flag, `force: true`, `+refspec`) → the same push with `force_with_lease: true`
+   * (the git tool's `--force-with-lease`): the force flags are dropped, `+` refspecs lose their `+`.
+   */
   force_with_lease(action) {
     const args: Record<string, unknown> = { ...action.args };
     delete args.force;
     const fixList = (v: unknown): unknown =>
       Array.isArray(v)
-        ? v.map((x) =>
-            typeof x === 'string' && FORCE_FLAG.test(x)
-              ? '--force-with-lease'
-              : typeof x === 'string' && /^\+.+/.test(x)
-                ? x.slice(1)
-                : x,
-          )
+        ? v
+            .filter((x) => !(typeof x === 'string' && FORCE_FLAG.test(x)))
+            .map((x) => (typeof x === 'string' && /^\+.+/.test(x) ? x.slice(1) : x))
         : typeof v === 'string' && /^\+.+/.test(v)
           ? v.slice(1)
           : v;

@@ -282,7 +282,7 @@ describe('compute recipes (deploy/policies/examples/strict.yaml)', () => {
       tier: 1,
       rewritten_action: {
         tool: 'git.push',
-        args: { branch: 'feature/x', flags: ['--force-with-lease'], force_with_lease: true },
+        args: { branch: 'feature/x', flags: [], force_with_lease: true },
       },
     });
     expect(d.rewritten_action!.args).not.toHaveProperty('force');

@@ -21,7 +21,7 @@ export function successResult(
   const outputHash = sha256Canonical(output ?? null);
   const json = JSON.stringify(output ?? null);
   if (Buffer.byteLength(json) <= maxBytes) return { output: output ?? null, output_hash: outputHash };
-  const cut = truncate ? truncate(output, maxBytes) : Buffer.from(json).subarray(0, maxBytes).toString('utf8');
+  const cut = truncate ? truncate(output, maxBytes) : utf8Prefix(json, maxBytes);
   return { output: cut, output_hash: outputHash, truncated: true };
 }
 
@@ -53,4 +53,24 @@ function containsNul(value: unknown): boolean {
     return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
   }
   return false;
+}
+
+/**
+ * A result whose output is larger than `maxBytes` (JSON), cut to a JSON text prefix and marked
+ * truncated; any other result as it is. The worker's own guard on what a sandbox answered.
+ */
+export function capResult(result: RunResult, maxBytes: number): RunResult {
+  const json = JSON.stringify(result.output ?? null);
+  if (Buffer.byteLength(json) <= maxBytes) return result;
+  return { ...result, output: utf8Prefix(json, maxBytes), truncated: true };
+}
+
+/** The longest prefix of `s` whose UTF-8 encoding fits in `maxBytes` (never half a character). */
+export function utf8Prefix(s: string, maxBytes: number): string {
+  const buf = Buffer.from(s);
+  if (buf.length <= maxBytes) return s;
+  let end = maxBytes;
+  // step back over continuation bytes (10xxxxxx) to the start of the cut character
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
 }

@@ -1,27 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { EmailArgs as Args } from '@warden/contracts';
 import { sha256Canonical } from '@warden/kernel';
-import { ToolError, parseArgs, settingsOf, type Tool } from './tool';
-
-const Address = z.email();
-const Recipients = z.union([Address, z.array(Address).min(1).max(50)]);
-const Args = z
-  .strictObject({
-    to: Recipients,
-    cc: Recipients.optional(),
-    subject: z.string().min(1).max(998),
-    text: z
-      .string()
-      .max(1024 * 1024)
-      .optional(),
-    html: z
-      .string()
-      .max(1024 * 1024)
-      .optional(),
-    reply_to: Address.optional(),
-  })
-  .refine((a) => a.text !== undefined || a.html !== undefined, { message: 'give text or html', path: ['text'] });
+import { ToolError, parseArgs, settingsOf, type Tool, type ToolSettings } from './tool';
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
@@ -44,15 +26,7 @@ export const emailSendTool: Tool = {
   async run(raw, ctx) {
     const a = parseArgs('email.send', Args, raw);
     const s = settingsOf(ctx, 'email.send').email;
-    const mail = {
-      from: s.from,
-      to: list(a.to),
-      cc: list(a.cc),
-      subject: a.subject,
-      text: a.text,
-      html: a.html,
-      replyTo: a.reply_to,
-    };
+    const mail = message(s, a);
     // loaded on first use: most sandboxes never send mail
     const { createTransport } = await import('nodemailer');
     if (s.smtpUrl) {
@@ -76,11 +50,60 @@ export const emailSendTool: Tool = {
       }
     }
     if (!s.outbox) throw new ToolError('TOOL.NOT_CONFIGURED', 'email.send: set WORKER_SMTP_URL or WORKER_EMAIL_OUTBOX');
-    const transport = createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
-    const info = (await transport.sendMail(mail)) as { messageId: string; message: Buffer };
-    await fs.mkdir(s.outbox, { recursive: true });
-    const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${sha256Canonical(info.messageId).slice(7, 19)}.eml`;
-    await fs.writeFile(path.join(s.outbox, name), info.message, { flag: 'wx', mode: 0o600 });
-    return { message_id: info.messageId, outbox_file: name };
+    const { messageId, name } = await writeEml(s.outbox, mail);
+    return { message_id: messageId, outbox_file: name };
   },
 };
+
+/** The drafts folder: `drafts/` inside `WORKER_EMAIL_OUTBOX`. */
+export const DRAFTS_DIR = 'drafts';
+
+/**
+ * `email.draft {to, cc?, subject, text?|html?, reply_to?}` → `{message_id, draft_file}`: the message,
+ * from `WORKER_EMAIL_FROM`, stored as an `.eml` file in the `drafts/` folder of `WORKER_EMAIL_OUTBOX`
+ * and never sent (what the `email_draft` recipe makes of `email.send`: a human sends it). Needs no
+ * network.
+ */
+export const emailDraftTool: Tool = {
+  name: 'email.draft',
+  idempotent: false,
+  args: Args,
+  result: z.object({ message_id: z.string(), draft_file: z.string() }),
+  async run(raw, ctx) {
+    const a = parseArgs('email.draft', Args, raw);
+    const s = settingsOf(ctx, 'email.draft').email;
+    if (!s.outbox) {
+      throw new ToolError(
+        'TOOL.NOT_CONFIGURED',
+        'email.draft: set WORKER_EMAIL_OUTBOX (drafts go to its drafts/ folder)',
+      );
+    }
+    const { messageId, name } = await writeEml(path.join(s.outbox, DRAFTS_DIR), message(s, a));
+    return { message_id: messageId, draft_file: path.join(DRAFTS_DIR, name) };
+  },
+};
+
+type Mail = ReturnType<typeof message>;
+
+function message(s: ToolSettings['email'], a: z.infer<typeof Args>) {
+  return {
+    from: s.from,
+    to: list(a.to),
+    cc: list(a.cc),
+    subject: a.subject,
+    text: a.text,
+    html: a.html,
+    replyTo: a.reply_to,
+  };
+}
+
+/** Renders the message (RFC 5322) and writes it as a new `.eml` file (mode 0600) in `dir`. */
+async function writeEml(dir: string, mail: Mail): Promise<{ messageId: string; name: string }> {
+  const { createTransport } = await import('nodemailer');
+  const transport = createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const info = (await transport.sendMail(mail)) as { messageId: string; message: Buffer };
+  await fs.mkdir(dir, { recursive: true });
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${sha256Canonical(info.messageId).slice(7, 19)}.eml`;
+  await fs.writeFile(path.join(dir, name), info.message, { flag: 'wx', mode: 0o600 });
+  return { messageId: info.messageId, name };
+}

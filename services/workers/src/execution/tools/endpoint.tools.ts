@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import {
+  DeployArgs,
+  DeployCanaryArgs,
+  GitRefName,
+  PrCloseArgs,
+  PrOpenArgs as PrArgs,
+  deployTargetOk,
+} from '@warden/contracts';
+import { git } from './git.tools';
 import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './tool';
 
 const Output = z.object({ status: z.number().int(), response: z.unknown() });
@@ -35,14 +44,6 @@ async function post(ctx: ToolContext, tool: string, url: string, body: unknown):
   return { status: res.status, response };
 }
 
-const PrArgs = z.strictObject({
-  title: z.string().min(1).max(300),
-  body: z.string().max(65_536).default(''),
-  head: z.string().min(1).max(200),
-  base: z.string().min(1).max(200).default('main'),
-  draft: z.boolean().default(false),
-});
-
 const PrRef = { number: z.number().int().positive().optional(), id: z.string().optional(), url: z.string().optional() };
 
 /** The PR's number / id / url from the endpoint's answer, lifted to the top of the output (reviews need them). */
@@ -56,30 +57,47 @@ function prRef(response: unknown): { number?: number; id?: string; url?: string 
   };
 }
 
+const Pushed = z.object({ remote: z.string(), branch: z.string(), commit: z.string() });
+
 /**
- * `pr.open {title, body?, head, base?, draft?}` → `{status, response, number?, id?, url?}`, POSTed to
- * `WORKER_PR_ENDPOINT`.
+ * Pushes the workspace's HEAD to a new branch `head` on a configured remote (never a force push: an
+ * existing branch of that name makes git refuse), for `pr.open {push_head: true}`.
+ */
+async function pushHead(ctx: ToolContext, remote: string, head: string): Promise<z.infer<typeof Pushed>> {
+  const branch = GitRefName.safeParse(head);
+  if (!branch.success)
+    throw new ToolError('TOOL.INVALID_ARGS', `pr.open: args.head: ${branch.error.issues[0]!.message}`);
+  const url = settingsOf(ctx, 'pr.open').git.remotes[remote];
+  if (!url)
+    throw new ToolError('GIT.REMOTE_REFUSED', `pr.open: remote "${remote}" is not configured (WORKER_GIT_REMOTES)`);
+  const commit = (await git(ctx, ['rev-parse', '--verify', 'HEAD^{commit}'], 'pr.open')).stdout.trim();
+  await git(ctx, ['push', '--no-verify', url, `${commit}:refs/heads/${branch.data}`], 'pr.open');
+  return { remote, branch: branch.data, commit };
+}
+
+/**
+ * `pr.open {title, body?, head, base?, draft?, push_head?, remote?}` → `{status, response, number?,
+ * id?, url?, pushed?}`, POSTed to `WORKER_PR_ENDPOINT`. With `push_head: true` the workspace's HEAD is
+ * first pushed to the new branch `head` on `remote` (default `origin`, from `WORKER_GIT_REMOTES`), and
+ * `pushed: {remote, branch, commit}` says what was pushed.
  */
 export const prOpenTool: Tool = {
   name: 'pr.open',
   idempotent: false,
   network: true,
+  // push_head runs git: a sandbox of its own, whose process group is killed after
+  spawns: true,
   args: PrArgs,
-  result: Output.extend(PrRef),
+  result: Output.extend(PrRef).extend({ pushed: Pushed.optional() }),
   async run(raw, ctx) {
-    const a = parseArgs('pr.open', PrArgs, raw);
+    const { push_head: pushHeadFirst, remote = 'origin', ...a } = parseArgs('pr.open', PrArgs, raw);
     const url = settingsOf(ctx, 'pr.open').endpoints.pr;
     if (!url) throw new ToolError('TOOL.NOT_CONFIGURED', 'pr.open: set WORKER_PR_ENDPOINT');
-    const r = await post(ctx, 'pr.open', url, a);
-    return { ...r, ...prRef(r.response) };
+    const pushed = pushHeadFirst ? await pushHead(ctx, remote, a.head) : undefined;
+    const r = await post(ctx, 'pr.open', url, pushed ? { ...a, head_sha: pushed.commit } : a);
+    return { ...r, ...prRef(r.response), ...(pushed ? { pushed } : {}) };
   },
 };
-
-const PrCloseArgs = z
-  .strictObject({ ...PrRef, comment: z.string().max(65_536).optional() })
-  .refine((a) => a.number !== undefined || a.id !== undefined || a.url !== undefined, {
-    message: 'name the pull request: number, id or url',
-  });
 
 /**
  * `pr.close {number | id | url, comment?}` → `{status, response}`, POSTed to `WORKER_PR_CLOSE_ENDPOINT`
@@ -98,12 +116,6 @@ export const prCloseTool: Tool = {
     return post(ctx, 'pr.close', url, a);
   },
 };
-
-const DeployArgs = z.strictObject({
-  ref: z.string().min(1).max(200),
-  service: z.string().min(1).max(200).optional(),
-  params: z.record(z.string(), z.json()).default({}),
-});
 
 /** `deploy.<target> {ref, service?, params?}` → `{status, response}`, POSTed to the target's endpoint. */
 export function deployTool(target: string): Tool {
@@ -124,7 +136,31 @@ export function deployTool(target: string): Tool {
   };
 }
 
+/**
+ * `deploy.canary {ref, percent, service?, params?}` → `{status, response}`: POSTs
+ * `{target: "canary", ref, percent, service?, params}` to the `canary` endpoint of
+ * `WORKER_DEPLOY_ENDPOINTS`, else to the `production` one (a canary is a production deploy that
+ * starts with `percent` % of the traffic). What the `canary` recipe makes of `deploy.production`.
+ */
+export const deployCanaryTool: Tool = {
+  name: 'deploy.canary',
+  idempotent: false,
+  network: true,
+  args: DeployCanaryArgs,
+  result: Output,
+  async run(raw, ctx) {
+    const a = parseArgs('deploy.canary', DeployCanaryArgs, raw);
+    const endpoints = settingsOf(ctx, 'deploy.canary').endpoints.deploy;
+    const url = endpoints.canary ?? endpoints.production;
+    if (!url) {
+      throw new ToolError(
+        'TOOL.NOT_CONFIGURED',
+        'deploy.canary: no endpoint for "canary" or "production" in WORKER_DEPLOY_ENDPOINTS',
+      );
+    }
+    return post(ctx, 'deploy.canary', url, { target: 'canary', ...a });
+  },
+};
+
 /** Deploy targets are subject-safe names. */
-export function endpointNameOk(target: string): boolean {
-  return /^[a-z][a-z0-9_-]{0,62}$/.test(target);
-}
+export const endpointNameOk = deployTargetOk;

@@ -1,14 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { FsDeleteArgs as Args } from '@warden/contracts';
 import { fsError, isInside, refuseGitInternal, resolveLexically, resolveReal } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
-
-const Args = z.strictObject({
-  path: z.string(),
-  /** Needed to delete a directory (and everything below it). */
-  recursive: z.boolean().default(false),
-});
 
 /**
  * `fs.delete {path, recursive? = false}` → `{path, deleted: 'file'|'dir'|'symlink'}`. The parent is

@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { FsListDirArgs as Args } from '@warden/contracts';
 import { fsError, resolveExisting } from './path-safety';
 import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './tool';
-
-const Args = z.strictObject({ path: z.string().default('.') });
 
 export interface DirEntry {
   name: string;

@@ -1,15 +1,9 @@
 import { constants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
+import { FsWriteFileArgs as Args } from '@warden/contracts';
 import { OPEN_WRITE, assertOpenedInside, assertPlainFile, fsError, resolveForWrite } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
-
-const Args = z.strictObject({
-  path: z.string(),
-  content: z.string(),
-  encoding: z.enum(['utf8', 'utf-8', 'base64']).default('utf8'),
-  create_dirs: z.boolean().default(true),
-});
 
 /** Tries of the create-or-open race (the file appearing or vanishing between the two opens). */
 const OPEN_TRIES = 5;

@@ -1,4 +1,14 @@
 import { z } from 'zod';
+// argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
+import {
+  GitAddArgs as AddArgs,
+  GitBranchArgs as BranchArgs,
+  GitCommitArgs as CommitArgs,
+  GitDiffArgs as DiffArgs,
+  GitPushArgs as PushArgs,
+  GitRevertArgs as RevertArgs,
+  GitStatusArgs as StatusArgs,
+} from '@warden/contracts';
 import { resolveLexically } from './path-safety';
 import { runProgram, scrubbedEnv, type ProgramResult } from './program';
 import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './tool';
@@ -15,13 +25,6 @@ export const GIT_FLAGS: Record<string, readonly string[]> = {
 };
 const FORCE =
   /^(-f|--force.*|\+.*|--mirror|--delete|-d|-D|--no-verify|--amend|-c|--exec.*|--upload-pack.*|--receive-pack.*)$/;
-/** Branch and ref names: no leading dash or plus, no `..`, no colon (refspecs), no control characters. */
-const RefName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^(?![-+./])(?!.*\.\.)(?!.*[/.]$)[A-Za-z0-9._/-]+$/, 'must be a plain branch name');
-const Flags = z.array(z.string()).max(10).default([]);
 
 function checkFlags(op: string, flags: readonly string[]): void {
   for (const f of flags) {
@@ -91,17 +94,6 @@ export async function git(ctx: ToolContext, args: readonly string[], tool: strin
 
 const out = (r: ProgramResult) => ({ stdout: r.stdout, truncated: r.truncated });
 const Output = z.object({ stdout: z.string(), truncated: z.boolean() });
-
-const StatusArgs = z.strictObject({ flags: Flags });
-const DiffArgs = z.strictObject({ flags: Flags, paths: z.array(z.string()).max(100).default([]) });
-const AddArgs = z.strictObject({ flags: Flags, paths: z.array(z.string()).max(1000).default([]) });
-const CommitArgs = z.strictObject({ flags: Flags, message: z.string().min(1).max(10_000) });
-const RevertArgs = z.strictObject({
-  flags: Flags,
-  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'must be a commit id (7 to 64 lowercase hex characters)'),
-});
-const PushArgs = z.strictObject({ flags: Flags, remote: z.string().min(1), branch: RefName });
-const BranchArgs = z.strictObject({ flags: Flags, name: RefName.optional(), switch: z.boolean().default(false) });
 
 /** Refuses force in any spelling before schema parsing, so the refusal names it. */
 function refuseForce(op: string, raw: Record<string, unknown>): void {

@@ -3,6 +3,8 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
+// argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
+import { HttpGetArgs as GetArgs, HttpRequestArgs as RequestArgs } from '@warden/contracts';
 import { isPrivateAddress } from './ip-address';
 import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './tool';
 
@@ -26,19 +28,6 @@ export function allowedHosts(ctx: ToolContext): string[] {
   return settingsOf(ctx, 'http').http.allowedHosts;
 }
 
-const Headers = z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/), z.string().max(8192)).default({});
-const GetArgs = z.strictObject({
-  url: z.string().url(),
-  headers: Headers,
-  encoding: z.enum(['utf8', 'base64']).default('utf8'),
-});
-const RequestArgs = GetArgs.extend({
-  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
-  body: z
-    .string()
-    .max(1024 * 1024)
-    .optional(),
-});
 const Output = z.object({
   status: z.number().int(),
   headers: z.record(z.string(), z.string()),

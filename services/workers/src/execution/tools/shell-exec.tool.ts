@@ -1,19 +1,11 @@
 import * as path from 'node:path';
 import { z } from 'zod';
+// argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
+import { ShellExecArgs as Args } from '@warden/contracts';
+import { constrainedEnv } from '../domain/constraints';
 import { resolveExisting } from './path-safety';
 import { runProgram, scrubbedEnv } from './program';
 import { ToolError, parseArgs, settingsOf, type Tool } from './tool';
-
-const Args = z.strictObject({
-  argv: z.array(z.string().max(8192)).min(1).max(256),
-  /** Workspace-relative working directory. */
-  cwd: z.string().default('.'),
-  stdin: z
-    .string()
-    .max(1024 * 1024)
-    .optional(),
-  timeout_ms: z.number().int().positive().optional(),
-});
 
 /**
  * `shell.exec {argv, cwd?, stdin?, timeout_ms?}` → `{exit_code, signal, stdout, stderr, truncated, timed_out}`.
@@ -51,7 +43,7 @@ export const shellExecTool: Tool = {
     const timeoutMs = Math.min(a.timeout_ms ?? s.shell.timeoutMs, s.shell.timeoutMs);
     const r = await runProgram([file, ...a.argv.slice(1)], {
       cwd,
-      env: scrubbedEnv({ HOME: ctx.root }),
+      env: constrainedEnv(ctx.constraints, scrubbedEnv({ HOME: ctx.root })),
       timeoutMs,
       maxOutput: s.maxProgramOutput,
       stdin: a.stdin,

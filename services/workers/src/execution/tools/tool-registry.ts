@@ -1,9 +1,10 @@
-import { endpointNameOk, deployTool, prCloseTool, prOpenTool } from './endpoint.tools';
+import { DEFAULT_ROLE_TOOLS, toolPatternMatches as matches } from '@warden/contracts';
+import { endpointNameOk, deployCanaryTool, deployTool, prCloseTool, prOpenTool } from './endpoint.tools';
 import { deleteTool } from './fs-delete.tool';
 import { listDirTool } from './fs-list-dir.tool';
 import { readFileTool } from './fs-read-file.tool';
 import { writeFileTool } from './fs-write-file.tool';
-import { emailSendTool } from './email-send.tool';
+import { emailDraftTool, emailSendTool } from './email-send.tool';
 import { gitTools } from './git.tools';
 import { httpGetTool, httpRequestTool } from './http.tools';
 import { shellExecTool } from './shell-exec.tool';
@@ -20,24 +21,17 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
   httpRequestTool,
   shellExecTool,
   emailSendTool,
+  emailDraftTool,
   prOpenTool,
   prCloseTool,
+  deployCanaryTool,
 ];
 
 /**
- * The tools of each role (the CONTRACT's roles plus the bundle's `ops`); `*` matches the rest of a
- * name. Override with `WORKER_ROLE_TOOLS`.
+ * The tools of each role (`libs/contracts` tools.ts, shared with policy's rewrite checks); `*`
+ * matches the rest of a name. Override with `WORKER_ROLE_TOOLS`.
  */
-export const DEFAULT_ROLE_TOOLS: Readonly<Record<string, readonly string[]>> = {
-  dev: ['fs.*', 'git.*', 'pr.open', 'pr.close', 'shell.exec', 'deploy.*'],
-  research: ['fs.read_file', 'fs.list_dir', 'http.get'],
-  outreach: ['email.send', 'http.get', 'fs.read_file'],
-  ops: ['fs.read_file', 'fs.list_dir', 'deploy.*'],
-};
-
-function matches(pattern: string, name: string): boolean {
-  return pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
-}
+export { DEFAULT_ROLE_TOOLS };
 
 /**
  * Tools by name. `forRole` gives the registry a role's worker uses: it knows only that role's tools,
