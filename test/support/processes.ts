@@ -23,7 +23,7 @@ export class Processes {
     const main = join(ROOT, 'services', name, 'dist', 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`);
     const child = spawn(process.execPath, [main], {
-      env: { ...this.env, [`${name.toUpperCase()}_PORT`]: String(this.port(name)), HOST: '127.0.0.1' },
+      env: { ...this.env, [`${name.toUpperCase()}_PORT`]: String(this.port(name)), WARDEN_HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log = this.logs.get(name) ?? [];

@@ -1,16 +1,26 @@
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import express from 'express';
 import { JetStreamTransport, attachJetStream, type BusConnection } from '@warden/bus';
 import type { Subjects } from '@warden/contracts';
 import { Logger, NestLoggerAdapter, initMetrics, stopTracing } from '@warden/observability';
 import { BUS, CONFIG, SUBJECTS } from './core.module';
 import type { BaseEnv } from './config';
 import { ProblemFilter } from './problem.filter';
+import { BODY_LIMITS, inputGate, type BodyLimit } from './input-gate';
+
+/**
+ * Slow-client bounds instead of Node's 60 s / 300 s defaults: the headers must arrive within 10 s and
+ * the whole request within 30 s (a response may take longer); an idle keep-alive connection closes after 5 s.
+ */
+export const HTTP_TIMEOUTS = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 };
 
 export interface StartOptions {
   service: string;
   port: number;
+  /** Bind address; default {@link bindHost} of the service's config (loopback unless configured). */
   host?: string;
   /** Start `@JetStreamConsumer` handlers (default true). */
   consumers?: boolean;
@@ -24,12 +34,20 @@ export interface StartOptions {
 export async function startService(module: Type | DynamicModule, opts: StartOptions): Promise<INestApplication> {
   initMetrics(opts.service);
   const log = new Logger(opts.service);
-  const app = await NestFactory.create<NestExpressApplication>(module, {
+  // the input gate runs before every route (and so before auth); it replaces Express's body parsers
+  let limits: readonly BodyLimit[] = [];
+  const server = express();
+  server.use(inputGate(() => limits));
+  const app = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(server), {
     logger: new NestLoggerAdapter(log),
     abortOnError: false,
     bodyParser: false,
   });
-  app.useBodyParser('json', { limit: '300kb' });
+  try {
+    limits = app.get<readonly BodyLimit[]>(BODY_LIMITS, { strict: false });
+  } catch {
+    // the service names no route limits: every body gets the default
+  }
   app.useGlobalFilters(new ProblemFilter());
   // no enableShutdownHooks(): runMain owns SIGINT/SIGTERM (Nest's hook re-raises the signal after closing)
   if (opts.consumers !== false) {
@@ -45,9 +63,24 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
       await close();
     };
   }
-  await app.listen(opts.port, opts.host ?? '0.0.0.0');
-  log.info('listening', { port: opts.port });
+  const http = app.getHttpServer() as Server;
+  http.headersTimeout = HTTP_TIMEOUTS.headersTimeoutMs;
+  http.requestTimeout = HTTP_TIMEOUTS.requestTimeoutMs;
+  http.keepAliveTimeout = HTTP_TIMEOUTS.keepAliveTimeoutMs;
+  const host = opts.host ?? bindHost(opts.service, app.get<BaseEnv>(CONFIG, { strict: false }));
+  await app.listen(opts.port, host);
+  log.info('listening', { host, port: (http.address() as { port?: number } | null)?.port ?? opts.port });
   return app;
+}
+
+/**
+ * Where a service listens: `<SERVICE>_HOST`, else `WARDEN_HOST`, else loopback. Nothing is reachable
+ * from other machines unless a deployment says so (docker-compose sets `WARDEN_HOST=0.0.0.0`).
+ * @example bindHost('policy', { WARDEN_HOST: '0.0.0.0', POLICY_HOST: '10.0.0.5' }) // '10.0.0.5'
+ */
+export function bindHost(service: string, config: Partial<BaseEnv> | undefined): string {
+  const own = (config as Record<string, unknown> | undefined)?.[`${service.toUpperCase()}_HOST`];
+  return typeof own === 'string' && own ? own : (config?.WARDEN_HOST ?? '127.0.0.1');
 }
 
 /**

@@ -25,7 +25,14 @@ export const BaseEnv = z.object({
   /** How long a consumer may hold a message before the broker redelivers it (handlers heartbeat). */
   WARDEN_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  HOST: z.string().default('0.0.0.0'),
+  /** HTTP bind address of every service (loopback unless set; containers set 0.0.0.0). */
+  WARDEN_HOST: z.string().min(1).default('127.0.0.1'),
+  /** One service's bind address, over WARDEN_HOST. */
+  INGEST_HOST: z.string().min(1).optional(),
+  POLICY_HOST: z.string().min(1).optional(),
+  ORCHESTRATOR_HOST: z.string().min(1).optional(),
+  APPROVALS_HOST: z.string().min(1).optional(),
+  WORKERS_HOST: z.string().min(1).optional(),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;
 

@@ -8,3 +8,4 @@ export * from './projections';
 export * from './identity';
 export * from './openapi';
 export * from './parse-body';
+export * from './input-gate';

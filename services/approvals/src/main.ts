@@ -9,6 +9,5 @@ runMain(async () => {
   return startService(AppModule.forRoot(config), {
     service: 'approvals',
     port: config.APPROVALS_PORT,
-    host: config.HOST,
   });
 }, 'approvals');

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { systemClock } from '@warden/kernel';
-import { CoreModule, IdentityModule } from '@warden/runtime';
+import { MAX_SUBMISSION_BYTES } from '@warden/contracts';
+import { BODY_LIMITS, CoreModule, IdentityModule } from '@warden/runtime';
 import type { IngestConfig } from './config';
 import { OpenApiController } from './http/openapi.controller';
 import { RateLimiter } from './http/rate-limiter';
-import { RawBodyInstaller } from './http/raw-body.installer';
 import { KeysController } from './keys/http/keys.controller';
 import { KeysService } from './keys/keys.service';
 import { migrations } from './migrations';
@@ -44,7 +44,14 @@ export class AppModule {
       ],
       providers: [
         { provide: CLOCK, useValue: systemClock },
-        RawBodyInstaller,
+        // submissions and webhooks: 256 KiB (CONTRACT §2), refused while streaming
+        {
+          provide: BODY_LIMITS,
+          useValue: [
+            { method: 'POST', path: /^\/v1\/tasks\/?$/, bytes: MAX_SUBMISSION_BYTES },
+            { method: 'POST', path: /^\/v1\/webhooks\/(?!sources\/?$)[^/]+\/?$/, bytes: MAX_SUBMISSION_BYTES },
+          ],
+        },
         SubmissionRepository,
         SubmissionService,
         HttpIntakeService,

@@ -6,5 +6,5 @@ import { loadConfig } from './config';
 
 runMain(async () => {
   const config = loadConfig();
-  return startService(AppModule.forRoot(config), { service: 'ingest', port: config.INGEST_PORT, host: config.HOST });
+  return startService(AppModule.forRoot(config), { service: 'ingest', port: config.INGEST_PORT });
 }, 'ingest');

@@ -9,6 +9,5 @@ runMain(async () => {
   return startService(AppModule.forRoot(config), {
     service: 'orchestrator',
     port: config.ORCHESTRATOR_PORT,
-    host: config.HOST,
   });
 }, 'orchestrator');

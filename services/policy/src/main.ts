@@ -6,5 +6,5 @@ import { loadConfig } from './config';
 
 runMain(async () => {
   const config = loadConfig();
-  return startService(AppModule.forRoot(config), { service: 'policy', port: config.POLICY_PORT, host: config.HOST });
+  return startService(AppModule.forRoot(config), { service: 'policy', port: config.POLICY_PORT });
 }, 'policy');

@@ -6,5 +6,5 @@ import { loadConfig } from './config';
 
 runMain(async () => {
   const config = loadConfig();
-  return startService(AppModule.forRoot(config), { service: 'workers', port: config.WORKERS_PORT, host: config.HOST });
+  return startService(AppModule.forRoot(config), { service: 'workers', port: config.WORKERS_PORT });
 }, 'workers');

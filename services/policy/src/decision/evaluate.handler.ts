@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/nats-core';
-import { TaskSubmission, parseWith, type Decision, type Subjects } from '@warden/contracts';
+import { TaskSubmission, decodeJson, parseWith, type Decision, type Subjects } from '@warden/contracts';
 import type { BusConnection } from '@warden/bus';
 import { DomainError, ValidationError } from '@warden/kernel';
 import { traceIdFrom, type Logger } from '@warden/observability';
@@ -86,13 +86,10 @@ export class EvaluateResponder implements OnApplicationBootstrap, OnApplicationS
   private async answer(msg: Msg): Promise<void> {
     let reply: Decision | Problem;
     try {
-      let body: unknown;
-      try {
-        body = msg.json();
-      } catch {
-        throw new ValidationError([{ path: '', message: 'request body is not valid JSON' }]);
-      }
-      reply = await dryRunRequest(this.decisions, body, msg.headers?.get('traceparent'));
+      // the same input gate as HTTP bodies: UTF-8 JSON, depth, number range, well-formed strings
+      const decoded = decodeJson(msg.data);
+      if (!decoded.ok) throw new ValidationError(decoded.errors);
+      reply = await dryRunRequest(this.decisions, decoded.value, msg.headers?.get('traceparent'));
     } catch (err) {
       reply = problemOf(err);
     }

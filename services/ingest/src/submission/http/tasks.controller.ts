@@ -1,10 +1,9 @@
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { newId } from '@warden/kernel';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { Auth, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
 import { sendProblem } from '../../http/problem';
-import type { RawBodyRequest } from '../../http/raw-body';
 import { KeysService } from '../../keys/keys.service';
 import { httpSource } from '../domain/submission';
 import { ingestMetrics } from '../submission.metrics';
@@ -45,7 +44,7 @@ export class TasksController {
         'INGEST.UNSUPPORTED_MEDIA_TYPE',
         `content-type must be application/json, not ${type}`,
       );
-    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the raw-body middleware is not installed');
+    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const requestId = newId();
     const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
     const result = await this.intake.submit('http', req.rawBody, (submission) =>

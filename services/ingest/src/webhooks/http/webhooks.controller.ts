@@ -1,7 +1,7 @@
 import { Controller, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import type { RawBodyRequest } from '@warden/runtime';
 import { sendProblem } from '../../http/problem';
-import type { RawBodyRequest } from '../../http/raw-body';
 import { answer } from '../../submission/http/tasks.controller';
 import { WebhooksService } from '../webhooks.service';
 
@@ -17,7 +17,7 @@ export class WebhooksController {
 
   @Post(':source')
   async deliver(@Param('source') source: string, @Req() req: Request & RawBodyRequest, @Res() res: Response) {
-    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the raw-body middleware is not installed');
+    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const result = await this.webhooks.deliver(
       source,
       {

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { Auth, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
 import { DomainError, ValidationError } from '@warden/kernel';
 import type { BundleInfo } from '../active-bundle';
 import { BundleRegistry, type StoredBundle } from '../bundle.registry';
@@ -30,7 +30,7 @@ export class PolicyController {
   @Put()
   @Auth('admin')
   async put(@Req() req: AuthedRequest): Promise<BundleInfo> {
-    return this.registry.push(await bundleText(req), principalName(req));
+    return this.registry.push(bundleText(req), principalName(req));
   }
 
   /** Rollback (or roll forward): activate a stored bundle by digest. */
@@ -127,8 +127,8 @@ function principalName(req: AuthedRequest): string {
   return p ? `${p.kind}:${p.name}` : 'unknown';
 }
 
-/** The bundle text of a PUT: JSON bodies are parsed already, YAML is read here (up to the bundle limit). */
-async function bundleText(req: Request): Promise<string> {
+/** The bundle text of a PUT: JSON bodies are parsed already, YAML is the raw body (up to the bundle limit). */
+function bundleText(req: Request): string {
   const type = req.headers['content-type'] ?? '';
   if (/json/i.test(type)) {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object')
@@ -137,15 +137,11 @@ async function bundleText(req: Request): Promise<string> {
   }
   if (type && !YAML_TYPES.test(type))
     throw new DomainError('POLICY.UNSUPPORTED_MEDIA', `send the bundle as application/yaml or application/json`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BUNDLE_BYTES)
-      throw new DomainError('POLICY.TOO_LARGE', `bundle is larger than ${MAX_BUNDLE_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  // read by the input gate: decoded, UTF-8 without NUL, and within the route's limit
+  const raw = (req as RawBodyRequest).rawBody ?? Buffer.alloc(0);
+  if (raw.length > MAX_BUNDLE_BYTES)
+    throw new DomainError('POLICY.TOO_LARGE', `bundle is larger than ${MAX_BUNDLE_BYTES} bytes`);
+  const text = raw.toString('utf8');
   if (!text.trim()) throw new ValidationError([{ path: '', message: 'body is empty: send the bundle' }]);
   return text;
 }
