@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FsDeleteArgs as Args } from '@warden/contracts';
-import { fsError, isInside, refuseGitInternal, resolveLexically, resolveReal } from './path-safety';
+import { assertAsJudged, fsError, isInside, refuseGitInternal, resolveLexically, resolveReal } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
 
 /**
@@ -21,6 +21,7 @@ export const deleteTool: Tool = {
     const abs = resolveLexically(ctx.root, args.path);
     if (abs === ctx.root) throw new ToolError('PATH.ROOT', 'the workspace root cannot be deleted');
     refuseGitInternal(ctx.root, abs, args.path);
+    await assertAsJudged(ctx.root, abs, args.path, ctx.constraints);
     const parent = await resolveReal(ctx.root, path.dirname(abs), args.path);
     if (!parent.exists) throw new ToolError('FS.NOT_FOUND', `"${args.path}" does not exist`);
     const target = path.join(parent.real, path.basename(abs));

@@ -24,7 +24,7 @@ export const listDirTool: Tool = {
   }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.list_dir', Args, raw);
-    const real = await resolveExisting(ctx.root, args.path);
+    const real = await resolveExisting(ctx.root, args.path, ctx.constraints);
     try {
       const st = await fs.stat(real);
       if (!st.isDirectory()) throw new ToolError('FS.NOT_A_DIRECTORY', `"${args.path}" is not a directory`);

@@ -20,14 +20,14 @@ export const readFileTool: Tool = {
   result: z.object({ content: z.string(), bytes: z.number().int() }),
   async run(raw, ctx: ToolContext): Promise<ReadFileOutput> {
     const args = parseArgs('fs.read_file', Args, raw);
-    const real = await resolveExisting(ctx.root, args.path);
+    const real = await resolveExisting(ctx.root, args.path, ctx.constraints);
     // never open a device: opening alone can have effects
     assertPlainFile(await fs.stat(real).catch((err: unknown) => Promise.reject(fsError(err, args.path))), args.path);
     const fh = await fs.open(real, OPEN_READ).catch((err: unknown) => {
       throw fsError(err, args.path);
     });
     try {
-      await assertOpenedInside(ctx.root, fh.fd, args.path);
+      await assertOpenedInside(ctx.root, fh.fd, args.path, ctx.constraints);
       const st = await fh.stat();
       assertPlainFile(st, args.path);
       if (st.isDirectory()) throw new ToolError('FS.IS_DIRECTORY', `"${args.path}" is a directory`);

@@ -42,12 +42,12 @@ export const writeFileTool: Tool = {
   result: z.object({ path: z.string(), bytes_written: z.number().int(), created: z.boolean() }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.write_file', Args, raw);
-    const target = await resolveForWrite(ctx.root, args.path, args.create_dirs);
+    const target = await resolveForWrite(ctx.root, args.path, args.create_dirs, ctx.constraints);
     const data = Buffer.from(args.content, args.encoding === 'base64' ? 'base64' : 'utf8');
     const { fh, created } = await openForWrite(target, args.path);
     try {
       // verify before truncating, so a swapped path never damages a file outside the workspace
-      await assertOpenedInside(ctx.root, fh.fd, args.path);
+      await assertOpenedInside(ctx.root, fh.fd, args.path, ctx.constraints);
       const st = await fh.stat();
       assertPlainFile(st, args.path);
       if (!st.isFile()) throw new ToolError('FS.NOT_A_FILE', `"${args.path}" is not a regular file`);

@@ -79,22 +79,102 @@ export function refuseGitInternal(root: string, abs: string, rel: string): void 
   }
 }
 
-/** Real path of an existing file or directory inside the workspace (read and list). */
-export async function resolveExisting(root: string, rel: unknown): Promise<string> {
+/**
+ * The key policy files a path under in `constraints.resolved_paths`: normalised as policy does
+ * (backslashes as separators, `.` for the root; services/policy/src/decision/domain/paths.ts).
+ */
+export function judgedKey(rel: string): string {
+  const normal = path.posix.normalize(rel.replace(/\\/g, '/')).replace(/\/+$/, '');
+  return normal === '' ? '.' : normal;
+}
+
+/** `real` (absolute, inside `root`) as a workspace-relative path with `/` separators (`.` for the root). */
+export function workspaceRelative(root: string, real: string): string {
+  return path.relative(root, real).split(path.sep).join('/') || '.';
+}
+
+/**
+ * The real path the decision judged `rel` as (`constraints.resolved_paths`, signed with the decision),
+ * or undefined when the decision resolved no paths (one made before policy resolved them). A path
+ * the decision did not list was judged as itself.
+ */
+export function judgedPath(rel: string, constraints: Record<string, unknown> | undefined): string | undefined {
+  const judged = constraints?.resolved_paths;
+  if (judged === null || typeof judged !== 'object' || Array.isArray(judged)) return undefined;
+  const key = judgedKey(rel);
+  const r = Object.prototype.hasOwnProperty.call(judged, key) ? (judged as Record<string, unknown>)[key] : undefined;
+  return typeof r === 'string' ? r : key;
+}
+
+/**
+ * Refuses (`PATH.CHANGED_SINCE_DECISION`) when `real` (where `rel` leads now) is not where it led when
+ * the decision was made: a symlink created, removed or changed in between (TOCTOU) would otherwise run
+ * an action against a path policy never judged (a write "to notes/" landing in prod/).
+ */
+export function assertRealAsJudged(
+  root: string,
+  real: string,
+  rel: string,
+  constraints: Record<string, unknown> | undefined,
+): void {
+  const expected = judgedPath(rel, constraints);
+  if (expected === undefined) return;
+  const now = workspaceRelative(root, real);
+  if (now !== expected) {
+    throw new ToolError(
+      'PATH.CHANGED_SINCE_DECISION',
+      `"${rel}" now leads to "${now}", but the decision judged "${expected}" (a link was created or changed since)`,
+    );
+  }
+}
+
+/**
+ * Resolves `rel` as policy did (`..` first, then the real path of the deepest existing ancestor,
+ * every component, the final one included) and refuses if that is not what the decision judged.
+ * See {@link assertRealAsJudged}.
+ */
+export async function assertAsJudged(
+  root: string,
+  abs: string,
+  rel: string,
+  constraints: Record<string, unknown> | undefined,
+): Promise<void> {
+  if (judgedPath(rel, constraints) === undefined) return;
+  assertRealAsJudged(root, (await resolveReal(root, abs, rel)).real, rel, constraints);
+}
+
+/**
+ * Real path of an existing file or directory inside the workspace (read and list); with the
+ * decision's `constraints`, it must be the path the decision judged.
+ */
+export async function resolveExisting(
+  root: string,
+  rel: unknown,
+  constraints?: Record<string, unknown>,
+): Promise<string> {
   const abs = resolveLexically(root, rel);
   const r = await resolveReal(root, abs, rel as string);
   if (!r.exists) throw new ToolError('FS.NOT_FOUND', `"${rel as string}" does not exist`);
+  assertRealAsJudged(root, r.real, rel as string, constraints);
   return r.real;
 }
 
 /**
  * Where a write to `rel` lands: the real parent directory (created when `createDirs`) joined with the
- * final component, which is NOT resolved, so a symlink there is refused rather than followed.
+ * final component, which is NOT resolved, so a symlink there is refused rather than followed. With
+ * the decision's `constraints`, the path must still lead where the decision judged it to.
  */
-export async function resolveForWrite(root: string, rel: unknown, createDirs: boolean): Promise<string> {
+export async function resolveForWrite(
+  root: string,
+  rel: unknown,
+  createDirs: boolean,
+  constraints?: Record<string, unknown>,
+): Promise<string> {
   const abs = resolveLexically(root, rel);
   refuseGitInternal(root, abs, rel as string);
   if (abs === root) throw new ToolError('FS.IS_DIRECTORY', 'cannot write to the workspace root');
+  // before any directory is created: a refused write leaves nothing behind
+  await assertAsJudged(root, abs, rel as string, constraints);
   const parent = await resolveReal(root, path.dirname(abs), rel as string);
   let dir = parent.real;
   if (!parent.exists) {
@@ -115,6 +195,7 @@ export async function resolveForWrite(root: string, rel: unknown, createDirs: bo
   });
   if (st?.isSymbolicLink())
     throw new ToolError('PATH.SYMLINK', `"${rel as string}" is a symlink; writes never follow symlinks`);
+  assertRealAsJudged(root, target, rel as string, constraints);
   if (st?.isDirectory()) throw new ToolError('FS.IS_DIRECTORY', `"${rel as string}" is a directory`);
   if (st) assertPlainFile(st, rel as string);
   return target;
@@ -122,9 +203,15 @@ export async function resolveForWrite(root: string, rel: unknown, createDirs: bo
 
 /**
  * After open, checks where the descriptor really points (Linux `/proc/self/fd`), closing the gap
- * between resolving a path and opening it. A no-op where `/proc` is unavailable.
+ * between resolving a path and opening it: inside the workspace and, with the decision's
+ * `constraints`, the path the decision judged. A no-op where `/proc` is unavailable.
  */
-export async function assertOpenedInside(root: string, fd: number, rel: string): Promise<void> {
+export async function assertOpenedInside(
+  root: string,
+  fd: number,
+  rel: string,
+  constraints?: Record<string, unknown>,
+): Promise<void> {
   let real: string;
   try {
     real = await fs.readlink(`/proc/self/fd/${fd}`);
@@ -132,6 +219,7 @@ export async function assertOpenedInside(root: string, fd: number, rel: string):
     return;
   }
   if (!isInside(root, real)) throw new ToolError('PATH.ESCAPE', `"${rel}" was swapped to point outside the workspace`);
+  assertRealAsJudged(root, real, rel, constraints);
 }
 
 /**
