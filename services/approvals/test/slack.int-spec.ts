@@ -1,10 +1,12 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Decision, Envelope } from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, IdentityDirectory, secretHash } from '@warden/runtime';
-import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { System } from '../../../test/support/system';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/approval-blocks';
 import { SlackNotifier } from '../src/slack/slack-notifier';
@@ -12,6 +14,7 @@ import { signSlackRequest } from '../src/slack/slack-signature';
 import { FakeSlack, type SlackCall } from './support/fake-slack';
 
 const SECRET = 'slack-signing-secret-for-tests';
+const ADMIN = 'slack-test-admin-token-0123456789abcdef';
 const BOT_TOKEN = 'xoxb-test-token';
 
 describe('Slack: approval messages and signed interactions (real NATS + Postgres, fake Slack Web API)', () => {
@@ -34,12 +37,13 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
       SLACK_ESCALATION_CHANNEL: 'C_ESCALATIONS',
       SLACK_ESCALATION_MENTION: '<!here>',
       DASHBOARD_RUNS: 'false',
+      WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
     });
     // the real policy service answers the approvals engine's re-check of a grant
     await sys.start('policy');
     app = await sys.start('approvals');
     url = sys.url('approvals');
-    publisher = new Publisher(t.bus.js, t.subjects);
+    publisher = testPublisher(t);
   });
   afterAll(async () => {
     await sys?.stopAll();
@@ -378,6 +382,110 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
     expect(updates.map((u) => u.args.channel).sort()).toEqual(['C_APPROVALS', 'C_ESCALATIONS']);
     expect(updates.every((u) => JSON.stringify(u.args.blocks).includes('*Expired*'))).toBe(true);
     expect(postsFor(id)).toHaveLength(2);
+  });
+
+  it('refuses a signed request whose response_url points outside Slack: 400, no vote, nothing sent there', async () => {
+    const hits: string[] = [];
+    const elsewhere: Server = createServer((req, res) => {
+      hits.push(req.url ?? '');
+      res.end('{}');
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+    const target = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/steal`;
+    try {
+      await createOperator('erin', 'U_ERIN', 3);
+      const env = requested('push');
+      const id = env.data.approval_id;
+      await publisher.publishEvent(env);
+      await waitFor(() => status(id), 'the inbox row');
+      const payload = (responseUrl: string) => ({
+        payload: JSON.stringify({
+          type: 'block_actions',
+          user: { id: 'U_ERIN' },
+          actions: [{ action_id: APPROVE_ACTION, value: id }],
+          response_url: responseUrl,
+        }),
+      });
+      for (const bad of [
+        target,
+        'https://hooks.slack.com.evil.test/x',
+        'http://hooks.slack.com/x',
+        'file:///etc/passwd',
+      ]) {
+        const r = await signedPost('/slack/interactions', payload(bad));
+        expect([bad, r.status]).toEqual([bad, 400]);
+        expect(r.headers.get('content-type')).toContain('application/problem+json');
+        expect(((await r.json()) as { detail: string }).detail).toMatch(
+          /response_url must be an https:\/\/hooks\.slack\.com/,
+        );
+      }
+      const cmd = await signedPost('/slack/commands', {
+        command: '/warden',
+        text: `approve ${id}`,
+        user_id: 'U_ERIN',
+        response_url: target,
+      });
+      expect(cmd.status).toBe(400);
+      // the fake Slack (SLACK_API_URL's origin) is accepted, and proves the vote path still works afterwards
+      await click(id, 'U_ERIN', APPROVE_ACTION, 'erin');
+      await waitFor(() => slack.responses.find((x) => x.name === 'erin'), 'the reply on the Slack response_url');
+      await waitFor(async () => (await status(id)) === 'granted', 'the grant', 20_000);
+      expect(hits).toEqual([]);
+    } finally {
+      await new Promise((r) => elsewhere.close(r));
+    }
+  });
+
+  it('answers 400 to a signed interaction whose payload is null or not an object, and keeps serving', async () => {
+    for (const raw of ['null', '[]', '"x"', '42', 'not json']) {
+      const r = await signedPost('/slack/interactions', { payload: raw });
+      expect([raw, r.status]).toEqual([raw, 400]);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+    }
+    expect((await signedPost('/slack/interactions', {})).status).toBe(400);
+    // odd shapes inside an object are ignored (acked, nothing done), never a crash after the answer
+    const odd = await signedPost('/slack/interactions', {
+      payload: JSON.stringify({ type: 'block_actions', user: 5, actions: [{ action_id: APPROVE_ACTION, value: {} }] }),
+    });
+    expect(odd.status).toBe(200);
+    const health = await fetch(`${url}/health/live`);
+    expect(health.status).toBe(200);
+  });
+
+  it('refuses a second operator for a Slack user (409), and an ambiguous mapping votes as nobody', async () => {
+    const create = (name: string, slackUserId: string) =>
+      fetch(`${url}/v1/operators`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name, roles: ['approver'], max_tier: 3, slack_user_id: slackUserId }),
+      });
+    const first = await create('frank', 'U_FRANK');
+    expect(first.status).toBe(201);
+    const { id: frankId } = (await first.json()) as { id: string };
+    await waitFor(() => app.get(IdentityDirectory).operator(frankId), 'frank in the directory');
+    const dup = await create('mallory', 'U_FRANK');
+    expect(dup.status).toBe(409);
+    expect(dup.headers.get('content-type')).toContain('application/problem+json');
+    expect((await dup.json()) as { title: string; detail: string }).toMatchObject({
+      title: 'SLACK.ALREADY_LINKED',
+      detail: expect.stringContaining('U_FRANK'),
+    });
+
+    // two links that raced past the check (or came from the log): Slack acts as neither
+    await createOperator('grace', 'U_GRACE', 3);
+    await createOperator('mallory', 'U_GRACE', 3);
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => status(id), 'the inbox row');
+    await click(id, 'U_GRACE', APPROVE_ACTION, 'grace');
+    const reply = await waitFor(() => slack.responses.find((x) => x.name === 'grace'), 'the reply');
+    expect(reply.body.text).toMatch(/linked to more than one Warden operator/);
+    expect(await status(id)).toBe('pending');
+    const votes = await app
+      .get<DataSource>(DATA_SOURCE)
+      .query('SELECT count(*)::int AS n FROM approvals.votes WHERE approval_id = $1', [id]);
+    expect(votes).toEqual([{ n: 0 }]);
   });
 
   it('retries a rate-limited post, and dead-letters a post Slack refuses for good', async () => {

@@ -55,23 +55,24 @@ export class SlackController implements OnApplicationShutdown {
   async interactions(@Req() req: Request, @Res() res: Response): Promise<void> {
     const body = await this.verified(req, res, 'interactions');
     if (!body) return;
-    let payload: BlockActionsPayload;
-    try {
-      payload = JSON.parse(new URLSearchParams(body.toString('utf8')).get('payload') ?? '') as BlockActionsPayload;
-    } catch {
-      problem(res, 400, 'Bad Request', 'form field "payload" must be JSON');
+    const payload = interactionPayload(body);
+    if (typeof payload === 'string') {
+      slackMetrics.requests.inc({ route: 'interactions', outcome: 'bad_body' });
+      problem(res, 400, 'Bad Request', payload);
       return;
     }
+    if (!this.responseUrlAllowed(payload.response_url, res, 'interactions')) return;
     // ack at once: the vote and the message update follow (Slack shows an error after 3 s)
     res.status(200).end();
     slackMetrics.requests.inc({ route: 'interactions', outcome: 'accepted' });
     if (payload.type !== 'block_actions') return;
     const action = payload.actions?.[0];
     if (!action || (action.action_id !== APPROVE_ACTION && action.action_id !== REJECT_ACTION) || !action.value) return;
+    const value = action.value;
     const vote = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
     this.track(
       (async () => {
-        const reply = await this.castVote(payload.user?.id, action.value!, vote, undefined);
+        const reply = await this.castVote(payload.user?.id, value, vote, undefined);
         if (payload.response_url) await this.respond(payload.response_url, { ...reply, replace_original: false });
       })(),
     );
@@ -86,6 +87,7 @@ export class SlackController implements OnApplicationShutdown {
     const [sub = '', id, ...rest] = (form.get('text') ?? '').trim().split(/\s+/);
     const userId = form.get('user_id') ?? undefined;
     const responseUrl = form.get('response_url') ?? undefined;
+    if (!this.responseUrlAllowed(responseUrl, res, 'commands')) return;
     slackMetrics.requests.inc({ route: 'commands', outcome: 'accepted' });
     let work: Promise<Reply>;
     switch (sub.toLowerCase()) {
@@ -158,11 +160,25 @@ export class SlackController implements OnApplicationShutdown {
     return body;
   }
 
+  /** A request naming a `response_url` outside Slack is refused (400) before anything is done. */
+  private responseUrlAllowed(url: string | undefined, res: Response, route: string): boolean {
+    if (url === undefined || isSlackResponseUrl(url, this.config.SLACK_API_URL)) return true;
+    slackMetrics.requests.inc({ route, outcome: 'bad_body' });
+    this.log.warn('refused a Slack request whose response_url is outside Slack', { route, host: hostOf(url) });
+    problem(res, 400, 'Bad Request', `response_url must be an https://${SLACK_RESPONSE_HOST}/ URL`);
+    return false;
+  }
+
   private operator(userId: string | undefined): Principal | undefined {
     return userId ? this.directory.operatorBySlackUser(userId) : undefined;
   }
 
   private unlinked(userId: string | undefined): Reply {
+    if (userId && this.directory.operatorsBySlackUser(userId).length > 1)
+      return ephemeral(
+        `Your Slack account (<@${userId}>) is linked to more than one Warden operator, so Warden cannot tell who is voting. ` +
+          'Ask a Warden admin to revoke all but one of them (`POST /v1/operators/:id/revoke`).',
+      );
     return ephemeral(
       `Your Slack account${userId ? ` (<@${userId}>)` : ''} is not linked to a Warden operator, so you cannot vote here. ` +
         'Ask a Warden admin to create an operator for you with your `slack_user_id` (`POST /v1/operators`).',
@@ -228,11 +244,18 @@ export class SlackController implements OnApplicationShutdown {
   }
 
   private async respond(url: string, body: object): Promise<void> {
+    if (!isSlackResponseUrl(url, this.config.SLACK_API_URL)) {
+      // a signed payload may still name any URL: never let it make this service call elsewhere
+      slackMetrics.requests.inc({ route: 'response_url', outcome: 'refused' });
+      this.log.warn('refused a response_url outside Slack', { host: hostOf(url) });
+      return;
+    }
     try {
       const r = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
+        redirect: 'error',
         signal: AbortSignal.timeout(10_000),
       });
       if (!r.ok) this.log.warn('Slack response_url refused the reply', { status: r.status });
@@ -264,6 +287,62 @@ export function explain(err: unknown, vote: 'approve' | 'reject'): string {
     default:
       return `Your ${vote} vote was refused: ${err.message}`;
   }
+}
+
+/** Slack's own host for `response_url`s (https only). */
+export const SLACK_RESPONSE_HOST = 'hooks.slack.com';
+
+/**
+ * True for a `response_url` this service may post to: `https://hooks.slack.com/…`, or the origin of
+ * the configured Slack Web API (`SLACK_API_URL`, which tests and the benchmark point at a local fake).
+ * @example isSlackResponseUrl('https://hooks.slack.com/actions/T1/1/abc', 'https://slack.com/api/') // true
+ */
+export function isSlackResponseUrl(url: string, apiUrl: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.username || u.password) return false;
+  if (u.protocol === 'https:' && u.hostname === SLACK_RESPONSE_HOST && (u.port === '' || u.port === '443')) return true;
+  try {
+    return u.origin === new URL(apiUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** The `payload` form field of an interaction, checked for shape; a string says what is wrong. */
+function interactionPayload(body: Buffer): BlockActionsPayload | string {
+  const raw = new URLSearchParams(body.toString('utf8')).get('payload');
+  if (raw === null) return 'form field "payload" is required';
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    return 'form field "payload" must be JSON';
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'form field "payload" must be a JSON object';
+  const p = v as Record<string, unknown>;
+  const str = (x: unknown) => (typeof x === 'string' ? x : undefined);
+  const user = typeof p.user === 'object' && p.user !== null ? (p.user as Record<string, unknown>) : undefined;
+  const actions = Array.isArray(p.actions) ? p.actions : [];
+  const first = typeof actions[0] === 'object' && actions[0] !== null ? (actions[0] as Record<string, unknown>) : {};
+  return {
+    type: str(p.type) ?? '',
+    user: { id: str(user?.id) },
+    actions: [{ action_id: str(first.action_id), value: str(first.value) }],
+    response_url: str(p.response_url),
+  };
 }
 
 function header(req: Request, name: string): string | undefined {

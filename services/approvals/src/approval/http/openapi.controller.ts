@@ -162,7 +162,7 @@ const DOCUMENT = {
             type: 'object',
             properties: { id: { type: 'string' }, token: { type: 'string' } },
           }),
-          ...problemResponses(400, 401, FORBIDDEN),
+          ...problemResponses(400, 401, FORBIDDEN, [409, 'the Slack user is already linked to an active operator']),
         },
       },
       get: {

@@ -52,6 +52,13 @@ export class OperatorsController {
   @Auth('admin')
   async create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<{ id: string; token: string }> {
     const b = parseBody(CreateOperator, body);
+    // Slack acts as the one operator a Slack user is linked to: a second link would be ambiguous
+    // (the lookup refuses an ambiguous mapping too, for two creations racing past this check)
+    if (b.slack_user_id && this.directory.operatorsBySlackUser(b.slack_user_id).length)
+      throw new DomainError(
+        'SLACK.ALREADY_LINKED',
+        `Slack user ${b.slack_user_id} is already linked to an active operator; revoke that operator first`,
+      );
     const id = newId();
     const token = newSecret('wop');
     await this.publisher.publishEvent(
