@@ -60,9 +60,11 @@ function containsNul(value: unknown): boolean {
  * truncated; any other result as it is. The worker's own guard on what a sandbox answered.
  */
 export function capResult(result: RunResult, maxBytes: number): RunResult {
-  const json = JSON.stringify(result.output ?? null);
-  if (Buffer.byteLength(json) <= maxBytes) return result;
-  return { ...result, output: utf8Prefix(json, maxBytes), truncated: true };
+  // an output already cut to a JSON text prefix is measured as that text, not as its JSON encoding
+  const text =
+    result.truncated && typeof result.output === 'string' ? result.output : JSON.stringify(result.output ?? null);
+  if (Buffer.byteLength(text) <= maxBytes) return result;
+  return { ...result, output: utf8Prefix(text, maxBytes), truncated: true };
 }
 
 /** The longest prefix of `s` whose UTF-8 encoding fits in `maxBytes` (never half a character). */

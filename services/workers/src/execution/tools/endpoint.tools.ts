@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { z } from 'zod';
 import {
   DeployArgs,
@@ -12,36 +14,67 @@ import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from '.
 
 const Output = z.object({ status: z.number().int(), response: z.unknown() });
 
-/** POSTs JSON to a configured endpoint (trusted configuration: no host checks, no redirects). */
+/** Most bytes of an endpoint's answer kept. */
+const MAX_ANSWER = 64 * 1024;
+
+/**
+ * POSTs JSON to a configured endpoint (trusted configuration: no host checks, no redirects). Uses
+ * node:http(s), not fetch: undici's WebAssembly parser cannot reserve its memory under the sandbox's
+ * address-space limit (prlimit --as), so fetch fails in every sandbox.
+ */
 async function post(ctx: ToolContext, tool: string, url: string, body: unknown): Promise<z.infer<typeof Output>> {
   const s = settingsOf(ctx, tool).endpoints;
   const timeout = AbortSignal.timeout(s.timeoutMs);
-  let res: Response;
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+  const payload = Buffer.from(JSON.stringify(body));
+  let answer: { status: number; text: string };
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(s.token ? { authorization: `Bearer ${s.token}` } : {}),
-      },
-      body: JSON.stringify(body),
-      redirect: 'error',
-      signal: ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout,
+    answer = await new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const req = (target.protocol === 'https:' ? https : http).request(
+        target,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': payload.length,
+            ...(s.token ? { authorization: `Bearer ${s.token}` } : {}),
+          },
+          signal,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            if (size < MAX_ANSWER) chunks.push(c);
+            size += c.length;
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).subarray(0, MAX_ANSWER).toString('utf8'),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
     });
   } catch (err) {
     if (timeout.aborted) throw new ToolError('ENDPOINT.TIMEOUT', `${tool}: no answer within ${s.timeoutMs} ms`);
     throw new ToolError('ENDPOINT.FAILED', `${tool}: ${(err as Error).message}`);
   }
-  const text = (await res.text()).slice(0, 64 * 1024);
-  let response: unknown = text;
+  let response: unknown = answer.text;
   try {
-    response = JSON.parse(text);
+    response = JSON.parse(answer.text);
   } catch {
     // not JSON: keep the text
   }
-  if (!res.ok)
-    throw new ToolError('ENDPOINT.FAILED', `${tool}: endpoint answered ${res.status}: ${text.slice(0, 500)}`);
-  return { status: res.status, response };
+  // 3xx included: redirects are not followed
+  if (answer.status < 200 || answer.status > 299)
+    throw new ToolError('ENDPOINT.FAILED', `${tool}: endpoint answered ${answer.status}: ${answer.text.slice(0, 500)}`);
+  return { status: answer.status, response };
 }
 
 const PrRef = { number: z.number().int().positive().optional(), id: z.string().optional(), url: z.string().optional() };
