@@ -106,8 +106,14 @@ describe('fs tools', () => {
       writeFileSync(path.join(root, 'a.md'), 'a much longer original');
       const r = await run('fs.write_file', { path: 'a.md', content: 'short' });
       expect(readFileSync(path.join(root, 'a.md'), 'utf8')).toBe('short');
-      // an existing file was replaced, not created: flagging must not propose deleting it
-      expect(r.output).toEqual({ path: 'a.md', bytes_written: 5, created: false });
+      // an existing file was replaced, not created: flagging proposes restoring it, never deleting it
+      expect(r.output).toEqual({
+        path: 'a.md',
+        bytes_written: 5,
+        created: false,
+        previous_bytes: 22,
+        previous_content: 'a much longer original',
+      });
     });
 
     it('says created: true only for the write that created the file', async () => {
