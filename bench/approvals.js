@@ -89,7 +89,7 @@ async function main() {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
     DATABASE_URL: run.databaseUrl,
-    WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
     WARDEN_WORKSPACE: fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-approvals-')),
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',

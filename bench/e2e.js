@@ -50,7 +50,7 @@ async function main() {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
     DATABASE_URL: run.databaseUrl,
-    WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
     WARDEN_WORKSPACE: workspace,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
   };

@@ -157,7 +157,7 @@ async function httpRoundTrip() {
     REDIS_URL,
     DATABASE_URL: run.databaseUrl,
     WARDEN_SUBJECT_PREFIX: run.prefix,
-    WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: token,
     LOG_LEVEL: 'error',
   };

@@ -4,7 +4,7 @@
 'use strict';
 const net = require('node:net');
 const path = require('node:path');
-const { ensureSigningKey } = require('./lib/infra');
+const { ensureKeyringSeed } = require('./lib/infra');
 
 const SERVICES = { ingest: 7101, policy: 7102, orchestrator: 7103, approvals: 7104 };
 
@@ -26,8 +26,11 @@ async function main() {
     if (!(n in SERVICES)) throw new Error(`unknown service "${n}" (one of: ${Object.keys(SERVICES).join(', ')})`);
   }
   const { rebuildService } = require('@warden/runtime');
-  // the same key `npm start` gives the services (their config requires it; a rebuild signs nothing)
-  const env = { ...process.env, WARDEN_SIGNING_KEY: ensureSigningKey(process.env).key };
+  // the keys `npm start` gives the services: a rebuild verifies every event as the live service does
+  const env =
+    process.env.WARDEN_SIGNING_KEY && process.env.WARDEN_PRODUCER_KEYS
+      ? process.env
+      : { ...process.env, WARDEN_KEYRING_SEED: ensureKeyringSeed(process.env).key };
   for (const name of targets) {
     const port = Number(process.env[`${name.toUpperCase()}_PORT`] ?? SERVICES[name]);
     if (!force && (await portOpen(port))) {

@@ -73,10 +73,16 @@ async function prepare(opts, say) {
   }
 
   const childEnv = { ...process.env };
-  const signing = infra.ensureSigningKey(process.env);
-  childEnv.WARDEN_SIGNING_KEY = signing.key;
+  const signing = infra.ensureKeyringSeed(process.env);
+  // one seed, a distinct key per service derived from it; a single WARDEN_SIGNING_KEY for all five
+  // would let any of them sign as another, so it is not passed on here
+  for (const v of ['WARDEN_SIGNING_KEY', 'WARDEN_PRODUCER_KEYS']) {
+    if (childEnv[v]) say(`ignoring ${v}: npm start derives each service's key from the keyring seed`);
+    delete childEnv[v];
+  }
+  childEnv.WARDEN_KEYRING_SEED = signing.key;
   if (signing.source !== 'env')
-    say(`${signing.created ? 'created' : 'using'} signing key ${path.relative(infra.ROOT, signing.source)}`);
+    say(`${signing.created ? 'created' : 'using'} keyring seed ${path.relative(infra.ROOT, signing.source)}`);
   const secrets = infra.ensureSecretsKey(process.env);
   childEnv.WARDEN_SECRETS_KEY = secrets.key;
   if (secrets.source !== 'env')

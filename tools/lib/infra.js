@@ -187,13 +187,15 @@ function readOrCreateSecretFile(file, make) {
 }
 
 /**
- * The Ed25519 seed the services sign with: `WARDEN_SIGNING_KEY` if set, else `var/signing.key`
- * (created with 32 random bytes, base64, mode 0600). Throws if the key is malformed.
+ * The development keyring seed every local service derives its own Ed25519 key from (and every
+ * other producer's public key): `WARDEN_KEYRING_SEED` if set, else `var/signing.key` (created with
+ * 32 random bytes, base64, mode 0600). Throws if the seed is malformed. Production gives each
+ * service its own `WARDEN_SIGNING_KEY` and `WARDEN_PRODUCER_KEYS` instead (`npx warden signing-keys`).
  */
-function ensureSigningKey(env = process.env, root = ROOT) {
-  if (env.WARDEN_SIGNING_KEY) {
-    decodeKey32(env.WARDEN_SIGNING_KEY, 'WARDEN_SIGNING_KEY');
-    return { key: env.WARDEN_SIGNING_KEY, source: 'env', created: false };
+function ensureKeyringSeed(env = process.env, root = ROOT) {
+  if (env.WARDEN_KEYRING_SEED) {
+    decodeKey32(env.WARDEN_KEYRING_SEED, 'WARDEN_KEYRING_SEED');
+    return { key: env.WARDEN_KEYRING_SEED, source: 'env', created: false };
   }
   const file = path.join(root, 'var', 'signing.key');
   const { value, created } = readOrCreateSecretFile(file, () => randomBytes(32).toString('base64'));
@@ -241,7 +243,7 @@ module.exports = {
   ensureDatabase,
   decodeKey32,
   readOrCreateSecretFile,
-  ensureSigningKey,
+  ensureKeyringSeed,
   ensureSecretsKey,
   ensureDevAdminToken,
 };

@@ -96,7 +96,7 @@ describe('checkTcp / checkInfrastructure', () => {
   });
 });
 
-describe('ensureSigningKey', () => {
+describe('ensureKeyringSeed', () => {
   let root: string;
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-infra-'));
@@ -104,25 +104,25 @@ describe('ensureSigningKey', () => {
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
   it('creates var/signing.key once (32 bytes, mode 0600) and reuses it', () => {
-    const first = infra.ensureSigningKey({}, root);
+    const first = infra.ensureKeyringSeed({}, root);
     const file = path.join(root, 'var', 'signing.key');
     expect(first).toMatchObject({ source: file, created: true });
     expect(Buffer.from(first.key, 'base64')).toHaveLength(32);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    const second = infra.ensureSigningKey({}, root);
+    const second = infra.ensureKeyringSeed({}, root);
     expect(second).toMatchObject({ key: first.key, created: false });
   });
 
   it('tightens a key file that others can read', () => {
-    infra.ensureSigningKey({}, root);
+    infra.ensureKeyringSeed({}, root);
     const file = path.join(root, 'var', 'signing.key');
     fs.chmodSync(file, 0o644);
-    infra.ensureSigningKey({}, root);
+    infra.ensureKeyringSeed({}, root);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('creates var/secrets.key the same way, distinct from the signing key; env wins', () => {
-    const signing = infra.ensureSigningKey({}, root);
+    const signing = infra.ensureKeyringSeed({}, root);
     const first = infra.ensureSecretsKey({}, root);
     expect(first).toMatchObject({ source: path.join(root, 'var', 'secrets.key'), created: true });
     expect(Buffer.from(first.key, 'base64')).toHaveLength(32);
@@ -133,19 +133,19 @@ describe('ensureSigningKey', () => {
     expect(() => infra.ensureSecretsKey({ WARDEN_SECRETS_KEY: 'short' }, root)).toThrow(/WARDEN_SECRETS_KEY/);
   });
 
-  it('prefers WARDEN_SIGNING_KEY and writes no file', () => {
+  it('prefers WARDEN_KEYRING_SEED and writes no file', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
-    expect(infra.ensureSigningKey({ WARDEN_SIGNING_KEY: key }, root)).toEqual({ key, source: 'env', created: false });
+    expect(infra.ensureKeyringSeed({ WARDEN_KEYRING_SEED: key }, root)).toEqual({ key, source: 'env', created: false });
     expect(fs.existsSync(path.join(root, 'var'))).toBe(false);
   });
 
   it('refuses a malformed key from env or file', () => {
-    expect(() => infra.ensureSigningKey({ WARDEN_SIGNING_KEY: 'c2hvcnQ=' }, root)).toThrow(
-      /WARDEN_SIGNING_KEY must be 32 bytes/,
+    expect(() => infra.ensureKeyringSeed({ WARDEN_KEYRING_SEED: 'c2hvcnQ=' }, root)).toThrow(
+      /WARDEN_KEYRING_SEED must be 32 bytes/,
     );
     fs.mkdirSync(path.join(root, 'var'));
     fs.writeFileSync(path.join(root, 'var', 'signing.key'), 'not-a-key\n');
-    expect(() => infra.ensureSigningKey({}, root)).toThrow(/signing\.key must be 32 bytes/);
+    expect(() => infra.ensureKeyringSeed({}, root)).toThrow(/signing\.key must be 32 bytes/);
   });
 
   it('accepts a hex key', () => {

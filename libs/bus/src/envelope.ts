@@ -8,6 +8,7 @@ import {
   type AnyEnvelope,
 } from '@warden/contracts';
 import { ValidationError, deriveId, newId } from '@warden/kernel';
+import { eventAuthenticity } from './authenticity';
 
 /** What a producer supplies; the rest of the envelope is filled in. */
 export interface EnvelopeInput<T extends EventType> {
@@ -47,10 +48,14 @@ export function makeEnvelope<T extends EventType>(input: EnvelopeInput<T>): Enve
 
 /**
  * Validates an envelope and its `data` against the contract; throws {@link ValidationError} with
- * field paths (permanent: the message is dead-lettered). Unknown event types pass with raw data
+ * field paths (permanent: the message is dead-lettered). When the process has installed an
+ * {@link EventAuthenticity} (every service does at boot), an event not signed by the one producer
+ * allowed to emit its type throws {@link ForgedEventError} (also permanent). Unknown event types pass with raw data
  * only when `allowUnknown` is set (consumers that merely record events).
  */
 export function decodeEnvelope(raw: unknown, allowUnknown = false): AnyEnvelope {
+  // authenticity first, on the bytes as received: schema parsing may drop or reshape fields
+  eventAuthenticity()?.check(raw);
   const base = EnvelopeBase.safeParse(raw);
   if (!base.success) throw new ValidationError(toFieldErrors(base.error));
   const schema = (EventDataSchemas as Record<string, (typeof EventDataSchemas)[EventType]>)[base.data.type];

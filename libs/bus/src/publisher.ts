@@ -17,20 +17,33 @@ export interface OutgoingMessage {
   wave?: number;
 }
 
+export interface PublisherOptions {
+  timeoutMs?: number;
+  /** Signs each event before it is published (the service's {@link EventAuthenticity.seal}). */
+  seal?: (env: Envelope) => Envelope;
+}
+
 /**
  * Publishes envelopes and commands to JetStream with `Nats-Msg-Id` and `traceparent`. `publishAll`
  * pipelines: every publish is in flight at once and it resolves when all are acked.
  * @example await publisher.publishEvent(envelope)
  */
 export class Publisher {
+  private readonly timeoutMs: number;
+  private readonly seal?: (env: Envelope) => Envelope;
+
   constructor(
     private readonly js: JetStreamClient,
     readonly subjects: Subjects,
-    private readonly timeoutMs = 5000,
-  ) {}
+    opts: PublisherOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.seal = opts.seal;
+  }
 
   /** The message that carries an event on its run's subject. */
-  eventMessage<T extends EventType>(env: Envelope<T>): OutgoingMessage {
+  eventMessage<T extends EventType>(unsealed: Envelope<T>): OutgoingMessage {
+    const env = this.seal && !unsealed.sig ? this.seal(unsealed) : unsealed;
     const subject = isDirectoryEvent(env.type)
       ? this.subjects.directory(env.correlation_id, env.type)
       : env.run_id

@@ -47,7 +47,7 @@ export interface BatchHandling {
 }
 
 /** Why a message was dead-lettered, as a bounded metric label. */
-type DeadReason = 'invalid' | 'refused' | 'max_deliveries';
+type DeadReason = 'invalid' | 'forged' | 'refused' | 'max_deliveries';
 
 /** Nak backoff for delivery n: 250 ms doubling, capped at 30 s, with ±20 % jitter. */
 export function backoffMs(deliveryCount: number): number {
@@ -204,7 +204,8 @@ export class WorkConsumer {
       msg.raw.ack();
       busMetrics.messages.inc({ consumer: this.durable, outcome: 'ack' });
     } else if (err instanceof DomainError) {
-      await this.deadLetter(msg, err instanceof ValidationError ? 'invalid' : 'refused', err.code, err.message);
+      const reason = err instanceof ValidationError ? 'invalid' : err.code === 'EVENT.FORGED' ? 'forged' : 'refused';
+      await this.deadLetter(msg, reason, err.code, err.message);
     } else if (msg.deliveryCount >= (this.spec.maxDeliver ?? 8)) {
       const detail = err instanceof Error ? err.message : String(err);
       await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', detail);

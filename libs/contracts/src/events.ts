@@ -58,9 +58,24 @@ export const ApprovalVoteData = z.object({
   standing: z.object({ scope: z.enum(['session', 'agent']), ttl_seconds: z.number().int().positive() }).optional(),
 });
 
+/** One vote a grant counts: the `approval_vote` event (by id) and who cast it. */
+export const CountedVote = z.object({
+  vote_id: Uuid,
+  operator_id: z.string().min(1),
+  /** The operator's display name at the time of the vote. */
+  operator: z.string(),
+});
+
 export const ApprovalClosedData = z.object({
   approval_id: Uuid,
+  /** Display names of the operators who decided (kept for readers of older events; see `votes`). */
   operators: z.array(z.string()).default([]),
+  /**
+   * On `approval_granted`: every approve vote the grant counts. The orchestrator re-checks quorum,
+   * distinct operators and no self-approval against the signed `approval_vote` events it has seen,
+   * never against a count in the grant.
+   */
+  votes: z.array(CountedVote).optional(),
   reason: z.string().optional(),
   /** What the approval was bound to (set on `approval_granted`): the orchestrator re-checks both. */
   action_hash: Sha256.optional(),
@@ -173,6 +188,11 @@ export const EnvelopeBase = z.object({
   causation_id: z.string().nullable(),
   trace_id: TraceId,
   data: JsonObject,
+  /**
+   * `ed25519:<base64>`: the producer's signature over the canonical JSON (RFC 8785) of the envelope
+   * without `sig`. Verified against `EVENT_PRODUCERS[type]`'s public keys by every consumer.
+   */
+  sig: z.string().max(200).optional(),
 });
 
 export interface Envelope<T extends EventType = EventType> {
@@ -186,6 +206,8 @@ export interface Envelope<T extends EventType = EventType> {
   causation_id: string | null;
   trace_id: string;
   data: EventData<T>;
+  /** The producer's signature (see {@link EnvelopeBase}); set when published. */
+  sig?: string;
 }
 
 /** A union of every typed envelope; narrow with `switch (e.type)`. */

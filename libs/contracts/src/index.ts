@@ -7,4 +7,5 @@ export * from './directory';
 export * from './commands';
 export * from './subjects';
 export * from './validation';
+export * from './producers';
 export * from './tools';

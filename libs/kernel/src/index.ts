@@ -3,3 +3,4 @@ export * from './clock';
 export * from './canonical';
 export * from './errors';
 export * from './signing';
+export * from './keyring';

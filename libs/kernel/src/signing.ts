@@ -37,7 +37,8 @@ export interface AcceptedKeys {
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-function decodeKey(text: string, what: string): Buffer {
+/** Decodes a 32-byte key given as base64, hex or an Ed25519 PEM block; `what` names it in errors. */
+export function decodeKey(text: string, what: string): Buffer {
   const trimmed = text.trim();
   if (trimmed.includes('-----BEGIN')) return decodePem(trimmed, what);
   const buf = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
@@ -65,12 +66,22 @@ function macKeyOf(seed: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'warden decision mac v1', 32));
 }
 
+/** An Ed25519 private key from its 32-byte seed. */
+export function ed25519PrivateKey(seed: Buffer): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+/** An Ed25519 public key from its raw 32 bytes. */
+export function ed25519PublicKey(raw: Buffer): KeyObject {
+  return publicKeyOf(raw);
+}
+
 function publicKeyOf(raw: Buffer): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 /** Splits a list of keys: commas or newlines between base64/hex keys; PEM blocks kept whole. */
-function splitKeys(list: string | undefined): string[] {
+export function splitKeys(list: string | undefined): string[] {
   if (!list?.trim()) return [];
   const pems = list.match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
   const rest = list.replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, ',');

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { PRODUCERS } from '@warden/contracts';
+import { loadKeyring, type Keyring } from '@warden/kernel';
 
 /** Env every service reads (CONTRACT §1), with developer-machine defaults. */
 export const BaseEnv = z.object({
@@ -12,14 +14,12 @@ export const BaseEnv = z.object({
     .default('warden'),
   WARDEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   WARDEN_BOOTSTRAP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Ed25519 seed (32 bytes, base64 or hex) that signs decisions and worker commands. */
+  /** This service's own Ed25519 seed (32 bytes, base64/hex, or PEM): signs every event it emits. */
   WARDEN_SIGNING_KEY: z.string().optional(),
-  /** Ed25519 public key (32 bytes, base64 or hex) for verifiers that must not hold the seed. */
-  WARDEN_SIGNING_PUBLIC_KEY: z.string().optional(),
-  /** During a key rotation: further seeds whose decision MACs the orchestrator accepts (comma-separated). */
-  WARDEN_SIGNING_ACCEPT_KEYS: z.string().optional(),
-  /** During a key rotation: further public keys whose command signatures workers accept (comma-separated). */
-  WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS: z.string().optional(),
+  /** Every producer's public key: `ingest=<key>,policy=<key>,…` (repeat a producer during a rotation). */
+  WARDEN_PRODUCER_KEYS: z.string().optional(),
+  /** Development and tests only: one seed every producer's key is derived from (refused in production). */
+  WARDEN_KEYRING_SEED: z.string().optional(),
   WARDEN_WORKSPACE: z.string().default('./var/workspace'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
   /** How long a consumer may hold a message before the broker redelivers it (handlers heartbeat). */
@@ -53,4 +53,41 @@ export function parseEnv<S extends z.ZodType>(
 /** A TCP port variable with a default. */
 export function port(defaultPort: number) {
   return z.coerce.number().int().min(0).max(65535).default(defaultPort);
+}
+
+/**
+ * The service's {@link Keyring} from its config: its own key (`WARDEN_SIGNING_KEY`) and every
+ * producer's public keys (`WARDEN_PRODUCER_KEYS`), or, in development, both derived from
+ * `WARDEN_KEYRING_SEED`. Fails fast, naming what is missing: a service without its own key cannot
+ * emit an event anyone accepts, and one without a producer's public key refuses all its events.
+ * @example const keyring = keyringFromConfig('policy', config)
+ */
+export function keyringFromConfig(service: string, config: BaseEnv): Keyring {
+  let kr: Keyring;
+  try {
+    kr = loadKeyring(
+      {
+        self: service,
+        signingKey: config.WARDEN_SIGNING_KEY,
+        producerKeys: config.WARDEN_PRODUCER_KEYS,
+        keyringSeed: config.WARDEN_KEYRING_SEED,
+        production: config.NODE_ENV === 'production',
+      },
+      PRODUCERS,
+    );
+  } catch (err) {
+    throw new Error(`invalid configuration:\n  ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (!kr.privateKey) {
+    problems.push(
+      `WARDEN_SIGNING_KEY: is required: ${service} signs every event it emits with its own Ed25519 key (or set WARDEN_KEYRING_SEED in development)`,
+    );
+  }
+  const missing = PRODUCERS.filter((p) => !kr.trusted.get(p)?.length);
+  if (missing.length) {
+    problems.push(`WARDEN_PRODUCER_KEYS: no public key for ${missing.join(', ')}: their events would all be refused`);
+  }
+  if (problems.length) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return kr;
 }

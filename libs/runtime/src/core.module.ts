@@ -1,10 +1,18 @@
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { Subjects } from '@warden/contracts';
-import { Publisher, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
+import {
+  EventAuthenticity,
+  Publisher,
+  connectBus,
+  ensureStreams,
+  installEventAuthenticity,
+  type BusConnection,
+} from '@warden/bus';
+import type { Keyring } from '@warden/kernel';
 import { createRedis, openDataSource, type Redis, type ServiceDataSourceOptions } from '@warden/persistence';
 import { HealthModule, Logger, type HealthCheck } from '@warden/observability';
-import type { BaseEnv } from './config';
+import { keyringFromConfig, type BaseEnv } from './config';
 
 export const BUS = Symbol('BUS');
 export const SUBJECTS = Symbol('SUBJECTS');
@@ -14,6 +22,9 @@ export const REDIS = Symbol('REDIS');
 export const CONFIG = Symbol('CONFIG');
 export const LOGGER = Symbol('LOGGER');
 export const SERVICE_NAME = Symbol('SERVICE_NAME');
+/** The service's {@link Keyring}: its own signing key and every producer's public keys. */
+export const KEYRING = Symbol('KEYRING');
+export const AUTHENTICITY = Symbol('AUTHENTICITY');
 
 /** What a service needs from the platform. */
 export interface CoreOptions<C extends BaseEnv = BaseEnv> {
@@ -51,8 +62,14 @@ class CoreLifecycle implements OnApplicationShutdown {
 export class CoreModule {
   static forRoot<C extends BaseEnv>(opts: CoreOptions<C>): DynamicModule {
     const { service, config } = opts;
+    const keyring = keyringFromConfig(service, config);
+    const authenticity = new EventAuthenticity(keyring);
+    // every decodeEnvelope in this process verifies from here on, before any consumer starts
+    installEventAuthenticity(authenticity);
     const providers: Provider[] = [
       { provide: CONFIG, useValue: config },
+      { provide: KEYRING, useValue: keyring satisfies Keyring },
+      { provide: AUTHENTICITY, useValue: authenticity },
       { provide: SERVICE_NAME, useValue: service },
       { provide: LOGGER, useValue: new Logger(service) },
       { provide: SUBJECTS, useValue: new Subjects(config.WARDEN_SUBJECT_PREFIX) },
@@ -70,7 +87,8 @@ export class CoreModule {
       {
         provide: PUBLISHER,
         inject: [BUS, SUBJECTS],
-        useFactory: (bus: BusConnection, s: Subjects) => new Publisher(bus.js, s),
+        useFactory: (bus: BusConnection, s: Subjects) =>
+          new Publisher(bus.js, s, { seal: (e) => authenticity.seal(e) }),
       },
     ];
     const checks: ((deps: Record<string, unknown>) => HealthCheck)[] = [
@@ -131,6 +149,8 @@ export class CoreModule {
       providers,
       exports: [
         CONFIG,
+        KEYRING,
+        AUTHENTICITY,
         SERVICE_NAME,
         LOGGER,
         SUBJECTS,

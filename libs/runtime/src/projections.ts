@@ -9,8 +9,9 @@ import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import type { CheckpointedProjection } from '@warden/persistence';
+import type { Keyring } from '@warden/kernel';
 import type { BaseEnv } from './config';
-import { BUS, CONFIG, DATA_SOURCE, PUBLISHER, SUBJECTS } from './core.module';
+import { BUS, CONFIG, DATA_SOURCE, KEYRING, PUBLISHER, SUBJECTS } from './core.module';
 
 /** What a service's projections are built from, live or in `npm run projections:rebuild`. */
 export interface ProjectionContext<C extends BaseEnv = BaseEnv> {
@@ -19,6 +20,8 @@ export interface ProjectionContext<C extends BaseEnv = BaseEnv> {
   subjects: Subjects;
   publisher: Publisher;
   config: C;
+  /** The service's own signing key and every producer's public keys. */
+  keyring: Keyring;
 }
 
 export type ProjectionFactory<C extends BaseEnv = BaseEnv> = (ctx: ProjectionContext<C>) => CheckpointedProjection[];
@@ -47,9 +50,15 @@ export function runProjections<C extends BaseEnv>(factory: ProjectionFactory<C>)
   return [
     {
       provide: PROJECTIONS,
-      inject: [DATA_SOURCE, BUS, SUBJECTS, PUBLISHER, CONFIG],
-      useFactory: (ds: DataSource, bus: BusConnection, subjects: Subjects, publisher: Publisher, config: C) =>
-        factory({ ds, bus, subjects, publisher, config }),
+      inject: [DATA_SOURCE, BUS, SUBJECTS, PUBLISHER, CONFIG, KEYRING],
+      useFactory: (
+        ds: DataSource,
+        bus: BusConnection,
+        subjects: Subjects,
+        publisher: Publisher,
+        config: C,
+        keyring: Keyring,
+      ) => factory({ ds, bus, subjects, publisher, config, keyring }),
     },
     ProjectionRunner,
   ];

@@ -1,7 +1,7 @@
 import { Subjects } from '@warden/contracts';
-import { Publisher, connectBus } from '@warden/bus';
+import { EventAuthenticity, Publisher, connectBus, installEventAuthenticity } from '@warden/bus';
 import { openDataSource, type ServiceDataSourceOptions } from '@warden/persistence';
-import type { BaseEnv } from './config';
+import { keyringFromConfig, type BaseEnv } from './config';
 import type { ProjectionFactory } from './projections';
 
 /** A service's read models, as `npm run projections:rebuild` sees them. */
@@ -23,12 +23,23 @@ export async function rebuildService<C extends BaseEnv>(
   env: Record<string, string | undefined>,
 ): Promise<Record<string, number>> {
   const config = target.loadConfig(env);
+  const keyring = keyringFromConfig(target.service, config);
+  const authenticity = new EventAuthenticity(keyring);
+  // a rebuild applies exactly what the live projection would: forged events stay out
+  installEventAuthenticity(authenticity);
   const ds = await openDataSource({ url: config.DATABASE_URL, schema: target.schema, migrations: target.migrations });
   const bus = await connectBus(config.NATS_URL, `${target.service}-rebuild`);
   const subjects = new Subjects(config.WARDEN_SUBJECT_PREFIX);
   try {
     const out: Record<string, number> = {};
-    const projections = target.projections({ ds, bus, subjects, publisher: new Publisher(bus.js, subjects), config });
+    const projections = target.projections({
+      ds,
+      bus,
+      subjects,
+      publisher: new Publisher(bus.js, subjects, { seal: (e) => authenticity.seal(e) }),
+      keyring,
+      config,
+    });
     for (const [i, p] of projections.entries()) out[`${target.service}#${i}`] = await p.rebuild();
     return out;
   } finally {

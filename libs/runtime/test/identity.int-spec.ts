@@ -2,7 +2,7 @@ import { Controller, Get, Module, Req, type INestApplication, type DynamicModule
 import { Publisher, makeEnvelope } from '@warden/bus';
 import type { EventData, EventType } from '@warden/contracts';
 import { newId, newTraceId } from '@warden/kernel';
-import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import {
   Auth,
   BaseEnv,
@@ -70,7 +70,7 @@ describe('IdentityDirectory + @Auth on real NATS (two replicas)', () => {
 
   beforeAll(async () => {
     t = await createTestEnv();
-    publisher = new Publisher(t.bus.js, t.subjects);
+    publisher = testPublisher(t);
     // an operator that exists before the replicas start: they must replay it
     await publish('operator_created', opId, {
       operator_id: opId,

@@ -1,13 +1,53 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DeliverPolicy, RetentionPolicy } from '@nats-io/jetstream';
-import { Subjects } from '@warden/contracts';
-import { BusMessage, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
+import { EVENT_PRODUCERS, PRODUCERS, Subjects, type Envelope, type EventType } from '@warden/contracts';
+import { loadKeyring, type Keyring } from '@warden/kernel';
+import { BusMessage, EventAuthenticity, Publisher, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
 import { ensureDatabase } from '@warden/persistence';
 
 export const TEST_NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_BASE = process.env.TEST_DATABASE_BASE_URL ?? 'postgres://postgres@127.0.0.1:5432';
+
+/**
+ * One keyring seed per test process: every service a test starts derives its own producer key from
+ * it (distinct keys per service, as in production), and {@link testPublisher} signs as any of them.
+ * One per process because the event check is installed process-wide by each service's CoreModule.
+ */
+export const TEST_KEYRING_SEED = randomBytes(32).toString('base64');
+
+/** The keyring a producer of this test process signs with. */
+export function testKeyring(producer: string): Keyring {
+  return loadKeyring({ self: producer, keyringSeed: TEST_KEYRING_SEED }, PRODUCERS);
+}
+
+/**
+ * An envelope signed by its own `producer` (as that service would), for tests that publish events by
+ * hand. Producer `test` stands for "whichever service rightly emits this type" and is replaced by it.
+ */
+export function sealAs<T extends EventType>(env: Envelope<T>): Envelope<T> {
+  const producer = env.producer === 'test' ? EVENT_PRODUCERS[env.type] : env.producer;
+  return new EventAuthenticity(testKeyring(producer)).seal({ ...env, producer });
+}
+
+/**
+ * An envelope that claims `env.producer` but is signed with a key nobody trusts: what an attacker with
+ * publish access on the bus can make.
+ */
+export function forgeAs<T extends EventType>(env: Envelope<T>): Envelope<T> {
+  const mallory = loadKeyring({ self: env.producer, signingKey: randomBytes(32).toString('base64') }, PRODUCERS);
+  return new EventAuthenticity(mallory).seal(env);
+}
+
+/**
+ * A publisher that signs every event as the producer it names, like the real service would; an
+ * envelope that already carries `sig` (a forgery under test) is published as it is.
+ * @example const publisher = testPublisher(t); await publisher.publishEvent(makeEnvelope({ producer: 'policy', … }))
+ */
+export function testPublisher(t: Pick<TestEnv, 'bus' | 'subjects'>): Publisher {
+  return new Publisher(t.bus.js, t.subjects, { seal: (e) => sealAs(e) });
+}
 
 /** An isolated world for one test file: its own subject prefix, streams and database. */
 export interface TestEnv {
@@ -42,7 +82,7 @@ export async function createTestEnv(): Promise<TestEnv> {
       DATABASE_URL: databaseUrl,
       WARDEN_SUBJECT_PREFIX: prefix,
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
-      WARDEN_SIGNING_KEY: randomBytes(32).toString('base64'),
+      WARDEN_KEYRING_SEED: TEST_KEYRING_SEED,
       WARDEN_SECRETS_KEY: randomBytes(32).toString('base64'),
     },
     async cleanup() {

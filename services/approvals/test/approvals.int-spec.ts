@@ -4,7 +4,7 @@ import type { Decision } from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, rebuildService, startService } from '@warden/runtime';
-import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { rebuildTarget } from '../src/projections';
@@ -23,7 +23,7 @@ describe('approvals inbox projection on real NATS + Postgres', () => {
   };
   beforeAll(async () => {
     t = await createTestEnv();
-    publisher = new Publisher(t.bus.js, t.subjects);
+    publisher = testPublisher(t);
     await start();
   });
   afterAll(async () => {

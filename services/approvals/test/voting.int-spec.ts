@@ -6,7 +6,7 @@ import { deriveId, newId, newTraceId, sha256Canonical } from '@warden/kernel';
 import { rebuildService, startService } from '@warden/runtime';
 import { openDataSource } from '@warden/persistence';
 import { rebuildTarget } from '../src/projections';
-import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 
@@ -44,7 +44,7 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
 
   beforeAll(async () => {
     t = await createTestEnv();
-    publisher = new Publisher(t.bus.js, t.subjects);
+    publisher = testPublisher(t);
     policy = t.bus.nc.subscribe(t.subjects.policyEvaluate, {
       callback: (_err, msg) => void answer(msg),
     });

@@ -19,7 +19,7 @@ export class AppModule {
       controllers: [RunsController, OpenApiController],
       providers: [
         ...runProjections<OrchestratorConfig>((c) =>
-          orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config),
+          orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config, c.keyring),
         ),
       ],
     };

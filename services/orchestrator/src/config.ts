@@ -4,7 +4,6 @@ import { BaseEnv, parseEnv, port } from '@warden/runtime';
 /** The one place the orchestrator reads process.env. */
 export const OrchestratorEnv = BaseEnv.extend({
   ORCHESTRATOR_PORT: port(7103),
-  WARDEN_SIGNING_KEY: z.string({ error: 'is required: the orchestrator signs worker commands with it' }).min(1),
   APPROVAL_TTL_SECONDS: z.coerce
     .number()
     .int()

@@ -9,5 +9,5 @@ export const rebuildTarget: RebuildTarget<OrchestratorConfig> = {
   schema: 'orchestrator',
   migrations,
   loadConfig,
-  projections: (ctx) => orchestratorProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher, ctx.config),
+  projections: (ctx) => orchestratorProjections(ctx.ds, ctx.bus, ctx.subjects, ctx.publisher, ctx.config, ctx.keyring),
 };

@@ -10,13 +10,14 @@ import {
   deriveId,
   newId,
   newTraceId,
-  loadSigningKeys,
-  macCanonical,
   sha256Canonical,
+  signCanonical,
+  signingKeysOf,
   verifyCanonical,
+  type SigningKeys,
 } from '@warden/kernel';
 import { secretHash, startService } from '@warden/runtime';
-import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, forgeAs, readAll, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { orchestratorProjections } from '../src/run/projections/projections';
@@ -28,7 +29,8 @@ describe('orchestrator on real NATS + Postgres', () => {
   let app: INestApplication;
   let url: string;
   let publisher: Publisher;
-  let keys: ReturnType<typeof loadSigningKeys>;
+  let keys: SigningKeys;
+  const policyKeys = signingKeysOf(testKeyring('policy'), 'policy');
 
   const start = async () => {
     const config = loadConfig({
@@ -43,8 +45,8 @@ describe('orchestrator on real NATS + Postgres', () => {
 
   beforeAll(async () => {
     t = await createTestEnv();
-    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
-    publisher = new Publisher(t.bus.js, t.subjects);
+    keys = signingKeysOf(testKeyring('orchestrator'), 'orchestrator');
+    publisher = testPublisher(t);
     await start();
   });
   afterAll(async () => {
@@ -92,7 +94,7 @@ describe('orchestrator on real NATS + Postgres', () => {
     const signed =
       opts.sign === false
         ? { ...d, signature: 'Zm9yZ2Vk' }
-        : { ...d, signature: macCanonical(keys, decisionSigningPayload(runId, action, d)) };
+        : { ...d, signature: signCanonical(policyKeys, decisionSigningPayload(runId, action, d)) };
     const decided = makeEnvelope({
       type: 'decision_made',
       runId,
@@ -103,13 +105,16 @@ describe('orchestrator on real NATS + Postgres', () => {
     });
     await publisher.publishEvents([received]);
     if (opts.forgedFirst) {
-      const forged = makeEnvelope({
-        type: 'decision_made',
-        runId,
-        producer: 'mallory',
-        traceId,
-        data: { ...d, ...opts.forgedFirst, signature: 'Zm9yZ2Vk' },
-      });
+      // claims to be the policy's, signed with a key nobody trusts
+      const forged = forgeAs(
+        makeEnvelope({
+          type: 'decision_made',
+          runId,
+          producer: 'policy',
+          traceId,
+          data: { ...d, ...opts.forgedFirst, signature: 'Zm9yZ2Vk' },
+        }),
+      );
       await publisher.publishEvents([forged]);
     }
     await publisher.publishEvents([decided]);
@@ -154,34 +159,41 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(denied.runId);
   });
 
-  it('ignores a forged decision (records it, counts it) and acts on the authentic one that follows', async () => {
-    const metric = async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^warden_orchestrator_forged_decisions_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
-    };
-    const before = await metric();
+  const metric = async (pattern: RegExp) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((l) => pattern.test(l))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  };
+  const forgedDecisionsMetric = /^warden_security_forged_events_total\{[^}]*type="decision_made"/;
+
+  it('refuses a forged decision envelope (dead-lettered, counted, not in the run) and acts on the authentic one', async () => {
+    const before = await metric(forgedDecisionsMetric);
     // a forged deny first: it must neither end the run nor be taken as the run's decision
     const { runId, decided } = await submit({}, { forgedFirst: { outcome: 'deny', reasons: ['forged'] } });
     const run = (await runStatus(runId, 'queued')) as unknown as {
       events: { id: string; type: string }[];
-      ignored_events: { id: string; type: string; reason: string }[];
       decision: { signature: string };
     };
-    expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'decision_made', 'run_queued']);
-    expect(run.ignored_events).toEqual([
-      { id: run.events[1]!.id, type: 'decision_made', reason: expect.stringContaining('signature') },
-    ]);
+    expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_queued']);
+    expect(run.events[1]!.id).toBe(decided.id);
     expect(run.decision.signature).toBe(decided.data.signature);
-    expect(await metric()).toBe(before + 1);
+    await waitFor(async () => (await metric(forgedDecisionsMetric)) === before + 1, 'the forged decision counted');
+    const dead = await readAll(t.bus, t.subjects.streams.deadLetters, t.subjects.deadLetter('orchestrator', 'runs'));
+    expect(dead.some((m) => (m.json() as { run_id?: string; type?: string }).run_id === runId)).toBe(true);
+  });
 
-    // a forged decision alone leaves the run waiting, not denied
+  it('ignores a decision the policy key did not sign, even inside an authentic envelope (recorded, counted)', async () => {
+    const before = await metric(/^warden_orchestrator_forged_decisions_total/);
     const lone = await submit({}, { sign: false });
     await waitFor(async () => {
       const r = (await (await get(`/v1/runs/${lone.runId}`)).json()) as { ignored_events?: unknown[] };
       return (r.ignored_events?.length ?? 0) === 1;
-    }, 'the forged decision in the timeline');
+    }, 'the unsigned decision in the timeline');
     const r = (await (await get(`/v1/runs/${lone.runId}`)).json()) as { status: string; decision: unknown };
     expect(r).toMatchObject({ status: 'received', decision: null });
+    expect(await metric(/^warden_orchestrator_forged_decisions_total/)).toBe(before + 1);
     const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
     expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(lone.runId);
   });
@@ -195,16 +207,141 @@ describe('orchestrator on real NATS + Postgres', () => {
     return { ...s, approvalId: run.approval.id, requested: run.events.find((e) => e.type === 'approval_requested')! };
   }
 
-  const grant = (runId: string, traceId: string, approvalId: string, data: Record<string, unknown>) =>
-    publisher.publishEvent(
+  /** Publishes each operator's approve vote (as the approvals service would), then a grant counting them. */
+  async function grant(
+    runId: string,
+    traceId: string,
+    approvalId: string,
+    data: Record<string, unknown>,
+    voters: string[] = ['op-1'],
+  ) {
+    const votes = voters.map((operatorId) => ({
+      vote_id: deriveId(approvalId, 'vote', operatorId),
+      operator_id: operatorId,
+      operator: `name of ${operatorId}`,
+    }));
+    await publisher.publishEvents(
+      votes.map((v) =>
+        makeEnvelope({
+          type: 'approval_vote',
+          id: v.vote_id,
+          runId,
+          producer: 'approvals',
+          traceId,
+          data: { approval_id: approvalId, operator: v.operator, operator_id: v.operator_id, vote: 'approve' },
+        }),
+      ),
+    );
+    return publisher.publishEvent(
       makeEnvelope({
         type: 'approval_granted',
         runId,
         producer: 'approvals',
         traceId,
-        data: { approval_id: approvalId, operators: ['op'], ...data },
+        data: { approval_id: approvalId, operators: votes.map((v) => v.operator), votes, ...data },
       }),
     );
+  }
+
+  const bound = (a: { decision: Decision }, tier: 2 | 3 = 2) => ({
+    action_hash: sha256Canonical(action),
+    policy_digest: a.decision.policy_digest,
+    tier,
+  });
+
+  async function voided(runId: string, reason: RegExp) {
+    const denied = (await runStatus(runId, 'denied')) as unknown as {
+      events: { type: string; data: { rule_ids?: string[]; reasons?: string[] } }[];
+    };
+    expect(denied.events.at(-1)!.data).toMatchObject({ rule_ids: ['orchestrator.approval-binding'] });
+    expect(denied.events.at(-1)!.data.reasons![0]).toMatch(reason);
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(runId);
+  }
+
+  it('a forged or replayed grant moves nothing: the run keeps waiting and gets no command', async () => {
+    const a = await awaitingApproval(3);
+    const before = await metric(/^warden_security_forged_events_total\{[^}]*type="approval_granted"/);
+    // the issue's attack: ids, hash and digest copied from approval_requested, operators made up
+    await publisher.publishEvent(
+      forgeAs(
+        makeEnvelope({
+          type: 'approval_granted',
+          runId: a.runId,
+          producer: 'approvals',
+          traceId: a.traceId,
+          data: { approval_id: a.approvalId, operators: ['nobody-a', 'nobody-b'], ...bound(a, 3) },
+        }),
+      ),
+    );
+    // an authentic grant of another run, replayed onto this one's subject: it names the other run
+    const other = await awaitingApproval(2);
+    await grant(other.runId, other.traceId, other.approvalId, bound(other));
+    await runStatus(other.runId, 'queued');
+    const theirs = (
+      await readAll(t.bus, t.subjects.streams.events, t.subjects.event(other.runId, 'approval_granted'))
+    )[0]!;
+    await t.bus.js.publish(t.subjects.event(a.runId, 'approval_granted'), JSON.stringify(theirs.json()));
+    await waitFor(
+      async () => (await metric(/^warden_security_forged_events_total\{[^}]*type="approval_granted"/)) === before + 1,
+      'the forged grant counted',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const r = (await (await get(`/v1/runs/${a.runId}`)).json()) as { status: string; events: { type: string }[] };
+    expect(r.status).toBe('awaiting_approval');
+    expect(r.events.map((e) => e.type)).not.toContain('approval_granted');
+    const cmds = await readAll(t.bus, t.subjects.streams.commands, t.subjects.commandsAll);
+    expect(cmds.map((m) => (m.json() as ExecuteCommand).run_id)).not.toContain(a.runId);
+  });
+
+  it('re-checks the quorum from the signed votes: none, too few, one operator twice, or self-approval voids the grant', async () => {
+    const none = await awaitingApproval(2);
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_granted',
+        runId: none.runId,
+        producer: 'approvals',
+        traceId: none.traceId,
+        data: { approval_id: none.approvalId, operators: ['op'], ...bound(none) },
+      }),
+    );
+    await voided(none.runId, /counts no votes/);
+
+    const tooFew = await awaitingApproval(3);
+    await grant(tooFew.runId, tooFew.traceId, tooFew.approvalId, bound(tooFew, 3), ['op-1']);
+    await voided(tooFew.runId, /quorum not met: 1 distinct approver\(s\), 2 required/);
+
+    const twice = await awaitingApproval(3);
+    await grant(twice.runId, twice.traceId, twice.approvalId, bound(twice, 3), ['op-1', 'op-1']);
+    await voided(twice.runId, /quorum not met/);
+
+    // a vote the grant names but nobody cast
+    const phantom = await awaitingApproval(2);
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'approval_granted',
+        runId: phantom.runId,
+        producer: 'approvals',
+        traceId: phantom.traceId,
+        data: {
+          approval_id: phantom.approvalId,
+          operators: ['ghost'],
+          votes: [{ vote_id: newId(), operator_id: 'ghost', operator: 'ghost' }],
+          ...bound(phantom),
+        },
+      }),
+    );
+    await voided(phantom.runId, /not a recorded approve vote/);
+
+    const self = await awaitingApproval(2);
+    await grant(self.runId, self.traceId, self.approvalId, bound(self), ['agent-1']);
+    await voided(self.runId, /cannot approve its own proposal/);
+
+    const two = await awaitingApproval(3);
+    await grant(two.runId, two.traceId, two.approvalId, bound(two, 3), ['op-1', 'op-2']);
+    const queued = (await runStatus(two.runId, 'queued')) as unknown as { approval: { operators: string[] } };
+    expect(queued.approval.operators).toEqual(['name of op-1', 'name of op-2']);
+  });
 
   it('queues a granted run only when the grant is bound to its exact action and policy digest', async () => {
     const ok = await awaitingApproval();
@@ -392,7 +529,14 @@ describe('orchestrator on real NATS + Postgres', () => {
     await new Promise((r) => setTimeout(r, 300));
     await app.close();
     const live = await snapshotTables(t);
-    const p = orchestratorProjections(live.ds, t.bus, t.subjects, publisher, loadConfig({ ...t.env }));
+    const p = orchestratorProjections(
+      live.ds,
+      t.bus,
+      t.subjects,
+      publisher,
+      loadConfig({ ...t.env }),
+      testKeyring('orchestrator'),
+    );
     await p[0]!.rebuild();
     const rebuilt = await live.snapshot();
     expect(live.before.runs.length).toBeGreaterThan(20);

@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection } from '@warden/bus';
-import { loadSigningKeys, systemClock } from '@warden/kernel';
+import { signingKeysOf, systemClock, type Keyring } from '@warden/kernel';
 import type { Logger } from '@warden/observability';
 import {
   BUS,
@@ -13,6 +13,7 @@ import {
   LOGGER,
   SUBJECTS,
   runProjections,
+  KEYRING,
 } from '@warden/runtime';
 import { ActiveBundle } from './bundle/active-bundle';
 import { BundleRegistry } from './bundle/bundle.registry';
@@ -59,9 +60,17 @@ export class AppModule {
       providers: [
         {
           provide: BundleRegistry,
-          inject: [DATA_SOURCE, BUS, SUBJECTS, LOGGER],
-          useFactory: (ds: DataSource, bus: BusConnection, subjects: Subjects, log: Logger) =>
-            BundleRegistry.open(ds, bus, subjects, config.WARDEN_POLICY_FILE, log, config.WARDEN_STREAM_REPLICAS),
+          inject: [DATA_SOURCE, BUS, SUBJECTS, LOGGER, KEYRING],
+          useFactory: (ds: DataSource, bus: BusConnection, subjects: Subjects, log: Logger, kr: Keyring) =>
+            BundleRegistry.open(
+              ds,
+              bus,
+              subjects,
+              config.WARDEN_POLICY_FILE,
+              log,
+              signingKeysOf(kr, 'policy'),
+              config.WARDEN_STREAM_REPLICAS,
+            ),
         },
         { provide: ActiveBundle, inject: [BundleRegistry], useFactory: (r: BundleRegistry) => r.active },
         {
@@ -69,7 +78,7 @@ export class AppModule {
           inject: [BundleRegistry],
           useFactory: (r: BundleRegistry) => new RegistryLifecycle(r),
         },
-        { provide: SIGNING_KEYS, useFactory: () => loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined) },
+        { provide: SIGNING_KEYS, inject: [KEYRING], useFactory: (kr: Keyring) => signingKeysOf(kr, 'policy') },
         { provide: CLOCK, useValue: systemClock },
         { provide: STANDING_APPROVALS, useExisting: IdentityDirectory },
         { provide: WorkspacePaths, useFactory: () => new WorkspacePaths(config.WARDEN_WORKSPACE) },

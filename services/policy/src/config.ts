@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { loadSigningKeys } from '@warden/kernel';
 import { BaseEnv, parseEnv, port } from '@warden/runtime';
 
 /** Where the shipped bundle lives, relative to the repository root. */
@@ -10,16 +9,6 @@ const DEFAULT_POLICY_FILE = 'deploy/policies/default.yaml';
 /** The one place policy reads process.env. */
 export const PolicyEnv = BaseEnv.extend({
   POLICY_PORT: port(7102),
-  WARDEN_SIGNING_KEY: z
-    .string({ error: 'is required: the policy signs every decision with it (32-byte Ed25519 seed, base64 or hex)' })
-    .min(1, 'is required: the policy signs every decision with it (32-byte Ed25519 seed, base64 or hex)')
-    .superRefine((seed, ctx) => {
-      try {
-        loadSigningKeys(seed, undefined);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    }),
   /** The bundle activated at start; relative paths resolve against the working directory. */
   WARDEN_POLICY_FILE: z.string().min(1).optional(),
 }).transform((env) => ({ ...env, WARDEN_POLICY_FILE: resolvePolicyFile(env.WARDEN_POLICY_FILE) }));

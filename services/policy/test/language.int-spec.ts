@@ -9,7 +9,7 @@ import { Decision, type Envelope, type TaskSubmission } from '@warden/contracts'
 import { newId, newTraceId } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
 import { newSecret, secretHash } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv } from '@warden/testing';
+import { readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { ADMIN_TOKEN, startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
 import { evaluate } from '../src/decision/domain/evaluate';
@@ -32,7 +32,7 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 beforeAll(async () => {
   world = await startPolicyWorld('int-lang.1');
   ({ t, app, redis } = world);
-  publisher = new Publisher(t.bus.js, t.subjects);
+  publisher = testPublisher(t);
   url = urlOf(app);
   replica = await world.startReplica();
   replicaUrl = urlOf(replica);

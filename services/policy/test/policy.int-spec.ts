@@ -8,7 +8,7 @@ import { Decision, decisionSigningPayload, type Envelope, type TaskSubmission } 
 import { deriveId, loadSigningKeys, newId, verifyMacCanonical } from '@warden/kernel';
 import { type Redis } from '@warden/persistence';
 import { PUBLISHER } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv } from '@warden/testing';
+import { readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput } from '../src/decision/domain/evaluate';
@@ -29,7 +29,7 @@ beforeAll(async () => {
   world = await startPolicyWorld('int-test.1');
   ({ t, app, ds, redis } = world);
   bundleText = world.bundleText;
-  publisher = new Publisher(t.bus.js, t.subjects);
+  publisher = testPublisher(t);
   baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
 });
 

@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { loadSigningKeys, type SigningKeys } from '@warden/kernel';
 import { BaseEnv, parseEnv, port } from '@warden/runtime';
 import type { ToolSettings } from './execution/tools/tool';
 
@@ -143,58 +142,11 @@ export const WorkersEnv = BaseEnv.extend({
     ),
   /** Bearer token sent to the PR and deploy endpoints. */
   WORKER_ENDPOINT_TOKEN: z.string().optional(),
-}).superRefine((env, ctx) => {
-  if (!env.WARDEN_SIGNING_PUBLIC_KEY && !env.WARDEN_SIGNING_KEY) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['WARDEN_SIGNING_PUBLIC_KEY'],
-      message: 'set WARDEN_SIGNING_PUBLIC_KEY (or WARDEN_SIGNING_KEY): workers refuse every command they cannot verify',
-    });
-    return;
-  }
-  for (const [name, seed, pub] of [
-    ['WARDEN_SIGNING_KEY', env.WARDEN_SIGNING_KEY, undefined],
-    ['WARDEN_SIGNING_PUBLIC_KEY', undefined, env.WARDEN_SIGNING_PUBLIC_KEY],
-  ] as const) {
-    if (!seed && !pub) continue;
-    try {
-      loadSigningKeys(seed, pub);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', path: [name], message: (err as Error).message });
-    }
-  }
-  if (env.WARDEN_SIGNING_KEY && env.WARDEN_SIGNING_PUBLIC_KEY) {
-    try {
-      const fromSeed = loadSigningKeys(env.WARDEN_SIGNING_KEY, undefined).publicKey;
-      const given = loadSigningKeys(undefined, env.WARDEN_SIGNING_PUBLIC_KEY).publicKey;
-      if (!fromSeed.equals(given)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['WARDEN_SIGNING_PUBLIC_KEY'],
-          message: 'does not match WARDEN_SIGNING_KEY',
-        });
-      }
-    } catch {
-      // already reported above
-    }
-  }
 });
 export type WorkersConfig = z.infer<typeof WorkersEnv>;
 
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): WorkersConfig {
   return parseEnv(WorkersEnv, env);
-}
-
-/** Only the public half: a worker verifies commands and never needs to sign. */
-export function verifierKeys(config: WorkersConfig): SigningKeys {
-  const accepted = { publicKeys: config.WARDEN_SIGNING_ACCEPT_PUBLIC_KEYS };
-  const keys = config.WARDEN_SIGNING_PUBLIC_KEY
-    ? loadSigningKeys(undefined, config.WARDEN_SIGNING_PUBLIC_KEY, accepted)
-    : loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined, accepted);
-  return {
-    publicKey: keys.publicKey,
-    ...(keys.acceptedPublicKeys ? { acceptedPublicKeys: keys.acceptedPublicKeys } : {}),
-  };
 }
 
 /** The tool settings a sandbox gets with each execution. */

@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import type { Action, RunResult } from '@warden/contracts';
-import { exportPublicKey, loadSigningKeys, type SigningKeys } from '@warden/kernel';
+import { signingKeysOf, type SigningKeys } from '@warden/kernel';
 import { startService } from '@warden/runtime';
-import { createTestEnv, runEvents, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, runEvents, waitFor, type TestEnv, testKeyring } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { SandboxPool } from '../src/execution/sandbox/sandbox-pool';
@@ -40,8 +40,6 @@ describe('isolation and at-most-once across processes (real NATS + Postgres)', (
     ...process.env,
     ...t.env,
     WARDEN_WORKSPACE: ws,
-    WARDEN_SIGNING_KEY: undefined,
-    WARDEN_SIGNING_PUBLIC_KEY: exportPublicKey(keys),
     WORKER_ID: id,
     WORKER_ROLES: 'dev',
     WORKER_SHELL_ALLOW: 'sh',
@@ -71,7 +69,7 @@ describe('isolation and at-most-once across processes (real NATS + Postgres)', (
 
   beforeAll(async () => {
     t = await createTestEnv();
-    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    keys = signingKeysOf(testKeyring('orchestrator'), 'orchestrator');
     base = mkdtempSync(path.join(tmpdir(), 'warden-iso-'));
     ws = path.join(base, 'ws');
     db = new Client({ connectionString: t.databaseUrl });

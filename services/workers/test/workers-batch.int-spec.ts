@@ -8,9 +8,9 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { Client } from 'pg';
 import { BusMessage, Headers } from '@warden/bus';
 import type { Action, ExecuteCommand } from '@warden/contracts';
-import { DomainError, deriveId, exportPublicKey, loadSigningKeys, newId, type SigningKeys } from '@warden/kernel';
+import { DomainError, deriveId, loadSigningKeys, newId, type SigningKeys, signingKeysOf } from '@warden/kernel';
 import { startService } from '@warden/runtime';
-import { createTestEnv, readAll, runEvents, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, readAll, runEvents, waitFor, type TestEnv, testKeyring } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { ExecuteConsumer } from '../src/execution/consumers/execute.consumer';
@@ -74,7 +74,7 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
 
   beforeAll(async () => {
     t = await createTestEnv();
-    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    keys = signingKeysOf(testKeyring('orchestrator'), 'orchestrator');
     ws = mkdtempSync(path.join(tmpdir(), 'warden-workers-batch-'));
     writeFileSync(path.join(ws, 'shared.txt'), 'shared');
 
@@ -116,8 +116,6 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       ...t.env,
       WORKERS_PORT: '0',
       WARDEN_WORKSPACE: ws,
-      WARDEN_SIGNING_KEY: undefined,
-      WARDEN_SIGNING_PUBLIC_KEY: exportPublicKey(keys),
       WORKER_ID: 'worker-batch-1',
       WORKER_ROLES: 'dev',
     });

@@ -7,9 +7,9 @@ import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import { Headers } from '@warden/bus';
 import type { Action, ExecuteCommand, RunResult } from '@warden/contracts';
-import { deriveId, exportPublicKey, loadSigningKeys, newId, type SigningKeys } from '@warden/kernel';
+import { deriveId, loadSigningKeys, newId, type SigningKeys, signingKeysOf } from '@warden/kernel';
 import { startService } from '@warden/runtime';
-import { createTestEnv, runEvents, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, runEvents, waitFor, type TestEnv, testKeyring } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { signedCommand, testDecision } from './signed-command';
@@ -35,7 +35,7 @@ describe('workers (real NATS + Postgres)', () => {
 
   beforeAll(async () => {
     t = await createTestEnv();
-    keys = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    keys = signingKeysOf(testKeyring('orchestrator'), 'orchestrator');
     base = mkdtempSync(path.join(tmpdir(), 'warden-workers-int-'));
     ws = path.join(base, 'workspace'); // does not exist yet: the service must create it
     mkdirSync(path.join(base, 'outside'));
@@ -45,8 +45,6 @@ describe('workers (real NATS + Postgres)', () => {
       WORKERS_PORT: '0',
       WARDEN_WORKSPACE: ws,
       // a worker needs only the public half
-      WARDEN_SIGNING_KEY: undefined,
-      WARDEN_SIGNING_PUBLIC_KEY: exportPublicKey(keys),
       WORKER_ID: 'worker-int-1',
     });
     app = await startService(AppModule.forRoot(config), { service: 'workers', port: 0 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
 import { IdentityDirectory, secretHash } from '@warden/runtime';
-import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { System } from '../../../../test/support/system';
 
 export const ADMIN_TOKEN = 'dashboard-admin-token-0123456789';
@@ -24,7 +24,7 @@ export class DashboardWorld {
       ...extraEnv,
     });
     await this.sys.startAll();
-    this.publisher = new Publisher(this.t.bus.js, this.t.subjects);
+    this.publisher = testPublisher(this.t);
   }
 
   async stop(): Promise<void> {

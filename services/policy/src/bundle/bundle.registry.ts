@@ -2,18 +2,24 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection } from '@warden/bus';
-import { DomainError, ValidationError } from '@warden/kernel';
-import type { Logger } from '@warden/observability';
+import { DomainError, ValidationError, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
+import { registry, type Logger } from '@warden/observability';
+import { Counter } from 'prom-client';
 import { parseBundle, type LoadedBundle } from '../decision/domain/bundle';
 import { unexecutableRewrites } from '../decision/domain/policy-tests';
 import { ActiveBundle, readBundleFile, type BundleInfo } from './active-bundle';
 
-/** The KV entry every replica watches: which bundle is active. */
+/**
+ * The KV entry every replica watches: which bundle is active. Signed by the policy's own key over
+ * the pointer and its bucket (`sig`), so a pointer put by anyone else on the bus activates nothing;
+ * a signed pointer older than the active one (a replayed earlier activation) is refused too.
+ */
 export interface ActivePointer {
   digest: string;
   version: string;
   activated_at: string;
   activated_by: string;
+  sig?: string;
 }
 
 /** A stored bundle, as `GET /v1/policy/bundles` lists it. */
@@ -56,6 +62,7 @@ export class BundleRegistry {
     private readonly kv: KV,
     readonly active: ActiveBundle,
     private readonly log: Logger,
+    private readonly pointers: PointerSeal,
   ) {
     this.remember(active.current);
   }
@@ -70,16 +77,19 @@ export class BundleRegistry {
     subjects: Subjects,
     file: string,
     log: Logger,
+    keys: SigningKeys,
     replicas = 1,
   ): Promise<BundleRegistry> {
     const kv = await new Kvm(bus.js).create(policyBucket(subjects), { history: 20, replicas });
+    const pointers = new PointerSeal(keys, policyBucket(subjects), log);
     const seed = await readBundleFile(file);
     const seen = await ds.query('SELECT 1 FROM "policy".bundles WHERE digest = $1', [seed.loaded.digest]);
     await storeBundle(ds, seed.text, seed.loaded, `file:${file}`);
-    let pointer = await readPointer(kv);
+    let pointer = await readPointer(kv, pointers);
     if (!pointer || seen.length === 0) {
-      const next = pointerFor(seed.loaded, new Date(), `file:${file}`);
-      if (pointer) await kv.put(ACTIVE_KEY, JSON.stringify(next));
+      const next = pointers.seal(pointerFor(seed.loaded, new Date(), `file:${file}`));
+      // an unsigned or forged pointer counts as none: the seed file is activated over it
+      if (pointer || (await kv.get(ACTIVE_KEY))) await kv.put(ACTIVE_KEY, JSON.stringify(next));
       else {
         // two replicas starting at once: the first create wins, the other adopts it
         await kv.create(ACTIVE_KEY, JSON.stringify(next)).catch(() => undefined);
@@ -88,10 +98,16 @@ export class BundleRegistry {
         seed.loaded.digest,
         next.activated_by,
       ]);
-      pointer = (await readPointer(kv)) ?? next;
+      pointer = (await readPointer(kv, pointers)) ?? next;
     }
     const loaded = pointer.digest === seed.loaded.digest ? seed.loaded : await loadStored(ds, pointer.digest);
-    const registry = new BundleRegistry(ds, kv, new ActiveBundle(loaded, new Date(pointer.activated_at)), log);
+    const registry = new BundleRegistry(
+      ds,
+      kv,
+      new ActiveBundle(loaded, new Date(pointer.activated_at)),
+      log,
+      pointers,
+    );
     await registry.follow();
     return registry;
   }
@@ -121,7 +137,7 @@ export class BundleRegistry {
    */
   async activate(digest: string, by: string): Promise<BundleInfo> {
     const loaded = await this.load(digest);
-    const pointer = pointerFor(loaded, new Date(), by);
+    const pointer = this.pointers.seal(pointerFor(loaded, new Date(), by));
     await this.ds.query('INSERT INTO "policy".activations (digest, activated_by) VALUES ($1, $2)', [digest, by]);
     await this.kv.put(ACTIVE_KEY, JSON.stringify(pointer));
     // this replica switches now; the others when the watch tells them (this one's watch then finds it done)
@@ -185,8 +201,12 @@ export class BundleRegistry {
         if (this.closed) break;
         if (e.operation !== 'PUT') continue;
         try {
-          const pointer = e.json<ActivePointer>();
-          if (pointer.digest === this.active.current.digest) continue;
+          const pointer = this.pointers.open(e.json<ActivePointer>());
+          if (!pointer || pointer.digest === this.active.current.digest) continue;
+          if (Date.parse(pointer.activated_at) < Date.parse(this.active.info().activated_at)) {
+            this.pointers.refuse('stale', pointer);
+            continue;
+          }
           this.apply(await this.load(pointer.digest), pointer);
           this.log.info('policy bundle activated', { digest: pointer.digest, version: pointer.version });
         } catch (err) {
@@ -213,10 +233,52 @@ function pointerFor(loaded: LoadedBundle, at: Date, by: string): ActivePointer {
   return { digest: loaded.digest, version: loaded.bundle.version, activated_at: at.toISOString(), activated_by: by };
 }
 
-async function readPointer(kv: KV): Promise<ActivePointer | undefined> {
+async function readPointer(kv: KV, pointers: PointerSeal): Promise<ActivePointer | undefined> {
   const e = await kv.get(ACTIVE_KEY);
   if (!e || e.operation !== 'PUT') return undefined;
-  return e.json<ActivePointer>();
+  try {
+    return pointers.open(e.json<ActivePointer>());
+  } catch {
+    return pointers.refuse('malformed', undefined);
+  }
+}
+
+const forgedPointers =
+  (registry.getSingleMetric('warden_security_forged_policy_activations_total') as Counter | undefined) ??
+  new Counter({
+    name: 'warden_security_forged_policy_activations_total',
+    help: 'Policy activations in the KV bucket refused: not signed by the policy key, or older than the active one',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+
+/** Signs and checks activation pointers with the policy's own key, bound to the bucket they live in. */
+class PointerSeal {
+  constructor(
+    private readonly keys: SigningKeys,
+    private readonly bucket: string,
+    private readonly log: Logger,
+  ) {}
+
+  seal(p: ActivePointer): ActivePointer {
+    const { sig: _old, ...unsigned } = p;
+    return { ...unsigned, sig: signCanonical(this.keys, { ...unsigned, bucket: this.bucket }) };
+  }
+
+  /** The pointer if the policy signed it for this bucket; undefined (counted, logged) otherwise. */
+  open(p: ActivePointer): ActivePointer | undefined {
+    if (!p || typeof p !== 'object') return this.refuse('malformed', undefined);
+    const { sig, ...unsigned } = p;
+    if (typeof sig !== 'string') return this.refuse('unsigned', p);
+    if (!verifyCanonical(this.keys, { ...unsigned, bucket: this.bucket }, sig)) return this.refuse('bad_signature', p);
+    return p;
+  }
+
+  refuse(reason: string, p: ActivePointer | undefined): undefined {
+    forgedPointers.inc({ reason });
+    this.log.warn('security: policy activation refused', { reason, digest: p?.digest, activated_by: p?.activated_by });
+    return undefined;
+  }
 }
 
 async function storeBundle(ds: DataSource, text: string, loaded: LoadedBundle, by: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
-import { canonicalJson, exportPublicKey, loadSigningKeys, macCanonical, verifyMacCanonical } from '@warden/kernel';
+import { canonicalJson, exportPublicKey, loadSigningKeys, signCanonical, verifyCanonical } from '@warden/kernel';
 import { canonicalSigningText, signDecision } from './decision-signer';
 
 const keys = loadSigningKeys(randomBytes(32).toString('base64'), undefined);
@@ -38,22 +38,23 @@ describe('decision signing', () => {
   });
 
   it.each(actions.map((a) => [a.tool, a]))(
-    'gives byte for byte what macCanonical gives, and only for this decision (%s)',
+    'gives byte for byte what signCanonical gives, verifiable with the public key only, and only for this decision (%s)',
     (_tool, action) => {
       const d = decision();
       const sig = signDecision(keys, runId, action, canonicalJson(action), d);
-      expect(sig).toBe(macCanonical(keys, decisionSigningPayload(runId, action, d)));
-      expect(verifyMacCanonical(keys, decisionSigningPayload(runId, action, d), sig)).toBe(true);
-      expect(verifyMacCanonical(keys, decisionSigningPayload(runId, action, { ...d, outcome: 'allow' }), sig)).toBe(
+      expect(sig).toBe(signCanonical(keys, decisionSigningPayload(runId, action, d)));
+      const publicOnly = loadSigningKeys(undefined, exportPublicKey(keys));
+      expect(verifyCanonical(publicOnly, decisionSigningPayload(runId, action, d), sig)).toBe(true);
+      expect(verifyCanonical(publicOnly, decisionSigningPayload(runId, action, { ...d, outcome: 'allow' }), sig)).toBe(
         false,
       );
     },
   );
 
-  it('refuses to sign without the seed', () => {
+  it('refuses to sign without the private key', () => {
     const verifier = loadSigningKeys(undefined, exportPublicKey(keys));
     expect(() => signDecision(verifier, runId, actions[0]!, canonicalJson(actions[0]), decision())).toThrow(
-      /no MAC key/,
+      /no private signing key/,
     );
   });
 });

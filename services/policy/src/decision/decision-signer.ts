@@ -1,5 +1,5 @@
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
-import { canonicalJson, macCanonicalText, type SigningKeys } from '@warden/kernel';
+import { canonicalJson, signCanonicalText, type SigningKeys } from '@warden/kernel';
 
 /**
  * Canonical JSON (RFC 8785) of `decisionSigningPayload(runId, action, decision)`, reusing the action's
@@ -22,8 +22,9 @@ export function canonicalSigningText(
 }
 
 /**
- * The decision's authenticator: an HMAC-SHA256 by the policy/orchestrator key, byte for byte what
- * `macCanonical(keys, decisionSigningPayload(...))` gives, over {@link canonicalSigningText}.
+ * The decision's signature: Ed25519 by the policy's own key, byte for byte what
+ * `signCanonical(keys, decisionSigningPayload(...))` gives, over {@link canonicalSigningText}; anyone
+ * holding the policy's public key (orchestrator, auditors) can verify it.
  * @example decision.signature = signDecision(keys, runId, action, canonicalJson(action), decision)
  */
 export function signDecision(
@@ -33,5 +34,5 @@ export function signDecision(
   canonicalAction: string,
   decision: Decision,
 ): string {
-  return macCanonicalText(keys, canonicalSigningText(runId, action, canonicalAction, decision));
+  return signCanonicalText(keys, canonicalSigningText(runId, action, canonicalAction, decision));
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
-import { CONFIG } from '@warden/runtime';
-import { verifierKeys, type WorkersConfig } from '../config';
+import { signingKeysOf, type Keyring } from '@warden/kernel';
+import { CONFIG, KEYRING } from '@warden/runtime';
+import type { WorkersConfig } from '../config';
 import { ExecuteConsumer } from './consumers/execute.consumer';
 import { RoleConsumers } from './consumers/role-consumers.service';
 import { ExecutionRepository } from './repositories/execution.repository';
@@ -18,7 +19,8 @@ import { BUILTIN_TOOLS, DEFAULT_ROLE_TOOLS, ToolRegistry } from './tools/tool-re
       inject: [CONFIG],
       useFactory: (c: WorkersConfig) => prepareWorkspace(c.WARDEN_WORKSPACE),
     },
-    { provide: VERIFIER_KEYS, inject: [CONFIG], useFactory: (c: WorkersConfig) => verifierKeys(c) },
+    // commands are the orchestrator's: only its public key(s) verify them
+    { provide: VERIFIER_KEYS, inject: [KEYRING], useFactory: (kr: Keyring) => signingKeysOf(kr, 'orchestrator') },
     {
       provide: ToolRegistry,
       inject: [CONFIG],

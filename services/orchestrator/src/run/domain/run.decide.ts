@@ -60,6 +60,32 @@ export function grantMismatch(state: RunState, grant: EventData<'approval_grante
   if (grant.policy_digest !== d.policy_digest) return 'the approval was given under another policy digest';
   if (grant.tier !== undefined && grant.tier < d.tier)
     return `approved at tier ${grant.tier}, the run needs tier ${d.tier}`;
+  return quorumMismatch(state, grant);
+}
+
+/**
+ * Why the votes a grant counts do not make a quorum (or undefined when they do): each must be a
+ * signed approve vote this run has seen, by the operator the grant names, from distinct operators,
+ * none of them the agent that proposed the action, and at least as many as the approval required.
+ */
+export function quorumMismatch(state: RunState, grant: EventData<'approval_granted'>): string | undefined {
+  const approval = state.approval;
+  if (!approval) return 'the run has no approval';
+  const counted = grant.votes ?? [];
+  if (!counted.length) return 'the grant counts no votes';
+  const seen = new Map((approval.votes ?? []).map((v) => [v.id, v]));
+  const operators = new Set<string>();
+  for (const c of counted) {
+    const v = seen.get(c.vote_id);
+    if (!v || v.vote !== 'approve' || !v.operatorId || v.operatorId !== c.operator_id) {
+      return `vote ${c.vote_id} is not a recorded approve vote by operator ${c.operator_id}`;
+    }
+    if (v.operatorId === state.agent?.id) return `operator ${v.operatorId} cannot approve its own proposal`;
+    operators.add(v.operatorId);
+  }
+  if (operators.size < approval.requiredVotes) {
+    return `quorum not met: ${operators.size} distinct approver(s), ${approval.requiredVotes} required`;
+  }
   return undefined;
 }
 

@@ -152,8 +152,28 @@ describe('run process (given / when / then)', () => {
       policy_digest: state.decision!.policy_digest,
       tier: 2 as const,
     };
-    const out = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'], ...binding }), ctx);
+    const vote = env('approval_vote', {
+      approval_id: approvalId,
+      operator: 'op',
+      operator_id: 'op-1',
+      vote: 'approve',
+    });
+    const voted = evolve(state, vote);
+    const counted = { votes: [{ vote_id: vote.id, operator_id: 'op-1', operator: 'op' }] };
+    const out = react(
+      voted,
+      env('approval_granted', { approval_id: approvalId, operators: ['op'], ...counted, ...binding }),
+      ctx,
+    );
     expect(out[1]).toMatchObject({ kind: 'dispatch', approvalId });
+    // the same grant without the signed vote it counts (never seen) voids
+    expect(
+      react(
+        state,
+        env('approval_granted', { approval_id: approvalId, operators: ['op'], ...counted, ...binding }),
+        ctx,
+      ),
+    ).toEqual([expect.objectContaining({ type: 'run_denied' })]);
     // a grant for another approval does nothing
     expect(react(state, env('approval_granted', { approval_id: deriveId('other'), operators: [] }), ctx)).toEqual([]);
     // a grant bound to another action, another policy digest, a lower tier, or to nothing ends the run
@@ -163,7 +183,11 @@ describe('run process (given / when / then)', () => {
       { ...binding, tier: 1 as const },
       {},
     ]) {
-      const voided = react(state, env('approval_granted', { approval_id: approvalId, operators: ['op'], ...bad }), ctx);
+      const voided = react(
+        voted,
+        env('approval_granted', { approval_id: approvalId, operators: ['op'], ...counted, ...bad }),
+        ctx,
+      );
       expect(voided).toEqual([
         expect.objectContaining({
           type: 'run_denied',

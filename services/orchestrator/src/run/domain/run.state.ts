@@ -26,6 +26,15 @@ export interface RunApproval {
   expiresAt: string;
   requestEventId: string;
   operators: string[];
+  /** The signed `approval_vote` events seen for this approval (what a grant must count). */
+  votes?: RecordedVote[];
+}
+
+export interface RecordedVote {
+  id: string;
+  operatorId?: string;
+  operator: string;
+  vote: 'approve' | 'reject';
 }
 
 export function initialState(runId: string): RunState {
@@ -71,6 +80,18 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
           operators: [],
         },
       };
+    case 'approval_vote': {
+      if (state.status !== 'awaiting_approval' || state.approval?.id !== env.data.approval_id) return state;
+      const votes = state.approval.votes ?? [];
+      if (votes.some((v) => v.id === env.id)) return state;
+      const vote: RecordedVote = {
+        id: env.id,
+        ...(env.data.operator_id ? { operatorId: env.data.operator_id } : {}),
+        operator: env.data.operator,
+        vote: env.data.vote,
+      };
+      return { ...s, approval: { ...state.approval, votes: [...votes, vote] } };
+    }
     case 'approval_granted':
     case 'approval_rejected':
     case 'approval_expired': {

@@ -1,14 +1,14 @@
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
-import { loadSigningKeys } from '@warden/kernel';
+import { signingKeysOf, type Keyring } from '@warden/kernel';
 import { CheckpointedProjection } from '@warden/persistence';
 import type { OrchestratorConfig } from '../../config';
 import { RunProjection } from './run.projection';
 
 /**
  * Every projection the orchestrator runs. Used by the service and by `npm run projections:rebuild`.
- * @example for (const p of orchestratorProjections(ds, bus, subjects, publisher, config)) await p.rebuild()
+ * @example for (const p of orchestratorProjections(ds, bus, subjects, publisher, config, keyring)) await p.rebuild()
  */
 export function orchestratorProjections(
   ds: DataSource,
@@ -17,13 +17,9 @@ export function orchestratorProjections(
   publisher: Publisher,
   config: Pick<
     OrchestratorConfig,
-    | 'WARDEN_SIGNING_KEY'
-    | 'WARDEN_SIGNING_ACCEPT_KEYS'
-    | 'APPROVAL_TTL_SECONDS'
-    | 'APPROVAL_TTL_TIER2_SECONDS'
-    | 'APPROVAL_TTL_TIER3_SECONDS'
-    | 'PROJECTION_BATCH'
+    'APPROVAL_TTL_SECONDS' | 'APPROVAL_TTL_TIER2_SECONDS' | 'APPROVAL_TTL_TIER3_SECONDS' | 'PROJECTION_BATCH'
   >,
+  keyring: Keyring,
 ): CheckpointedProjection[] {
   const ttlSeconds: Record<number, number> = {
     1: config.APPROVAL_TTL_SECONDS,
@@ -33,7 +29,8 @@ export function orchestratorProjections(
   const handler = new RunProjection(
     subjects,
     publisher,
-    loadSigningKeys(config.WARDEN_SIGNING_KEY, undefined, { seeds: config.WARDEN_SIGNING_ACCEPT_KEYS }),
+    // commands are signed with the orchestrator's own key; decisions verify with the policy's
+    { commands: signingKeysOf(keyring, 'orchestrator'), decisions: signingKeysOf(keyring, 'policy') },
     {
       approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
       requiredVotes: { 1: 1, 2: 1, 3: 2 },

@@ -8,7 +8,7 @@ import {
   type Subjects,
 } from '@warden/contracts';
 import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
-import { deriveId, sha256Canonical, signCanonical, verifyMacCanonical, type SigningKeys } from '@warden/kernel';
+import { deriveId, sha256Canonical, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
 import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
 import { registry } from '@warden/observability';
 import { Counter } from 'prom-client';
@@ -41,7 +41,7 @@ export class RunProjection implements ProjectionHandler {
   constructor(
     private readonly subjects: Subjects,
     private readonly publisher: Publisher,
-    private readonly keys: SigningKeys,
+    private readonly keys: { commands: SigningKeys; decisions: SigningKeys },
     private readonly opts: RunProcessOptions,
   ) {}
 
@@ -99,7 +99,8 @@ export class RunProjection implements ProjectionHandler {
 
   private authentic(state: RunState, d: Decision): boolean {
     return (
-      !!d.signature && verifyMacCanonical(this.keys, decisionSigningPayload(state.runId, state.action, d), d.signature)
+      !!d.signature &&
+      verifyCanonical(this.keys.decisions, decisionSigningPayload(state.runId, state.action, d), d.signature)
     );
   }
 
@@ -132,7 +133,7 @@ export class RunProjection implements ProjectionHandler {
     };
     const command: ExecuteCommand = {
       ...unsigned,
-      signature: signCanonical(this.keys, executeCommandSigningPayload(unsigned)),
+      signature: signCanonical(this.keys.commands, executeCommandSigningPayload(unsigned)),
     };
     // the run_queued fact is in the log before any worker can report on the run
     return {
