@@ -57,6 +57,21 @@ describe('dashboard runs projection (fold)', () => {
     ]);
   });
 
+  it('marks only runs whose task_received is in the batch as received (nothing else opens a run row)', () => {
+    const ps = foldRunPatches([
+      env('command_refused', 'ghost'),
+      env('task_received', 'r1', {
+        submission: { agent: { id: 'a', role: 'dev' }, action: { tool: 'fs.read_file', args: {} } },
+      }),
+      env('run_started', 'r2'),
+    ]);
+    expect(ps.map((p) => [p.run_id, p.received])).toEqual([
+      ['ghost', false],
+      ['r1', true],
+      ['r2', false],
+    ]);
+  });
+
   it('maps approval closures to run statuses (granted waits for run_queued)', () => {
     expect(statusAfter('approval_rejected')).toBe('rejected');
     expect(statusAfter('approval_expired')).toBe('expired');

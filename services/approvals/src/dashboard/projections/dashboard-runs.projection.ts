@@ -48,6 +48,8 @@ export interface RunPatch {
   last_at: string;
   last_event: string;
   count: number;
+  /** The batch holds the run's `task_received`: only that creates a run row. */
+  received: boolean;
 }
 
 /** Folds a batch's events into one patch per run (pure; unit-tested). */
@@ -71,6 +73,7 @@ export function foldRunPatches(envs: AnyEnvelope[]): RunPatch[] {
         last_at: env.occurred_at,
         last_event: env.type,
         count: 0,
+        received: false,
       };
       byRun.set(env.run_id, p);
     }
@@ -82,6 +85,7 @@ export function foldRunPatches(envs: AnyEnvelope[]): RunPatch[] {
     if (next && !(p.status && TERMINAL.has(p.status))) p.status = next;
     switch (env.type) {
       case 'task_received':
+        p.received = true;
         p.agent = env.data.submission.agent;
         p.session_id = env.data.submission.session_id ?? null;
         p.tool = env.data.submission.action.tool;
@@ -106,10 +110,25 @@ export function foldRunPatches(envs: AnyEnvelope[]): RunPatch[] {
 /**
  * The dashboard's runs: a summary per run (`approvals.dashboard_runs`) and its timeline
  * (`approvals.dashboard_events`, every event in log order). One ordered consumer over
- * `warden.events.run.>`; each batch is a few multi-row statements.
+ * `warden.events.run.>`; each batch is a few multi-row statements. Only `task_received` opens a
+ * run: an event for a run never received (a refused forged command, a late event after the run was
+ * pruned) is left out, so it cannot leave a phantom active run that is never pruned.
  */
 export class DashboardRunsProjection implements ProjectionHandler {
   async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    const folded = foldRunPatches(events.map((e) => e.env));
+    if (folded.length === 0) return;
+    const patches = JSON.stringify(folded);
+    const recordset = `jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent jsonb, session_id text, tool text,
+      outcome text, tier int, approval_id uuid, trace_id text, first_at timestamptz, last_at timestamptz, last_event text,
+      count int, received boolean)`;
+    await em.query(
+      `INSERT INTO approvals.dashboard_runs (run_id, status, trace_id, created_at, updated_at, last_event)
+       SELECT run_id, 'received', trace_id, first_at, first_at, last_event FROM ${recordset}
+       WHERE x.received
+       ON CONFLICT (run_id) DO NOTHING`,
+      [patches],
+    );
     const rows = events.flatMap(({ env, msg }) =>
       env.run_id
         ? [
@@ -124,22 +143,13 @@ export class DashboardRunsProjection implements ProjectionHandler {
           ]
         : [],
     );
-    if (rows.length === 0) return;
     await em.query(
       `INSERT INTO approvals.dashboard_events (run_id, seq, id, type, occurred_at, envelope)
-       SELECT run_id, seq, id, type, occurred_at, envelope
+       SELECT x.run_id, x.seq, x.id, x.type, x.occurred_at, x.envelope
        FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, seq bigint, id uuid, type text, occurred_at timestamptz, envelope jsonb)
+       WHERE EXISTS (SELECT 1 FROM approvals.dashboard_runs r WHERE r.run_id = x.run_id)
        ON CONFLICT (run_id, seq) DO NOTHING`,
       [JSON.stringify(rows)],
-    );
-    const patches = JSON.stringify(foldRunPatches(events.map((e) => e.env)));
-    const recordset = `jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent jsonb, session_id text, tool text,
-      outcome text, tier int, approval_id uuid, trace_id text, first_at timestamptz, last_at timestamptz, last_event text, count int)`;
-    await em.query(
-      `INSERT INTO approvals.dashboard_runs (run_id, status, trace_id, created_at, updated_at, last_event)
-       SELECT run_id, 'received', trace_id, first_at, first_at, last_event FROM ${recordset}
-       ON CONFLICT (run_id) DO NOTHING`,
-      [patches],
     );
     await em.query(
       `UPDATE approvals.dashboard_runs r SET
