@@ -42,6 +42,8 @@ interface InboxRow {
   closed_at: Date | null;
   closed_reason: string | null;
   version: number;
+  /** The run's terminal status when a run event ended it (cancelled, …), else null. */
+  run_ended: string | null;
 }
 
 interface VoteRow {
@@ -63,8 +65,10 @@ export interface LoadedApproval {
 }
 
 const SELECT_INBOX = `SELECT i.id, i.run_id, i.tier, i.required_votes, i.status, i.agent, i.session_id, i.action, i.decision,
-  i.trace_id, i.expires_at, i.requested_at, i.closed_at, i.closed_reason, COALESCE(s.version, 0) AS version
-  FROM approvals.inbox i LEFT JOIN approvals.approval_state s USING (id)`;
+  i.trace_id, i.expires_at, i.requested_at, i.closed_at, i.closed_reason, COALESCE(s.version, 0) AS version,
+  e.status AS run_ended
+  FROM approvals.inbox i LEFT JOIN approvals.approval_state s USING (id)
+  LEFT JOIN approvals.run_endings e ON e.run_id = i.run_id`;
 
 function toVote(r: VoteRow): VoteRecord {
   return {
@@ -116,6 +120,7 @@ function toSnapshot(r: InboxRow, votes: VoteRecord[]): ApprovalSnapshot {
     expiresAt: r.expires_at.toISOString(),
     agentId: r.agent.id,
     ...(r.session_id ? { sessionId: r.session_id } : {}),
+    ...(r.run_ended ? { runEnded: r.run_ended } : {}),
     votes,
   };
 }
@@ -287,6 +292,15 @@ export class ApprovalRepository {
       [now, limit],
     );
     return rows.map((r) => r.id);
+  }
+
+  /** Pending approvals whose run has ended (cancelled, denied, failed, succeeded): to be closed. */
+  async pendingOfEndedRuns(limit = 200): Promise<{ id: string; status: string; reason: string | null }[]> {
+    return this.em.query(
+      `SELECT i.id, e.status, e.reason FROM approvals.inbox i JOIN approvals.run_endings e ON e.run_id = i.run_id
+       WHERE i.status = 'pending' ORDER BY e.occurred_at LIMIT $1`,
+      [limit],
+    );
   }
 
   async pendingByTier(): Promise<{ tier: number; n: number }[]> {

@@ -68,6 +68,8 @@ export class ApprovalSweeper implements OnApplicationBootstrap, BeforeApplicatio
     for (const tier of [1, 2, 3])
       approvalMetrics.pending.set({ tier: String(tier) }, pending.find((p) => p.tier === tier)?.n ?? 0);
     if (!(await this.lease())) return;
+    // first: an approval of a run that already ended must not be granted by a late re-check
+    for (const e of await repo.pendingOfEndedRuns()) await this.approvals.closeForEndedRun(e.id, e.status, e.reason);
     for (const id of await repo.dueForExpiry(now)) await this.approvals.expire(id, now);
     for (const a of await repo.dueForEscalation(now, this.config.APPROVAL_ESCALATION_FRACTION))
       await this.approvals.escalate(a, now);

@@ -99,6 +99,9 @@ function statusLine(c: ApprovalCard): string {
     case 'rejected':
       return `:x: *Rejected*${by ? ` by ${by}` : ''}${c.reason ? `: ${escapeMrkdwn(c.reason)}` : ''}`;
     case 'expired':
+      // an approval closed because its run ended first (cancelled, …) says so (see closeForEndedRun)
+      if (c.reason?.startsWith('the run was '))
+        return `:no_entry_sign: *Closed* without a decision: ${escapeMrkdwn(c.reason)}`;
       return ':hourglass: *Expired* without a decision: the run ended `expired`.';
     case 'pending':
       return ':hourglass_flowing_sand: *Waiting for approval*';

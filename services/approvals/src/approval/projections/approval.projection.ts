@@ -142,6 +142,63 @@ export class OperatorProjection implements ProjectionHandler {
   }
 }
 
+/** Terminal run events (not the approval closures, which are this service's own) and the run status each ends in. */
+export const RUN_ENDINGS = {
+  run_cancelled: 'cancelled',
+  run_denied: 'denied',
+  run_failed: 'failed',
+  run_succeeded: 'succeeded',
+} as const;
+type RunEndingType = keyof typeof RUN_ENDINGS;
+
+/**
+ * Runs that ended (`approvals.run_endings`): the first terminal run event per run. An approval of an
+ * ended run refuses votes at once, and the sweeper closes it (see ApprovalService.closeForEndedRun).
+ */
+export class RunEndingProjection implements ProjectionHandler {
+  constructor(private readonly type: RunEndingType) {}
+
+  async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    const rows = events.flatMap(({ env, msg }) =>
+      env.type === this.type && env.run_id
+        ? [
+            {
+              run_id: env.run_id,
+              status: RUN_ENDINGS[this.type],
+              reason: endingReason(env.data as Record<string, unknown>),
+              occurred_at: env.occurred_at,
+              stream_seq: msg.seq,
+            },
+          ]
+        : [],
+    );
+    if (rows.length === 0) return;
+    // the earliest ending in the stream wins, whichever consumer sees it first
+    await em.query(
+      `INSERT INTO approvals.run_endings (run_id, status, reason, occurred_at, stream_seq)
+       SELECT run_id, status, reason, occurred_at, stream_seq
+       FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, reason text, occurred_at timestamptz, stream_seq bigint)
+       ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason,
+         occurred_at = EXCLUDED.occurred_at, stream_seq = EXCLUDED.stream_seq
+       WHERE EXCLUDED.stream_seq < run_endings.stream_seq`,
+      [JSON.stringify(rows)],
+    );
+  }
+  async reset(em: EntityManager): Promise<void> {
+    await em.query('DELETE FROM approvals.run_endings WHERE status = $1', [RUN_ENDINGS[this.type]]);
+  }
+}
+
+/** The words a terminal run event gives for its ending (who cancelled and why; the denial's reasons). */
+function endingReason(data: Record<string, unknown>): string | null {
+  const parts: string[] = [];
+  if (typeof data.by === 'string' && data.by) parts.push(`by ${data.by}`);
+  if (typeof data.reason === 'string' && data.reason) parts.push(data.reason);
+  if (Array.isArray(data.reasons)) parts.push(data.reasons.filter((r) => typeof r === 'string').join('; '));
+  const text = parts.filter(Boolean).join(': ');
+  return text ? text.slice(0, 500) : null;
+}
+
 /**
  * Every projection the approvals service runs (also used by `npm run projections:rebuild`): one
  * ordered consumer per event type, so the service reads only approval events, never the whole log.
@@ -174,6 +231,9 @@ export function approvalsProjections(
     ...reviewProjections(ds, bus, subjects, publisher),
     ...(Object.keys(CLOSING) as ClosingType[]).map((type) =>
       perType(`closures-${CLOSING[type]}`, type, new ApprovalClosureProjection(type)),
+    ),
+    ...(Object.keys(RUN_ENDINGS) as RunEndingType[]).map((type) =>
+      perType(`run-endings-${RUN_ENDINGS[type]}`, type, new RunEndingProjection(type)),
     ),
   ];
 }
