@@ -9,6 +9,8 @@ import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS, type Principal }
 import type { ApprovalsConfig } from '../config';
 import {
   approvers,
+  countedVotes,
+  voteEventId,
   decideVote,
   recheckVerdict,
   standingFrom,
@@ -50,6 +52,8 @@ const STATUS: Record<ClosingType, Exclude<ApprovalStatus, 'pending'>> = {
 interface Closure {
   type: ClosingType;
   operators: string[];
+  /** On a grant: the approve votes it counts (by vote event id and operator id). */
+  votes?: { vote_id: string; operator_id: string; operator: string }[];
   reason?: string;
   channel?: VoteChannel;
   /** Published in the same batch, after the closure (standing approvals). */
@@ -133,7 +137,7 @@ export class ApprovalService {
     if (!(await repo.bumpVersion(i.approvalId, a.version))) throw new VersionConflict();
     const voteEnv = makeEnvelope({
       type: 'approval_vote',
-      id: deriveId(i.approvalId, 'vote', vote.operatorId),
+      id: voteEventId(i.approvalId, vote.operatorId),
       runId: a.view.run_id,
       producer: PRODUCER,
       traceId: a.view.trace_id,
@@ -208,6 +212,7 @@ export class ApprovalService {
       return {
         type: 'approval_granted',
         operators: approvers(votes),
+        votes: countedVotes(approvalId, votes),
         channel: closing?.channel,
         extra: this.standingEvents(locked),
       };
@@ -339,6 +344,7 @@ export class ApprovalService {
       data: {
         approval_id: a.view.id,
         operators: c.operators,
+        ...(c.votes ? { votes: c.votes } : {}),
         ...(c.reason ? { reason: c.reason } : {}),
         ...(c.channel ? { channel: c.channel } : {}),
         ...(c.type === 'approval_granted'

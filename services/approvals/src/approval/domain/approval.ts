@@ -1,5 +1,5 @@
 import type { Decision } from '@warden/contracts';
-import { DomainError, ValidationError } from '@warden/kernel';
+import { DomainError, ValidationError, deriveId } from '@warden/kernel';
 import { hasRole, type Principal } from '@warden/runtime';
 
 export type VoteChannel = 'rest' | 'slack' | 'dashboard' | 'cli';
@@ -108,6 +108,32 @@ export function approvers(votes: VoteRecord[]): string[] {
   const byId = new Map<string, string>();
   for (const v of votes) if (v.vote === 'approve' && !byId.has(v.operatorId)) byId.set(v.operatorId, v.operator);
   return [...byId.values()];
+}
+
+/**
+ * The approve votes a grant counts, one per operator, each named by its `approval_vote` event id
+ * (derived from approval and operator, as the vote was published), so the orchestrator can check
+ * the quorum against the signed votes it has seen.
+ */
+export function countedVotes(
+  approvalId: string,
+  votes: VoteRecord[],
+): { vote_id: string; operator_id: string; operator: string }[] {
+  const byId = new Map<string, { vote_id: string; operator_id: string; operator: string }>();
+  for (const v of votes) {
+    if (v.vote !== 'approve' || byId.has(v.operatorId)) continue;
+    byId.set(v.operatorId, {
+      vote_id: voteEventId(approvalId, v.operatorId),
+      operator_id: v.operatorId,
+      operator: v.operator,
+    });
+  }
+  return [...byId.values()];
+}
+
+/** The id of an operator's `approval_vote` event on an approval (one vote per operator). */
+export function voteEventId(approvalId: string, operatorId: string): string {
+  return deriveId(approvalId, 'vote', operatorId);
 }
 
 /** The standing approval asked for by the approving votes, if any: the narrowest scope and shortest time. */
