@@ -59,6 +59,33 @@ tests:
     expect(c.out()).toContain('outcome: expected "allow", got "deny"');
   });
 
+  it('fails a bundle whose compute rewrite no worker can execute, naming the field and the role, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-cli-policy-'));
+    const file = join(dir, 'b.yaml');
+    writeFileSync(
+      file,
+      `version: t
+tiers: { 1: { required_votes: 0 }, 2: { required_votes: 1 }, 3: { required_votes: 2 } }
+roles: { dev: { tools: [deploy.*] }, research: { tools: [deploy.*] } }
+rules:
+  - { id: canary-first, tools: [deploy.production], outcome: compute, compute: { recipe: canary }, reason: canary }
+  - { id: canary, tools: [deploy.canary], outcome: allow, reason: ok }
+tests:
+  - { name: extra arg, input: { agent: { role: dev }, tool: deploy.production, args: { ref: v1, replicas: 3 } }, expect: { outcome: compute, rewritten_tool: deploy.canary } }
+  - { name: wrong role, input: { agent: { role: research }, tool: deploy.production, args: { ref: v1 } }, expect: { outcome: compute } }
+  - { name: fine, input: { agent: { role: dev }, tool: deploy.production, args: { ref: v1 } }, expect: { outcome: compute } }
+`,
+    );
+    const c = io();
+    expect(await main(['policy', 'test', file], c.io)).toBe(1);
+    expect(c.out()).toContain('FAIL  extra arg');
+    expect(c.out()).toContain('rewrite deploy.canary: args.replicas: unknown field (no worker could execute it)');
+    expect(c.out()).toContain('FAIL  wrong role');
+    expect(c.out()).toContain('rewrite deploy.canary: tool: role "research" has no tool "deploy.canary"');
+    expect(c.out()).toContain('PASS  fine');
+    expect(c.out()).toContain('1 passed, 2 failed');
+  });
+
   it('an invalid bundle lists every error with its path and line, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-cli-policy-'));
     const file = join(dir, 'bad.yaml');

@@ -1,6 +1,6 @@
 import { RunResult } from '@warden/contracts';
 import { sha256Canonical } from '@warden/kernel';
-import { failureResult, outcomeUnknownResult, successResult } from './result';
+import { capResult, failureResult, outcomeUnknownResult, successResult, utf8Prefix } from './result';
 
 describe('run results', () => {
   it('hashes the output and keeps small outputs whole', () => {
@@ -43,5 +43,22 @@ describe('run results', () => {
     const u = outcomeUnknownResult('fs.write_file');
     expect(u).toMatchObject({ output: null, outcome_unknown: true, error: { code: 'OUTCOME_UNKNOWN' } });
     expect(RunResult.safeParse(u).success).toBe(true);
+  });
+
+  it('capResult cuts an output over the limit to a JSON text prefix, measuring a cut one as text', () => {
+    const r = successResult({ stdout: 'y'.repeat(500) });
+    const capped = capResult(r, 100);
+    expect(capped.truncated).toBe(true);
+    expect(capped.output_hash).toBe(r.output_hash);
+    expect(Buffer.byteLength(capped.output as string)).toBeLessThanOrEqual(100);
+    expect(capResult(capped, 100)).toBe(capped); // its quotes are not counted twice
+    expect(capResult(r, 10_000)).toBe(r);
+  });
+
+  it('utf8Prefix never splits a character', () => {
+    expect(utf8Prefix('aé€', 4)).toBe('aé');
+    expect(utf8Prefix('aé€', 3)).toBe('aé');
+    expect(utf8Prefix('aé€', 2)).toBe('a');
+    expect(utf8Prefix('abc', 10)).toBe('abc');
   });
 });

@@ -93,8 +93,9 @@ function prRef(response: unknown): { number?: number; id?: string; url?: string 
 const Pushed = z.object({ remote: z.string(), branch: z.string(), commit: z.string() });
 
 /**
- * Pushes the workspace's HEAD to a new branch `head` on a configured remote (never a force push: an
- * existing branch of that name makes git refuse), for `pr.open {push_head: true}`.
+ * Pushes the workspace's HEAD to a new branch `head` on a configured remote, for
+ * `pr.open {push_head: true}`: only if no branch of that name exists there (`PR.HEAD_EXISTS`), so
+ * it never moves anybody's branch.
  */
 async function pushHead(ctx: ToolContext, remote: string, head: string): Promise<z.infer<typeof Pushed>> {
   const branch = GitRefName.safeParse(head);
@@ -104,7 +105,19 @@ async function pushHead(ctx: ToolContext, remote: string, head: string): Promise
   if (!url)
     throw new ToolError('GIT.REMOTE_REFUSED', `pr.open: remote "${remote}" is not configured (WORKER_GIT_REMOTES)`);
   const commit = (await git(ctx, ['rev-parse', '--verify', 'HEAD^{commit}'], 'pr.open')).stdout.trim();
-  await git(ctx, ['push', '--no-verify', url, `${commit}:refs/heads/${branch.data}`], 'pr.open');
+  const ref = `refs/heads/${branch.data}`;
+  try {
+    // a lease with an empty expected value: the push happens only if the branch does not exist yet
+    await git(ctx, ['push', '--no-verify', `--force-with-lease=${ref}:`, url, `${commit}:${ref}`], 'pr.open');
+  } catch (err) {
+    if (err instanceof ToolError && /stale info|already exists/.test(err.message)) {
+      throw new ToolError(
+        'PR.HEAD_EXISTS',
+        `pr.open: branch "${branch.data}" already exists on "${remote}"; not pushed`,
+      );
+    }
+    throw err;
+  }
   return { remote, branch: branch.data, commit };
 }
 
