@@ -98,7 +98,9 @@ function hashFor(env: Envelope<'task_received'>, before: { calls: number; tokens
     ...before,
     tools: before.calls ? { [env.data.submission.action.tool]: before.calls } : {},
   };
-  return evaluate(policy, policyInput(env.data.submission, { session }), new Date()).input_hash;
+  // the workspace is empty: the read's path resolves to itself, and that is part of the input
+  const input = { ...policyInput(env.data.submission, { session }), paths: { 'notes/a.md': { real: 'notes/a.md' } } };
+  return evaluate(policy, input, new Date()).input_hash;
 }
 
 /** A store request for a run of `sessionId` (fs.read_file, no rate limit, no agent budget). */

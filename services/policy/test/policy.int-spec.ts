@@ -231,7 +231,10 @@ describe('policy service', () => {
     // the redelivered run was judged on the usage before its first attempt, not after it
     const expected = evaluate(
       parseBundle(bundleText),
-      policyInput(second.data.submission, { session: { calls: 1, tokens: 10, tools: { 'fs.read_file': 1 } } }),
+      {
+        ...policyInput(second.data.submission, { session: { calls: 1, tokens: 10, tools: { 'fs.read_file': 1 } } }),
+        paths: { 'notes/a.md': { real: 'notes/a.md' } },
+      },
       new Date(),
     );
     expect(d.data.input_hash).toBe(expected.input_hash);

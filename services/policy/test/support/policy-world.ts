@@ -53,6 +53,8 @@ export async function startPolicyWorld(version: string): Promise<PolicyWorld> {
     POLICY_PORT: '0',
     WARDEN_POLICY_FILE: join(dir, 'bundle.yaml'),
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
+    // an empty workspace (not created): every path is judged as itself
+    WARDEN_WORKSPACE: join(dir, 'workspace'),
   });
   const app = await startService(AppModule.forRoot(config), { service: 'policy', port: 0 });
   const redis = createRedis(t.env.REDIS_URL!, `policy-test-${version}`);
