@@ -19,6 +19,8 @@ export const DecisionConstraints = z
     max_output_bytes: z.number().int().positive(),
     allowed_hosts: z.array(z.string()),
     env_allow: z.array(z.string()),
+    /** Normalised path argument → the real workspace path it was judged as (symlinks resolved). */
+    resolved_paths: z.record(z.string(), z.string()),
   })
   .partial()
   .catchall(z.unknown());
