@@ -61,6 +61,16 @@ function buildDocuments() {
       `The \`data\` of a ${type} event.`,
     );
   }
+  // worker tool arguments (libs/contracts tools.ts): what `args` each tool takes, for agents and bundles
+  for (const [tool, schema] of Object.entries(c.TOOL_ARGS)) {
+    files[`schemas/tools/${tool}.schema.json`] = toSchema(z, schema, `${tool} args`, `The \`args\` of ${tool}.`);
+  }
+  files['schemas/tools/deploy.target.schema.json'] = toSchema(
+    z,
+    c.DeployArgs,
+    'deploy.<target> args',
+    'The `args` of deploy.<target> (a target of WORKER_DEPLOY_ENDPOINTS; deploy.canary has its own).',
+  );
   files['asyncapi.json'] = buildAsyncApi(c, eventTypes);
   return files;
 }

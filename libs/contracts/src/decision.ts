@@ -7,9 +7,11 @@ export const Tier = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 export type Tier = z.infer<typeof Tier>;
 
 /**
- * The keys the policy puts in `Decision.constraints` (any other key a bundle sets is passed through).
- * Escalations: `required_votes` (votes needed), `expires_in_seconds` (how long the approval request
- * stays open, when the rule says). Allow/compute: limits for the worker.
+ * The keys the policy puts in `Decision.constraints`; `CONSTRAINTS` (tools.ts) says who enforces
+ * each, and a bundle naming any other is refused. Escalations: `required_votes` (votes needed),
+ * `expires_in_seconds` (how long the approval request stays open, when the rule says).
+ * Allow/compute: limits the workers enforce (`timeout_seconds`, `max_output_bytes`, `env_allow`,
+ * `allowed_hosts`/`http_hosts`, `http_allow_private`).
  */
 export const DecisionConstraints = z
   .object({
