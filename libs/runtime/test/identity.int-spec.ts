@@ -2,11 +2,13 @@ import { Controller, Get, Module, Req, type INestApplication, type DynamicModule
 import { Publisher, makeEnvelope } from '@warden/bus';
 import type { EventData, EventType } from '@warden/contracts';
 import { newId, newTraceId } from '@warden/kernel';
-import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { EventAuthenticity } from '@warden/bus';
+import { createTestEnv, forgeAs, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import {
   Auth,
   BaseEnv,
   CoreModule,
+  IdentityDirectory,
   IdentityModule,
   newSecret,
   parseEnv,
@@ -40,11 +42,20 @@ class ProbeController {
   }
 }
 
+@Controller('standing')
+class StandingProbe {
+  constructor(private readonly directory: IdentityDirectory) {}
+  @Get()
+  list() {
+    return this.directory.standingApprovals().map((s) => s.standing_id);
+  }
+}
+
 function probeApp(env: Record<string, string>): DynamicModule {
   const config = parseEnv(BaseEnv, { ...env, WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
   @Module({
     imports: [CoreModule.forRoot({ service: 'identity-probe', config }), IdentityModule],
-    controllers: [ProbeController],
+    controllers: [ProbeController, StandingProbe],
   })
   class ProbeModule {}
   return { module: ProbeModule };
@@ -142,5 +153,79 @@ describe('IdentityDirectory + @Auth on real NATS (two replicas)', () => {
       );
     }
     expect(Date.now() - t0).toBeLessThan(5000);
+  });
+  it('forged, unsigned and wrong-producer directory events make nobody an admin, key or standing approval', async () => {
+    const adminToken = newSecret('wop');
+    const apiToken = newSecret('wk');
+    const standingId = newId();
+    const forgedOp = newId();
+    const forgedKey = newId();
+    const env = <T extends EventType>(type: T, id: string, producer: string, data: EventData<T>) =>
+      makeEnvelope({ type, runId: null, correlationId: id, producer, traceId: newTraceId(), data });
+    const admin = (id: string) =>
+      env('operator_created', id, 'approvals', {
+        operator_id: id,
+        name: 'mallory',
+        roles: ['admin'],
+        max_tier: 3,
+        token_hash: secretHash(adminToken),
+        created_by: 'nobody',
+      });
+    const key = (id: string, producer = 'ingest') =>
+      env('api_key_created', id, producer, {
+        key_id: id,
+        name: 'stolen',
+        owner: 'mallory',
+        key_hash: secretHash(apiToken),
+        created_by: 'nobody',
+      });
+    const standing = env('standing_approval_granted', standingId, 'approvals', {
+      standing_id: standingId,
+      approval_id: newId(),
+      scope: 'agent',
+      agent_id: 'agent-x',
+      tool: 'deploy.production',
+      max_tier: 3,
+      expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+      granted_by: ['nobody'],
+    });
+    const unsigned = admin(newId());
+    // signed by the ingest's real key, claiming to be the ingest: but only approvals creates operators
+    const wrongProducer = new EventAuthenticity(testKeyring('ingest')).seal({ ...admin(newId()), producer: 'ingest' });
+    const raw = [
+      forgeAs(admin(forgedOp)),
+      forgeAs(key(forgedKey)),
+      forgeAs(standing),
+      { ...unsigned, sig: undefined },
+      wrongProducer,
+      new EventAuthenticity(testKeyring('approvals')).seal({ ...key(newId(), 'approvals') }),
+    ];
+    for (const e of raw) {
+      await t.bus.js.publish(t.subjects.directory(e.correlation_id, e.type), JSON.stringify(e), { msgID: e.id });
+    }
+    // a genuine event published after them arrives, so the forgeries have been read (and refused) by then
+    const lateId = newId();
+    const lateToken = newSecret('wop');
+    await publish('operator_created', lateId, {
+      operator_id: lateId,
+      name: 'bob',
+      roles: ['viewer'],
+      max_tier: 1,
+      token_hash: secretHash(lateToken),
+      created_by: 'bootstrap-admin',
+    });
+    for (const i of [0, 1]) {
+      await waitFor(async () => (await get(i, 'approver', lateToken)).status === 403, `bob known on replica ${i}`);
+      expect((await get(i, 'admin', adminToken)).status).toBe(401);
+      expect((await get(i, 'key', apiToken)).status).toBe(401);
+      const list = (await (await fetch(`${urls[i]}/standing`)).json()) as string[];
+      expect(list).not.toContain(standingId);
+    }
+    const metrics = await (await fetch(`${urls[0]}/metrics`)).text();
+    const refused = metrics
+      .split('\n')
+      .filter((l) => l.startsWith('warden_security_forged_events_total{'))
+      .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    expect(refused).toBeGreaterThanOrEqual(raw.length);
   });
 });

@@ -197,10 +197,14 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
       policy_digest: 'sha256:' + 'a'.repeat(64),
       tier: 2,
       channel: 'rest',
+      // the vote it counts, by its event id: the orchestrator checks the quorum against the signed vote
+      votes: [{ vote_id: expect.any(String), operator_id: alice.id, operator: 'alice' }],
     });
-    expect((await events(a.runId, 'approval_vote')).map((e) => e.data)).toEqual([
+    const votes = await events(a.runId, 'approval_vote');
+    expect(votes.map((e) => e.data)).toEqual([
       expect.objectContaining({ operator: 'alice', operator_id: alice.id, vote: 'approve', channel: 'rest' }),
     ]);
+    expect((granted[0]!.data as { votes: { vote_id: string }[] }).votes[0]!.vote_id).toBe(votes[0]!.id);
     // the re-check asked the policy about the original proposal, run id included
     expect(policyRequests).toContainEqual(expect.objectContaining({ run_id: a.runId, action: a.action }));
     const again = await approve(a.approvalId, bob.token);

@@ -7,7 +7,7 @@ import type { Envelope } from '@warden/contracts';
 import { TransientError, ValidationError, deriveId, newId, newTraceId } from '@warden/kernel';
 import { type ProjectedEvent, type Redis } from '@warden/persistence';
 import { PUBLISHER } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv } from '@warden/testing';
+import { readAll, waitFor, type TestEnv, sealAs } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput } from '../src/decision/domain/evaluate';
@@ -82,8 +82,9 @@ async function deadLettersFor(seqs: number[]): Promise<Map<number, BusMessage>> 
 /** One message of a burst: what is published and under which Nats-Msg-Id. */
 type Outgoing = { subject: string; body: string; msgId: string };
 
+/** As its producer would publish it: signed (after any change a test makes, so invalid ones reach validation). */
 function asOutgoing(env: Envelope, msgId = env.id): Outgoing {
-  return { subject: t.subjects.event(env.run_id!, env.type), body: JSON.stringify(env), msgId };
+  return { subject: t.subjects.event(env.run_id!, env.type), body: JSON.stringify(sealAs(env)), msgId };
 }
 
 /** Publishes every message at once (pipelined) and returns their stream sequences, in order. */

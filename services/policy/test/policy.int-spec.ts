@@ -5,10 +5,10 @@ import type { DataSource } from 'typeorm';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { BusMessage, Headers, Publisher } from '@warden/bus';
 import { Decision, decisionSigningPayload, type Envelope, type TaskSubmission } from '@warden/contracts';
-import { deriveId, loadSigningKeys, newId, verifyMacCanonical } from '@warden/kernel';
+import { deriveId, newId, signingKeysOf, verifyCanonical } from '@warden/kernel';
 import { type Redis } from '@warden/persistence';
 import { PUBLISHER } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { readAll, waitFor, type TestEnv, testPublisher, sealAs, testKeyring } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput } from '../src/decision/domain/evaluate';
@@ -141,15 +141,15 @@ describe('policy service', () => {
       policy_digest: parseBundle(bundleText).digest,
       trace_id: env.trace_id,
     });
-    // authentic under the policy/orchestrator key, and only over this run's action
-    const verifier = loadSigningKeys(t.env.WARDEN_SIGNING_KEY, undefined);
+    // authentic under the policy's own key (its public half is enough), and only over this run's action
+    const verifier = signingKeysOf(testKeyring('orchestrator'), 'policy');
     expect(
-      verifyMacCanonical(verifier, decisionSigningPayload(env.run_id!, env.data.submission.action, d), d.signature!),
+      verifyCanonical(verifier, decisionSigningPayload(env.run_id!, env.data.submission.action, d), d.signature!),
     ).toBe(true);
     const otherAction = { tool: 'fs.write_file', args: { path: 'notes/a.md', content: 'x' } };
-    expect(verifyMacCanonical(verifier, decisionSigningPayload(env.run_id!, otherAction, d), d.signature!)).toBe(false);
+    expect(verifyCanonical(verifier, decisionSigningPayload(env.run_id!, otherAction, d), d.signature!)).toBe(false);
     expect(
-      verifyMacCanonical(
+      verifyCanonical(
         verifier,
         decisionSigningPayload(env.run_id!, env.data.submission.action, { ...d, outcome: 'allow' }),
         d.signature!,
@@ -283,12 +283,17 @@ describe('policy service', () => {
       run_id: badRun,
       data: { ...bad.data, submission: { ...bad.data.submission, agent: { id: 'x' } } },
     };
-    await publishRaw(t.subjects.event(badRun, 'task_received'), JSON.stringify(invalid), newId());
+    // signed as the ingest would: the policy must refuse them for what they say, not for who sent them
+    await publishRaw(
+      t.subjects.event(badRun, 'task_received'),
+      JSON.stringify(sealAs(invalid as unknown as typeof bad)),
+      newId(),
+    );
     const mismatched = received();
     const otherRun = newId();
     await publishRaw(
       t.subjects.event(otherRun, 'task_received'),
-      JSON.stringify({ ...mismatched, run_id: otherRun }),
+      JSON.stringify(sealAs({ ...mismatched, run_id: otherRun })),
       newId(),
     );
     await publishRaw(t.subjects.event(newId(), 'task_received'), 'not json', newId());
