@@ -290,6 +290,48 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
     expect(updatesFor(id)).toHaveLength(1);
   });
 
+  it('shows a grant the orchestrator voided as rejected, with its reason, in Slack and the inbox', async () => {
+    await createOperator('vera', 'U_VERA', 2);
+    const env = requested('push');
+    const id = env.data.approval_id;
+    await publisher.publishEvent(env);
+    await waitFor(() => (postsFor(id).length ? postsFor(id) : undefined), 'the post');
+    await waitFor(() => status(id), 'the inbox row');
+    expect((await click(id, 'U_VERA', APPROVE_ACTION, 'vera-click')).status).toBe(200);
+    await waitFor(async () => (await status(id)) === 'granted', 'the grant', 20_000);
+    await waitFor(() => updatesFor(id)[0], 'the granted update');
+    // the orchestrator refuses the grant: the run ends denied by the binding rule
+    await publisher.publishEvent(
+      makeEnvelope({
+        type: 'run_denied',
+        runId: env.run_id,
+        producer: 'orchestrator',
+        traceId: env.trace_id,
+        data: {
+          reasons: ['approval voided: quorum not met: 0 distinct approver(s), 1 required'],
+          rule_ids: ['orchestrator.approval-binding'],
+        },
+      }),
+    );
+    const voidedUpdate = await waitFor(() => updatesFor(id)[1], 'the voided update', 20_000);
+    expect(JSON.stringify(voidedUpdate.args.blocks)).toContain('quorum not met');
+    expect(JSON.stringify(voidedUpdate.args.blocks)).not.toContain('*Approved*');
+    const view = await waitFor(async () => {
+      const r = await fetch(`${url}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      const b = (await r.json()) as { status: string; voided?: boolean; closed_reason?: string };
+      return b.status === 'rejected' ? b : undefined;
+    }, 'the inbox to show the void');
+    expect(view).toMatchObject({ voided: true, closed_reason: expect.stringContaining('quorum not met') });
+    const granted = (await (
+      await fetch(`${url}/v1/approvals?status=granted`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).json()) as { items: { id: string }[] };
+    expect(granted.items.map((a) => a.id)).not.toContain(id);
+    const rejected = (await (
+      await fetch(`${url}/v1/approvals?status=rejected`, { headers: { authorization: `Bearer ${ADMIN}` } })
+    ).json()) as { items: { id: string }[] };
+    expect(rejected.items.map((a) => a.id)).toContain(id);
+  });
+
   it('refuses a vote above the operator max_tier, and shows progress of a two-approver approval', async () => {
     await createOperator('bob', 'U_BOB', 2);
     await createOperator('carol', 'U_CAROL', 3);

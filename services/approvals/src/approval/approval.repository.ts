@@ -16,6 +16,11 @@ export interface ApprovalView {
   closed_at?: string;
   /** Why it closed the way it did (e.g. the policy re-check voided it). */
   closed_reason?: string;
+  /**
+   * Granted here, then voided by the orchestrator (the grant did not bind to the run's action, digest
+   * or signed votes): shown as `rejected` with the orchestrator's reason, never as `granted`.
+   */
+  voided?: true;
   agent: Agent;
   session_id?: string;
   action: Action;
@@ -44,7 +49,16 @@ interface InboxRow {
   version: number;
   /** The run's terminal status when a run event ended it (cancelled, …), else null. */
   run_ended: string | null;
+  run_ended_reason: string | null;
 }
+
+/** A grant the orchestrator refused: the run was denied after the approval was granted. */
+function isVoided(r: Pick<InboxRow, 'status' | 'run_ended'>): boolean {
+  return r.status === 'granted' && r.run_ended === 'denied';
+}
+
+/** SQL twin of {@link isVoided}, over SELECT_INBOX's aliases. */
+const VOIDED_SQL = `(i.status = 'granted' AND COALESCE(e.status, '') = 'denied')`;
 
 interface VoteRow {
   approval_id: string;
@@ -66,7 +80,7 @@ export interface LoadedApproval {
 
 const SELECT_INBOX = `SELECT i.id, i.run_id, i.tier, i.required_votes, i.status, i.agent, i.session_id, i.action, i.decision,
   i.trace_id, i.expires_at, i.requested_at, i.closed_at, i.closed_reason, COALESCE(s.version, 0) AS version,
-  e.status AS run_ended
+  e.status AS run_ended, e.reason AS run_ended_reason
   FROM approvals.inbox i LEFT JOIN approvals.approval_state s USING (id)
   LEFT JOIN approvals.run_endings e ON e.run_id = i.run_id`;
 
@@ -87,7 +101,7 @@ function toView(r: InboxRow, votes: VoteRecord[]): ApprovalView {
     id: r.id,
     run_id: r.run_id,
     tier: r.tier,
-    status: r.status,
+    status: isVoided(r) ? 'rejected' : r.status,
     required_votes: r.required_votes,
     votes: votes.map((v) => ({
       operator: v.operator,
@@ -100,6 +114,9 @@ function toView(r: InboxRow, votes: VoteRecord[]): ApprovalView {
     created_at: r.requested_at.toISOString(),
     ...(r.closed_at ? { closed_at: r.closed_at.toISOString() } : {}),
     ...(r.closed_reason ? { closed_reason: r.closed_reason } : {}),
+    ...(isVoided(r)
+      ? { voided: true as const, closed_reason: r.run_ended_reason ?? 'the orchestrator voided the grant' }
+      : {}),
     agent: r.agent,
     ...(r.session_id ? { session_id: r.session_id } : {}),
     action: r.action,
@@ -168,7 +185,10 @@ export class ApprovalRepository {
     const params: unknown[] = [];
     if (f.status) {
       params.push(f.status);
-      where.push(`i.status = $${params.length}`);
+      // a voided grant lists as rejected, not granted
+      if (f.status === 'granted') where.push(`i.status = $${params.length} AND NOT ${VOIDED_SQL}`);
+      else if (f.status === 'rejected') where.push(`(i.status = $${params.length} OR ${VOIDED_SQL})`);
+      else where.push(`i.status = $${params.length}`);
     }
     if (f.before) {
       params.push(f.before.createdAt, f.before.id);

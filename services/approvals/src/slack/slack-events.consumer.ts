@@ -43,6 +43,11 @@ export class SlackEventsConsumer {
     await this.notifier.onClosed(decodeAs(msg, 'approval_rejected'), 'rejected');
   }
 
+  @JetStreamConsumer('slack-voided', { stream: 'events', filter: (s) => s.eventsOfType('run_denied') })
+  async onDenied(@Payload() msg: BusMessage): Promise<void> {
+    await this.notifier.onVoided(decodeAs(msg, 'run_denied'));
+  }
+
   @JetStreamConsumer('slack-expired', { stream: 'events', filter: (s) => s.eventsOfType('approval_expired') })
   async onExpired(@Payload() msg: BusMessage): Promise<void> {
     await this.notifier.onClosed(decodeAs(msg, 'approval_expired'), 'expired');

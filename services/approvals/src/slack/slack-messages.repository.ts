@@ -108,6 +108,25 @@ export class SlackMessagesRepository {
   }
 
   /**
+   * Turns a granted approval whose grant the orchestrator voided into a rejection with its reason
+   * (the messages then show it on their next claim). Returns the approval's id, if the run had one.
+   */
+  async voidGrant(runId: string, reason: string, at: string): Promise<string | undefined> {
+    const rows: { id: string }[] = await this.ds.query('SELECT id FROM approvals.inbox WHERE run_id = $1', [runId]);
+    const approvalId = rows[0]?.id;
+    if (!approvalId) return undefined;
+    await this.ds.query(
+      `INSERT INTO approvals.slack_approvals (approval_id, closed_status, closed_by, closed_reason, closed_at)
+       VALUES ($1, 'rejected', '{}', $2, $3)
+       ON CONFLICT (approval_id) DO UPDATE SET closed_status = 'rejected', closed_by = '{}',
+         closed_reason = EXCLUDED.closed_reason, closed_at = EXCLUDED.closed_at, updated_at = now()
+       WHERE slack_approvals.closed_status IS NULL OR slack_approvals.closed_status = 'granted'`,
+      [approvalId, reason, at],
+    );
+    return approvalId;
+  }
+
+  /**
    * Claims every posted message of a closed approval that does not show the closure yet (marking it
    * as showing it). Posting and closing both call this after their own write, and concurrent callers
    * serialize on the rows, so each message is claimed for its closing update exactly once.

@@ -73,6 +73,9 @@ export function cardFromRequest(env: Envelope<'approval_requested'>): ApprovalCa
   };
 }
 
+/** The rule id the orchestrator denies a run by when a grant does not bind to it. */
+const VOID_RULE = 'orchestrator.approval-binding';
+
 /**
  * Posts approvals to Slack and keeps their messages current: a message per approval in the approvals
  * channel, one per escalation in the escalation channel, each updated once the approval closes (who
@@ -137,6 +140,17 @@ export class SlackNotifier {
     }
     await this.repo.close(env.data.approval_id, status, env.data.operators, reason, env.occurred_at);
     return this.applyClosure(env.data.approval_id);
+  }
+
+  /**
+   * The orchestrator refused a grant (`run_denied` by `orchestrator.approval-binding`): the messages
+   * that said "granted" now say it was voided, and why.
+   */
+  async onVoided(env: Envelope<'run_denied'>): Promise<number> {
+    if (!env.run_id || !env.data.rule_ids.includes(VOID_RULE)) return 0;
+    const reason = env.data.reasons.join('; ') || 'the orchestrator voided the grant';
+    const approvalId = await this.repo.voidGrant(env.run_id, reason, env.occurred_at);
+    return approvalId ? this.applyClosure(approvalId) : 0;
   }
 
   /** After a Slack vote that left the approval open: show the votes so far on its messages. */

@@ -47,6 +47,10 @@ const DOCUMENT = {
         created_at: { type: 'string', format: 'date-time' },
         closed_at: { type: 'string', format: 'date-time' },
         closed_reason: { type: 'string' },
+        voided: {
+          const: true,
+          description: 'granted, then refused by the orchestrator (shown as rejected, with its reason)',
+        },
         agent: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' } } },
         session_id: { type: 'string' },
         action: { type: 'object', properties: { tool: { type: 'string' }, args: { type: 'object' } } },
