@@ -471,6 +471,51 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect(denied.runs).toEqual([]);
   });
 
+  it('a forged cancellation or outcome, or a replayed one from another run, changes no run', async () => {
+    const a = await awaitingApproval(2);
+    const before = await metric(/^warden_security_forged_events_total\{[^}]*type="run_(cancelled|succeeded)"/);
+    const forged = [
+      makeEnvelope({
+        type: 'run_cancelled',
+        runId: a.runId,
+        producer: 'orchestrator',
+        traceId: a.traceId,
+        data: { by: 'mallory' },
+      }),
+      makeEnvelope({
+        type: 'run_succeeded',
+        runId: a.runId,
+        producer: 'workers',
+        traceId: a.traceId,
+        data: { result: { output: {}, output_hash: sha256Canonical({}) } },
+      }),
+    ].map((e) => forgeAs(e));
+    for (const e of forged)
+      await t.bus.js.publish(t.subjects.event(a.runId, e.type), JSON.stringify(e), { msgID: e.id });
+    // a cancellation signed by the orchestrator for another run, replayed: it names that run, not this one
+    const other = await submit({ outcome: 'escalate', tier: 2 });
+    await runStatus(other.runId, 'awaiting_approval');
+    const c = await fetch(`${url}/v1/runs/${other.runId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(c.status).toBe(202);
+    await runStatus(other.runId, 'cancelled');
+    const theirs = (
+      await readAll(t.bus, t.subjects.streams.events, t.subjects.event(other.runId, 'run_cancelled'))
+    )[0]!;
+    await t.bus.js.publish(t.subjects.event(a.runId, 'run_cancelled'), JSON.stringify(theirs.json()));
+    await waitFor(
+      async () =>
+        (await metric(/^warden_security_forged_events_total\{[^}]*type="run_(cancelled|succeeded)"/)) === before + 2,
+      'both forgeries counted',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const r = (await (await get(`/v1/runs/${a.runId}`)).json()) as { status: string; events: { type: string }[] };
+    expect(r.status).toBe('awaiting_approval');
+    expect(r.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'approval_requested']);
+  });
+
   it('cancels a non-terminal run once; a second cancel is 409', async () => {
     const { runId } = await submit({ outcome: 'escalate', tier: 2 });
     await runStatus(runId, 'awaiting_approval');

@@ -6,7 +6,9 @@ import { parse, stringify } from 'yaml';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { Decision, type Envelope, type TaskSubmission } from '@warden/contracts';
-import { newId, newTraceId } from '@warden/kernel';
+import { randomBytes } from 'node:crypto';
+import { Kvm } from '@nats-io/kv';
+import { loadSigningKeys, newId, newTraceId, signCanonical } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
 import { newSecret, secretHash } from '@warden/runtime';
 import { readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
@@ -14,6 +16,7 @@ import { ADMIN_TOKEN, startPolicyWorld, received, type PolicyWorld } from './sup
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
 import { evaluate } from '../src/decision/domain/evaluate';
 import { DecisionService } from '../src/decision/decision.service';
+import { policyBucket } from '../src/bundle/bundle.registry';
 
 let world: PolicyWorld;
 let t: TestEnv;
@@ -76,6 +79,15 @@ async function restore(): Promise<void> {
   expect((await put(world.bundleText)).status).toBe(200);
   const digest = parseBundle(world.bundleText).digest;
   await waitFor(async () => (await activeDigest(replicaUrl)) === digest, 'the replica back on the world bundle');
+}
+
+/** Activations refused in this process (every replica in it counts its own refusals). */
+async function forgedActivations(): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('warden_security_forged_policy_activations_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 async function activeDigest(base: string): Promise<string> {
@@ -168,6 +180,47 @@ describe('bundles: push, distribute, roll back', () => {
       body: JSON.stringify({ digest: `sha256:${'0'.repeat(64)}` }),
     });
     expect(unknown.status).toBe(404);
+  });
+
+  it('an activation put in the KV bucket by anyone but the policy, or replayed from its history, activates nothing', async () => {
+    const pushed = variant('kv.forged', (raw) =>
+      raw.rules.unshift({ id: 'forged-reads', tools: ['fs.read_file'], outcome: 'allow', reason: 'forged' }),
+    );
+    expect((await put(pushed)).status).toBe(200);
+    const target = parseBundle(pushed).digest;
+    await waitFor(async () => (await activeDigest(replicaUrl)) === target, 'the replica on the pushed bundle');
+    await restore();
+    const home = parseBundle(world.bundleText).digest;
+    const kv = await new Kvm(t.bus.js).open(policyBucket(t.subjects));
+    // the pushed bundle's own, genuinely signed activation, from the bucket's history
+    const history: { json<T>(): T }[] = [];
+    for await (const e of await kv.history({ key: 'active' })) history.push(e);
+    const replayed = history
+      .map((e) => e.json<{ digest: string; sig?: string }>())
+      .find((p) => p.digest === target && p.sig)!;
+    expect(replayed).toBeDefined();
+    const mallory = loadSigningKeys(randomBytes(32).toString('base64'), undefined);
+    const fresh = {
+      digest: target,
+      version: 'kv.forged',
+      activated_at: new Date().toISOString(),
+      activated_by: 'mallory',
+    };
+    const metricBefore = await forgedActivations();
+    for (const pointer of [
+      fresh, // unsigned
+      { ...fresh, sig: signCanonical(mallory, { ...fresh, bucket: policyBucket(t.subjects) }) }, // another key
+      replayed, // genuine but older than the active one
+    ]) {
+      await kv.put('active', JSON.stringify(pointer));
+    }
+    await waitFor(async () => (await forgedActivations()) >= metricBefore + 6, 'each refused on both replicas');
+    expect(await activeDigest(url)).toBe(home);
+    expect(await activeDigest(replicaUrl)).toBe(home);
+    // and a replica that starts now, finding a forged pointer, activates its own bundle file over it
+    const late = await world.startReplica();
+    expect(await activeDigest(urlOf(late))).toBe(home);
+    await late.close();
   });
 
   it('hot swap under load: every decision is made entirely under one of the bundles', async () => {

@@ -86,6 +86,16 @@ export class BundleRegistry {
     const seen = await ds.query('SELECT 1 FROM "policy".bundles WHERE digest = $1', [seed.loaded.digest]);
     await storeBundle(ds, seed.text, seed.loaded, `file:${file}`);
     let pointer = await readPointer(kv, pointers);
+    // Postgres records every activation: a signed pointer that is not the latest one is a replay
+    const latest: { digest: string; activated_by: string }[] = await ds.query(
+      'SELECT digest, activated_by FROM "policy".activations ORDER BY id DESC LIMIT 1',
+    );
+    if (pointer && latest[0] && pointer.digest !== latest[0].digest) {
+      pointers.refuse('stale', pointer);
+      const restored = await loadStored(ds, latest[0].digest);
+      pointer = pointers.seal(pointerFor(restored, new Date(), latest[0].activated_by));
+      await kv.put(ACTIVE_KEY, JSON.stringify(pointer));
+    }
     if (!pointer || seen.length === 0) {
       const next = pointers.seal(pointerFor(seed.loaded, new Date(), `file:${file}`));
       // an unsigned or forged pointer counts as none: the seed file is activated over it
