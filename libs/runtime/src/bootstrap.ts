@@ -35,7 +35,7 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
   initMetrics(opts.service);
   const log = new Logger(opts.service);
   // the input gate runs before every route (and so before auth); it replaces Express's body parsers
-  let limits: readonly BodyLimit[] = [];
+  const limits = bodyLimitsOf(module);
   const server = express();
   server.use(inputGate(() => limits));
   const app = await NestFactory.create<NestExpressApplication>(module, new ExpressAdapter(server), {
@@ -43,11 +43,6 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
     abortOnError: false,
     bodyParser: false,
   });
-  try {
-    limits = app.get<readonly BodyLimit[]>(BODY_LIMITS, { strict: false });
-  } catch {
-    // the service names no route limits: every body gets the default
-  }
   app.useGlobalFilters(new ProblemFilter());
   // no enableShutdownHooks(): runMain owns SIGINT/SIGTERM (Nest's hook re-raises the signal after closing)
   if (opts.consumers !== false) {
@@ -71,6 +66,16 @@ export async function startService(module: Type | DynamicModule, opts: StartOpti
   await app.listen(opts.port, host);
   log.info('listening', { host, port: (http.address() as { port?: number } | null)?.port ?? opts.port });
   return app;
+}
+
+/** The {@link BODY_LIMITS} a service's root module provides (plain data, read before Nest starts). */
+function bodyLimitsOf(module: Type | DynamicModule): readonly BodyLimit[] {
+  const providers = 'module' in module ? (module.providers ?? []) : [];
+  for (const p of providers) {
+    if (typeof p === 'object' && 'provide' in p && p.provide === BODY_LIMITS && 'useValue' in p)
+      return p.useValue as readonly BodyLimit[];
+  }
+  return [];
 }
 
 /**

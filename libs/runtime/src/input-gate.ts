@@ -17,7 +17,7 @@ export interface BodyLimit {
   bytes: number;
 }
 
-/** Nest token: the service's {@link BodyLimit}s (`{ provide: BODY_LIMITS, useValue: [...] }` in its module). */
+/** The service's {@link BodyLimit}s: `{ provide: BODY_LIMITS, useValue: [...] }` among its root module's providers. */
 export const BODY_LIMITS = Symbol('BODY_LIMITS');
 
 /** Every route not named by a {@link BodyLimit}: the largest body a route takes (a policy bundle, 1 MiB). */
@@ -146,7 +146,8 @@ export function inputGate(limits: () => readonly BodyLimit[] = () => []) {
     const onError = (err: Error & { code?: string }) => {
       finish(() => {
         // the client went away mid-body: nobody is left to answer
-        if (req.destroyed || err.code === 'ECONNRESET' || err.code === 'ECONNABORTED') return void req.socket.destroy();
+        if (req.socket.destroyed || err.code === 'ECONNRESET' || err.code === 'ECONNABORTED')
+          return void req.socket.destroy();
         const message = `body is not valid ${codings.filter((c) => c !== 'identity').join(', ')} data`;
         refuse(400, 'Bad Request', message, [{ path: '', message }]);
       });
