@@ -6,7 +6,7 @@ import { deriveId, newId, newTraceId, sha256Canonical } from '@warden/kernel';
 import { rebuildService, startService } from '@warden/runtime';
 import { openDataSource } from '@warden/persistence';
 import { rebuildTarget } from '../src/projections';
-import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher, forgeAs } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 
@@ -172,6 +172,61 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
     carol = await operator('carol', ['admin'], 3);
     tier2 = await operator('tier2-only', ['approver'], 2);
     viewer = await operator('vera', ['viewer'], 3);
+  });
+
+  it('forged votes, closures and a forged approval request change nothing in the inbox', async () => {
+    const a = await requestApproval({ tier: 3 });
+    const fake = (type: 'approval_vote' | 'approval_granted' | 'approval_rejected', data: Record<string, unknown>) =>
+      forgeAs(makeEnvelope({ type, runId: a.runId, producer: 'approvals', traceId: a.traceId, data: data as never }));
+    const forged = [
+      fake('approval_vote', {
+        approval_id: a.approvalId,
+        operator: 'nobody-a',
+        operator_id: 'nobody-a',
+        vote: 'approve',
+      }),
+      fake('approval_granted', {
+        approval_id: a.approvalId,
+        operators: ['nobody-a', 'nobody-b'],
+        action_hash: sha256Canonical(a.action),
+        policy_digest: 'sha256:' + 'a'.repeat(64),
+        tier: 3,
+      }),
+      fake('approval_rejected', { approval_id: a.approvalId, operators: ['nobody-a'] }),
+    ];
+    // and an approval request nobody's orchestrator made, for a run that does not exist
+    const ghostRun = newId();
+    const ghost = forgeAs(
+      makeEnvelope({
+        type: 'approval_requested',
+        runId: ghostRun,
+        producer: 'orchestrator',
+        traceId: a.traceId,
+        data: {
+          approval_id: deriveId(ghostRun, 'approval'),
+          tier: 1,
+          required_votes: 1,
+          expires_at: new Date(Date.now() + 3600_000).toISOString(),
+          agent: { id: 'agent-7', role: 'dev' },
+          action: a.action,
+          decision: decision(a.traceId, { tier: 1 }),
+        },
+      }),
+    );
+    for (const e of [...forged, ghost]) {
+      await t.bus.js.publish(t.subjects.event(e.run_id!, e.type), JSON.stringify(e), { msgID: e.id });
+    }
+    // a genuine request published after them is in the inbox, so they have been read by then
+    const after = await requestApproval();
+    expect(after.approvalId).toBeDefined();
+    const view = (await call('GET', `/v1/approvals/${a.approvalId}`, ADMIN)).body as {
+      status: string;
+      votes: unknown[];
+    };
+    expect(view).toMatchObject({ status: 'pending', votes: [] });
+    expect((await call('GET', `/v1/approvals/${deriveId(ghostRun, 'approval')}`, ADMIN)).status).toBe(404);
+    // the real approvers can still decide it
+    expect((await approve(a.approvalId, alice.token)).status).toBe(200);
   });
 
   it('grants a tier 2 approval with one approver, bound to the action hash, policy digest and tier; then 409', async () => {
