@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,8 +18,16 @@ interface Run {
   result?: { output: unknown; truncated?: boolean; error?: { code: string; message: string } };
 }
 
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+  execFileSync('git', ['-c', 'safe.directory=*', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
     cwd,
     encoding: 'utf8',
   }).trim();
@@ -40,6 +48,7 @@ describe('compute recipes execute end to end (strict.yaml)', () => {
   let remote: string;
   let outbox: string;
   let endpoint: Server;
+  let daemon: ChildProcess;
   const posted: { path: string; body: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
@@ -55,6 +64,30 @@ describe('compute recipes execute end to end (strict.yaml)', () => {
     git(workspace, 'add', 'README.md');
     git(workspace, 'commit', '-q', '-m', 'v1');
     git(workspace, 'push', '-q', remote, 'main:refs/heads/main');
+    // the remote over git:// (as a real remote is over the network): a sandbox sees only its workspace
+    const gitPort = await freePort();
+    daemon = spawn(
+      'git',
+      [
+        'daemon',
+        '--reuseaddr',
+        '--export-all',
+        '--enable=receive-pack',
+        `--base-path=${base}`,
+        '--listen=127.0.0.1',
+        `--port=${gitPort}`,
+        base,
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor(async () => {
+      try {
+        git(base, 'ls-remote', `git://127.0.0.1:${gitPort}/remote.git`);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'git daemon');
     endpoint = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -70,7 +103,7 @@ describe('compute recipes execute end to end (strict.yaml)', () => {
       WARDEN_WORKSPACE: workspace,
       WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
       WARDEN_POLICY_FILE: STRICT,
-      WORKER_GIT_REMOTES: `origin=${remote}`,
+      WORKER_GIT_REMOTES: `origin=git://127.0.0.1:${gitPort}/remote.git`,
       WORKER_EMAIL_OUTBOX: outbox,
       WORKER_PR_ENDPOINT: `${url}/pulls`,
       WORKER_DEPLOY_ENDPOINTS: `production=${url}/deploy/production,staging=${url}/deploy/staging`,
@@ -83,6 +116,7 @@ describe('compute recipes execute end to end (strict.yaml)', () => {
   afterAll(async () => {
     await sys?.stopAll();
     await t?.cleanup();
+    daemon?.kill();
     endpoint?.closeAllConnections();
     await new Promise((r) => endpoint?.close(r));
     rmSync(base, { recursive: true, force: true });
@@ -173,8 +207,10 @@ describe('compute recipes execute end to end (strict.yaml)', () => {
     writeFileSync(join(workspace, 'f.txt'), 'one\n');
     git(workspace, 'add', 'f.txt');
     git(workspace, 'commit', '-q', '-m', 'one');
-    git(workspace, 'push', '-q', remote, 'feature/x:refs/heads/feature/x');
-    git(workspace, 'fetch', '-q', remote, 'feature/x:refs/remotes/origin/feature/x');
+    // the worker pushes the branch first: its lease is what it last pushed
+    const first = await propose('git.push', { remote: 'origin', branch: 'feature/x' });
+    expect(first.status).toBe('succeeded');
+    expect(git(remote, 'rev-parse', 'refs/heads/feature/x')).toBe(git(workspace, 'rev-parse', 'HEAD'));
     writeFileSync(join(workspace, 'f.txt'), 'one, amended\n');
     git(workspace, 'commit', '-q', '--amend', '-am', 'one (amended)');
     const amended = git(workspace, 'rev-parse', 'HEAD');

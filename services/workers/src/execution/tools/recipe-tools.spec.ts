@@ -9,7 +9,7 @@ import { defaultToolSettings, type ToolSettings } from './tool';
 import { ToolRegistry } from './tool-registry';
 
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+  execFileSync('git', ['-c', 'safe.directory=*', '-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
     cwd,
     encoding: 'utf8',
   }).trim();
