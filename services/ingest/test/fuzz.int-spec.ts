@@ -201,7 +201,8 @@ describe('POST /v1/tasks under fuzzing', () => {
       { numRuns: 1000 },
     );
     // the generators did reach every kind of answer
-    expect(statuses.get(202)).toBeGreaterThan(50);
+    // (fewer since the input gate refuses unsafe numbers, which fc.jsonValue often draws)
+    expect(statuses.get(202)).toBeGreaterThan(25);
     expect(statuses.get(200)).toBeGreaterThan(10);
     expect(statuses.get(400)).toBeGreaterThan(200);
     expect(statuses.get(401)).toBeGreaterThan(10);
