@@ -1,6 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { startService } from '@warden/runtime';
-import type { TestEnv } from '@warden/testing';
+import { PRODUCERS } from '@warden/contracts';
+import { deriveProducerSeed, ownPublicKey } from '@warden/kernel';
+import { TEST_KEYRING_SEED, testKeyring, type TestEnv } from '@warden/testing';
 import { AppModule as IngestModule } from '../../services/ingest/src/app.module';
 import { loadConfig as ingestConfig } from '../../services/ingest/src/config';
 import { AppModule as PolicyModule } from '../../services/policy/src/app.module';
@@ -14,6 +16,16 @@ import { loadConfig as workersConfig } from '../../services/workers/src/config';
 
 export type ServiceName = 'ingest' | 'policy' | 'orchestrator' | 'approvals' | 'workers';
 export const SERVICES: ServiceName[] = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
+
+/** A service's own WARDEN_SIGNING_KEY and every producer's public key, from the test keyring seed. */
+export function productionKeys(name: ServiceName): Record<string, string | undefined> {
+  const publicKeys = PRODUCERS.map((p) => `${p}=${ownPublicKey(testKeyring(p))}`).join(',');
+  return {
+    WARDEN_KEYRING_SEED: undefined,
+    WARDEN_SIGNING_KEY: deriveProducerSeed(TEST_KEYRING_SEED, name).toString('base64'),
+    WARDEN_PRODUCER_KEYS: publicKeys,
+  };
+}
 
 /** All five services in this process, on ephemeral ports, sharing the test env's prefix and database. */
 export class System {
@@ -29,6 +41,8 @@ export class System {
     return {
       ...process.env,
       ...this.t.env,
+      // as in production: each service holds only its own key and everyone's public keys
+      ...(name ? productionKeys(name) : {}),
       ...this.extraEnv,
       ...(name ? this.serviceEnv[name] : {}),
       INGEST_PORT: '0',
