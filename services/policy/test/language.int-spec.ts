@@ -11,7 +11,7 @@ import { Kvm } from '@nats-io/kv';
 import { loadSigningKeys, newId, newTraceId, signCanonical } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
 import { newSecret, secretHash } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { readAll, waitFor, type TestEnv, testPublisher, forgeAs } from '@warden/testing';
 import { ADMIN_TOKEN, startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
 import { evaluate } from '../src/decision/domain/evaluate';
@@ -452,6 +452,50 @@ describe('state across runs', () => {
     // another action in the same session is not a loop
     const { d: other } = await decide({ session_id: session, action: { ...action, args: { path: 'notes/other.md' } } });
     expect(other.data.rule_ids).not.toContain('loop-detected');
+  });
+
+  it('forged run_failed and task_received copies count nothing and decide nothing', async () => {
+    const session = `sess-forged-${newId()}`;
+    const action = { tool: 'fs.write_file', args: { path: 'notes/forged-loop.md', content: 'x' } };
+    const { env } = await decide({ session_id: session, action });
+    // three forged failures of the same action: would make the next call a "loop" if counted
+    for (let i = 0; i < 3; i++) {
+      const forged = forgeAs(
+        makeEnvelope({
+          type: 'run_failed',
+          runId: env.run_id!,
+          producer: 'workers',
+          traceId: env.trace_id,
+          data: {
+            result: { output: null, output_hash: `sha256:${'0'.repeat(64)}`, error: { code: 'X', message: 'x' } },
+          },
+        }),
+      );
+      await t.bus.js.publish(t.subjects.event(env.run_id!, 'run_failed'), JSON.stringify(forged), { msgID: forged.id });
+    }
+    // a task_received no ingest signed, for a run of its own
+    const ghost = forgeAs(received({ session_id: session, action }));
+    await t.bus.js.publish(t.subjects.event(ghost.run_id!, 'task_received'), JSON.stringify(ghost), {
+      msgID: ghost.id,
+    });
+    const { d } = await decide({ session_id: session, action: { ...action, args: { ...action.args, content: 'y' } } });
+    expect(d.data.outcome).toBe('allow');
+    expect(await redis.hgetall(`${t.prefix}:policy:session:${session}:fail`)).toEqual({});
+    expect(await readAll(t.bus, t.subjects.streams.events, t.subjects.event(ghost.run_id!, 'decision_made'))).toEqual(
+      [],
+    );
+    const dead = await waitFor(async () => {
+      const all = await readAll(t.bus, t.subjects.streams.deadLetters, `${t.subjects.prefix}.dlq.policy.>`);
+      const mine = all.filter((m) => {
+        const runId = (m.json() as { run_id?: string }).run_id;
+        return runId === env.run_id || runId === ghost.run_id;
+      });
+      return mine.length >= 4 ? mine : undefined;
+    }, 'the four forgeries dead-lettered');
+    expect(dead).toHaveLength(4);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/warden_security_forged_events_total\{[^}]*type="run_failed"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/warden_security_forged_events_total\{[^}]*type="task_received"[^}]*\} [1-9]/);
   });
 
   it('rate limits hold across two replicas: no over-admission under concurrent calls', async () => {
