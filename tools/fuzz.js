@@ -147,6 +147,7 @@ async function main() {
     let probes = 0;
     let probeFailures = 0;
     let busPublished = 0;
+    let busRefused = 0;
     const worker = async () => {
       while (Date.now() < deadline) {
         const pick = Math.random();
@@ -184,7 +185,10 @@ async function main() {
           const sub = next('submission', submission);
           busRunIds.add(runId);
           busPublished++;
-          await js.publish(`${run.prefix}.ingest.tasks`, serialise({ ...sub, run_id: runId }), { msgID: randomUUID() });
+          // over the broker's max_payload (1 MiB) the publish itself is refused: nothing entered
+          await js
+            .publish(`${run.prefix}.ingest.tasks`, serialise({ ...sub, run_id: runId }), { msgID: randomUUID() })
+            .catch(() => void busRefused++);
         } else {
           probes++;
           const r = await probe413(url.policy);
@@ -237,6 +241,7 @@ async function main() {
       concurrency: CONCURRENCY,
       ...counts,
       bus_submissions: busPublished,
+      bus_refused_by_broker: busRefused,
       runs_accepted: all.size,
       lost_runs: lost.length,
       probes_413: probes,
