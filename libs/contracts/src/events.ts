@@ -71,7 +71,8 @@ export const ApprovalClosedData = z.object({
   /** Display names of the operators who decided (kept for readers of older events; see `votes`). */
   operators: z.array(z.string()).default([]),
   /**
-   * On `approval_granted`: every approve vote the grant counts. The orchestrator re-checks quorum,
+   * On `approval_granted`: every approve vote the grant counts (on `approval_rejected`: the rejecting
+   * vote). The orchestrator re-checks quorum,
    * distinct operators and no self-approval against the signed `approval_vote` events it has seen,
    * never against a count in the grant.
    */

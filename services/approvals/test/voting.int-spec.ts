@@ -239,7 +239,16 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
       status: 'granted',
       tier: 2,
       required_votes: 1,
-      votes: [{ operator: 'alice', vote: 'approve', comment: 'ship it', channel: 'rest', at: expect.any(String) }],
+      votes: [
+        {
+          operator: 'alice',
+          operator_id: alice.id,
+          vote: 'approve',
+          comment: 'ship it',
+          channel: 'rest',
+          at: expect.any(String),
+        },
+      ],
       action_hash: sha256Canonical(a.action),
       reasons: ['pushes need an approver'],
     });

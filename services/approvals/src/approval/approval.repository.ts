@@ -10,7 +10,15 @@ export interface ApprovalView {
   tier: number;
   status: ApprovalStatus;
   required_votes: number;
-  votes: { operator: string; vote: VoteKind; comment?: string; at: string; channel: VoteChannel }[];
+  /** Every vote, naming its operator by id and (display) name. */
+  votes: {
+    operator: string;
+    operator_id: string;
+    vote: VoteKind;
+    comment?: string;
+    at: string;
+    channel: VoteChannel;
+  }[];
   expires_at: string;
   created_at: string;
   closed_at?: string;
@@ -105,6 +113,7 @@ function toView(r: InboxRow, votes: VoteRecord[]): ApprovalView {
     required_votes: r.required_votes,
     votes: votes.map((v) => ({
       operator: v.operator,
+      operator_id: v.operatorId,
       vote: v.vote,
       ...(v.comment ? { comment: v.comment } : {}),
       at: v.at,

@@ -163,9 +163,13 @@ export class ApprovalService {
       await this.publisher.publishEvent(voteEnv);
       return outcome;
     }
-    await this.emitClosure(repo, a, { type: 'approval_rejected', operators: [vote.operator], channel: i.channel }, [
-      voteEnv,
-    ]);
+    const rejecting = { vote_id: voteEnv.id, operator_id: vote.operatorId, operator: vote.operator };
+    await this.emitClosure(
+      repo,
+      a,
+      { type: 'approval_rejected', operators: [vote.operator], votes: [rejecting], channel: i.channel },
+      [voteEnv],
+    );
     return outcome;
   }
 

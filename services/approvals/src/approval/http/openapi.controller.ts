@@ -36,6 +36,7 @@ const DOCUMENT = {
             type: 'object',
             properties: {
               operator: { type: 'string' },
+              operator_id: { type: 'string' },
               vote: { enum: ['approve', 'reject'] },
               comment: { type: 'string' },
               at: { type: 'string', format: 'date-time' },
