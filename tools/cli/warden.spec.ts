@@ -130,6 +130,7 @@ describe('main', () => {
       'Policy (POLICY_URL, default http://127.0.0.1:7102):',
       'Approvals (APPROVALS_URL, default http://127.0.0.1:7104):',
       expect.stringMatching(/^API keys and webhook sources \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
+      'Signing keys (offline; prints .env lines, stores nothing):',
     ]);
     // every command a group module dispatches is documented as the first word of a usage line
     const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1]));

@@ -340,7 +340,7 @@ describe('dry runs', () => {
     const junk = await t.bus.nc.request(t.subjects.policyEvaluate, 'not json', { timeout: 5000 });
     expect(junk.json()).toMatchObject({
       status: 400,
-      errors: [{ path: '', message: 'request body is not valid JSON' }],
+      errors: [{ path: '', message: expect.stringMatching(/^body is not valid JSON/) }],
     });
     expect(await redis.exists(`${t.prefix}:policy:session:s-bus`)).toBe(0);
   });
