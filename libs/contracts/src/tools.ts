@@ -276,8 +276,8 @@ export const CONSTRAINTS = {
   resolved_paths: {
     type: 'object: path → real path',
     set_by: 'policy (every decision with path arguments)',
-    enforced_by: 'workers (fs and git path checks)',
-    effect: 'where each path argument led when judged; a different class at execution refuses it',
+    enforced_by: 'workers (fs.read_file, fs.write_file, fs.list_dir, fs.delete)',
+    effect: 'where each path argument led when judged; a path that leads anywhere else at execution is refused',
   },
   timeout_seconds: {
     type: 'integer 1..86400',
