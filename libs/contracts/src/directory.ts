@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Sha256, Timestamp, Uuid } from './common';
 import { Tier } from './decision';
+import { Agent } from './submission';
 
 /**
  * Directory events: who may call Warden (operators, API keys) and standing approvals. They are not
@@ -32,6 +33,12 @@ export const ApiKeyCreatedData = z.object({
   key_hash: Sha256,
   expires_at: Timestamp.optional(),
   created_by: z.string(),
+  /** The one agent this key speaks for (a submission naming another agent id or role is refused). */
+  agent: Agent.optional(),
+  /** For a harness running several agents: the roles it may submit under (with `agent_pattern`). */
+  roles: z.array(Agent.shape.role).min(1).max(64).optional(),
+  /** For a harness: a glob (`*` = any run of characters) every agent id it names must match, e.g. `harness-*`. */
+  agent_pattern: z.string().min(1).max(200).optional(),
 });
 
 export const ApiKeyRevokedData = z.object({

@@ -17,6 +17,65 @@ export interface Principal {
   slackUserId?: string;
   /** An API key's owner. */
   owner?: string;
+  /** An API key's binding: the one agent it speaks for, or roles + an agent-id glob; absent = unbound (legacy). */
+  binding?: { agent?: { id: string; role: string }; roles?: string[]; agentPattern?: string };
+}
+
+/**
+ * Whether a key's binding lets it speak for `agent`: `ok` inside the binding, `outside` when the
+ * agent id or role is not the key's, `unbound` for a key without a binding (legacy: callers admit it
+ * with a deprecation warning, or refuse it). A binding with an agent admits exactly that id and role;
+ * one with roles admits any of them, for any agent id matching `agentPattern` (any id when absent).
+ * @example bindingAdmits(p, { id: 'harness-7', role: 'dev' }) // 'ok' for roles ['dev'], pattern 'harness-*'
+ */
+export function bindingAdmits(p: Principal, agent: { id: string; role: string }): 'ok' | 'unbound' | 'outside' {
+  const b = p.binding;
+  if (!b || (!b.agent && !b.roles && b.agentPattern === undefined)) return 'unbound';
+  return bindingErrors(p, agent).length === 0 ? 'ok' : 'outside';
+}
+
+/**
+ * The field errors (`agent.id`, `agent.role`) that put `agent` outside the principal's binding; empty
+ * when inside or unbound. What a refusal names.
+ */
+export function bindingErrors(p: Principal, agent: { id: string; role: string }): { path: string; message: string }[] {
+  const b = p.binding;
+  if (!b) return [];
+  const errors: { path: string; message: string }[] = [];
+  if (b.agent) {
+    if (agent.id !== b.agent.id)
+      errors.push({ path: 'agent.id', message: `this API key speaks for agent "${b.agent.id}" only` });
+    if (agent.role !== b.agent.role)
+      errors.push({ path: 'agent.role', message: `this API key speaks for role "${b.agent.role}" only` });
+    return errors;
+  }
+  if (b.agentPattern !== undefined && !globMatches(b.agentPattern, agent.id))
+    errors.push({ path: 'agent.id', message: `this API key speaks only for agent ids matching "${b.agentPattern}"` });
+  if (b.roles && !b.roles.includes(agent.role))
+    errors.push({ path: 'agent.role', message: `this API key speaks only for roles ${b.roles.join(', ')}` });
+  return errors;
+}
+
+/**
+ * Whether `value` matches a glob where `*` stands for any run of characters (possibly empty) and
+ * every other character for itself; the whole value must match.
+ * @example globMatches('harness-*', 'harness-7') // true
+ */
+export function globMatches(pattern: string, value: string): boolean {
+  const parts = pattern.split('*');
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (parts.length === 1) return value === pattern;
+  if (!value.startsWith(first) || value.length < first.length + last.length || !value.endsWith(last)) return false;
+  // greedy left-to-right over the middle parts is exact for `*`-only globs
+  let at = first.length;
+  const end = value.length - last.length;
+  for (const part of parts.slice(1, -1)) {
+    const i = value.indexOf(part, at);
+    if (i < 0 || i + part.length > end) return false;
+    at = i + part.length;
+  }
+  return true;
 }
 
 /** SHA-256 hex of a token: what is stored at rest. Tokens are 256-bit random, so a fast hash suffices. */
@@ -49,3 +108,16 @@ export function unauthenticated(): DomainError {
 export function forbidden(role: Role): DomainError {
   return new DomainError('AUTH.FORBIDDEN', `requires role ${role}`);
 }
+
+/** A bound API key naming an agent outside its binding: `403` with the field paths (`agent.id`, `agent.role`). */
+export function agentMismatch(errors: { path: string; message: string }[]): DomainError {
+  return new DomainError(
+    'KEY.AGENT_MISMATCH',
+    errors.map((e) => `${e.path}: ${e.message}`).join('; ') ||
+      'the submission names an agent this API key does not speak for',
+    { errors },
+  );
+}
+
+/** The `Warning` header an unbound (legacy) API key's answers carry, next to `Deprecation: true`. */
+export const UNBOUND_KEY_WARNING = '299 - "API key is not bound to an agent; bind it (POST /v1/keys with agent)"';

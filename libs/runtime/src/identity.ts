@@ -54,6 +54,12 @@ export interface ApiKeyView {
   created_by: string;
   expires_at?: string;
   revoked_at?: string;
+  /** The one agent the key speaks for (absent: unbound, or bound by `roles`). */
+  agent?: { id: string; role: string };
+  /** The roles a harness key may submit under. */
+  roles?: string[];
+  /** The glob every agent id of a harness key must match. */
+  agent_pattern?: string;
 }
 
 export type StandingApprovalView = EventData<'standing_approval_granted'> & {
@@ -124,6 +130,9 @@ export class IdentityState {
             created_at: env.occurred_at,
             created_by: d.created_by,
             ...(d.expires_at ? { expires_at: d.expires_at } : {}),
+            ...(d.agent ? { agent: { id: d.agent.id, role: d.agent.role } } : {}),
+            ...(d.roles ? { roles: [...d.roles] } : {}),
+            ...(d.agent_pattern !== undefined ? { agent_pattern: d.agent_pattern } : {}),
           },
         };
         this.keys.set(d.key_id, entry);
@@ -161,7 +170,16 @@ export class IdentityState {
     if (op) return op.revoked ? undefined : op.principal;
     const key = this.keyByHash.get(hash);
     if (!key || !keyActive(key.view, now)) return undefined;
-    return { kind: 'api_key', id: key.view.key_id, name: key.view.name, owner: key.view.owner, roles: [], maxTier: 0 };
+    const binding = keyBinding(key.view);
+    return {
+      kind: 'api_key',
+      id: key.view.key_id,
+      name: key.view.name,
+      owner: key.view.owner,
+      roles: [],
+      maxTier: 0,
+      ...(binding ? { binding } : {}),
+    };
   }
 
   /** The one active operator linked to this Slack user; undefined when none, or when several are (ambiguous). */
@@ -196,6 +214,16 @@ export class IdentityState {
   allStandingApprovals(): StandingApprovalView[] {
     return [...this.standing.values()].map((s) => ({ ...s }));
   }
+}
+
+/** A key's binding as the principal carries it; undefined for an unbound (legacy) key. */
+function keyBinding(k: ApiKeyView): Principal['binding'] {
+  if (!k.agent && !k.roles && k.agent_pattern === undefined) return undefined;
+  return {
+    ...(k.agent ? { agent: { ...k.agent } } : {}),
+    ...(k.roles ? { roles: [...k.roles] } : {}),
+    ...(k.agent_pattern !== undefined ? { agentPattern: k.agent_pattern } : {}),
+  };
 }
 
 function keyActive(k: ApiKeyView, now: Date): boolean {

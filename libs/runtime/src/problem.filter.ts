@@ -9,6 +9,7 @@ const STATUS_BY_CODE_PREFIX: [RegExp, number][] = [
   [/\.NOT_FOUND$/, 404],
   [/^AUTH\.UNAUTHENTICATED$/, 401],
   [/^AUTH\.FORBIDDEN$/, 403],
+  [/^KEY\.AGENT_MISMATCH$/, 403],
   [/\.(ALREADY_|CONFLICT)/, 409],
   [/\.TOO_LARGE$/, 413],
   [/\.RATE_LIMITED$/, 429],
@@ -32,6 +33,7 @@ export class ProblemFilter implements ExceptionFilter {
       status = statusForCode(exception.code);
       body = { type: `urn:warden:error:${exception.code}`, title: exception.code, detail: exception.message };
       if (exception instanceof ValidationError) body.errors = exception.errors;
+      else if (Array.isArray(exception.details.errors)) body.errors = exception.details.errors;
       if (typeof exception.details.retryAfterSeconds === 'number')
         res.setHeader('Retry-After', String(exception.details.retryAfterSeconds));
     } else if (exception instanceof HttpException) {
