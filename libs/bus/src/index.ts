@@ -8,3 +8,4 @@ export * from './message';
 export * from './work-consumer';
 export * from './ordered-reader';
 export * from './transport';
+export * from './mcp-catalog';

@@ -14,11 +14,14 @@ export const Timestamp = z.iso.datetime({ offset: true });
 /** Any JSON object. */
 export const JsonObject = z.record(z.string(), z.unknown());
 
-/** A tool name: `namespace.verb`. */
+/**
+ * A tool name: `namespace.name`. The namespace is lowercase; the name keeps an upstream MCP tool's
+ * own spelling (`everything.get-sum`, `github.searchIssues`): letters, digits, `_`, `.` and `-`.
+ */
 export const ToolName = z
   .string()
   .max(200)
-  .regex(/^[a-z][a-z0-9_]*\.[a-z][a-z0-9_.]*$/, 'must be namespace.verb, e.g. fs.read_file');
+  .regex(/^[a-z][a-z0-9_]*\.[A-Za-z0-9_.-]+$/, 'must be namespace.verb, e.g. fs.read_file or everything.get-sum');
 
 /** What an agent proposes to do. */
 export const Action = z.strictObject({

@@ -9,3 +9,4 @@ export * from './subjects';
 export * from './validation';
 export * from './producers';
 export * from './tools';
+export * from './mcp';

@@ -9,3 +9,4 @@ export * from './identity';
 export * from './openapi';
 export * from './parse-body';
 export * from './input-gate';
+export * from './mcp-servers';

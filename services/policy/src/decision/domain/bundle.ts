@@ -130,7 +130,11 @@ const ToolGlob = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[a-z0-9_.*]+$/, 'must be a tool name or glob (lowercase letters, digits, _, ., *), e.g. fs.* or git.push');
+  .regex(
+    // the namespace is lowercase; after it, an upstream MCP tool's own spelling (`everything.get-sum`)
+    /^[a-z0-9_*]+(\.[A-Za-z0-9_.*-]*)?$/,
+    'must be a tool name or glob (a lowercase namespace, then letters, digits, _, ., -, *), e.g. fs.* or git.push',
+  );
 
 /** Agent ids and session ids are free text: their globs only give `*` a meaning. */
 const IdGlob = z.string().min(1).max(200);
