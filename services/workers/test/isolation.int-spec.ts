@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -143,15 +143,27 @@ describe('isolation and at-most-once across processes (real NATS + Postgres)', (
       return p;
     };
     const first = start();
-    const cmd = signedCommand(keys, sh('echo $$ >> effect.txt; sleep 60'));
+    // $$ is a PID of the sandbox's own PID namespace: find the program on the host by a unique argv
+    const marker = `60.${process.pid % 1000}`;
+    const cmd = signedCommand(keys, sh(`echo $$ >> effect.txt; sleep ${marker}`));
     await publish(cmd);
     // the effect happened and the tool is still running
     await waitFor(async () => lines('effect.txt').length === 1, 'the write to happen', 20_000, 50);
-    const shPid = Number(lines('effect.txt')[0]);
+    const sleeping = () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8') === `sleep\0${marker}\0` && alive(Number(d));
+          } catch {
+            return false;
+          }
+        });
+    expect(sleeping()).toHaveLength(1);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     // the sandbox and the program it started go with their worker
-    await waitFor(async () => !alive(shPid), 'the sandboxed program to die with its worker', 5000, 50);
+    await waitFor(async () => sleeping().length === 0, 'the sandboxed program to die with its worker', 5000, 50);
     start();
     const done = await completion(cmd.run_id, 30_000);
     expect(done).toMatchObject({

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Action, RunResult } from '@warden/contracts';
 import { Logger } from '@warden/observability';
@@ -5,10 +8,10 @@ import { CONFIG, LOGGER } from '@warden/runtime';
 import { toolSettings, type WorkersConfig } from '../config';
 import { executionLimits } from './domain/constraints';
 import { capResult, failureResult } from './domain/result';
-import { planSandbox, type SandboxPlan } from './sandbox/capabilities';
-import { SandboxPool } from './sandbox/sandbox-pool';
+import { planSandbox, sandboxCode, type SandboxKind, type SandboxPlan } from './sandbox/capabilities';
+import { SandboxPool, sandboxEntry } from './sandbox/sandbox-pool';
 import { runTool } from './tools/run-tool';
-import type { ToolSettings } from './tools/tool';
+import type { Tool, ToolSettings } from './tools/tool';
 import { ToolRegistry } from './tools/tool-registry';
 import { WORKSPACE_ROOT } from './tokens';
 
@@ -18,7 +21,21 @@ export const SANDBOX_ENV: Record<string, string> = {
   LANG: 'C.UTF-8',
   HOME: '/nonexistent',
   NODE_ENV: 'production',
+  TMPDIR: '/tmp',
 };
+
+/** The sandbox a tool runs in: git tools (which write the repository) get `.git` writable. */
+const kindOf = (tool: Tool): SandboxKind => ({ network: !!tool.network, repository: tool.name.startsWith('git.') });
+const sameKind = (tool: Tool, k: SandboxKind) =>
+  kindOf(tool).network === k.network && kindOf(tool).repository === k.repository;
+const poolKey = (k: SandboxKind) => `${k.network ? 'network' : 'offline'}${k.repository ? '+repository' : ''}`;
+
+/** Hands `dir` (recursively, never following symlinks) to the sandbox user, unless it already owns it. */
+function giveTo(dir: string, user: { uid: number; gid: number }): void {
+  const st = statSync(dir);
+  if (st.uid === user.uid && st.gid === user.gid) return;
+  spawnSync('chown', ['-R', '-P', '-h', `${user.uid}:${user.gid}`, '--', dir], { stdio: 'ignore' });
+}
 
 /**
  * Runs an authenticated action with its role's tools: in a sandbox process (default) or, with
@@ -28,7 +45,8 @@ export const SANDBOX_ENV: Record<string, string> = {
 export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
   private readonly log: Logger;
   private readonly settings: ToolSettings;
-  private pools?: { network: SandboxPool; offline: SandboxPool };
+  /** One pool per {@link SandboxKind} (network or not, repository writable or not). */
+  private readonly pools = new Map<string, SandboxPool>();
   plan?: SandboxPlan;
 
   constructor(
@@ -47,35 +65,43 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     const c = this.config;
+    const entry = sandboxEntry();
+    const files = [...this.settings.shell.allow.filter((p) => path.isAbsolute(p)), process.execPath].filter(
+      (p) => !p.startsWith('/usr/') && existsSync(p),
+    );
+    const writable = this.settings.email.outbox ? [this.settings.email.outbox] : [];
+    for (const w of writable) mkdirSync(w, { recursive: true });
     this.plan = planSandbox({
       memoryMb: c.WORKER_SANDBOX_MEMORY_MB,
       cpuSeconds: c.WORKER_SANDBOX_CPU_SECONDS,
       nproc: c.WORKER_SANDBOX_NPROC,
       fsizeMb: c.WORKER_SANDBOX_FSIZE_MB,
       user: c.WORKER_SANDBOX_USER,
+      production: c.NODE_ENV === 'production',
+      view: existsSync(entry) ? { workspace: this.root, code: sandboxCode(entry), files, writable } : undefined,
     });
     for (const w of this.plan.warnings) this.log.warn(`sandbox degraded: ${w}`);
+    // the sandbox user owns what it writes: the workspace (with its repository) and the outbox
+    if (this.plan.user) for (const d of [this.root, ...writable]) giveTo(d, this.plan.user);
     this.log.info('sandbox', { enforced: this.plan.enforced.join('; '), reuse: c.WORKER_SANDBOX_REUSE });
     const roles = c.WORKER_ROLES.map((r) => this.registry.forRole(r));
-    const needs = (network: boolean) => roles.some((r) => r.names().some((n) => !!r.get(n)!.network === network));
     const common = { reuse: c.WORKER_SANDBOX_REUSE, env: SANDBOX_ENV, log: this.log };
-    this.pools = {
-      network: new SandboxPool({
-        ...common,
-        prefix: this.plan.withNetwork,
-        warm: needs(true) ? c.WORKER_SANDBOX_WARM : 0,
-      }),
-      offline: new SandboxPool({
-        ...common,
-        prefix: this.plan.withoutNetwork,
-        warm: needs(false) ? c.WORKER_SANDBOX_WARM : 0,
-      }),
-    };
-    await Promise.all([this.pools.network.warmUp(), this.pools.offline.warmUp()]);
+    for (const network of [false, true]) {
+      for (const repository of [false, true]) {
+        const kind = { network, repository };
+        const needed = roles.some((r) => r.names().some((n) => sameKind(r.get(n)!, kind)));
+        this.pools.set(
+          poolKey(kind),
+          new SandboxPool({ ...common, prefix: this.plan.prefix(kind), warm: needed ? c.WORKER_SANDBOX_WARM : 0 }),
+        );
+      }
+    }
+    await Promise.all([...this.pools.values()].map((p) => p.warmUp()));
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all([this.pools?.network.close(), this.pools?.offline.close()]);
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    this.plan?.cleanup();
   }
 
   /** True if `role`'s worker has the tool. */
@@ -105,7 +131,7 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
     const tool = tools.get(action.tool);
     if (!tool) return failureResult({ code: 'TOOL.UNKNOWN', message: `role ${role} has no tool "${action.tool}"` });
     const limits = executionLimits(constraints, this.config.WORKER_TOOL_TIMEOUT_MS, this.settings);
-    if (!this.pools) {
+    if (this.pools.size === 0) {
       const result = await runTool(tools, action, {
         root: this.root,
         constraints,
@@ -114,7 +140,7 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
       });
       return capResult(result, limits.maxOutputBytes);
     }
-    const pool = tool.network ? this.pools.network : this.pools.offline;
+    const pool = this.pools.get(poolKey(kindOf(tool)))!;
     const result = await pool.execute(
       {
         action,

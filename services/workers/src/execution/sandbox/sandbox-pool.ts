@@ -42,6 +42,8 @@ export interface ExecSpec {
 }
 
 let nextId = 1;
+/** How long a starting sandbox may take to report ready (namespaces, mounts and Node start-up). */
+const READY_TIMEOUT_MS = 10_000;
 
 /**
  * A pool of sandbox processes (one kind: with or without network). Each execution takes an idle
@@ -186,12 +188,21 @@ export class SandboxPool {
       stderr = (stderr + d.toString()).slice(-2000);
     });
     sb.ready = new Promise<void>((resolve, reject) => {
+      // a sandbox that never says ready (e.g. started while its cgroup had no process left to give
+      // a thread) must not hold an execution forever
+      const stuck = setTimeout(() => {
+        reject(new Error(`sandbox not ready after ${READY_TIMEOUT_MS} ms: ${stderr.trim()}`));
+        this.kill(sb);
+      }, READY_TIMEOUT_MS);
+      stuck.unref();
       const onReady = (m: SandboxMessage) => {
         if ('ready' in m) {
+          clearTimeout(stuck);
           child.off('message', onReady);
           resolve();
         }
       };
+      child.once('exit', () => clearTimeout(stuck));
       child.on('message', onReady);
       child.once('exit', (code, signal) =>
         reject(new Error(`sandbox exited (${code ?? signal}) before ready: ${stderr.trim()}`)),
