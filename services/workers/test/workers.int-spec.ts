@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -147,11 +147,20 @@ describe('workers (real NATS + Postgres)', () => {
 
   it('says whether a write created the file, so flagging can compensate with fs.delete', async () => {
     writeFileSync(path.join(ws, 'existing.md'), 'old');
+    // a root worker's sandboxes run as the workspace's owner: hand it the file, as an operator would
+    const owner = statSync(ws);
+    chownSync(path.join(ws, 'existing.md'), owner.uid, owner.gid);
     const over = signedCommand(keys, write('existing.md', 'new'));
     const fresh = signedCommand(keys, write('fresh/created.md', 'new'));
     await Promise.all([publish(over), publish(fresh)]);
     const [a, b] = await Promise.all([completion(over.run_id), completion(fresh.run_id)]);
-    expect(a.data.result!.output).toEqual({ path: 'existing.md', bytes_written: 3, created: false });
+    expect(a.data.result!.output).toEqual({
+      path: 'existing.md',
+      bytes_written: 3,
+      created: false,
+      previous_bytes: 3,
+      previous_content: 'old',
+    });
     expect(b.data.result!.output).toEqual({ path: 'fresh/created.md', bytes_written: 3, created: true });
     // what approvals' compensation proposes for the created file (`fs.delete {path}`) undoes it
     const undo = signedCommand(keys, { tool: 'fs.delete', args: { path: 'fresh/created.md' } });
