@@ -142,6 +142,13 @@ export const WorkersEnv = BaseEnv.extend({
     ),
   /** Bearer token sent to the PR and deploy endpoints. */
   WORKER_ENDPOINT_TOKEN: z.string().optional(),
+  /** YAML file of upstream MCP servers (CONTRACT §7); this worker serves those of its roles. */
+  WARDEN_MCP_SERVERS: z.string().min(1).optional(),
+  /** Pin a server's tools the first time it is seen (trust on first use); `false`: an admin pins first. */
+  MCP_TRUST_ON_FIRST_USE: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
 });
 export type WorkersConfig = z.infer<typeof WorkersEnv>;
 

@@ -4,6 +4,7 @@ import { CONFIG, KEYRING } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
 import { ExecuteConsumer } from './consumers/execute.consumer';
 import { RoleConsumers } from './consumers/role-consumers.service';
+import { UpstreamServers } from './mcp/upstream-servers.service';
 import { ExecutionRepository } from './repositories/execution.repository';
 import { RunExecutor } from './run-executor.service';
 import { ToolRunner } from './tool-runner.service';
@@ -21,11 +22,12 @@ import { BUILTIN_TOOLS, DEFAULT_ROLE_TOOLS, ToolRegistry } from './tools/tool-re
     },
     // commands are the orchestrator's: only its public key(s) verify them
     { provide: VERIFIER_KEYS, inject: [KEYRING], useFactory: (kr: Keyring) => signingKeysOf(kr, 'orchestrator') },
+    UpstreamServers,
     {
       provide: ToolRegistry,
-      inject: [CONFIG],
-      useFactory: (c: WorkersConfig) =>
-        new ToolRegistry(BUILTIN_TOOLS, ['*'], { ...DEFAULT_ROLE_TOOLS, ...c.WORKER_ROLE_TOOLS }),
+      inject: [CONFIG, UpstreamServers],
+      useFactory: (c: WorkersConfig, upstream: UpstreamServers) =>
+        new ToolRegistry(BUILTIN_TOOLS, ['*'], { ...DEFAULT_ROLE_TOOLS, ...c.WORKER_ROLE_TOOLS }, [upstream]),
     },
     ToolRunner,
     ExecutionRepository,

@@ -111,6 +111,8 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
 
   /** A bounded metric label for a tool name. */
   label(tool: string): string {
+    const upstream = this.registry.sourceLabel(tool);
+    if (upstream) return upstream;
     if (!this.registry.get(tool)) return 'unknown';
     return tool.startsWith('deploy.') ? 'deploy.*' : tool;
   }
@@ -131,7 +133,8 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
     const tool = tools.get(action.tool);
     if (!tool) return failureResult({ code: 'TOOL.UNKNOWN', message: `role ${role} has no tool "${action.tool}"` });
     const limits = executionLimits(constraints, this.config.WORKER_TOOL_TIMEOUT_MS, this.settings);
-    if (this.pools.size === 0) {
+    // a tool on a session the worker holds (upstream MCP) runs here; its server is what is sandboxed
+    if (this.pools.size === 0 || tool.inWorker) {
       const result = await runTool(tools, action, {
         root: this.root,
         constraints,

@@ -34,6 +34,16 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
 export { DEFAULT_ROLE_TOOLS };
 
 /**
+ * Tools that exist beside the built-in ones (an upstream MCP server's `<server>.<tool>`): each
+ * source decides which role may run them (`role` undefined: any role, for labels and idempotency).
+ */
+export interface ToolSource {
+  tool(name: string, role?: string): Tool | undefined;
+  /** A bounded metric label for one of its tools. */
+  label?(name: string): string | undefined;
+}
+
+/**
  * Tools by name. `forRole` gives the registry a role's worker uses: it knows only that role's tools,
  * so a signed command for any other tool is refused before anything runs.
  * @example new ToolRegistry().forRole('research').get('fs.write_file') // undefined
@@ -46,11 +56,18 @@ export class ToolRegistry {
     tools: readonly Tool[] = BUILTIN_TOOLS,
     private readonly patterns: readonly string[] = ['*'],
     private readonly roleTools: Readonly<Record<string, readonly string[]>> = DEFAULT_ROLE_TOOLS,
+    private readonly sources: readonly ToolSource[] = [],
+    /** The role of a {@link forRole} registry (the sources' tools are per role). */
+    private readonly role?: string,
   ) {
     this.tools = new Map(tools.map((t) => [t.name, t]));
   }
 
   get(name: string): Tool | undefined {
+    for (const s of this.sources) {
+      const t = s.tool(name, this.role);
+      if (t) return t;
+    }
     if (!this.patterns.some((p) => matches(p, name))) return undefined;
     const fixed = this.tools.get(name);
     if (fixed) return fixed;
@@ -70,8 +87,17 @@ export class ToolRegistry {
     return [...(this.roleTools[role] ?? [])];
   }
 
+  /** A bounded metric label from a source (`<server>.*`), if one has the tool. */
+  sourceLabel(name: string): string | undefined {
+    for (const s of this.sources) {
+      const l = s.label?.(name);
+      if (l) return l;
+    }
+    return undefined;
+  }
+
   /** The registry of one role (no tools for a role nobody configured). */
   forRole(role: string): ToolRegistry {
-    return new ToolRegistry([...this.tools.values()], this.roleTools[role] ?? [], this.roleTools);
+    return new ToolRegistry([...this.tools.values()], this.roleTools[role] ?? [], this.roleTools, this.sources, role);
   }
 }

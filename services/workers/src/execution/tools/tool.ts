@@ -85,6 +85,11 @@ export interface Tool {
   network?: boolean;
   /** Starts programs: its sandbox process is used once and its whole process group killed after. */
   spawns?: boolean;
+  /**
+   * Runs in the worker process, not in a sandbox: it uses a session the worker holds (an upstream
+   * MCP server's; the server process itself is what runs under the sandbox limits).
+   */
+  inWorker?: boolean;
   /** Schema of `args` (documentation and validation). */
   args?: z.ZodType;
   /** Schema of the output. */
