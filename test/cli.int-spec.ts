@@ -169,6 +169,43 @@ describe('warden CLI against the running services', () => {
       );
     });
 
+    it('create --agent / --roles --agent-pattern bind the key: another agent is 403; rotate keeps the binding', async () => {
+      const bound = await cli(['keys', 'create', '--name', 'bound', '--owner', 'team-b', '--agent', 'agent-cli:dev']);
+      expect(bound.code).toBe(0);
+      expect(bound.out).toMatch(/^agent\s+agent-cli:dev$/m);
+      expect(await postTask(field(bound.out, 'key'))).toBe(202);
+      const other = await ok(['keys', 'create', '--name', 'other', '--owner', 'team-b', '--agent', 'agent-x:dev']);
+      expect(await postTask(field(other, 'key'))).toBe(403);
+      const harness = await ok([
+        'keys',
+        'create',
+        '--name',
+        'h',
+        '--owner',
+        'team-h',
+        '--roles',
+        'dev,research',
+        '--agent-pattern',
+        'agent-*',
+      ]);
+      expect(await postTask(field(harness, 'key'))).toBe(202);
+      const rotated = await ok(['keys', 'rotate', field(bound.out, 'key_id')]);
+      expect(rotated).toMatch(/^agent\s+agent-cli:dev$/m);
+      expect(await postTask(field(rotated, 'key'))).toBe(202);
+      const list = await ok(['keys', 'list']);
+      expect(list.split('\n').find((l) => l.startsWith(field(rotated, 'key_id')))).toMatch(
+        /\sactive\s+agent-cli:dev\s/,
+      );
+      expect(list.split('\n').find((l) => l.startsWith(field(harness, 'key_id')))).toMatch(
+        /\sagent-\* as dev,research\s/,
+      );
+      const both = await cli(['keys', 'create', '--name', 'x', '--owner', 'y', '--agent', 'a:dev', '--roles', 'dev']);
+      expect(both.code).toBe(2);
+      const badAgent = await cli(['keys', 'create', '--name', 'x', '--owner', 'y', '--agent', 'no-role']);
+      expect(badAgent.code).toBe(2);
+      expect(badAgent.err).toContain('--agent must be <agent id>:<role>');
+    });
+
     it('rotate: old and new both work, the old one is refused after the grace period', async () => {
       const created = await ok(['keys', 'create', '--name', 'rotating', '--owner', 'team-r']);
       const oldId = field(created, 'key_id');

@@ -9,12 +9,16 @@ const { apiClient, command } = require('./http');
 const { table, out } = require('./format');
 
 const usage = `API keys and webhook sources (INGEST_URL, default http://127.0.0.1:7101; admin token):
-  keys create --name <n> --owner <o> [--expires <iso time>] [--json]
-                                             a new API key for POST /v1/tasks (shown once)
+  keys create --name <n> --owner <o> (--agent <id>:<role> | --roles <r1,r2> [--agent-pattern <glob>])
+              [--expires <iso time>] [--json]
+                                             a new API key for POST /v1/tasks (shown once), bound to
+                                             one agent, or to roles and agent ids matching a glob
+                                             ('harness-*') for a harness; without either it is an
+                                             unbound (deprecated) key
   keys list [--json]                         every key: status, owner, last use (never the key)
   keys revoke <key_id> [--reason text]       refused by every ingest replica within 5 s
   keys rotate <key_id> [--grace <seconds>] [--json]
-                                             a new key now; the old one works for the grace period
+                                             a new key now, same binding; the old one works for the grace period
                                              (default 24 h), then is refused
   webhooks create <source> [--json]          a Standard Webhooks source; its whsec_ secret is shown once
   webhooks list [--json]                     sources and their secrets' validity (never the secrets)
@@ -41,15 +45,46 @@ function seconds(value, flag) {
   return n;
 }
 
+/** `--agent id:role` → {id, role}; the role is the last `:`-separated part (agent ids may hold `:`). */
+function agentFlag(value) {
+  const i = value.lastIndexOf(':');
+  if (i <= 0 || i === value.length - 1) throw new UsageError('--agent must be <agent id>:<role>, e.g. agent-7:dev');
+  return { id: value.slice(0, i), role: value.slice(i + 1) };
+}
+
+/** The binding fields of `POST /v1/keys` from the flags (ingest validates them). */
+function bindingFlags(flags) {
+  if (flags.agent !== undefined && (flags.roles !== undefined || flags['agent-pattern'] !== undefined))
+    throw new UsageError('--agent binds one agent; --roles/--agent-pattern bind a harness: use one or the other');
+  if (flags['agent-pattern'] !== undefined && flags.roles === undefined)
+    throw new UsageError('--agent-pattern needs --roles');
+  if (flags.agent !== undefined) return { agent: agentFlag(flags.agent) };
+  if (flags.roles === undefined) return {};
+  const roles = flags.roles
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  if (roles.length === 0) throw new UsageError('--roles needs at least one role');
+  return { roles, ...(flags['agent-pattern'] !== undefined ? { agent_pattern: flags['agent-pattern'] } : {}) };
+}
+
+/** What a key speaks for, in one column. */
+function bindingText(k) {
+  if (k.agent) return `${k.agent.id}:${k.agent.role}`;
+  if (k.roles) return `${k.agent_pattern ?? '*'} as ${k.roles.join(',')}`;
+  return 'unbound';
+}
+
 function formatKeys(keys) {
   if (keys.length === 0) return 'no API keys';
   return table([
-    ['ID', 'NAME', 'OWNER', 'STATUS', 'CREATED', 'LAST USED', 'EXPIRES/REVOKED'],
+    ['ID', 'NAME', 'OWNER', 'STATUS', 'AGENT', 'CREATED', 'LAST USED', 'EXPIRES/REVOKED'],
     ...keys.map((k) => [
       k.id,
       k.name,
       k.owner,
       k.status,
+      bindingText(k),
       k.created_at,
       k.last_used_at || '-',
       k.revoked_at || k.expires_at || '-',
@@ -78,16 +113,29 @@ const commands = {
           name: 'string',
           owner: 'string',
           expires: 'string',
+          agent: 'string',
+          roles: 'string',
+          'agent-pattern': 'string',
           json: 'boolean',
         });
         if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
         if (!flags.name || !flags.owner) throw new UsageError('keys create needs --name and --owner');
+        const binding = bindingFlags(flags);
         const r = await ingest.call(io, 'POST', '/v1/keys', {
           name: flags.name,
           owner: flags.owner,
           ...(flags.expires ? { expires_at: flags.expires } : {}),
+          ...binding,
         });
-        out(io, r, flags.json, `key_id ${r.id}\nkey    ${r.key}\n(the key is shown only now; store it safely)`);
+        out(
+          io,
+          r,
+          flags.json,
+          `key_id ${r.id}\nkey    ${r.key}\nagent  ${bindingText(r)}\n(the key is shown only now; store it safely)` +
+            (Object.keys(binding).length === 0
+              ? '\nwarning: the key is not bound to an agent (deprecated); use --agent id:role'
+              : ''),
+        );
         return 0;
       }
       case 'list':
@@ -118,7 +166,7 @@ const commands = {
           io,
           r,
           flags.json,
-          `key_id ${r.id}\nkey    ${r.key}\n(the key is shown only now; store it safely)\n` +
+          `key_id ${r.id}\nkey    ${r.key}\nagent  ${bindingText(r)}\n(the key is shown only now; store it safely)\n` +
             `old key ${r.replaces} keeps working until ${r.old_key_valid_until}`,
         );
         return 0;

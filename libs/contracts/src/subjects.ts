@@ -12,9 +12,31 @@ export class Subjects {
     this.streams = { ingest: `${up}_INGEST`, events: `${up}_EVENTS`, commands: `${up}_CMD`, deadLetters: `${up}_DLQ` };
   }
 
-  /** Where integrators publish `TaskSubmission`s. */
+  /**
+   * Where submissions of any role may be published (open deployments, and services such as
+   * approvals' compensating runs). `nats-prod.conf` gives integrators {@link ingestTasksOf} instead.
+   */
   get ingestTasks(): string {
     return `${this.prefix}.ingest.tasks`;
+  }
+  /**
+   * `warden.ingest.tasks.<role>`: submissions of one role only. A NATS user allowed to publish here is
+   * bound to that role: ingest rejects a submission whose `agent.role` is another one.
+   * @example new Subjects('warden').ingestTasksOf('dev') // 'warden.ingest.tasks.dev'
+   */
+  ingestTasksOf(role: string): string {
+    return `${this.prefix}.ingest.tasks.${role}`;
+  }
+  /** Every per-role submission subject. */
+  get ingestTasksByRole(): string {
+    return `${this.prefix}.ingest.tasks.*`;
+  }
+  /** The role a per-role submission subject is bound to; undefined for any other subject. */
+  ingestTaskRole(subject: string): string | undefined {
+    const head = `${this.prefix}.ingest.tasks.`;
+    if (!subject.startsWith(head)) return undefined;
+    const role = subject.slice(head.length);
+    return role.length > 0 && !role.includes('.') ? role : undefined;
   }
   /** Everything the ingest stream holds. */
   get ingestAll(): string {

@@ -28,6 +28,17 @@ const submissionBody = jsonBody({
   $ref: 'https://warden.dev/schemas/TaskSubmission.schema.json',
   description: 'docs/schemas/TaskSubmission.schema.json',
 });
+const AgentRef = {
+  type: 'object',
+  required: ['id', 'role'],
+  properties: { id: { type: 'string' }, role: { type: 'string', pattern: '^[a-z][a-z0-9_-]*$' } },
+};
+const Binding = {
+  agent: { ...AgentRef, description: 'the one agent the key speaks for' },
+  roles: { type: 'array', items: { type: 'string' }, description: 'a harness key: the roles it may submit under' },
+  agent_pattern: { type: 'string', description: "a harness key: glob every agent id must match ('*' = any run)" },
+};
+const nullable = (s: Record<string, unknown>) => ({ anyOf: [s, { type: 'null' }] });
 const Key = {
   type: 'object',
   properties: {
@@ -41,6 +52,9 @@ const Key = {
     expires_at: { type: ['string', 'null'], format: 'date-time' },
     revoked_at: { type: ['string', 'null'], format: 'date-time' },
     replaced_by: { type: ['string', 'null'], format: 'uuid' },
+    agent: nullable(Binding.agent),
+    roles: nullable(Binding.roles),
+    agent_pattern: { type: ['string', 'null'] },
   },
 };
 const CreatedKey = {
@@ -53,6 +67,7 @@ const CreatedKey = {
     owner: { type: 'string' },
     created_at: { type: 'string', format: 'date-time' },
     expires_at: { type: ['string', 'null'], format: 'date-time' },
+    ...Binding,
   },
 };
 const keyId = pathParam('id');
@@ -67,6 +82,8 @@ export const INGEST_OPENAPI = {
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',
+        description:
+          'An unbound (legacy) API key is still accepted; its answers carry `Deprecation: true` and a `Warning` header.',
         security: BEARER_SECURITY,
         parameters: [headerParam('traceparent')],
         requestBody: submissionBody,
@@ -75,7 +92,10 @@ export const INGEST_OPENAPI = {
           '200': jsonResponse("Duplicate: same agent + idempotency_key as an earlier run; that run's id", Duplicate),
           '400': problemResponse(400, 'Invalid submission: errors[] with path and message'),
           '401': problemResponse(401, 'Missing, unknown, expired or revoked API key'),
-          '403': problemResponse(403, 'An operator token: this route takes API keys'),
+          '403': problemResponse(
+            403,
+            'An operator token (this route takes API keys), or KEY.AGENT_MISMATCH: the key is bound to another agent id or role (errors[].path agent.id / agent.role)',
+          ),
           '409': problemResponse(409, 'run_id already belongs to another submission'),
           '413': problemResponse(413, 'Body over 256 KiB (refused while streaming)'),
           '415': problemResponse(415, 'Not application/json, or a content-encoding'),
@@ -185,6 +205,7 @@ export const INGEST_OPENAPI = {
             name: { type: 'string' },
             owner: { type: 'string' },
             expires_at: { type: 'string', format: 'date-time' },
+            ...Binding,
           },
         }),
         responses: {

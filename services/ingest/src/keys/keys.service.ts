@@ -30,6 +30,19 @@ export interface KeyListing {
   expires_at: string | null;
   revoked_at: string | null;
   replaced_by: string | null;
+  /** The one agent the key speaks for; null when unbound or bound by roles. */
+  agent: { id: string; role: string } | null;
+  /** The roles a harness key may submit under; null otherwise. */
+  roles: string[] | null;
+  /** The glob a harness key's agent ids must match; null otherwise. */
+  agent_pattern: string | null;
+}
+
+/** What a key may speak for (`POST /v1/keys`): one agent, or roles with an optional agent-id glob; none = unbound. */
+export interface KeyBinding {
+  agent?: { id: string; role: string };
+  roles?: string[];
+  agent_pattern?: string;
 }
 
 export interface CreatedKey {
@@ -40,6 +53,9 @@ export interface CreatedKey {
   owner: string;
   created_at: string;
   expires_at: string | null;
+  agent?: { id: string; role: string };
+  roles?: string[];
+  agent_pattern?: string;
 }
 
 /** The status of a key at `now`: revoked/expired once their time has come, rotating while a revoke is scheduled. */
@@ -76,18 +92,27 @@ export class KeysService {
     this.log = logger.child('keys');
   }
 
-  async create(input: { name: string; owner: string; expires_at?: string }, by: Principal): Promise<CreatedKey> {
+  async create(
+    input: { name: string; owner: string; expires_at?: string } & KeyBinding,
+    by: Principal,
+  ): Promise<CreatedKey> {
     const now = this.clock.now();
     const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
     if (expiresAt && expiresAt <= now)
       throw new ValidationError([{ path: 'expires_at', message: 'must be in the future' }]);
-    const fresh = this.newKey(input.name, input.owner, expiresAt, by, now);
+    const fresh = this.newKey(input.name, input.owner, expiresAt, by, now, bindingOf(input));
     await this.ds.transaction(async (em) => {
       await this.repo.insert(em, fresh.row);
       await this.publisher.publishEvent(fresh.event);
     });
     await this.seen(fresh.row.keyId, (k) => k !== undefined);
-    this.log.info('api key created', { key_id: fresh.row.keyId, name: input.name, owner: input.owner, by: by.id });
+    this.log.info('api key created', {
+      key_id: fresh.row.keyId,
+      name: input.name,
+      owner: input.owner,
+      by: by.id,
+      bound: Object.keys(fresh.binding).length > 0,
+    });
     return fresh.created;
   }
 
@@ -109,7 +134,7 @@ export class KeysService {
   }
 
   /**
-   * Rotation without downtime: a new key with the old one's name, owner and expiry; the old key stays
+   * Rotation without downtime: a new key with the old one's name, owner, expiry and binding; the old key stays
    * valid for `graceSeconds` (default `API_KEY_ROTATION_GRACE_SECONDS`), then every replica refuses it.
    */
   async rotate(
@@ -125,7 +150,14 @@ export class KeysService {
     const until = new Date(now.getTime() + graceSeconds * 1000);
     // a revoke already scheduled earlier stands (a scheduled revoke is only ever brought forward)
     const effective = old.revoked_at && Date.parse(old.revoked_at) < until.getTime() ? new Date(old.revoked_at) : until;
-    const fresh = this.newKey(old.name, old.owner, old.expires_at ? new Date(old.expires_at) : null, by, now);
+    const fresh = this.newKey(
+      old.name,
+      old.owner,
+      old.expires_at ? new Date(old.expires_at) : null,
+      by,
+      now,
+      bindingOf(old),
+    );
     await this.ds.transaction(async (em) => {
       await this.repo.lock(em, keyId);
       await this.repo.insert(em, fresh.row);
@@ -161,7 +193,7 @@ export class KeysService {
       .catch((err: unknown) => this.log.warn('recording last_used_at failed', { key_id: keyId, error: err as Error }));
   }
 
-  private newKey(name: string, owner: string, expiresAt: Date | null, by: Principal, now: Date) {
+  private newKey(name: string, owner: string, expiresAt: Date | null, by: Principal, now: Date, binding: KeyBinding) {
     const key = newSecret('wk');
     const keyId = newId();
     const keyHash = secretHash(key);
@@ -180,6 +212,7 @@ export class KeysService {
         key_hash: keyHash,
         created_by: by.id,
         ...(expiresAt ? { expires_at: expiresAt.toISOString() } : {}),
+        ...binding,
       },
     });
     const created: CreatedKey = {
@@ -189,8 +222,9 @@ export class KeysService {
       owner,
       created_at: now.toISOString(),
       expires_at: expiresAt?.toISOString() ?? null,
+      ...binding,
     };
-    return { row, event, created };
+    return { row, event, created, binding };
   }
 
   private revokedEvent(keyId: string, by: Principal, now: Date, effectiveAt?: Date, reason?: string) {
@@ -245,5 +279,17 @@ function listing(v: ApiKeyView, row: KeyRow | undefined, now: Date): KeyListing 
     expires_at: v.expires_at ?? null,
     revoked_at: v.revoked_at ?? null,
     replaced_by: row?.replacedBy ?? null,
+    agent: v.agent ?? null,
+    roles: v.roles ?? null,
+    agent_pattern: v.agent_pattern ?? null,
+  };
+}
+
+/** Only the binding fields, copied (what `api_key_created` carries and a rotation keeps). */
+function bindingOf(k: KeyBinding): KeyBinding {
+  return {
+    ...(k.agent ? { agent: { id: k.agent.id, role: k.agent.role } } : {}),
+    ...(k.roles ? { roles: [...k.roles] } : {}),
+    ...(k.agent_pattern !== undefined ? { agent_pattern: k.agent_pattern } : {}),
   };
 }

@@ -22,7 +22,7 @@ export const ingestMetrics = {
   ),
   rejections: counter(
     'warden_ingest_rejections_total',
-    'Submissions rejected, by reason (too_large|malformed|invalid|run_id_in_use)',
+    'Submissions rejected, by reason (too_large|malformed|invalid|run_id_in_use|agent_mismatch|role_mismatch)',
     ['channel', 'reason'],
   ),
   rateLimited: counter('warden_ingest_rate_limited_total', 'Requests refused with 429 by the per-key token bucket'),

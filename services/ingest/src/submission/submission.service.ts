@@ -12,6 +12,7 @@ import {
   rejectedEnvelope,
   rejectionToken,
   resolveBatch,
+  subjectRoleErrors,
   type RejectReason,
   type SubmissionSource,
 } from './domain/submission';
@@ -106,6 +107,11 @@ export class SubmissionService {
         return;
       }
       const { submission } = parsed;
+      const outside = subjectRoleErrors(submission, source);
+      if (outside.length > 0) {
+        refusals.push({ index, source, reason: 'role_mismatch', errors: outside, agentId: submission.agent.id });
+        return;
+      }
       const received = receivedEnvelope(submission, source, now);
       admissions.push({
         index,

@@ -1,15 +1,32 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { z } from 'zod';
-import { Timestamp } from '@warden/contracts';
+import { Agent, Timestamp } from '@warden/contracts';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Auth, type AuthedRequest, type Principal, parseBody } from '@warden/runtime';
 import { KeysService, type CreatedKey, type KeyListing } from '../keys.service';
 
-const CreateKey = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  owner: z.string().trim().min(1).max(200),
-  expires_at: Timestamp.optional(),
-});
+/**
+ * A key speaks for one `agent`, or (a harness running several agents) for `roles` with an optional
+ * `agent_pattern` glob (`*` = any run of characters) every agent id must match. Neither: an unbound
+ * key, kept for compatibility (its answers carry a deprecation warning).
+ */
+const CreateKey = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    owner: z.string().trim().min(1).max(200),
+    expires_at: Timestamp.optional(),
+    agent: Agent.optional(),
+    roles: z.array(Agent.shape.role).min(1).max(64).optional(),
+    agent_pattern: z.string().min(1).max(200).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.agent && v.roles)
+      ctx.addIssue({ code: 'custom', path: ['roles'], message: 'a key speaks for one agent or for roles, not both' });
+    if (v.agent && v.agent_pattern !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['agent_pattern'], message: 'a key bound to one agent takes no pattern' });
+    if (v.agent_pattern !== undefined && !v.roles)
+      ctx.addIssue({ code: 'custom', path: ['roles'], message: 'agent_pattern needs the roles the agents may use' });
+  });
 const RevokeKey = z.strictObject({ reason: z.string().max(500).optional() });
 const RotateKey = z.strictObject({
   grace_seconds: z

@@ -1,4 +1,4 @@
-import { MAX_SUBMISSION_BYTES, TaskReceivedData, TaskRejectedData, EnvelopeBase } from '@warden/contracts';
+import { MAX_SUBMISSION_BYTES, Subjects, TaskReceivedData, TaskRejectedData, EnvelopeBase } from '@warden/contracts';
 import { deriveId } from '@warden/kernel';
 import {
   busSource,
@@ -11,6 +11,7 @@ import {
   rejectionToken,
   resolveBatch,
   runIdFor,
+  subjectRoleErrors,
   traceIdFor,
   type Candidate,
   type ExistingSubmission,
@@ -300,5 +301,27 @@ describe('resolveBatch', () => {
   it('an earlier delivery stored before the batch is recognised by event id', () => {
     const c = cand({ runId: 'r1', eventId: 'e1', idempotencyKey: 'k' });
     expect(resolveBatch([c], [], [stored(c)])).toEqual([{ kind: 'redelivery', existing: stored(c) }]);
+  });
+});
+
+describe('the per-role bus subject binds the role', () => {
+  const subjects = new Subjects('warden');
+  const on = (subject: string) =>
+    busSource({ stream: 'WARDEN_INGEST', seq: 1, subjectRole: subjects.ingestTaskRole(subject) });
+
+  it('reads the role from warden.ingest.tasks.<role> only', () => {
+    expect(subjects.ingestTaskRole('warden.ingest.tasks.dev')).toBe('dev');
+    expect(subjects.ingestTaskRole('warden.ingest.tasks')).toBeUndefined();
+    expect(subjects.ingestTaskRole('warden.ingest.tasks.dev.x')).toBeUndefined();
+    expect(subjects.ingestTaskRole('other.ingest.tasks.dev')).toBeUndefined();
+    expect(subjects.ingestTasksOf('dev')).toBe('warden.ingest.tasks.dev');
+  });
+
+  it('a submission of another role than the subject is refused on agent.role; the unscoped subject binds none', () => {
+    expect(subjectRoleErrors({ agent: { id: 'a', role: 'dev' } }, on('warden.ingest.tasks.dev'))).toEqual([]);
+    expect(subjectRoleErrors({ agent: { id: 'a', role: 'ops' } }, on('warden.ingest.tasks.dev'))).toEqual([
+      { path: 'agent.role', message: expect.stringContaining('"dev"') },
+    ]);
+    expect(subjectRoleErrors({ agent: { id: 'a', role: 'ops' } }, on('warden.ingest.tasks'))).toEqual([]);
   });
 });

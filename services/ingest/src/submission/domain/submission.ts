@@ -16,8 +16,11 @@ import { parseTraceparent } from '@warden/observability';
 /** How a submission reached ingest (a bounded metric label too). */
 export type Channel = 'bus' | 'http' | 'webhook';
 
-/** Why a submission was refused; a bounded metric label. */
-export type RejectReason = 'too_large' | 'malformed' | 'invalid' | 'run_id_in_use';
+/**
+ * Why a submission was refused; a bounded metric label. `agent_mismatch`: an API key bound to another
+ * agent (HTTP 403); `role_mismatch`: `agent.role` is not the role of the bus subject it came on.
+ */
+export type RejectReason = 'too_large' | 'malformed' | 'invalid' | 'run_id_in_use' | 'agent_mismatch' | 'role_mismatch';
 
 /**
  * One delivery of a submission. `key` names the delivery stably (stream + sequence on the bus), and
@@ -36,6 +39,8 @@ export interface SubmissionSource {
   seq?: number;
   /** Who handed it in over HTTP (recorded on `task_received` as `submitted_by`). */
   submittedBy?: SubmittedBy;
+  /** The role of the per-role bus subject it came on (`warden.ingest.tasks.<role>`): the only role it may name. */
+  subjectRole?: string;
 }
 
 /** The caller behind an HTTP or webhook submission. */
@@ -46,8 +51,15 @@ export interface SubmittedBy {
 }
 
 /** A source for a JetStream message. */
-export function busSource(m: { stream: string; seq: number; msgId?: string; traceparent?: string }): SubmissionSource {
+export function busSource(m: {
+  stream: string;
+  seq: number;
+  msgId?: string;
+  traceparent?: string;
+  subjectRole?: string;
+}): SubmissionSource {
   return {
+    ...(m.subjectRole !== undefined ? { subjectRole: m.subjectRole } : {}),
     channel: 'bus',
     key: [m.stream, String(m.seq)],
     sourceId: m.msgId ?? `${m.stream}:${m.seq}`,
@@ -141,6 +153,21 @@ export function readableAgentId(value: unknown): string | undefined {
   if (typeof agent !== 'object' || agent === null) return undefined;
   const id = (agent as { id?: unknown }).id;
   return typeof id === 'string' && id.length > 0 && id.length <= 200 && !stringProblem(id) ? id : undefined;
+}
+
+/**
+ * The field error of a submission naming a role other than its subject's: the NATS user that may
+ * publish on `warden.ingest.tasks.<role>` speaks for that role only. Empty when it matches, or when
+ * it came some other way.
+ */
+export function subjectRoleErrors(submission: Pick<TaskSubmission, 'agent'>, source: SubmissionSource): FieldError[] {
+  if (source.subjectRole === undefined || submission.agent.role === source.subjectRole) return [];
+  return [
+    {
+      path: 'agent.role',
+      message: `must be "${source.subjectRole}": this subject takes submissions of role ${source.subjectRole} only`,
+    },
+  ];
 }
 
 /** The client's run id, or one derived from the delivery (stable across redelivery). */

@@ -11,8 +11,8 @@ import { SubmissionService } from '../submission.service';
 export type HttpIntakeResult =
   | { kind: 'accepted'; runId: string }
   | { kind: 'duplicate'; runId: string }
-  /** 400 (invalid), 409 (run_id in use), 413 (too large): nothing was written or published. */
-  | { kind: 'refused'; status: 400 | 409 | 413; code: string; errors: FieldError[] }
+  /** 400 (invalid), 403 (outside the key's binding), 409 (run_id in use), 413 (too large): nothing was written or published. */
+  | { kind: 'refused'; status: 400 | 403 | 409 | 413; code: string; errors: FieldError[] }
   /** Postgres or JetStream did not answer: nothing was acknowledged, retry (same idempotency key). */
   | { kind: 'unavailable'; error: Error };
 
@@ -33,11 +33,16 @@ export class HttpIntakeService {
     this.log = logger.child('http-intake');
   }
 
-  /** Validates `body`, then submits it under the source `sourceFor` names for it. Never throws. */
+  /**
+   * Validates `body`, then submits it under the source `sourceFor` names for it. Never throws.
+   * `outsideBinding` returns the field errors that put a valid submission outside the caller's key
+   * binding: then it is refused `403` (`KEY.AGENT_MISMATCH`) before anything is stored or published.
+   */
   async submit(
     channel: 'http' | 'webhook',
     body: Uint8Array,
     sourceFor: (s: TaskSubmission) => SubmissionSource,
+    outsideBinding?: (s: TaskSubmission) => FieldError[],
   ): Promise<HttpIntakeResult> {
     const parsed = parseSubmission(body);
     if (!parsed.ok) {
@@ -50,6 +55,12 @@ export class HttpIntakeService {
         code: status === 413 ? 'SUBMISSION.TOO_LARGE' : 'VALIDATION.FAILED',
         errors: parsed.errors,
       };
+    }
+    const outside = outsideBinding?.(parsed.submission) ?? [];
+    if (outside.length > 0) {
+      ingestMetrics.submissions.inc({ channel, outcome: 'rejected' });
+      ingestMetrics.rejections.inc({ channel, reason: 'agent_mismatch' });
+      return { kind: 'refused', status: 403, code: 'KEY.AGENT_MISMATCH', errors: outside };
     }
     try {
       const outcome = await this.batcher.submit({

@@ -1,7 +1,15 @@
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { newId } from '@warden/kernel';
-import { Auth, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { Logger } from '@warden/observability';
+import {
+  Auth,
+  LOGGER,
+  UNBOUND_KEY_WARNING,
+  bindingErrors,
+  type AuthedRequest,
+  type RawBodyRequest,
+} from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
 import { sendProblem } from '../../http/problem';
 import { KeysService } from '../../keys/keys.service';
@@ -12,23 +20,34 @@ import { HttpIntakeService, type HttpIntakeResult } from './http-intake.service'
 /** JSON or no declared type at all (`application/json; charset=utf-8`, `application/x+json` too). */
 const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;.*)?$/i;
 
+/** How often one replica logs that an unbound key is in use, at most, per key. */
+const UNBOUND_LOG_INTERVAL_MS = 60_000;
+
 /**
  * `POST /v1/tasks` (CONTRACT §3): API key → rate limit → body (read as a stream, 413 over 256 KiB,
- * before this handler runs) → validation → the shared submission pipeline.
+ * before this handler runs) → validation → the key's binding (403 for another agent or role) → the
+ * shared submission pipeline. An unbound (legacy) key is still served, with a deprecation warning.
  */
 @Controller('v1/tasks')
 export class TasksController {
+  private readonly log: Logger;
+  private readonly unboundLogged = new Map<string, number>();
+
   constructor(
     @Inject(HttpIntakeService) private readonly intake: HttpIntakeService,
     @Inject(RateLimiter) private readonly limiter: RateLimiter,
     @Inject(KeysService) private readonly keys: KeysService,
-  ) {}
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.log = logger.child('tasks');
+  }
 
   @Post()
   @Auth({ apiKey: true })
   async submit(@Req() req: Request & AuthedRequest & RawBodyRequest, @Res() res: Response): Promise<void> {
     const principal = req.principal!;
     this.keys.touch(principal.id);
+    if (!principal.binding) this.warnUnbound(res, principal.id);
     const rate = await this.limiter.take(principal.id);
     if (!rate.allowed) {
       ingestMetrics.rateLimited.inc();
@@ -47,15 +66,32 @@ export class TasksController {
     if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const requestId = newId();
     const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
-    const result = await this.intake.submit('http', req.rawBody, (submission) =>
-      httpSource({
-        requestId,
-        submission,
-        traceparent,
-        submittedBy: { kind: 'api_key', id: principal.id, ...(principal.owner ? { owner: principal.owner } : {}) },
-      }),
+    const result = await this.intake.submit(
+      'http',
+      req.rawBody,
+      (submission) =>
+        httpSource({
+          requestId,
+          submission,
+          traceparent,
+          submittedBy: { kind: 'api_key', id: principal.id, ...(principal.owner ? { owner: principal.owner } : {}) },
+        }),
+      (submission) => bindingErrors(principal, submission.agent),
     );
     answer(res, result);
+  }
+
+  /** `Deprecation` + `Warning` on the answer, and (at most once a minute per key) a log line naming the key id. */
+  private warnUnbound(res: Response, keyId: string): void {
+    res.setHeader('Deprecation', 'true');
+    res.setHeader('Warning', UNBOUND_KEY_WARNING);
+    const now = Date.now();
+    const last = this.unboundLogged.get(keyId);
+    if (last !== undefined && now - last < UNBOUND_LOG_INTERVAL_MS) return;
+    this.unboundLogged.set(keyId, now);
+    this.log.warn('deprecated: API key is not bound to an agent; bind it (POST /v1/keys with agent)', {
+      key_id: keyId,
+    });
   }
 }
 
