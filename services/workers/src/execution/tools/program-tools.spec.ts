@@ -147,6 +147,23 @@ describe('git and shell tools', () => {
       expect((echo.output as { stdout: string }).stdout).toBe('$(id) ; rm -rf /\n');
     });
 
+    it('reads no rc file from the workspace: HOME is an empty directory of its own', async () => {
+      // an agent writes ~/.gitconfig into the workspace (the old HOME) to turn `git` into any program
+      writeFileSync(
+        path.join(root, '.gitconfig'),
+        `[alias]\n\tst = !touch ${base}/aliased\n[core]\n\tpager = touch ${base}/paged\n`,
+      );
+      settings.shell.allow.push('git');
+      const r = await run('shell.exec', { argv: ['git', 'st'] });
+      expect(existsSync(path.join(base, 'aliased'))).toBe(false);
+      expect((r.output as { stderr: string }).stderr).toMatch(/not a git command/);
+      const home = await run('shell.exec', { argv: ['sh', '-c', 'echo $HOME; ls -A $HOME | wc -l'] });
+      const [dir, count] = (home.output as { stdout: string }).stdout.trim().split('\n');
+      expect(dir).not.toBe(root);
+      expect(count!.trim()).toBe('0');
+      expect(existsSync(dir!)).toBe(false);
+    });
+
     it('refuses programs off the allow-list and a cwd outside the workspace', async () => {
       expect((await run('shell.exec', { argv: ['rm', '-rf', '.'] })).error?.code).toBe('SHELL.PROGRAM_REFUSED');
       expect((await run('shell.exec', { argv: ['/bin/rm', 'x'] })).error?.code).toBe('SHELL.PROGRAM_REFUSED');

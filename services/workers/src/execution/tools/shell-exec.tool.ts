@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 // argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
@@ -41,15 +43,19 @@ export const shellExecTool: Tool = {
     const file = s.shell.allow.find((p) => path.isAbsolute(p) && path.basename(p) === program) ?? program;
     const cwd = await resolveExisting(ctx.root, a.cwd);
     const timeoutMs = Math.min(a.timeout_ms ?? s.shell.timeoutMs, s.shell.timeoutMs);
+    // HOME is an empty directory of its own, never the workspace: rc files an agent can write there
+    // (.gitconfig with an alias or pager, .npmrc with node-options, .curlrc with -o) would turn an
+    // allowed program into any program
+    const home = await fs.mkdtemp(path.join(tmpdir(), 'warden-home-'));
     const r = await runProgram([file, ...a.argv.slice(1)], {
       cwd,
-      env: constrainedEnv(ctx.constraints, scrubbedEnv({ HOME: ctx.root })),
+      env: constrainedEnv(ctx.constraints, scrubbedEnv({ HOME: home })),
       timeoutMs,
       maxOutput: s.maxProgramOutput,
       stdin: a.stdin,
       signal: ctx.signal,
       shareGroup: ctx.sandboxed,
-    });
+    }).finally(() => fs.rm(home, { recursive: true, force: true }).catch(() => undefined));
     if (r.timed_out) {
       throw new ToolError(
         'TOOL.TIMEOUT',
