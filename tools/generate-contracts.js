@@ -177,7 +177,10 @@ function buildAsyncApi(c, eventTypes) {
 
   const parameters = {
     run_id: { description: 'The run id (UUID).' },
-    role: { description: "The agent role whose workers execute the command, e.g. 'dev'." },
+    role: {
+      description:
+        "An agent role, e.g. 'dev': the role whose workers execute a command, or the only role a per-role submission may name.",
+    },
     token: { description: 'The Nats-Msg-Id of the rejected submission, or a UUID when it had none usable.' },
     entity_id: { description: 'The operator, API key or standing approval the directory event is about.' },
     refusal: { description: 'The refusal event id (the command carried no usable run id).' },
@@ -190,6 +193,15 @@ function buildAsyncApi(c, eventTypes) {
       description: `Stream ${s.streams.ingest}. Publish with JetStream; payloads over 256 KiB are rejected.`,
       messages: { TaskSubmission: ref('#/components/messages/TaskSubmission') },
     },
+    ingestTasksOfRole: {
+      address: s.ingestTasksOf('{role}'),
+      title: 'Task submissions of one role',
+      description:
+        `Stream ${s.streams.ingest}. Only submissions whose agent.role is the subject's role are accepted ` +
+        '(another role is task_rejected on agent.role); deploy/nats/nats-prod.conf grants each integrator user its roles here.',
+      parameters: { role: ref('#/components/parameters/role') },
+      messages: { TaskSubmission: ref('#/components/messages/TaskSubmission') },
+    },
   };
   const operations = {
     receiveTaskSubmission: {
@@ -197,6 +209,12 @@ function buildAsyncApi(c, eventTypes) {
       title: 'Ingest accepts a submission',
       channel: ref('#/channels/ingestTasks'),
       messages: [ref('#/channels/ingestTasks/messages/TaskSubmission')],
+    },
+    receiveTaskSubmissionOfRole: {
+      action: 'receive',
+      title: 'Ingest accepts a submission of the subject role',
+      channel: ref('#/channels/ingestTasksOfRole'),
+      messages: [ref('#/channels/ingestTasksOfRole/messages/TaskSubmission')],
     },
   };
   for (const type of eventTypes.filter((t) => t !== 'task_rejected')) {
