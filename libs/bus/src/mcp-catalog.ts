@@ -319,4 +319,9 @@ export class McpCatalogView {
   stop(): void {
     for (const s of this.stoppers) s();
   }
+
+  /** Nest lifecycle: the view stops following when the service shuts down. */
+  onApplicationShutdown(): void {
+    this.stop();
+  }
 }

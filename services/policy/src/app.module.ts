@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
-import type { BusConnection } from '@warden/bus';
+import { McpCatalogStore, type BusConnection } from '@warden/bus';
 import { signingKeysOf, systemClock, type Keyring } from '@warden/kernel';
 import type { Logger } from '@warden/observability';
 import {
@@ -28,7 +28,7 @@ import { EvaluateResponder } from './decision/evaluate.handler';
 import { EvaluateController } from './decision/http/evaluate.controller';
 import { PolicyStateStore } from './decision/policy-state.store';
 import { policyProjections } from './decision/projections/projections';
-import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS } from './decision/tokens';
+import { CLOCK, MCP_TOOL_FACTS, SIGNING_KEYS, STANDING_APPROVALS } from './decision/tokens';
 import { WorkspacePaths } from './decision/workspace-paths';
 import { migrations } from './migrations';
 import { ReplayService } from './replay/replay.service';
@@ -80,6 +80,15 @@ export class AppModule {
         },
         { provide: SIGNING_KEYS, inject: [KEYRING], useFactory: (kr: Keyring) => signingKeysOf(kr, 'policy') },
         { provide: CLOCK, useValue: systemClock },
+        // the upstream MCP catalog and pins, signed by workers / ingest, followed in memory
+        {
+          provide: MCP_TOOL_FACTS,
+          inject: [BUS, KEYRING],
+          useFactory: async (bus: BusConnection, kr: Keyring) =>
+            (
+              await McpCatalogStore.open(bus.js, config.WARDEN_SUBJECT_PREFIX, kr, config.WARDEN_STREAM_REPLICAS)
+            ).follow(),
+        },
         { provide: STANDING_APPROVALS, useExisting: IdentityDirectory },
         { provide: WorkspacePaths, useFactory: () => new WorkspacePaths(config.WARDEN_WORKSPACE) },
         PolicyStateStore,

@@ -19,7 +19,14 @@ import {
 import { workspacePathsOf, type ResolvedPaths } from './domain/paths';
 import { signDecision } from './decision-signer';
 import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
-import { CLOCK, SIGNING_KEYS, STANDING_APPROVALS, type StandingApprovalSource } from './tokens';
+import {
+  CLOCK,
+  MCP_TOOL_FACTS,
+  SIGNING_KEYS,
+  STANDING_APPROVALS,
+  type McpToolFactsSource,
+  type StandingApprovalSource,
+} from './tokens';
 import { WorkspacePaths } from './workspace-paths';
 
 const PRODUCER = 'policy';
@@ -47,6 +54,7 @@ export class DecisionService {
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(STANDING_APPROVALS) private readonly standing: StandingApprovalSource,
     @Inject(WorkspacePaths) private readonly workspace: WorkspacePaths,
+    @Inject(MCP_TOOL_FACTS) private readonly mcp: McpToolFactsSource,
   ) {}
 
   /**
@@ -92,7 +100,9 @@ export class DecisionService {
         const settled = results[i];
         if (settled) return settled;
         const submission = r.data.submission;
-        const input = policyInput(submission, { ...stored[i]!, standing: this.standingFor(submission, now) });
+        const input = this.withMcp(
+          policyInput(submission, { ...stored[i]!, standing: this.standingFor(submission, now) }),
+        );
         return this.withPaths(policy, input, resolved[i]).catch((err: unknown) =>
           err instanceof Error ? err : new Error(String(err)),
         );
@@ -132,7 +142,7 @@ export class DecisionService {
     const now = this.clock.now();
     const input = await this.withPaths(
       policy,
-      policyInput(submission, { ...stored, standing: this.standingFor(submission, now) }),
+      this.withMcp(policyInput(submission, { ...stored, standing: this.standingFor(submission, now) })),
     );
     return { ...evaluate(policy, input, now), trace_id: traceId };
   }
@@ -152,6 +162,12 @@ export class DecisionService {
       paths = { ...paths, ...(await this.workspace.resolve(missing)) };
     }
     return Object.keys(paths).length ? { ...input, paths } : input;
+  }
+
+  /** The input with the signed MCP catalog's facts about its tool, when it is an upstream server's. */
+  withMcp(input: PolicyInput): PolicyInput {
+    const mcp = this.mcp.facts(input.action.tool);
+    return mcp ? { ...input, mcp } : input;
   }
 
   /** Active standing approvals for this agent and tool, as evaluated (sorted by id). */

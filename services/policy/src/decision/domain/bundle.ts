@@ -13,6 +13,12 @@ export const BUILTIN_RULES = {
   agentBudget: 'agent-budget',
   loop: 'loop-detected',
   engineError: 'engine-error',
+  /** An upstream MCP tool whose definition is not the pinned one (or was never pinned). */
+  mcpDefinitionChanged: 'mcp-definition-changed',
+  /** An upstream MCP tool no rule names, read-only and closed-world by its annotations: tier 1. */
+  mcpReadOnly: 'mcp-default-read-only',
+  /** An upstream MCP tool no rule names, anything else (destructive, open-world, unannotated): tier 2. */
+  mcpEscalate: 'mcp-default-escalate',
 } as const;
 
 /** Largest bundle text accepted. */

@@ -1,4 +1,4 @@
-import type { Decision, TaskSubmission, Tier } from '@warden/contracts';
+import type { Decision, McpToolFacts, TaskSubmission, Tier } from '@warden/contracts';
 import { canonicalJson, sha256Hex } from '@warden/kernel';
 import {
   BUILTIN_RULES,
@@ -87,6 +87,11 @@ export interface PolicyInput {
    * resolved (and in bundle tests): the lexical path is then the real one.
    */
   paths?: ResolvedPaths;
+  /**
+   * For an upstream MCP tool (`<server>.<tool>` of a catalogued server): the signed catalog's facts
+   * about it and its pin when judged, so replay reads no KV. Absent for every other tool.
+   */
+  mcp?: McpToolFacts;
 }
 
 /** A Decision before the run's trace id and the signature are attached. */
@@ -298,10 +303,18 @@ function judge(
   }
   const realOf = new Map(judged.paths.map((p) => [p.path, p.real]));
 
+  const mcp = input.mcp?.server && tool === `${input.mcp.server}.${input.mcp.tool}` ? input.mcp : undefined;
+  if (mcp) {
+    // before any rule: a rule never makes an unpinned definition or another role's server callable
+    const refused = mcpRefusal(mcp, input.agent.role);
+    if (refused) return refused;
+  }
   const candidates = plan.rulesFor(tool);
   let cel: Record<string, unknown> | undefined;
   const celContext = () => (cel ??= celContextOf(bundle, input));
-  const chosen = candidates.find((c) => ruleMatches(c, input, bundle, plan, celContext));
+  const found = candidates.find((c) => ruleMatches(c, input, bundle, plan, celContext));
+  // an upstream tool no rule names gets its default from its (pinned) annotations
+  const chosen = found ?? (mcp && !candidates.length ? mcpDefaultRule(mcp) : undefined);
   if (!chosen) {
     return denied(
       [BUILTIN_RULES.defaultDeny],
@@ -312,10 +325,11 @@ function judge(
   const mode = rule.mode;
   if (rule.outcome === 'deny') return denied([rule.id], [rule.reason], mode);
 
-  if (!Object.prototype.hasOwnProperty.call(bundle.roles, input.agent.role)) {
+  // an upstream server's tools belong to its role (checked above), not to the bundle's role lists
+  if (!mcp && !Object.prototype.hasOwnProperty.call(bundle.roles, input.agent.role)) {
     return denied([BUILTIN_RULES.roleTools], [`role ${input.agent.role} is not defined by the policy`], mode);
   }
-  if (!plan.roleAllows(input.agent.role, tool)) {
+  if (!mcp && !plan.roleAllows(input.agent.role, tool)) {
     return denied([BUILTIN_RULES.roleTools], [`role ${input.agent.role} may not use ${tool}`], mode);
   }
 
@@ -375,6 +389,62 @@ function judge(
       j.constraints.expires_in_seconds = rule.expires_in;
   }
   return j;
+}
+
+/**
+ * Why an upstream tool may not be called at all: a definition that is not the pinned one
+ * (`TOOL.DEFINITION_CHANGED`, a rug pull until an admin re-pins), a tool its server does not list,
+ * or a server of another role (a role calls only its own servers' tools).
+ */
+function mcpRefusal(mcp: McpToolFacts, role: string): Judgement | undefined {
+  const name = `${mcp.server}.${mcp.tool}`;
+  if (mcp.digest === null)
+    return denied([BUILTIN_RULES.defaultDeny], [`MCP server ${mcp.server} does not list a tool "${mcp.tool}"`]);
+  if (mcp.pinned !== mcp.digest) {
+    return denied(
+      [BUILTIN_RULES.mcpDefinitionChanged],
+      [
+        mcp.pinned === null
+          ? `TOOL.DEFINITION_CHANGED: ${name} was never pinned; an admin must pin server ${mcp.server}`
+          : `TOOL.DEFINITION_CHANGED: ${name}'s definition changed since it was pinned (${mcp.pinned} → ${mcp.digest}); an admin must re-pin server ${mcp.server}`,
+      ],
+    );
+  }
+  if (mcp.server_role !== role)
+    return denied(
+      [BUILTIN_RULES.roleTools],
+      [`role ${role} may not use ${name}: MCP server ${mcp.server} serves role ${mcp.server_role}`],
+    );
+  return undefined;
+}
+
+/**
+ * The default of a pinned upstream tool no rule names. Annotations are the server's hints, never
+ * trusted for more than this: read-only AND closed-world (and not destructive) → allow at tier 1;
+ * anything else (destructive, open-world, unannotated) → escalate at tier 2. Name the tool in a
+ * rule to decide otherwise.
+ */
+function mcpDefaultRule(mcp: McpToolFacts): { rule: CompiledRule['rule'] } {
+  const a = mcp.annotations;
+  const safe = a.readOnlyHint === true && a.openWorldHint === false && a.destructiveHint !== true;
+  const name = `${mcp.server}.${mcp.tool}`;
+  return {
+    rule: safe
+      ? {
+          id: BUILTIN_RULES.mcpReadOnly,
+          tools: [name],
+          outcome: 'allow',
+          tier: 1,
+          reason: `${name} is pinned and annotated read-only and closed-world (upstream MCP default)`,
+        }
+      : {
+          id: BUILTIN_RULES.mcpEscalate,
+          tools: [name],
+          outcome: 'escalate',
+          tier: 2,
+          reason: `${name} is an upstream MCP tool not annotated read-only and closed-world: a person decides (upstream MCP default)`,
+        },
+  } as { rule: CompiledRule['rule'] };
 }
 
 /** Loop detection, rate limits and budgets: they only ever make a decision stricter. */
@@ -548,6 +618,7 @@ export function celContextOf(bundle: PolicyBundle, input: PolicyInput): Record<s
     agent_usage: { ...agentUsage, budget: fractions(bundle.budgets.agent, agentUsage) },
     resource: { path: paths[0] ?? '', paths },
     lists: bundle.lists,
+    mcp: input.mcp ?? {},
   };
 }
 

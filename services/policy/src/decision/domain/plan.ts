@@ -24,6 +24,7 @@ const MAX_MEMO = 4096;
  * - `agent_usage` `{calls, tokens, cost_usd, budget: {...}}`, the agent's counters across sessions
  * - `resource` `{path, paths}`: the path arguments normalised inside the workspace (`a/./../prod/x` → `prod/x`)
  * - `lists` the bundle's named lists
+ * - `mcp` for an upstream MCP tool `{server, server_role, tool, digest, pinned, annotations}` (else `{}`)
  * Functions: `under(path, prefix)` (normalised path is prefix or inside it), `glob(pattern, s)` (`*` wildcards),
  * `host(url)` (lowercased host of a URL, "" if none). `s.matches(re)` runs on RE2 (see {@link useRe2}),
  * and every function checks the decision's time budget.
@@ -37,6 +38,7 @@ function celEnvironment(): Environment {
     .registerVariable('agent_usage', 'map')
     .registerVariable('resource', 'map')
     .registerVariable('lists', 'map')
+    .registerVariable('mcp', 'map')
     .registerFunction('under(string, string): bool', (p: string, prefix: string) => {
       checkBudget();
       return isUnderRoot(p, normaliseWorkspacePath(prefix));
