@@ -65,6 +65,15 @@ export interface SandboxView {
   files?: string[];
 }
 
+/**
+ * The end of a sandbox's setup: the shell stays the namespace's init (root, idle) and runs the
+ * sandbox as its child. Not `exec`: dropping to the sandbox user clears the parent-death signal
+ * `unshare --kill-child` set, so an exec'd init would survive a worker killed with -9 (and a Node
+ * stuck at start-up would never notice); the shell keeps it, and when it dies the kernel kills
+ * everything in the PID namespace.
+ */
+const RUN_AS_CHILD = ['"$@" &', 'wait $!'];
+
 /** The dedicated unprivileged user sandboxes switch to when the worker is root. */
 export const DEFAULT_SANDBOX_USER = 'warden-sandbox';
 
@@ -133,6 +142,17 @@ function resolveUser(spec: string, log: string[]): { name: string; uid: number; 
 /** cgroup v1 directories (pids, memory) all this worker's sandboxes join, or undefined. */
 function makeCgroups(limits: SandboxLimits): { dirs: string[]; what: string } | undefined {
   const name = `warden-sandbox-${process.pid}`;
+  // cgroups of workers that are gone (killed before they could remove theirs)
+  for (const hierarchy of ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/memory']) {
+    try {
+      for (const d of readdirSync(hierarchy)) {
+        const pid = /^warden-sandbox-(\d+)$/.exec(d)?.[1];
+        if (pid && !existsSync(`/proc/${pid}`)) rmdirSync(path.join(hierarchy, d));
+      }
+    } catch {
+      // not there, or still in use
+    }
+  }
   const pids = path.join('/sys/fs/cgroup/pids', name);
   const memory = path.join('/sys/fs/cgroup/memory', name);
   try {
@@ -178,7 +198,7 @@ export function sandboxRootDir(): string {
  * links), a few `/etc` files, the worker's code, a minimal `/dev`, a fresh `/proc` (only this
  * sandbox's processes), a private `/tmp`, and the workspace read-write — then `pivot_root` and the
  * old root is detached, so nothing else of the host (its `/etc/shadow`, `var/signing.key`, other
- * workspaces, other processes' `/proc/<pid>/environ`) exists inside. Ends with `exec "$@"`.
+ * workspaces, other processes' `/proc/<pid>/environ`) exists inside. Ends by running `"$@"` as its child ({@link RUN_AS_CHILD}).
  */
 export function viewScript(
   view: SandboxView,
@@ -257,7 +277,7 @@ export function viewScript(
     'umount -l /.old',
     'unset OLDPWD',
     `cd ${q(view.workspace)}`,
-    'exec "$@"',
+    ...RUN_AS_CHILD,
   );
   return lines.join('\n');
 }
@@ -371,7 +391,7 @@ export function planSandbox(limits: SandboxLimits, probe: (argv: string[]) => bo
       : [
           ...(cg?.dirs ?? []).map((d) => `echo 0 > ${q(path.join(d, 'cgroup.procs'))}`),
           'mount -t proc -o nosuid,nodev,noexec proc /proc',
-          'exec "$@"',
+          ...RUN_AS_CHILD,
         ].join('\n');
     return [...rlimit, ...guard, ...ns, '/bin/sh', '-c', setup, 'warden-sandbox', ...drop];
   };
