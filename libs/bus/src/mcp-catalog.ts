@@ -146,12 +146,12 @@ export class McpCatalogStore {
 
   /**
    * Trust on first use: the server's pin, creating one that accepts every tool of `catalog` when the
-   * server has none (or only a forged one). An existing genuine pin is never changed here.
+   * server never had one. An existing pin is never changed here, and a forged one is not replaced
+   * (someone wrote where only pins belong: the server stays unpinned, refused, until an admin pins it).
    */
-  async pinFirstSight(catalog: McpCatalogEntry): Promise<{ pin: McpPinEntry; created: boolean }> {
+  async pinFirstSight(catalog: McpCatalogEntry): Promise<{ pin: McpPinEntry | undefined; created: boolean }> {
     const raw = await this.kv.pins.get(catalog.server);
-    const existing = this.open('pins', catalog.server, raw);
-    if (existing) return { pin: existing, created: false };
+    if (raw && raw.operation === 'PUT') return { pin: this.open('pins', catalog.server, raw), created: false };
     const pin = this.seal('pins', catalog.server, {
       server: catalog.server,
       tools: Object.fromEntries(catalog.tools.map((t) => [t.name, t.digest])),
@@ -159,9 +159,7 @@ export class McpCatalogStore {
       pinned_by: 'first-sight',
     }) as McpPinEntry;
     try {
-      // a forged entry counts as none, but is only replaced if nobody wrote in between
-      if (raw && raw.operation === 'PUT') await this.kv.pins.update(catalog.server, JSON.stringify(pin), raw.revision);
-      else await this.kv.pins.create(catalog.server, JSON.stringify(pin));
+      await this.kv.pins.create(catalog.server, JSON.stringify(pin));
     } catch {
       // another worker pinned first: adopt its pin
       const now = await this.pin(catalog.server);
@@ -173,11 +171,11 @@ export class McpCatalogStore {
 
   /**
    * Accepts the server's current catalog (every tool as it is defined now), signed by this service.
-   * @throws DomainError MCP.SERVER_UNKNOWN when no worker has catalogued the server
+   * @throws DomainError MCP.SERVER_NOT_FOUND when no worker has catalogued the server
    */
   async repin(server: string, by: string): Promise<McpPinEntry> {
     const catalog = await this.catalog(server);
-    if (!catalog) throw new DomainError('MCP.SERVER_UNKNOWN', `no worker has catalogued an MCP server "${server}"`);
+    if (!catalog) throw new DomainError('MCP.SERVER_NOT_FOUND', `no worker has catalogued an MCP server "${server}"`);
     const pin = this.seal('pins', server, {
       server,
       tools: Object.fromEntries(catalog.tools.map((t) => [t.name, t.digest])),
