@@ -7,6 +7,8 @@ import { OpenApiController } from './http/openapi.controller';
 import { RateLimiter } from './http/rate-limiter';
 import { KeysController } from './keys/http/keys.controller';
 import { KeysService } from './keys/keys.service';
+import { kvUpstreamCatalogProvider } from './mcp/upstream/kv-upstream-catalog';
+import { McpServersController } from './mcp/upstream/mcp-servers.controller';
 import { migrations } from './migrations';
 import { SubmissionConsumer } from './submission/consumers/submission.consumer';
 import { HttpIntakeService } from './submission/http/http-intake.service';
@@ -41,6 +43,7 @@ export class AppModule {
         SourcesController,
         WebhooksController,
         OpenApiController,
+        McpServersController,
       ],
       providers: [
         { provide: CLOCK, useValue: systemClock },
@@ -58,6 +61,7 @@ export class AppModule {
         RateLimiter,
         KeysService,
         WebhooksService,
+        kvUpstreamCatalogProvider,
       ],
     };
   }

@@ -9,6 +9,7 @@ import {
   pathParam,
   problemResponse,
 } from '@warden/runtime';
+import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
 
 const Accepted = {
   type: 'object',
@@ -244,6 +245,7 @@ export const INGEST_OPENAPI = {
         },
       },
     },
+    ...MCP_SERVERS_OPENAPI_PATHS,
     ...healthPaths('NATS, Postgres and Redis'),
   },
 } as const;
