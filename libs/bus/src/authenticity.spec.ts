@@ -137,4 +137,54 @@ describe('event authenticity', () => {
     expect(reason(structuredClone(env))).toBe('accepted');
     expect(reason({ ...env, run_id: newId() })).toBe('bad_signature');
   });
+
+  describe('batch signatures', () => {
+    const policy = new EventAuthenticity(keyringOf('policy'));
+    const batchOf = (n: number) => policy.sealBatch(Array.from({ length: n }, () => sample('decision_made')));
+
+    it('every envelope of a batch of any size verifies on its own, one signature per batch', () => {
+      for (const n of [1, 2, 3, 5, 8, 13, 33]) {
+        const fresh = new EventAuthenticity(keyringOf('orchestrator'));
+        const batch = batchOf(n);
+        if (n > 1) expect(new Set(batch.map((e) => e.sig!.split(':')[1])).size).toBe(1);
+        for (const e of [...batch].reverse()) expect(() => fresh.check(e)).not.toThrow();
+      }
+    });
+
+    it('refuses a batch member with a changed body, a path or index from another member, or another size', () => {
+      const batch = batchOf(7);
+      const [a, b] = [batch[2]!, batch[5]!];
+      const parts = (e: Envelope) => e.sig!.split(':');
+      const withSig = (e: Envelope, sig: string) => ({ ...e, sig });
+      const [, rootSig, pos, path] = parts(a);
+      const forged = [
+        { ...a, run_id: newId() },
+        withSig(a, `ed25519-mt:${rootSig}:${parts(b)[2]}:${path}`), // b's index
+        withSig(a, `ed25519-mt:${rootSig}:${pos}:${parts(b)[3]}`), // b's path
+        withSig(a, `ed25519-mt:${rootSig}:2/8:${path}`), // another tree size
+        withSig(a, `ed25519-mt:${rootSig}:${pos}:`), // no path
+        withSig(a, `ed25519-mt:${rootSig}:9/7:${path}`), // index past the end
+        withSig(a, `ed25519-mt:${parts(batchOf(7)[2]!)[1]}:${pos}:${path}`), // another batch's signature
+      ];
+      for (const f of forged) expect(reason(f)).toBe('bad_signature');
+      expect(reason(a)).toBe('accepted');
+      // a batch root signed by another producer's key does not pass as the policy's
+      const other = new EventAuthenticity(keyringOf('approvals')).sealBatch(
+        [1, 2, 3].map(() => ({ ...sample('decision_made'), producer: 'approvals' })),
+      );
+      expect(reason({ ...other[1]!, producer: 'policy' })).toBe('bad_signature');
+    });
+
+    it('refuses any mutation of a batch member (property)', () => {
+      const batch = batchOf(6);
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 5 }), fc.nat(), fc.integer({ min: 0, max: 2 }), (i, p, how) => {
+          const { sig, ...body } = batch[i]!;
+          const all = paths(body).filter((x) => x.length > 0);
+          expect(reason({ ...(mutate(body, all[p % all.length]!, how) as object), sig })).not.toBe('accepted');
+        }),
+        { numRuns: 1000 },
+      );
+    });
+  });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EVENT_PRODUCERS, type Envelope, type EventType } from '@warden/contracts';
 import { DomainError, canonicalJson, sealText, verifySealed, type Keyring } from '@warden/kernel';
 import { Logger, registry } from '@warden/observability';
@@ -27,7 +28,79 @@ export class ForgedEventError extends DomainError {
   }
 }
 
-const CACHE_MAX = 4096;
+const CACHE_MAX = 16_384;
+const ED25519 = 'ed25519:';
+const ED25519_MT = 'ed25519-mt:';
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+}
+
+const sha256 = (...parts: Buffer[]): Buffer => {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+const LEAF = Buffer.from([0]);
+const NODE = Buffer.from([1]);
+
+/** RFC 9162 leaf hash of an envelope's canonical text. */
+function leafHash(text: string): Buffer {
+  return sha256(LEAF, Buffer.from(text));
+}
+
+/** RFC 9162 Merkle tree hash of leaf hashes. */
+function treeHash(leaves: Buffer[]): Buffer {
+  if (leaves.length === 1) return leaves[0]!;
+  const k = largestPowerOfTwoBelow(leaves.length);
+  return sha256(NODE, treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
+}
+
+/** RFC 9162 inclusion path of leaf `m`. */
+function inclusionPath(leaves: Buffer[], m: number): Buffer[] {
+  if (leaves.length <= 1) return [];
+  const k = largestPowerOfTwoBelow(leaves.length);
+  return m < k
+    ? [...inclusionPath(leaves.slice(0, k), m), treeHash(leaves.slice(k))]
+    : [...inclusionPath(leaves.slice(k), m - k), treeHash(leaves.slice(0, k))];
+}
+
+function largestPowerOfTwoBelow(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/** The root an inclusion path leads to (RFC 9162 §2.1.3.2), or undefined if it cannot be valid. */
+function rootFromPath(leaf: Buffer, index: number, size: number, path: Buffer[]): Buffer | undefined {
+  if (!(index < size) || size < 2) return undefined;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha256(NODE, p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      r = sha256(NODE, r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : undefined;
+}
+
+/** What a batch's signature covers: the tree size and root, domain-separated from single events. */
+function rootStatement(size: number, root: Buffer): string {
+  return `warden-event-batch-v1:${size}:${root.toString('base64')}`;
+}
 
 /**
  * Signs the events this service emits and verifies every event it consumes: the envelope's `sig`
@@ -40,16 +113,49 @@ export class EventAuthenticity {
   private readonly log = new Logger('security');
   /** sig → canonical text already verified in this process (several consumers read one event). */
   private readonly verified = new Map<string, string>();
+  /** Batch roots whose signature verified (signature | signed statement). */
+  private readonly verifiedRoots = new Map<string, true>();
 
   constructor(readonly keyring: Keyring) {}
 
   /** The envelope with its producer's signature; a service can only sign as itself. */
   seal<T extends EventType>(env: Envelope<T>): Envelope<T> {
+    const { sig: _old, ...unsigned } = this.own(env);
+    return { ...unsigned, sig: sealText(this.keyring, canonicalJson(unsigned)) } as Envelope<T>;
+  }
+
+  /**
+   * Seals envelopes published together with one signature: over the root of an RFC 9162 Merkle tree
+   * of their canonical texts. Each envelope carries the signature, its leaf index, the tree size and
+   * its inclusion path, so it still verifies on its own (consumers filter subjects); a verifier checks
+   * each root's signature once. One envelope gets a plain signature.
+   * @example const [a, b] = auth.sealBatch([decision, budgetNotice])
+   */
+  sealBatch(envs: Envelope[]): Envelope[] {
+    if (envs.length <= 1) return envs.map((e) => this.seal(e));
+    const bodies = envs.map((e) => {
+      const { sig: _old, ...unsigned } = this.own(e);
+      return unsigned;
+    });
+    const leaves = bodies.map((b) => leafHash(canonicalJson(b)));
+    const root = treeHash(leaves);
+    const rootSig = sealText(this.keyring, rootStatement(leaves.length, root)).slice(ED25519.length);
+    return bodies.map(
+      (b, i) =>
+        ({
+          ...b,
+          sig: `${ED25519_MT}${rootSig}:${i}/${leaves.length}:${inclusionPath(leaves, i)
+            .map((h) => h.toString('base64'))
+            .join(',')}`,
+        }) as Envelope,
+    );
+  }
+
+  private own<T extends EventType>(env: Envelope<T>): Envelope<T> {
     if (env.producer !== this.keyring.self) {
       throw new Error(`${this.keyring.self} cannot sign an event as "${env.producer}"`);
     }
-    const { sig: _old, ...unsigned } = env;
-    return { ...unsigned, sig: sealText(this.keyring, canonicalJson(unsigned)) } as Envelope<T>;
+    return env;
   }
 
   /**
@@ -91,12 +197,31 @@ export class EventAuthenticity {
       return ['malformed', 'the event cannot be canonicalised'];
     }
     if (this.verified.get(sig) === text) return undefined;
-    if (!verifySealed(this.keyring, allowed, text, sig)) {
-      return ['bad_signature', `${type} is not signed by ${allowed}'s key`];
-    }
-    if (this.verified.size >= CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(sig, text);
+    const ok = sig.startsWith(ED25519_MT)
+      ? this.verifyInBatch(allowed, text, sig)
+      : verifySealed(this.keyring, allowed, text, sig);
+    if (!ok) return ['bad_signature', `${type} is not signed by ${allowed}'s key`];
+    remember(this.verified, sig, text);
     return undefined;
+  }
+
+  /** A batch-sealed event: its inclusion path leads to a root the producer signed. */
+  private verifyInBatch(producer: string, text: string, sig: string): boolean {
+    const m = /^ed25519-mt:([A-Za-z0-9+/]{86}==):(\d{1,6})\/(\d{1,6}):([A-Za-z0-9+/=,]*)$/.exec(sig);
+    if (!m) return false;
+    const [, rootSig, i, n, pathText] = m;
+    const index = Number(i);
+    const size = Number(n);
+    const path = pathText ? pathText.split(',').map((h) => Buffer.from(h, 'base64')) : [];
+    if (path.some((h) => h.length !== 32) || path.length > 40) return false;
+    const root = rootFromPath(leafHash(text), index, size, path);
+    if (!root) return false;
+    const statement = rootStatement(size, root);
+    const key = `${rootSig}|${statement}`;
+    if (this.verifiedRoots.has(key)) return true;
+    if (!verifySealed(this.keyring, producer, statement, ED25519 + rootSig!)) return false;
+    remember(this.verifiedRoots, key, true);
+    return true;
   }
 }
 

@@ -21,6 +21,8 @@ export interface PublisherOptions {
   timeoutMs?: number;
   /** Signs each event before it is published (the service's {@link EventAuthenticity.seal}). */
   seal?: (env: Envelope) => Envelope;
+  /** Signs events published together with one signature ({@link EventAuthenticity.sealBatch}). */
+  sealBatch?: (envs: Envelope[]) => Envelope[];
 }
 
 /**
@@ -31,6 +33,9 @@ export interface PublisherOptions {
 export class Publisher {
   private readonly timeoutMs: number;
   private readonly seal?: (env: Envelope) => Envelope;
+  private readonly sealBatch?: (envs: Envelope[]) => Envelope[];
+  /** Envelopes made by {@link eventMessage} that are signed when published (together, by publishAll). */
+  private readonly unsealed = new WeakSet<object>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -39,11 +44,12 @@ export class Publisher {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.seal = opts.seal;
+    this.sealBatch = opts.sealBatch;
   }
 
   /** The message that carries an event on its run's subject. */
-  eventMessage<T extends EventType>(unsealed: Envelope<T>): OutgoingMessage {
-    const env = this.seal && !unsealed.sig ? this.seal(unsealed) : unsealed;
+  eventMessage<T extends EventType>(env: Envelope<T>): OutgoingMessage {
+    if (this.seal && !env.sig) this.unsealed.add(env);
     const subject = isDirectoryEvent(env.type)
       ? this.subjects.directory(env.correlation_id, env.type)
       : env.run_id
@@ -70,6 +76,7 @@ export class Publisher {
   }
 
   async publish(m: OutgoingMessage): Promise<PubAck> {
+    if (this.unsealed.has(m.payload as object)) m = { ...m, payload: this.seal!(m.payload as Envelope) };
     const h: MsgHdrs = natsHeaders();
     h.set(Headers.traceparent, outgoingTraceparent(m.traceId));
     for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, v);
@@ -90,12 +97,24 @@ export class Publisher {
    * Publishes all messages, pipelined within each wave (see {@link OutgoingMessage.wave}); rejects if
    * any publish fails (callers retry the whole set: ids are deterministic, so the broker drops repeats).
    */
-  async publishAll(msgs: OutgoingMessage[]): Promise<PubAck[]> {
+  async publishAll(unsealed: OutgoingMessage[]): Promise<PubAck[]> {
+    const msgs = this.sealTogether(unsealed);
     const waves = [...new Set(msgs.map((m) => m.wave ?? 0))].sort((a, b) => a - b);
     if (waves.length <= 1) return Promise.all(msgs.map((m) => this.publish(m)));
     const acks: PubAck[] = [];
     for (const w of waves)
       acks.push(...(await Promise.all(msgs.filter((m) => (m.wave ?? 0) === w).map((m) => this.publish(m)))));
     return acks;
+  }
+
+  /** The messages with every envelope still to sign signed: one signature for all of them. */
+  private sealTogether(msgs: OutgoingMessage[]): OutgoingMessage[] {
+    const at = msgs.flatMap((m, i) => (this.unsealed.has(m.payload as object) ? [i] : []));
+    if (at.length === 0) return msgs;
+    const envs = at.map((i) => msgs[i]!.payload as Envelope);
+    const sealed = this.sealBatch && at.length > 1 ? this.sealBatch(envs) : envs.map((e) => this.seal!(e));
+    const out = [...msgs];
+    at.forEach((i, j) => (out[i] = { ...msgs[i]!, payload: sealed[j] }));
+    return out;
   }
 }

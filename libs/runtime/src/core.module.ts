@@ -88,7 +88,10 @@ export class CoreModule {
         provide: PUBLISHER,
         inject: [BUS, SUBJECTS],
         useFactory: (bus: BusConnection, s: Subjects) =>
-          new Publisher(bus.js, s, { seal: (e) => authenticity.seal(e) }),
+          new Publisher(bus.js, s, {
+            seal: (e) => authenticity.seal(e),
+            sealBatch: (envs) => authenticity.sealBatch(envs),
+          }),
       },
     ];
     const checks: ((deps: Record<string, unknown>) => HealthCheck)[] = [

@@ -36,7 +36,10 @@ export async function rebuildService<C extends BaseEnv>(
       ds,
       bus,
       subjects,
-      publisher: new Publisher(bus.js, subjects, { seal: (e) => authenticity.seal(e) }),
+      publisher: new Publisher(bus.js, subjects, {
+        seal: (e) => authenticity.seal(e),
+        sealBatch: (envs) => authenticity.sealBatch(envs),
+      }),
       keyring,
       config,
     });

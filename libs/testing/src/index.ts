@@ -49,6 +49,20 @@ export function testPublisher(t: Pick<TestEnv, 'bus' | 'subjects'>): Publisher {
   return new Publisher(t.bus.js, t.subjects, { seal: (e) => sealAs(e) });
 }
 
+/** Like {@link testPublisher}, and events published together are signed with one batch signature, per producer. */
+export function testBatchPublisher(t: Pick<TestEnv, 'bus' | 'subjects'>): Publisher {
+  return new Publisher(t.bus.js, t.subjects, {
+    seal: (e) => sealAs(e),
+    sealBatch: (envs) => {
+      const producer = (e: Envelope) => (e.producer === 'test' ? EVENT_PRODUCERS[e.type] : e.producer);
+      const ps = new Set(envs.map(producer));
+      if (ps.size !== 1) return envs.map((e) => sealAs(e));
+      const p = [...ps][0]!;
+      return new EventAuthenticity(testKeyring(p)).sealBatch(envs.map((e) => ({ ...e, producer: p })));
+    },
+  });
+}
+
 /** An isolated world for one test file: its own subject prefix, streams and database. */
 export interface TestEnv {
   prefix: string;

@@ -8,7 +8,15 @@ import { Decision, decisionSigningPayload, type Envelope, type TaskSubmission } 
 import { deriveId, newId, signingKeysOf, verifyCanonical } from '@warden/kernel';
 import { type Redis } from '@warden/persistence';
 import { PUBLISHER } from '@warden/runtime';
-import { readAll, waitFor, type TestEnv, testPublisher, sealAs, testKeyring } from '@warden/testing';
+import {
+  readAll,
+  waitFor,
+  type TestEnv,
+  testPublisher,
+  sealAs,
+  testKeyring,
+  testBatchPublisher,
+} from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle } from '../src/decision/domain/bundle';
 import { evaluate, policyInput } from '../src/decision/domain/evaluate';
@@ -155,6 +163,16 @@ describe('policy service', () => {
         d.signature!,
       ),
     ).toBe(false);
+  });
+
+  it('decides task_received events that ingest signed as one batch, each on its own subject', async () => {
+    const batch = [received(), received(), received()];
+    await testBatchPublisher(t).publishEvents(batch);
+    for (const env of batch) expect((await decisionOf(env.run_id!)).data.outcome).toBe('allow');
+    const stored = (
+      await readAll(t.bus, t.subjects.streams.events, t.subjects.event(batch[1]!.run_id!, 'task_received'))
+    )[0]!;
+    expect((stored.json() as { sig: string }).sig).toMatch(/^ed25519-mt:/);
   });
 
   it('decides the same task_received published twice under different msg ids only once', async () => {
