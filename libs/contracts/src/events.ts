@@ -5,8 +5,8 @@ import { RunResult } from './result';
 import { Agent, TaskSubmissionFields } from './submission';
 import { DirectoryEventSchemas } from './directory';
 
-/** How a submission reached ingest. */
-export const Channel = z.enum(['bus', 'http', 'webhook']);
+/** How a submission reached ingest (`mcp`: a tools/call through the MCP gateway). */
+export const Channel = z.enum(['bus', 'http', 'webhook', 'mcp']);
 
 /** A submission was valid and accepted: the run exists from here on. */
 export const TaskReceivedData = z.object({

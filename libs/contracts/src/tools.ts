@@ -169,6 +169,159 @@ export const TOOL_ARGS = {
   'deploy.canary': DeployCanaryArgs,
 } as const satisfies Record<string, z.ZodType>;
 
+/**
+ * MCP tool annotations (hints for a client, never trusted by Warden: policy decides what runs).
+ * `readOnlyHint`: changes nothing; `destructiveHint`: may overwrite or remove; `idempotentHint`: the
+ * same call twice has no further effect; `openWorldHint`: reaches beyond the workspace.
+ */
+export interface ToolAnnotations {
+  readOnlyHint: boolean;
+  destructiveHint: boolean;
+  idempotentHint: boolean;
+  openWorldHint: boolean;
+}
+
+/** What a model is told about a worker tool (the MCP gateway lists these) and its annotations. */
+export interface ToolInfo {
+  description: string;
+  annotations: ToolAnnotations;
+}
+
+const ann = (readOnly: boolean, destructive: boolean, idempotent: boolean, openWorld: boolean): ToolAnnotations => ({
+  readOnlyHint: readOnly,
+  destructiveHint: destructive,
+  idempotentHint: idempotent,
+  openWorldHint: openWorld,
+});
+
+const JUDGED =
+  'Every call is judged by Warden policy before it runs: it may be allowed, denied, rewritten to a safer ' +
+  'action, or held for a human approval (the call then waits).';
+
+/**
+ * Descriptions written for a model, and MCP annotations, of every worker tool with a fixed name
+ * (`deploy.<target>`: {@link DEPLOY_TOOL_INFO}). Paths are relative to the workspace root.
+ */
+export const TOOL_INFO = {
+  'fs.read_file': {
+    description: `Read a file of the workspace. Returns {content, bytes}; encoding "base64" for binary files. ${JUDGED}`,
+    annotations: ann(true, false, true, false),
+  },
+  'fs.write_file': {
+    description:
+      'Write (create or overwrite) a file of the workspace with the given content; parent directories are ' +
+      `created unless create_dirs is false. Returns {path, bytes_written, created}. ${JUDGED}`,
+    annotations: ann(false, true, true, false),
+  },
+  'fs.list_dir': {
+    description: `List the entries of a workspace directory (default: the workspace root). ${JUDGED}`,
+    annotations: ann(true, false, true, false),
+  },
+  'fs.delete': {
+    description: `Delete a file of the workspace (a directory needs recursive: true). ${JUDGED}`,
+    annotations: ann(false, true, true, false),
+  },
+  'git.status': {
+    description: `Show the working tree status of the workspace's git repository. ${JUDGED}`,
+    annotations: ann(true, false, true, false),
+  },
+  'git.diff': {
+    description: `Show changes in the workspace's git repository, optionally limited to paths. ${JUDGED}`,
+    annotations: ann(true, false, true, false),
+  },
+  'git.add': {
+    description: `Stage paths of the workspace for the next commit. ${JUDGED}`,
+    annotations: ann(false, false, true, false),
+  },
+  'git.commit': {
+    description: `Commit the staged changes with a message. ${JUDGED}`,
+    annotations: ann(false, false, false, false),
+  },
+  'git.revert': {
+    description: `Create a commit that undoes the given commit. ${JUDGED}`,
+    annotations: ann(false, false, false, false),
+  },
+  'git.push': {
+    description:
+      'Push a branch to a configured remote. Force pushes are refused; force_with_lease overwrites only if ' +
+      `the remote branch is where the worker last saw it. Usually needs a human approval. ${JUDGED}`,
+    annotations: ann(false, true, false, true),
+  },
+  'git.branch': {
+    description: `List branches, or create a branch (name) and optionally switch to it. ${JUDGED}`,
+    annotations: ann(false, false, false, false),
+  },
+  'http.get': {
+    description: `Fetch a URL with HTTP GET (allowed hosts only). Returns status, headers and body. ${JUDGED}`,
+    annotations: ann(true, false, true, true),
+  },
+  'http.request': {
+    description: `Send an HTTP request (any method; allowed hosts only). Returns status, headers and body. ${JUDGED}`,
+    annotations: ann(false, true, false, true),
+  },
+  'shell.exec': {
+    description:
+      'Run a program (argv, no shell) in a sandbox inside the workspace, with optional stdin and timeout. ' +
+      `Returns exit code, stdout and stderr. ${JUDGED}`,
+    annotations: ann(false, true, false, false),
+  },
+  'email.send': {
+    description: `Send an email (text or html). Usually needs a human approval; may be turned into a draft. ${JUDGED}`,
+    annotations: ann(false, false, false, true),
+  },
+  'email.draft': {
+    description: `Save an email as a draft for a human to review and send. ${JUDGED}`,
+    annotations: ann(false, false, false, false),
+  },
+  'pr.open': {
+    description:
+      'Open a pull request from branch head into base (push_head: push the workspace HEAD to the new ' +
+      `branch head first). ${JUDGED}`,
+    annotations: ann(false, false, false, true),
+  },
+  'pr.close': {
+    description: `Close a pull request (by number, id or url), optionally with a comment. ${JUDGED}`,
+    annotations: ann(false, true, true, true),
+  },
+  'deploy.canary': {
+    description: `Deploy a ref to a share of traffic (percent, 1-100) as a canary. ${JUDGED}`,
+    annotations: ann(false, true, false, true),
+  },
+} as const satisfies Record<keyof typeof TOOL_ARGS, ToolInfo>;
+
+/** Deploy targets a role with `deploy.*` is offered by name (any subject-safe target is a tool). */
+export const DEPLOY_TARGETS = ['staging', 'production'] as const;
+
+/** What a model is told about `deploy.<target>`. */
+export function deployToolInfo(target: string): ToolInfo {
+  return {
+    description:
+      `Deploy a ref (tag, branch or commit) to ${target}, optionally one service with params. ` +
+      `Production deploys need two human approvals. ${JUDGED}`,
+    annotations: ann(false, true, false, true),
+  };
+}
+
+/**
+ * The concrete tool names a role's tool patterns cover (`fs.*` → every `fs.` tool; `deploy.*` → every
+ * {@link DEPLOY_TARGETS} target and `deploy.canary`), in a stable order.
+ * @example roleToolNames('research') // ['fs.read_file', 'fs.list_dir', 'http.get']
+ */
+export function roleToolNames(role: string, roles = DEFAULT_ROLE_TOOLS): string[] {
+  const patterns = roles[role] ?? [];
+  const known = [...Object.keys(TOOL_ARGS), ...DEPLOY_TARGETS.map((t) => `deploy.${t}`)];
+  const names = new Set<string>();
+  for (const p of patterns) for (const name of known) if (toolPatternMatches(p, name)) names.add(name);
+  return [...names].sort();
+}
+
+/** The description and annotations of a worker tool, or undefined for a tool nothing executes. */
+export function toolInfo(tool: string): ToolInfo | undefined {
+  if (Object.hasOwn(TOOL_INFO, tool)) return TOOL_INFO[tool as keyof typeof TOOL_INFO];
+  const deploy = /^deploy\.(.+)$/.exec(tool);
+  return deploy && deployTargetOk(deploy[1]!) ? deployToolInfo(deploy[1]!) : undefined;
+}
+
 /** Deploy targets are subject-safe names. */
 export function deployTargetOk(target: string): boolean {
   return /^[a-z][a-z0-9_-]{0,62}$/.test(target);

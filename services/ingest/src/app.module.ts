@@ -7,8 +7,14 @@ import { OpenApiController } from './http/openapi.controller';
 import { RateLimiter } from './http/rate-limiter';
 import { KeysController } from './keys/http/keys.controller';
 import { KeysService } from './keys/keys.service';
+import { McpController } from './mcp/http/mcp.controller';
+import { McpGateway } from './mcp/mcp-gateway.service';
+import { McpSessionRepository } from './mcp/mcp-session.repository';
+import { RunCanceller } from './mcp/run-canceller';
+import { RunWatcher } from './mcp/run-watcher';
 import { kvUpstreamCatalogProvider } from './mcp/upstream/kv-upstream-catalog';
 import { McpServersController } from './mcp/upstream/mcp-servers.controller';
+import { upstreamCatalogProvider } from './mcp/upstream/upstream-catalog.provider';
 import { migrations } from './migrations';
 import { SubmissionConsumer } from './submission/consumers/submission.consumer';
 import { HttpIntakeService } from './submission/http/http-intake.service';
@@ -43,6 +49,7 @@ export class AppModule {
         SourcesController,
         WebhooksController,
         OpenApiController,
+        McpController,
         McpServersController,
       ],
       providers: [
@@ -53,6 +60,8 @@ export class AppModule {
           useValue: [
             { method: 'POST', path: /^\/v1\/tasks\/?$/, bytes: MAX_SUBMISSION_BYTES },
             { method: 'POST', path: /^\/v1\/webhooks\/(?!sources\/?$)[^/]+\/?$/, bytes: MAX_SUBMISSION_BYTES },
+            // a tools/call becomes one submission: the same bound
+            { method: 'POST', path: /^\/mcp\/?$/, bytes: MAX_SUBMISSION_BYTES },
           ],
         },
         SubmissionRepository,
@@ -61,7 +70,12 @@ export class AppModule {
         RateLimiter,
         KeysService,
         WebhooksService,
+        McpSessionRepository,
+        RunWatcher,
+        RunCanceller,
+        McpGateway,
         kvUpstreamCatalogProvider,
+        upstreamCatalogProvider,
       ],
     };
   }

@@ -18,6 +18,14 @@ export const IngestEnv = BaseEnv.extend({
   WEBHOOK_ROTATION_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(86_400),
   /** How long a rotated-out API key stays valid unless the request names its own grace. */
   API_KEY_ROTATION_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(86_400),
+  /** MCP gateway: how long a tools/call waits (e.g. for approval) before answering "still waiting". */
+  MCP_APPROVAL_WAIT_SECONDS: positiveInt(600),
+  /** Where people decide approvals; named in the MCP gateway's progress notifications. */
+  WARDEN_DASHBOARD_URL: z.string().url().default('http://127.0.0.1:7104/'),
+  /** The orchestrator's REST API: the MCP gateway cancels runs there (notifications/cancelled). */
+  ORCHESTRATOR_URL: z.string().url().default('http://127.0.0.1:7103'),
+  /** Operator token (role approver) the MCP gateway cancels with; else the bootstrap admin token. */
+  MCP_SERVICE_TOKEN: z.string().min(1).optional(),
 });
 export type IngestConfig = z.infer<typeof IngestEnv>;
 

@@ -14,7 +14,7 @@ import { deriveId } from '@warden/kernel';
 import { parseTraceparent } from '@warden/observability';
 
 /** How a submission reached ingest (a bounded metric label too). */
-export type Channel = 'bus' | 'http' | 'webhook';
+export type Channel = 'bus' | 'http' | 'webhook' | 'mcp';
 
 /**
  * Why a submission was refused; a bounded metric label. `agent_mismatch`: an API key bound to another
@@ -86,6 +86,25 @@ export function httpSource(m: {
   return {
     channel: 'http',
     key: key !== undefined ? ['http', m.submission.agent.id, key] : ['http', m.requestId],
+    sourceId: m.requestId,
+    traceparent: m.traceparent,
+    submittedBy: m.submittedBy,
+  };
+}
+
+/**
+ * A source for an MCP `tools/call`: named by (agent, idempotency key), the key being derived from the
+ * MCP session and the JSON-RPC request id, so a retried request derives the very same run.
+ */
+export function mcpSource(m: {
+  requestId: string;
+  submission: Pick<TaskSubmission, 'agent'> & { idempotency_key: string };
+  traceparent?: string;
+  submittedBy?: SubmittedBy;
+}): SubmissionSource {
+  return {
+    channel: 'mcp',
+    key: ['mcp', m.submission.agent.id, m.submission.idempotency_key],
     sourceId: m.requestId,
     traceparent: m.traceparent,
     submittedBy: m.submittedBy,

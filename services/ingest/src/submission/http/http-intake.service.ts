@@ -39,7 +39,7 @@ export class HttpIntakeService {
    * binding: then it is refused `403` (`KEY.AGENT_MISMATCH`) before anything is stored or published.
    */
   async submit(
-    channel: 'http' | 'webhook',
+    channel: 'http' | 'webhook' | 'mcp',
     body: Uint8Array,
     sourceFor: (s: TaskSubmission) => SubmissionSource,
     outsideBinding?: (s: TaskSubmission) => FieldError[],
