@@ -74,24 +74,36 @@ export interface TestEnv {
   cleanup(): Promise<void>;
 }
 
+/** Where a test world lives when it is not the machine's NATS (e.g. a private cluster). */
+export interface TestEnvOptions {
+  /** NATS servers, comma-separated (default {@link TEST_NATS_URL}); handed to services as `NATS_URL`. */
+  natsUrl?: string;
+  /** JetStream replicas of the streams (default 1); handed to services as `WARDEN_STREAM_REPLICAS`. */
+  streamReplicas?: number;
+}
+
 /**
  * Creates a fresh prefix (`t<random>`), its streams, and a database `warden_<prefix>`.
  * @example const t = await createTestEnv(); afterAll(() => t.cleanup());
+ * @example const t = await createTestEnv({ natsUrl: cluster.url, streamReplicas: 3 });
  */
-export async function createTestEnv(): Promise<TestEnv> {
+export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv> {
+  const natsUrl = opts.natsUrl ?? TEST_NATS_URL;
+  const replicas = opts.streamReplicas ?? 1;
   const prefix = `t${randomBytes(5).toString('hex')}`;
   const subjects = new Subjects(prefix);
   const databaseUrl = `${PG_BASE}/warden_${prefix}`;
   await ensureDatabase(databaseUrl);
-  const bus = await connectBus(TEST_NATS_URL, `test-${prefix}`);
-  await ensureStreams(bus.jsm, subjects);
+  const bus = await connectBus(natsUrl, `test-${prefix}`);
+  await ensureStreams(bus.jsm, subjects, { replicas });
   return {
     prefix,
     subjects,
     databaseUrl,
     bus,
     env: {
-      NATS_URL: TEST_NATS_URL,
+      NATS_URL: natsUrl,
+      WARDEN_STREAM_REPLICAS: String(replicas),
       REDIS_URL: TEST_REDIS_URL,
       DATABASE_URL: databaseUrl,
       WARDEN_SUBJECT_PREFIX: prefix,
