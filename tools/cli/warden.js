@@ -17,7 +17,7 @@ const TERMINAL = new Set(['succeeded', 'failed', 'denied', 'rejected', 'expired'
 // uuid v5 namespace for run ids the CLI derives from (agent, idempotency key)
 const CLI_RUN_NAMESPACE = '0b6f0d4e-8e0f-4f1c-a2a3-6c7f2d9b7e51';
 // command groups in their own modules: { commands: { name: (argv, env, io) => exit code }, usage }
-const GROUPS = ['policy', 'approvals', 'keys', 'mcp', 'signing'];
+const GROUPS = ['policy', 'approvals', 'keys', 'mcp', 'signing', 'dlq', 'audit'];
 
 function loadGroups() {
   const commands = {};

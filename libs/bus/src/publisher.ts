@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
-import { isDirectoryEvent, type Envelope, type EventType, type Subjects } from '@warden/contracts';
+import { isDeadLetterEvent, isDirectoryEvent, type Envelope, type EventType, type Subjects } from '@warden/contracts';
 import { TransientError } from '@warden/kernel';
 import { busMetrics, outgoingTraceparent } from '@warden/observability';
 import { Headers } from './headers';
@@ -52,11 +52,13 @@ export class Publisher {
     if (this.seal && !env.sig) this.unsealed.add(env);
     const subject = isDirectoryEvent(env.type)
       ? this.subjects.directory(env.correlation_id, env.type)
-      : env.run_id
-        ? this.subjects.event(env.run_id, env.type)
-        : env.type === 'command_refused'
-          ? this.subjects.refused(env.correlation_id)
-          : this.subjects.rejected(env.correlation_id);
+      : isDeadLetterEvent(env.type)
+        ? this.subjects.deadLetterEvent(env.correlation_id, env.type)
+        : env.run_id
+          ? this.subjects.event(env.run_id, env.type)
+          : env.type === 'command_refused'
+            ? this.subjects.refused(env.correlation_id)
+            : this.subjects.rejected(env.correlation_id);
     return {
       subject,
       payload: env,

@@ -4,6 +4,7 @@ import { Decision, Tier } from './decision';
 import { RunResult } from './result';
 import { Agent, TaskSubmissionFields } from './submission';
 import { DirectoryEventSchemas } from './directory';
+import { DeadLetterEventSchemas } from './dead-letters';
 
 /** How a submission reached ingest (`mcp`: a tools/call through the MCP gateway). */
 export const Channel = z.enum(['bus', 'http', 'webhook', 'mcp']);
@@ -171,6 +172,7 @@ export const EventDataSchemas = {
   review_requested: ReviewRequestedData,
   review_resolved: ReviewResolvedData,
   ...DirectoryEventSchemas,
+  ...DeadLetterEventSchemas,
 } as const;
 
 export type EventType = keyof typeof EventDataSchemas;

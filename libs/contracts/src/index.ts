@@ -4,6 +4,7 @@ export * from './decision';
 export * from './result';
 export * from './events';
 export * from './directory';
+export * from './dead-letters';
 export * from './commands';
 export * from './subjects';
 export * from './validation';

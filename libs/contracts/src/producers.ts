@@ -37,6 +37,8 @@ export const EVENT_PRODUCERS: Readonly<Record<EventType, Producer>> = {
   standing_approval_revoked: 'approvals',
   api_key_created: 'ingest',
   api_key_revoked: 'ingest',
+  dead_letter_redriven: 'orchestrator',
+  dead_letter_discarded: 'orchestrator',
 };
 
 /** Whether `name` is one of the {@link PRODUCERS}. */

@@ -70,6 +70,14 @@ export class Subjects {
   get directoryAll(): string {
     return `${this.prefix}.events.directory.>`;
   }
+  /** `warden.events.deadletter.<dlq_seq>.<type>`: an operator redrove or discarded a dead letter. */
+  deadLetterEvent(dlqSeq: string, type: string): string {
+    return `${this.prefix}.events.deadletter.${dlqSeq}.${type}`;
+  }
+  /** Every dead-letter handling event. */
+  get deadLetterEventsAll(): string {
+    return `${this.prefix}.events.deadletter.>`;
+  }
   /** `warden.events.refused.<token>.command_refused`: refusals of commands whose run id is not usable. */
   refused(token: string): string {
     return `${this.prefix}.events.refused.${token}.command_refused`;

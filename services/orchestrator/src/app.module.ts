@@ -1,10 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, IdentityModule, runProjections } from '@warden/runtime';
+import { CONFIG, CoreModule, IdentityModule, runProjections } from '@warden/runtime';
+import { AUDIT_KEYS, AuditController } from './audit/audit.controller';
+import { auditKeysFromConfig } from './audit/audit-key';
 import type { OrchestratorConfig } from './config';
 import { migrations } from './migrations';
 import { OpenApiController } from './run/http/openapi.controller';
 import { RunsController } from './run/http/runs.controller';
 import { orchestratorProjections } from './run/projections/projections';
+import { DeadLettersController } from './dead-letter/dead-letters.controller';
+import { DeadLetterReader } from './dead-letter/dead-letter.reader';
 
 /** Composition root: wiring only. */
 @Module({})
@@ -16,11 +20,13 @@ export class AppModule {
         CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } }),
         IdentityModule,
       ],
-      controllers: [RunsController, OpenApiController],
+      controllers: [RunsController, DeadLettersController, AuditController, OpenApiController],
       providers: [
         ...runProjections<OrchestratorConfig>((c) =>
           orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config, c.keyring),
         ),
+        DeadLetterReader,
+        { provide: AUDIT_KEYS, inject: [CONFIG], useFactory: (c: OrchestratorConfig) => auditKeysFromConfig(c) },
       ],
     };
   }

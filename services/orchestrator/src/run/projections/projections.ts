@@ -4,6 +4,10 @@ import type { BusConnection, Publisher } from '@warden/bus';
 import { signingKeysOf, type Keyring } from '@warden/kernel';
 import { CheckpointedProjection } from '@warden/persistence';
 import type { OrchestratorConfig } from '../../config';
+import { AuditProjection } from '../../audit/audit.projection';
+import { auditKeysFromConfig } from '../../audit/audit-key';
+import { AUDITED_TYPES } from '../../audit/domain/chain';
+import { runMetricsRecorder } from './run.metrics';
 import { RunProjection } from './run.projection';
 
 /**
@@ -17,7 +21,16 @@ export function orchestratorProjections(
   publisher: Publisher,
   config: Pick<
     OrchestratorConfig,
-    'APPROVAL_TTL_SECONDS' | 'APPROVAL_TTL_TIER2_SECONDS' | 'APPROVAL_TTL_TIER3_SECONDS' | 'PROJECTION_BATCH'
+    | 'APPROVAL_TTL_SECONDS'
+    | 'APPROVAL_TTL_TIER2_SECONDS'
+    | 'APPROVAL_TTL_TIER3_SECONDS'
+    | 'PROJECTION_BATCH'
+    | 'NODE_ENV'
+    | 'WARDEN_AUDIT_KEY'
+    | 'WARDEN_AUDIT_PUBLIC_KEYS'
+    | 'WARDEN_KEYRING_SEED'
+    | 'AUDIT_CHECKPOINT_EVERY'
+    | 'AUDIT_CHECKPOINT_SECONDS'
   >,
   keyring: Keyring,
 ): CheckpointedProjection[] {
@@ -34,6 +47,8 @@ export function orchestratorProjections(
     {
       approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
       requiredVotes: { 1: 1, 2: 1, 3: 2 },
+      // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
+      metrics: runMetricsRecorder(config),
     },
   );
   return [
@@ -51,6 +66,28 @@ export function orchestratorProjections(
         maxBatch: config.PROJECTION_BATCH,
       },
       handler,
+    ),
+    // the audit hash chain: its own ordered pass over decisions and outcomes (and dead-letter handling)
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name: 'audit',
+        schema: 'orchestrator',
+        service: 'orchestrator',
+        stream: subjects.streams.events,
+        filterSubject: subjects.eventsAll,
+        maxBatch: config.PROJECTION_BATCH,
+        eventTypes: AUDITED_TYPES,
+      },
+      new AuditProjection({
+        chain: subjects.streams.events,
+        keys: auditKeysFromConfig(config),
+        checkpointEvery: config.AUDIT_CHECKPOINT_EVERY,
+        checkpointSeconds: config.AUDIT_CHECKPOINT_SECONDS,
+      }),
     ),
   ];
 }
