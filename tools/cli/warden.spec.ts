@@ -132,10 +132,12 @@ describe('main', () => {
       expect.stringMatching(/^API keys and webhook sources \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
       expect.stringMatching(/^Upstream MCP servers \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
       'Signing keys (offline; prints .env lines, stores nothing):',
+      expect.stringMatching(/^Dead letters \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
+      expect.stringMatching(/^Audit chain \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
     ]);
     // every command a group module dispatches is documented as the first word of a usage line
     const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1]));
-    for (const group of ['policy', 'approvals', 'keys', 'mcp']) {
+    for (const group of ['policy', 'approvals', 'keys', 'mcp', 'dlq', 'audit']) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(`./${group}`) as { commands: Record<string, unknown> };
       for (const name of Object.keys(mod.commands))
