@@ -183,6 +183,7 @@ function buildAsyncApi(c, eventTypes) {
     },
     token: { description: 'The Nats-Msg-Id of the rejected submission, or a UUID when it had none usable.' },
     entity_id: { description: 'The operator, API key or standing approval the directory event is about.' },
+    dlq_seq: { description: 'The sequence of the handled dead letter in the dead-letter stream.' },
     refusal: { description: 'The refusal event id (the command carried no usable run id).' },
   };
 
@@ -220,15 +221,24 @@ function buildAsyncApi(c, eventTypes) {
   for (const type of eventTypes.filter((t) => t !== 'task_rejected')) {
     const id = `event_${type}`;
     const directory = c.isDirectoryEvent(type);
+    const deadLetter = c.isDeadLetterEvent(type);
     channels[id] = {
-      address: directory ? s.directory('{entity_id}', type) : s.event('{run_id}', type),
+      address: directory
+        ? s.directory('{entity_id}', type)
+        : deadLetter
+          ? s.deadLetterEvent('{dlq_seq}', type)
+          : s.event('{run_id}', type),
       title: `${type} events`,
       description: directory
         ? `Stream ${s.streams.events} (append-only). A directory event (run_id null): services replay these to authenticate callers; integrators may not read them.`
-        : `Stream ${s.streams.events} (append-only).`,
+        : deadLetter
+          ? `Stream ${s.streams.events} (append-only). An operator handled a dead letter (run_id null); part of the audit chain.`
+          : `Stream ${s.streams.events} (append-only).`,
       parameters: directory
         ? { entity_id: ref('#/components/parameters/entity_id') }
-        : { run_id: ref('#/components/parameters/run_id') },
+        : deadLetter
+          ? { dlq_seq: ref('#/components/parameters/dlq_seq') }
+          : { run_id: ref('#/components/parameters/run_id') },
       messages: { [type]: ref(`#/components/messages/${type}`) },
     };
     operations[`send_${type}`] = {
