@@ -4,12 +4,13 @@ const common = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json' }],
     // ESM-only packages (Node requires them natively; jest's CommonJS loader needs them transpiled)
-    '^.+/node_modules/@marcbachmann/cel-js/.+\\.js$': [
+    // the OTLP exporter loads node:http with import(), which jest's vm refuses without --experimental-vm-modules
+    '^.+/node_modules/(@marcbachmann/cel-js|@opentelemetry/otlp-exporter-base)/.+\\.js$': [
       'ts-jest',
       { diagnostics: false, tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs', target: 'ES2022' } },
     ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!@marcbachmann/cel-js/)'],
+  transformIgnorePatterns: ['/node_modules/(?!@marcbachmann/cel-js/|@opentelemetry/otlp-exporter-base/)'],
   moduleNameMapper: { '^@warden/([a-z-]+)$': '<rootDir>/libs/$1/src' },
   moduleFileExtensions: ['ts', 'js', 'json'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],

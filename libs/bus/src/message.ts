@@ -4,6 +4,9 @@ import { Headers } from './headers';
 
 /** A delivered message as handlers see it: decoded lazily, with its delivery facts. */
 export class BusMessage {
+  /** `traceparent` of this message's consume span, set by the consumer while one is recording. */
+  spanTraceparent?: string;
+
   constructor(readonly raw: JsMsg) {}
 
   get subject(): string {
@@ -29,6 +32,30 @@ export class BusMessage {
   }
   get traceparent(): string | undefined {
     return this.header(Headers.traceparent);
+  }
+  /** What follow-ups should carry: the consume span's context when traced, else the incoming header. */
+  get followUpTraceparent(): string | undefined {
+    return this.spanTraceparent ?? this.traceparent;
+  }
+  /** The run id in an event subject (`….run.<run_id>.<type>`), if any. */
+  get subjectRunId(): string | undefined {
+    const parts = this.raw.subject.split('.');
+    return parts.length >= 4 && parts[parts.length - 3] === 'run' ? parts[parts.length - 2] : undefined;
+  }
+  /** Messaging-convention attributes of this delivery (no payload). */
+  traceAttributes(): Record<string, string | number> {
+    const attrs: Record<string, string | number> = {
+      'messaging.destination.name': this.raw.subject,
+      'messaging.message.delivery_count': this.deliveryCount,
+      'messaging.nats.stream_sequence': this.seq,
+    };
+    const id = this.msgId;
+    if (id) attrs['messaging.message.id'] = id;
+    const type = this.header(Headers.eventType);
+    if (type) attrs['warden.event.type'] = type;
+    const run = this.subjectRunId;
+    if (run) attrs['warden.run_id'] = run;
+    return attrs;
   }
   /** Parses the body as JSON; a parse failure is a permanent {@link ValidationError}. */
   json(): unknown {

@@ -2,7 +2,14 @@ import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { isDeadLetterEvent, isDirectoryEvent, type Envelope, type EventType, type Subjects } from '@warden/contracts';
 import { TransientError } from '@warden/kernel';
-import { busMetrics, outgoingTraceparent } from '@warden/observability';
+import {
+  SpanKind,
+  SpanStatusCode,
+  busMetrics,
+  childSpan,
+  outgoingTraceparent,
+  traceparentOf,
+} from '@warden/observability';
 import { Headers } from './headers';
 
 /** One message to publish. */
@@ -15,6 +22,11 @@ export interface OutgoingMessage {
   headers?: Record<string, string>;
   /** Publish order: every message of a lower wave is acked before a higher wave is sent. Default 0. */
   wave?: number;
+  /**
+   * `traceparent` of what caused this message, for a publish made outside that cause's span (a
+   * batcher serving many requests): the publish span hangs under it instead of under nothing.
+   */
+  parent?: string;
 }
 
 export interface PublisherOptions {
@@ -23,6 +35,8 @@ export interface PublisherOptions {
   seal?: (env: Envelope) => Envelope;
   /** Signs events published together with one signature ({@link EventAuthenticity.sealBatch}). */
   sealBatch?: (envs: Envelope[]) => Envelope[];
+  /** Names the publishing service on publish spans. */
+  service?: string;
 }
 
 /**
@@ -36,6 +50,7 @@ export class Publisher {
   private readonly sealBatch?: (envs: Envelope[]) => Envelope[];
   /** Envelopes made by {@link eventMessage} that are signed when published (together, by publishAll). */
   private readonly unsealed = new WeakSet<object>();
+  private readonly service: string;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -45,6 +60,7 @@ export class Publisher {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.seal = opts.seal;
     this.sealBatch = opts.sealBatch;
+    this.service = opts.service ?? 'warden';
   }
 
   /** The message that carries an event on its run's subject. */
@@ -79,8 +95,25 @@ export class Publisher {
 
   async publish(m: OutgoingMessage): Promise<PubAck> {
     if (this.unsealed.has(m.payload as object)) m = { ...m, payload: this.seal!(m.payload as Envelope) };
+    // a producer span under the run's span in hand (see MessageSpans); its context travels in traceparent
+    const runId = (m.payload as { run_id?: unknown } | null)?.run_id;
+    const span = childSpan(
+      this.service,
+      `publish ${m.kind}`,
+      m.traceId,
+      {
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'publish',
+        'messaging.destination.name': m.subject,
+        'messaging.message.id': m.msgId,
+        'warden.message.kind': m.kind,
+        ...(typeof runId === 'string' ? { 'warden.run_id': runId } : {}),
+      },
+      { kind: SpanKind.PRODUCER, parent: m.parent },
+    );
     const h: MsgHdrs = natsHeaders();
-    h.set(Headers.traceparent, outgoingTraceparent(m.traceId));
+    h.set(Headers.traceparent, traceparentOf(span) ?? outgoingTraceparent(m.traceId));
     for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, v);
     try {
       const ack = await this.js.publish(m.subject, JSON.stringify(m.payload), {
@@ -89,9 +122,13 @@ export class Publisher {
         timeout: this.timeoutMs,
       });
       busMetrics.published.inc({ kind: ack.duplicate ? 'duplicate' : 'new' });
+      if (ack.duplicate) span?.setAttribute('warden.duplicate', true);
       return ack;
     } catch (err) {
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw new TransientError(`publish to ${m.subject} failed: ${(err as Error).message}`, err);
+    } finally {
+      span?.end();
     }
   }
 

@@ -19,6 +19,8 @@ export interface ConsumerBinding {
    * order, `undefined` for success or the error that settles it (see {@link BatchHandler}).
    */
   batch?: number;
+  /** See {@link WorkConsumerSpec.traceparent}. */
+  traceparent?: (msg: BusMessage) => string | undefined;
 }
 
 /**
@@ -73,6 +75,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         concurrency: b.concurrency,
         maxDeliver: b.maxDeliver,
         ackWaitMs: b.ackWaitMs ?? this.defaults.ackWaitMs,
+        traceparent: b.traceparent,
       };
       const call = async (data: BusMessage | BusMessage[]): Promise<unknown> => {
         const out: unknown = await handler(data);

@@ -7,7 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, nanos } from '@nats-io/nats-core';
 import { DomainError, ValidationError } from '@warden/kernel';
-import { Logger, busMetrics, withSpan } from '@warden/observability';
+import { Logger, MessageSpans, busMetrics, registerLagSource } from '@warden/observability';
 import type { BusConnection } from './connection';
 import { Headers } from './headers';
 import { BusMessage, inBatches } from './message';
@@ -29,6 +29,12 @@ export interface WorkConsumerSpec {
   ackWaitMs?: number;
   /** Where a new durable starts (default: every message in the stream). */
   deliverNew?: boolean;
+  /**
+   * The trace context a message's consume span continues; default its `traceparent` header. For a
+   * consumer that derives a run's trace id itself when the header is missing (ingest), so the span
+   * and the run share one trace.
+   */
+  traceparent?: (msg: BusMessage) => string | undefined;
 }
 
 export type MessageHandler = (msg: BusMessage) => Promise<void>;
@@ -71,6 +77,7 @@ export class WorkConsumer {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly log: Logger;
   private readonly durable: string;
+  private unregisterLag?: () => void;
 
   constructor(
     private readonly bus: BusConnection,
@@ -110,6 +117,15 @@ export class WorkConsumer {
 
   async start(): Promise<void> {
     await this.ensure();
+    this.unregisterLag ??= registerLagSource(async () => {
+      const info = await this.bus.jsm.consumers.info(this.spec.stream, this.durable);
+      return {
+        consumer: this.durable,
+        pending: info.num_pending,
+        ackPending: info.num_ack_pending,
+        redelivered: info.num_redelivered,
+      };
+    });
     const consumer = await this.bus.js.consumers.get(this.spec.stream, this.durable);
     const handler = this.handler;
     if (typeof handler !== 'function') return this.startBatches(consumer, handler);
@@ -141,6 +157,8 @@ export class WorkConsumer {
 
   /** Stops taking messages and waits for the ones in hand to settle. */
   async stop(): Promise<void> {
+    this.unregisterLag?.();
+    this.unregisterLag = undefined;
     await this.messages?.close().catch(() => undefined);
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
@@ -159,31 +177,55 @@ export class WorkConsumer {
 
   private async settle(msg: BusMessage, handler: MessageHandler): Promise<void> {
     const started = process.hrtime.bigint();
+    this.countDelivery(msg);
     if (await this.exhausted(msg)) return;
+    const spans = this.startSpans([msg], false);
     const heartbeat = this.heartbeat([msg]);
     let error: unknown;
     try {
-      await withSpan(`process ${this.durable}`, msg.traceparent, { 'messaging.destination': msg.subject }, () =>
-        handler(msg),
-      );
+      await spans.run(() => handler(msg));
     } catch (err) {
       error = err ?? new Error('handler failed');
     } finally {
       clearInterval(heartbeat);
     }
-    await this.outcome(msg, error);
+    const outcome = await this.outcome(msg, error);
+    spans.end([{ error, outcome }]);
     busMetrics.handleSeconds.observe({ consumer: this.durable }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /** One consume span per message (a child of its traceparent), under a batch span when batched. */
+  private startSpans(msgs: BusMessage[], batch: boolean): MessageSpans {
+    const spans = MessageSpans.start(
+      this.spec.service,
+      this.durable,
+      msgs.map((m) => ({
+        traceparent: this.spec.traceparent ? this.spec.traceparent(m) : m.traceparent,
+        attributes: m.traceAttributes(),
+      })),
+      { batch },
+    );
+    msgs.forEach((m, i) => (m.spanTraceparent = spans.traceparentOf(i)));
+    return spans;
+  }
+
+  private countDelivery(msg: BusMessage): void {
+    if (msg.deliveryCount > 1) busMetrics.redeliveries.inc({ consumer: this.durable });
   }
 
   private async settleBatch(all: BusMessage[], handler: BatchHandler): Promise<void> {
     const started = process.hrtime.bigint();
     const msgs: BusMessage[] = [];
-    for (const m of all) if (!(await this.exhausted(m))) msgs.push(m);
+    for (const m of all) {
+      this.countDelivery(m);
+      if (!(await this.exhausted(m))) msgs.push(m);
+    }
     if (msgs.length === 0) return;
+    const spans = this.startSpans(msgs, true);
     const heartbeat = this.heartbeat(msgs);
     let errors: (unknown | undefined)[];
     try {
-      errors = await handler(msgs);
+      errors = await spans.run(() => handler(msgs));
       if (errors.length !== msgs.length) {
         throw new Error(`batch handler returned ${errors.length} outcomes for ${msgs.length} messages`);
       }
@@ -192,23 +234,25 @@ export class WorkConsumer {
     } finally {
       clearInterval(heartbeat);
     }
-    await Promise.all(msgs.map((m, i) => this.outcome(m, errors[i])));
+    const outcomes = await Promise.all(msgs.map((m, i) => this.outcome(m, errors[i])));
+    spans.end(outcomes.map((outcome, i) => ({ outcome, error: errors[i] })));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     busMetrics.batchSeconds.observe({ consumer: this.durable }, seconds);
     busMetrics.batchSize.observe({ consumer: this.durable }, msgs.length);
   }
 
   /** Settles one message: ack on success, dead-letter a permanent failure, nak a transient one. */
-  private async outcome(msg: BusMessage, err: unknown): Promise<void> {
+  private async outcome(msg: BusMessage, err: unknown): Promise<string> {
     if (err === undefined) {
       msg.raw.ack();
       busMetrics.messages.inc({ consumer: this.durable, outcome: 'ack' });
+      return 'ack';
     } else if (err instanceof DomainError) {
       const reason = err instanceof ValidationError ? 'invalid' : err.code === 'EVENT.FORGED' ? 'forged' : 'refused';
-      await this.deadLetter(msg, reason, err.code, err.message);
+      return this.deadLetter(msg, reason, err.code, err.message);
     } else if (msg.deliveryCount >= (this.spec.maxDeliver ?? 8)) {
       const detail = err instanceof Error ? err.message : String(err);
-      await this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', detail);
+      return this.deadLetter(msg, 'max_deliveries', 'CONSUMER.MAX_DELIVERIES', detail);
     } else {
       const delay = backoffMs(msg.deliveryCount);
       this.log.warn('handler failed; will retry', {
@@ -219,10 +263,11 @@ export class WorkConsumer {
       });
       msg.raw.nak(delay);
       busMetrics.messages.inc({ consumer: this.durable, outcome: 'nak' });
+      return 'nak';
     }
   }
 
-  private async deadLetter(msg: BusMessage, reason: DeadReason, code: string, detail: string): Promise<void> {
+  private async deadLetter(msg: BusMessage, reason: DeadReason, code: string, detail: string): Promise<string> {
     const h = natsHeaders();
     for (const [k, vs] of msg.raw.headers ?? []) for (const v of vs) h.append(k, v);
     h.set(Headers.dlqReason, detail.slice(0, 1000).replace(/[\r\n]+/g, ' '));
@@ -241,12 +286,13 @@ export class WorkConsumer {
       // losing the copy would lose the message: retry later instead of terminating
       this.log.error('dead-letter publish failed; will retry', { seq: msg.seq, error: err as Error });
       msg.raw.nak(backoffMs(msg.deliveryCount));
-      return;
+      return 'nak';
     }
     // no reason argument: NATS 2.9 ignores a term that carries one (the reason is in the DLQ headers)
     msg.raw.term();
     busMetrics.deadLetters.inc({ consumer: this.durable, reason });
     busMetrics.messages.inc({ consumer: this.durable, outcome: 'dead_letter' });
     this.log.warn('dead-lettered', { subject: msg.subject, seq: msg.seq, code, reason: detail });
+    return 'dead_letter';
   }
 }

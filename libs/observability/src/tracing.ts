@@ -27,35 +27,108 @@ export function traceIdFrom(traceparent: string | undefined | null): string {
   return parseTraceparent(traceparent)?.traceId ?? newTraceId();
 }
 
-import { context, propagation, trace, SpanKind, ROOT_CONTEXT, type Span, type Context } from '@opentelemetry/api';
+import {
+  context,
+  createContextKey,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  ROOT_CONTEXT,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 
-const tracer = trace.getTracer('warden');
+export { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
+
 let sdkShutdown: (() => Promise<void>) | undefined;
 
 /**
+ * The tracer of one service (instrumentation scope `warden-<service>`), so spans say which service
+ * made them even when several run in one process (the full-system tests).
+ * @example tracerFor('policy').startSpan('decide')
+ */
+export function tracerFor(service = 'warden'): Tracer {
+  return trace.getTracer(service === 'warden' ? 'warden' : `warden-${service}`);
+}
+
+/** Requests that are not worth a span: probes and scrapes. */
+const UNTRACED_PATHS = /^\/(metrics|health\/(live|ready))(\?|$)/;
+
+/**
  * Starts OpenTelemetry for this process. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are exported
- * over OTLP; without it nothing is exported but W3C context still propagates through the bus.
+ * over OTLP (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` by default, `http/json`, `grpc`) by a
+ * batch processor, and HTTP server spans come from the SDK's http instrumentation; without it nothing
+ * is exported but W3C context still propagates through the bus.
  * Call from `instrumentation.ts`, before Nest, pg or ioredis load.
  * @example startTracing('policy')
  */
 export function startTracing(service: string): void {
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT || sdkShutdown) return;
+  if (sdkShutdown) return;
+  // the SDK registers its own (W3C trace context and baggage) propagator
+  if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    return;
+  }
   process.env.OTEL_SERVICE_NAME ??= `warden-${service}`;
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when exporting
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when exporting */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
-  const sdk = new NodeSDK({});
+  const { HttpInstrumentation } =
+    require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const sdk = new NodeSDK({
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
+        // outgoing calls (Slack, MCP, webhooks out) get a span only inside a run's trace
+        requireParentforOutgoingSpans: true,
+      }),
+    ],
+  });
   sdk.start();
   sdkShutdown = () => sdk.shutdown();
+}
+
+/** True while this process exports spans (the SDK was started). */
+export function tracingEnabled(): boolean {
+  return sdkShutdown !== undefined;
 }
 
 /** Flushes and stops the SDK if it was started. */
 export async function stopTracing(): Promise<void> {
   await sdkShutdown?.();
   sdkShutdown = undefined;
+}
+
+const getter = {
+  get: (c: Record<string, string>, k: string) => c[k],
+  keys: (c: Record<string, string>) => Object.keys(c),
+};
+
+/** The context of an incoming `traceparent` (ROOT when absent or malformed). */
+export function contextFromTraceparent(traceparent: string | undefined): Context {
+  return traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }, getter) : ROOT_CONTEXT;
+}
+
+/** `traceparent` of a span, or undefined when it is not recording (no SDK) or has no valid context. */
+export function traceparentOf(span: Span | undefined): string | undefined {
+  if (!span?.isRecording()) return undefined;
+  const c = span.spanContext();
+  return formatTraceparent(c.traceId, c.spanId, (c.traceFlags & 1) === 1);
+}
+
+/**
+ * The `traceparent` to hand downstream for a request being served: the active (HTTP server) span's
+ * when one is recording, else the incoming header. Keeps a run's trace id equal to its first span's.
+ */
+export function currentTraceparent(incoming: string | undefined): string | undefined {
+  return traceparentOf(trace.getSpan(context.active())) ?? incoming;
 }
 
 /**
@@ -65,36 +138,194 @@ export async function stopTracing(): Promise<void> {
 export async function withSpan<T>(
   name: string,
   traceparent: string | undefined,
-  attributes: Record<string, string | number>,
+  attributes: Attributes,
   fn: (span: Span) => Promise<T>,
+  opts: { service?: string; kind?: SpanKind } = {},
 ): Promise<T> {
-  const parent: Context = traceparent
-    ? propagation.extract(
-        ROOT_CONTEXT,
-        { traceparent },
-        { get: (c, k) => c[k as 'traceparent'], keys: (c) => Object.keys(c) },
-      )
-    : ROOT_CONTEXT;
-  return tracer.startActiveSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracerFor(opts.service).startActiveSpan(
+    name,
+    { kind: opts.kind ?? SpanKind.CONSUMER, attributes },
+    contextFromTraceparent(traceparent),
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** The spans of the messages being handled in this async context, by trace id (see {@link MessageSpans}). */
+const MESSAGE_SPANS = createContextKey('warden.message-spans');
+
+/** One message of a batch, as far as tracing cares. */
+export interface TracedMessage {
+  traceparent?: string;
+  attributes: Attributes;
 }
 
 /**
- * The `traceparent` to put on an outgoing message for `traceId`: the active span's when it belongs to
- * that trace (so the hop is linked), otherwise a fresh span id under the same trace id.
+ * Consume spans for a batch: one batch span (linked to every message's context) and one span per
+ * message, a child of the message's own `traceparent` and linked to the batch span. Inside
+ * {@link MessageSpans.run}, what is published or recorded for a run's trace id (see
+ * {@link childSpan}, {@link outgoingTraceparent}) hangs under that run's message span, so each run
+ * keeps one connected trace however the messages were batched.
+ * @example
+ *   const spans = MessageSpans.start('policy', 'policy-task-received', msgs.map(toTraced));
+ *   const errors = await spans.run(() => handler(msgs));
+ *   spans.end(errors);
+ */
+export class MessageSpans {
+  private constructor(
+    readonly batch: Span | undefined,
+    readonly spans: Span[],
+    private readonly byTrace: Map<string, Span>,
+  ) {}
+
+  /** Starts the spans; with `batch: false` (one message at a time) no batch span is made. */
+  static start(
+    service: string,
+    consumer: string,
+    msgs: readonly TracedMessage[],
+    opts: { batch?: boolean; batchAttributes?: Attributes } = {},
+  ): MessageSpans {
+    const tracer = tracerFor(service);
+    const parents = msgs.map((m) => contextFromTraceparent(m.traceparent));
+    let batch: Span | undefined;
+    const links: Link[] = [];
+    if (opts.batch !== false) {
+      batch = tracer.startSpan(
+        `process ${consumer} batch`,
+        {
+          kind: SpanKind.CONSUMER,
+          root: true,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.operation.type': 'process',
+            'messaging.operation.name': 'process',
+            'messaging.consumer.group.name': consumer,
+            'messaging.batch.message_count': msgs.length,
+            ...opts.batchAttributes,
+          },
+          links: parents
+            .slice(0, 128)
+            .map((p) => trace.getSpanContext(p))
+            .filter((c) => c !== undefined)
+            .map((c) => ({ context: c })),
+        },
+        ROOT_CONTEXT,
+      );
+      if (batch.isRecording()) links.push({ context: batch.spanContext() });
+    }
+    const byTrace = new Map<string, Span>();
+    const spans = msgs.map((m, i) => {
+      const span = tracer.startSpan(
+        `process ${consumer}`,
+        {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'nats',
+            'messaging.operation.type': 'process',
+            'messaging.operation.name': 'process',
+            'messaging.consumer.group.name': consumer,
+            ...m.attributes,
+          },
+          links,
+        },
+        parents[i],
+      );
+      if (span.isRecording()) {
+        const id = span.spanContext().traceId;
+        if (!byTrace.has(id)) byTrace.set(id, span);
+      }
+      return span;
+    });
+    return new MessageSpans(batch, spans, byTrace);
+  }
+
+  /** Runs `fn` with the batch span active and each run's message span findable by its trace id. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.batch?.isRecording() && this.byTrace.size === 0) return fn();
+    let ctx = context.active().setValue(MESSAGE_SPANS, this.byTrace);
+    if (this.batch) ctx = trace.setSpan(ctx, this.batch);
+    else if (this.spans.length === 1) ctx = trace.setSpan(ctx, this.spans[0]!);
+    return context.with(ctx, fn);
+  }
+
+  /** `traceparent` of message i's span, when recording. */
+  traceparentOf(i: number): string | undefined {
+    return traceparentOf(this.spans[i]);
+  }
+
+  /** Ends every span; a message settled with an error (nak, dead letter) gets an error status. */
+  end(outcomes: readonly { error?: unknown; outcome?: string }[] = []): void {
+    this.spans.forEach((span, i) => {
+      const o = outcomes[i];
+      if (o?.outcome) span.setAttribute('warden.outcome', o.outcome);
+      if (o?.error !== undefined) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(o.error) });
+        if (o.error instanceof Error) span.setAttribute('error.type', errorType(o.error));
+      }
+      span.end();
+    });
+    this.batch?.end();
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 200);
+}
+function errorType(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : err.name;
+}
+
+/** The span the current context holds for `traceId`: its message span, else the active span of that trace. */
+export function spanForTrace(traceId: string): Span | undefined {
+  const ctx = context.active();
+  const byTrace = ctx.getValue(MESSAGE_SPANS) as Map<string, Span> | undefined;
+  const found = byTrace?.get(traceId);
+  if (found) return found;
+  const active = trace.getSpan(ctx);
+  return active && active.spanContext().traceId === traceId ? active : undefined;
+}
+
+/**
+ * Starts a span inside run `traceId`'s trace, under the span this context holds for it (its message
+ * span in a batch, or the active span). Undefined when there is none (no SDK, or nothing of that trace
+ * is being handled, and no `parent` traceparent of that trace is given): callers skip the span,
+ * never invent a parent.
+ * @example const span = childSpan('workers', 'execute_tool fs.read_file', cmd.trace_id, { 'gen_ai.tool.name': 'fs.read_file' });
+ */
+export function childSpan(
+  service: string,
+  name: string,
+  traceId: string,
+  attributes: Attributes,
+  opts: { kind?: SpanKind; startTime?: Date | number; parent?: string } = {},
+): Span | undefined {
+  const parent = spanForTrace(traceId);
+  let ctx: Context;
+  if (parent?.isRecording()) ctx = trace.setSpan(context.active(), parent);
+  else if (sdkShutdown && opts.parent && parseTraceparent(opts.parent)?.traceId === traceId)
+    ctx = contextFromTraceparent(opts.parent);
+  else return undefined;
+  return tracerFor(service).startSpan(
+    name,
+    { kind: opts.kind ?? SpanKind.INTERNAL, attributes, startTime: opts.startTime },
+    ctx,
+  );
+}
+
+/**
+ * The `traceparent` to put on an outgoing message for `traceId`: the span this context holds for that
+ * trace (so the hop is linked), otherwise a fresh span id under the same trace id.
  */
 export function outgoingTraceparent(traceId: string): string {
-  const active = trace.getSpan(context.active())?.spanContext();
-  if (active && active.traceId === traceId && /[1-9a-f]/.test(active.spanId)) {
-    return formatTraceparent(traceId, active.spanId, (active.traceFlags & 1) === 1);
-  }
-  return formatTraceparent(traceId);
+  return traceparentOf(spanForTrace(traceId)) ?? formatTraceparent(traceId);
 }

@@ -10,7 +10,7 @@ import {
   Headers,
 } from '@warden/bus';
 import { DomainError } from '@warden/kernel';
-import { Logger, busMetrics, traceIdFrom } from '@warden/observability';
+import { Logger, MessageSpans, busMetrics, traceIdFrom } from '@warden/observability';
 
 /** One decoded event in a projection batch. */
 export interface ProjectedEvent {
@@ -34,6 +34,8 @@ export interface ProjectionHandler {
   apply(events: ProjectedEvent[], em: EntityManager, ctx: ApplyContext): Promise<OutgoingMessage[] | void>;
   /** Deletes every row this projection owns (rebuild starts from empty tables). */
   reset(em: EntityManager): Promise<void>;
+  /** Called once the transaction of a batch `apply` saw has committed (not while rebuilding): metrics. */
+  committed?(): void;
 }
 
 export interface ProjectionSpec {
@@ -178,7 +180,27 @@ export class CheckpointedProjection {
       return;
     }
     this.skippedTo = 0; // the transaction below stores a later position anyway
+    busMetrics.projectionLag.set({ projection: this.spec.name }, batch[batch.length - 1]!.raw.info.pending);
+    if (rebuild) return this.applyWanted(batch, rebuild, started);
+    // one span per event this projection applies (in its run's trace), linked to the batch's span
+    const traced = batch.filter((m) => this.wants(m));
+    const spans = MessageSpans.start(
+      this.spec.service,
+      `${this.spec.service}-${this.spec.name}`,
+      traced.map((m) => ({ traceparent: m.traceparent, attributes: m.traceAttributes() })),
+    );
+    try {
+      await spans.run(() => this.applyWanted(batch, rebuild, started));
+      spans.end();
+    } catch (err) {
+      spans.end(traced.map(() => ({ error: err })));
+      throw err;
+    }
+  }
+
+  private async applyWanted(batch: BusMessage[], rebuild: boolean, started: bigint): Promise<void> {
     let outgoing: OutgoingMessage[] = [];
+    let applied = false;
     await this.ds.transaction(async (em) => {
       const rows: { position: string }[] = await em.query(
         // read models are rebuilt from the stream, and the checkpoint commits with the rows, so a commit
@@ -203,6 +225,7 @@ export class CheckpointedProjection {
           dead.push(this.deadLetterMessage(msg, err));
         }
       }
+      applied = events.length > 0;
       const out = events.length ? ((await this.handler.apply(events, em, { rebuild, now: new Date() })) ?? []) : [];
       outgoing = rebuild ? [] : [...out, ...dead];
       // publish before commit: a crash in between republishes the same ids, which the broker drops
@@ -218,6 +241,7 @@ export class CheckpointedProjection {
         if (forged) busMetrics.deadLetters.inc({ consumer, reason: 'forged' }, forged);
       }
     });
+    if (applied && !rebuild) this.handler.committed?.();
     busMetrics.projectionBatches.observe(
       { projection: this.spec.name },
       Number(process.hrtime.bigint() - started) / 1e9,

@@ -91,6 +91,7 @@ export class CoreModule {
           new Publisher(bus.js, s, {
             seal: (e) => authenticity.seal(e),
             sealBatch: (envs) => authenticity.sealBatch(envs),
+            service,
           }),
       },
     ];

@@ -22,8 +22,8 @@ export const approvalMetrics = {
     () =>
       new Histogram({
         name: 'warden_approval_wait_seconds',
-        help: 'Time from approval_requested to its closure',
-        labelNames: ['outcome'],
+        help: 'Time from approval_requested to its closure, by outcome and tier',
+        labelNames: ['outcome', 'tier'],
         buckets: [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
         registers: [registry],
       }),

@@ -4,7 +4,7 @@ import type { PubAck } from '@nats-io/jetstream';
 import type { AnyEnvelope, Envelope, Subjects, TaskSubmission } from '@warden/contracts';
 import { decodeEnvelope, makeEnvelope, type BusConnection, type OutgoingMessage, type Publisher } from '@warden/bus';
 import { DomainError, TransientError, ValidationError, deriveId } from '@warden/kernel';
-import type { Logger } from '@warden/observability';
+import { childSpan, tracingEnabled, traceparentOf, type Logger } from '@warden/observability';
 import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS, type Principal } from '@warden/runtime';
 import type { ApprovalsConfig } from '../config';
 import {
@@ -77,7 +77,7 @@ export class ApprovalService {
     @Inject(DATA_SOURCE) private readonly ds: DataSource,
     @Inject(PUBLISHER) private readonly publisher: Publisher,
     @Inject(BUS) private readonly bus: BusConnection,
-    @Inject(SUBJECTS) subjects: Subjects,
+    @Inject(SUBJECTS) private readonly subjects: Subjects,
     @Inject(CONFIG) private readonly config: ApprovalsConfig,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
@@ -160,7 +160,11 @@ export class ApprovalService {
       throw err;
     });
     if (outcome !== 'rejected') {
-      await this.publisher.publishEvent(voteEnv);
+      // a vote is part of the run's trace, under the request it answers (not the operator's HTTP trace)
+      await this.publisher.publish({
+        ...this.publisher.eventMessage(voteEnv),
+        parent: await this.requestTraceparent(a.view.run_id),
+      });
       return outcome;
     }
     const rejecting = { vote_id: voteEnv.id, operator_id: vote.operatorId, operator: vote.operator };
@@ -248,22 +252,26 @@ export class ApprovalService {
 
   /** Emits `approval_escalated` once per approval (deterministic id; recorded in approval_state). */
   async escalate(a: { id: string; run_id: string; trace_id: string }, now = new Date()): Promise<void> {
-    await this.publisher.publishEvent(
-      makeEnvelope({
-        type: 'approval_escalated',
-        id: deriveId(a.id, 'approval_escalated'),
-        runId: a.run_id,
-        producer: PRODUCER,
-        traceId: a.trace_id,
-        correlationId: a.run_id,
-        occurredAt: now,
-        data: {
-          approval_id: a.id,
-          fraction: this.config.APPROVAL_ESCALATION_FRACTION,
-          notified: this.config.APPROVAL_ESCALATION_NOTIFY,
-        },
-      }),
-    );
+    const parent = await this.requestTraceparent(a.run_id);
+    await this.publisher.publish({
+      parent,
+      ...this.publisher.eventMessage(
+        makeEnvelope({
+          type: 'approval_escalated',
+          id: deriveId(a.id, 'approval_escalated'),
+          runId: a.run_id,
+          producer: PRODUCER,
+          traceId: a.trace_id,
+          correlationId: a.run_id,
+          occurredAt: now,
+          data: {
+            approval_id: a.id,
+            fraction: this.config.APPROVAL_ESCALATION_FRACTION,
+            notified: this.config.APPROVAL_ESCALATION_NOTIFY,
+          },
+        }),
+      ),
+    });
     await new ApprovalRepository(this.ds.manager).markEscalated(a.id, now);
     approvalMetrics.escalations.inc();
   }
@@ -356,11 +364,29 @@ export class ApprovalService {
           : {}),
       },
     });
+    // the wait is a span of the run's trace (from the request to now), under the request's publish;
+    // the vote and the closure are published under it, whichever request or timer closed it
+    const wait = childSpan(
+      'approvals',
+      'approval_wait',
+      a.view.trace_id,
+      {
+        'warden.run_id': a.view.run_id,
+        'warden.approval_id': a.view.id,
+        'warden.tier': a.view.tier,
+        'warden.approval.outcome': STATUS[c.type],
+        'gen_ai.tool.name': a.view.action.tool,
+        'gen_ai.agent.id': a.view.agent.id,
+        ...(a.view.session_id ? { 'gen_ai.conversation.id': a.view.session_id } : {}),
+      },
+      { startTime: Date.parse(a.view.created_at), parent: await this.requestTraceparent(a.view.run_id) },
+    );
+    const parent = traceparentOf(wait);
     const msgs: OutgoingMessage[] = [
-      ...before.map((e) => ({ ...this.publisher.eventMessage(e), wave: 0 })),
-      { ...this.publisher.eventMessage(closure), wave: 1 },
+      ...before.map((e) => ({ ...this.publisher.eventMessage(e), wave: 0, parent })),
+      { ...this.publisher.eventMessage(closure), wave: 1, parent },
     ];
-    const acks = await this.publisher.publishAll(msgs);
+    const acks = await this.publisher.publishAll(msgs).finally(() => wait?.end());
     const ack = acks[acks.length - 1]!;
     let recorded: { env: AnyEnvelope | Envelope<ClosingType>; seq: number } = { env: closure, seq: ack.seq };
     if (ack.duplicate) recorded = await this.storedClosure(ack);
@@ -377,11 +403,20 @@ export class ApprovalService {
     if (env.id === closure.id && env.type === c.type && c.extra?.length) await this.publisher.publishEvents(c.extra);
     const outcome = STATUS[env.type];
     approvalMetrics.waitSeconds.observe(
-      { outcome },
+      { outcome, tier: String(a.view.tier) },
       (Date.parse(env.occurred_at) - Date.parse(a.view.created_at)) / 1000,
     );
     if (outcome === 'expired') approvalMetrics.expiries.inc();
     else approvalMetrics.decisions.inc({ channel: env.data.channel ?? 'none', outcome });
+  }
+
+  /** The `traceparent` `approval_requested` was published with (only read while spans are exported). */
+  private async requestTraceparent(runId: string): Promise<string | undefined> {
+    if (!tracingEnabled()) return undefined;
+    const m = await this.bus.jsm.streams
+      .getMessage(this.subjects.streams.events, { last_by_subj: this.subjects.event(runId, 'approval_requested') })
+      .catch(() => null);
+    return m?.header?.get('traceparent') || undefined;
   }
 
   private async storedClosure(ack: PubAck): Promise<{ env: AnyEnvelope; seq: number }> {

@@ -13,6 +13,7 @@ import {
   rejectionToken,
   resolveBatch,
   subjectRoleErrors,
+  traceIdFor,
   type RejectReason,
   type SubmissionSource,
 } from './domain/submission';
@@ -135,12 +136,23 @@ export class SubmissionService {
     return results;
   }
 
+  /**
+   * Publishes `envs` (pipelined), each publish span under its submission's own context: a batch of
+   * HTTP submissions is published from one request's context, not from each one's.
+   */
+  private publishTraced(envs: Envelope[], from: readonly { source: SubmissionSource }[]): Promise<unknown> {
+    const parents = new Map(from.map((f) => [traceIdFor(f.source), f.source.traceparent]));
+    return this.publisher.publishAll(
+      envs.map((e) => ({ ...this.publisher.eventMessage(e), parent: parents.get(e.trace_id) })),
+    );
+  }
+
   /** Publishes the rejections of `refusals` together and settles them in `results`. */
   private async refuse(refusals: readonly Refusal[], now: Date, results: IntakeResult[]): Promise<void> {
     if (refusals.length === 0) return;
     const envs = refusals.map((r) => rejectedEnvelope(r.errors, r.source, r.agentId, now));
     try {
-      await this.publisher.publishEvents(envs);
+      await this.publishTraced(envs, refusals);
     } catch (err) {
       for (const r of refusals) results[r.index] = { status: 'rejected', reason: err };
       return;
@@ -203,7 +215,7 @@ export class SubmissionService {
               return { error: new TransientError(`submission for run ${runId} collided with a row that vanished`) };
           }
         });
-        await this.publisher.publishEvents(envs);
+        await this.publishTraced(envs, admissions);
         return out;
       });
     } catch (err) {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Action, ExecuteCommand, RunResult } from '@warden/contracts';
 import { Publisher, makeEnvelope, type OutgoingMessage } from '@warden/bus';
 import { DomainError, TransientError } from '@warden/kernel';
-import { Logger } from '@warden/observability';
+import { Logger, SpanStatusCode, childSpan } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
 import { planBatch, runKey, type RunPlan } from './domain/batch-plan';
@@ -262,10 +262,40 @@ export class RunExecutor {
   private async runTools(runs: RunWork[]): Promise<void> {
     const live = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind !== 'republish');
     await mapLimit(live, this.config.WORKER_CONCURRENCY, async (run) => {
-      run.result =
-        run.plan.plan.kind === 'outcome_unknown'
-          ? outcomeUnknownResult(run.row!.tool)
-          : await this.runner.run(run.lead.cmd.role, run.row!.action, run.lead.cmd.decision.constraints);
+      if (run.plan.plan.kind === 'outcome_unknown') {
+        run.result = outcomeUnknownResult(run.row!.tool);
+        return;
+      }
+      const { cmd } = run.lead;
+      const tool = run.row!.action.tool;
+      // GenAI execute_tool span under the command's consume span; the arguments and output stay out
+      const span = childSpan('workers', `execute_tool ${tool}`, cmd.trace_id, {
+        'gen_ai.operation.name': 'execute_tool',
+        'gen_ai.tool.name': tool,
+        'gen_ai.tool.call.id': cmd.command_id,
+        'warden.run_id': cmd.run_id,
+        'warden.worker.role': cmd.role,
+        'warden.worker.id': this.config.WORKER_ID,
+        'warden.tier': cmd.decision.tier,
+        'warden.decision.outcome': cmd.decision.outcome,
+        'warden.policy_digest': cmd.decision.policy_digest,
+      });
+      const started = process.hrtime.bigint();
+      try {
+        run.result = await this.runner.run(cmd.role, run.row!.action, cmd.decision.constraints);
+      } finally {
+        const error = run.result?.error;
+        const outcome = run.result ? (error ? 'failed' : 'succeeded') : 'error';
+        workersMetrics.executionSeconds.observe(
+          { tool: this.toolLabel(tool), outcome },
+          Number(process.hrtime.bigint() - started) / 1e9,
+        );
+        if (error) {
+          span?.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+          span?.setAttribute('error.type', error.code);
+        }
+        span?.end();
+      }
     });
   }
 

@@ -14,6 +14,7 @@ import { runTool } from './tools/run-tool';
 import type { Tool, ToolSettings } from './tools/tool';
 import { ToolRegistry } from './tools/tool-registry';
 import { WORKSPACE_ROOT } from './tokens';
+import { registerPools } from './workers.metrics';
 
 /** The environment of a sandbox: nothing of the worker's (no keys, no database URL). */
 export const SANDBOX_ENV: Record<string, string> = {
@@ -47,6 +48,7 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
   private readonly settings: ToolSettings;
   /** One pool per {@link SandboxKind} (network or not, repository writable or not). */
   private readonly pools = new Map<string, SandboxPool>();
+  private unregisterPools?: () => void;
   plan?: SandboxPlan;
 
   constructor(
@@ -97,9 +99,11 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
       }
     }
     await Promise.all([...this.pools.values()].map((p) => p.warmUp()));
+    this.unregisterPools = registerPools(() => [...this.pools].map(([pool, p]) => ({ pool, ...p.state() })));
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.unregisterPools?.();
     await Promise.all([...this.pools.values()].map((p) => p.close()));
     this.plan?.cleanup();
   }

@@ -1,4 +1,4 @@
-import { Counter } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from '@warden/observability';
 
 function counter(name: string, help: string, labelNames: string[]): Counter {
@@ -8,6 +8,20 @@ function counter(name: string, help: string, labelNames: string[]): Counter {
   );
 }
 
+/** What a sandbox pool holds right now. */
+export interface PoolState {
+  pool: string;
+  idle: number;
+  busy: number;
+}
+const poolSources = new Set<() => PoolState[]>();
+
+/** Registers the pools `/metrics` reports (`warden_workers_sandboxes{pool,state}`); returns the unregister function. */
+export function registerPools(read: () => PoolState[]): () => void {
+  poolSources.add(read);
+  return () => poolSources.delete(read);
+}
+
 /** Workers metrics. Labels are bounded: refusal reasons, registered tool names (else `unknown`), outcomes. */
 export const workersMetrics = {
   refused: counter('warden_workers_refused_total', 'Execute commands refused before anything ran', ['reason']),
@@ -15,4 +29,29 @@ export const workersMetrics = {
     'tool',
     'outcome',
   ]),
+  executionSeconds:
+    (registry.getSingleMetric('warden_workers_execution_seconds') as Histogram | undefined) ??
+    new Histogram({
+      name: 'warden_workers_execution_seconds',
+      help: 'Time a tool ran (in its sandbox), by tool and result',
+      labelNames: ['tool', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+  sandboxes:
+    (registry.getSingleMetric('warden_workers_sandboxes') as Gauge | undefined) ??
+    new Gauge({
+      name: 'warden_workers_sandboxes',
+      help: 'Sandbox processes per pool, by state (idle: started and waiting, busy: executing or starting)',
+      labelNames: ['pool', 'state'],
+      registers: [registry],
+      collect(this: Gauge) {
+        this.reset();
+        for (const read of poolSources)
+          for (const p of read()) {
+            this.inc({ pool: p.pool, state: 'idle' }, p.idle);
+            this.inc({ pool: p.pool, state: 'busy' }, p.busy);
+          }
+      },
+    }),
 };

@@ -3,7 +3,8 @@ import { Payload } from '@nestjs/microservices';
 import type { Subjects } from '@warden/contracts';
 import { BusMessage, JetStreamConsumer } from '@warden/bus';
 import { SUBJECTS } from '@warden/runtime';
-import { busSource } from '../domain/submission';
+import { formatTraceparent } from '@warden/observability';
+import { busSource, traceIdFor } from '../domain/submission';
 import { SubmissionService } from '../submission.service';
 
 /**
@@ -21,12 +22,24 @@ export class SubmissionConsumer {
     @Inject(SUBJECTS) private readonly subjects: Subjects,
   ) {}
 
-  @JetStreamConsumer('tasks', { stream: 'ingest', filter: (s) => s.ingestTasks, batch: 256, concurrency: 2 })
+  @JetStreamConsumer('tasks', {
+    stream: 'ingest',
+    filter: (s) => s.ingestTasks,
+    batch: 256,
+    concurrency: 2,
+    traceparent: submissionTraceparent,
+  })
   onSubmissions(@Payload() msgs: BusMessage[]): Promise<(unknown | undefined)[]> {
     return this.take(msgs);
   }
 
-  @JetStreamConsumer('tasks-role', { stream: 'ingest', filter: (s) => s.ingestTasksByRole, batch: 256, concurrency: 2 })
+  @JetStreamConsumer('tasks-role', {
+    stream: 'ingest',
+    filter: (s) => s.ingestTasksByRole,
+    batch: 256,
+    concurrency: 2,
+    traceparent: submissionTraceparent,
+  })
   onRoleSubmissions(@Payload() msgs: BusMessage[]): Promise<(unknown | undefined)[]> {
     return this.take(msgs);
   }
@@ -46,4 +59,14 @@ export class SubmissionConsumer {
     );
     return results.map((r) => (r.status === 'fulfilled' ? undefined : (r.reason ?? new Error('submission failed'))));
   }
+}
+
+/**
+ * The context a submission's consume span continues: the submitter's `traceparent`, else one under the
+ * trace id ingest derives for the delivery (so the span, the run and a redelivery share one trace).
+ */
+function submissionTraceparent(msg: BusMessage): string | undefined {
+  if (msg.traceparent) return msg.traceparent;
+  const traceId = traceIdFor(busSource({ stream: msg.raw.info.stream, seq: msg.seq }));
+  return formatTraceparent(traceId, traceId.slice(16), true);
 }

@@ -1,7 +1,7 @@
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { newId } from '@warden/kernel';
-import { Logger } from '@warden/observability';
+import { Logger, currentTraceparent } from '@warden/observability';
 import {
   Auth,
   LOGGER,
@@ -65,7 +65,10 @@ export class TasksController {
       );
     if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const requestId = newId();
-    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    // the HTTP server span's context when traced: the run continues the request's trace
+    const traceparent = currentTraceparent(
+      typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
+    );
     const result = await this.intake.submit(
       'http',
       req.rawBody,

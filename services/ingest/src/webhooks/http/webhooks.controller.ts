@@ -1,5 +1,6 @@
 import { Controller, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { currentTraceparent } from '@warden/observability';
 import type { RawBodyRequest } from '@warden/runtime';
 import { sendProblem } from '../../http/problem';
 import { answer } from '../../submission/http/tasks.controller';
@@ -26,7 +27,7 @@ export class WebhooksController {
         signature: header(req, 'webhook-signature'),
       },
       req.rawBody,
-      header(req, 'traceparent'),
+      currentTraceparent(header(req, 'traceparent')),
     );
     switch (result.kind) {
       case 'unauthenticated':

@@ -7,6 +7,7 @@ import type { OrchestratorConfig } from '../../config';
 import { AuditProjection } from '../../audit/audit.projection';
 import { auditKeysFromConfig } from '../../audit/audit-key';
 import { AUDITED_TYPES } from '../../audit/domain/chain';
+import { runMetricsRecorder } from './run.metrics';
 import { RunProjection } from './run.projection';
 
 /**
@@ -46,6 +47,8 @@ export function orchestratorProjections(
     {
       approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
       requiredVotes: { 1: 1, 2: 1, 3: 2 },
+      // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
+      metrics: runMetricsRecorder(config),
     },
   );
   return [

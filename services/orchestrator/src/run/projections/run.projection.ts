@@ -10,11 +10,12 @@ import {
 import { makeEnvelope, type OutgoingMessage, type Publisher } from '@warden/bus';
 import { deriveId, sha256Canonical, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
 import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/persistence';
-import { registry } from '@warden/observability';
+import { childSpan, registry } from '@warden/observability';
 import { Counter } from 'prom-client';
 import { react, type ReactContext, type Reaction } from '../domain/run.decide';
 import { evolve, initialState, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
+import type { RunMetricsRecorder } from './run.metrics';
 
 /** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */
 const forgedDecisions =
@@ -30,6 +31,8 @@ export const FORGED_DECISION_NOTE = 'ignored: decision signature does not verify
 export interface RunProcessOptions {
   approvalTtlMs: (tier: number) => number;
   requiredVotes: Record<number, number>;
+  /** Run latency and agent-behaviour metrics (live only, never while rebuilding). */
+  metrics?: RunMetricsRecorder;
 }
 
 /**
@@ -54,6 +57,8 @@ export class RunProjection implements ProjectionHandler {
     const rows: RunEventRow[] = [];
     const out: OutgoingMessage[] = [];
     const reactCtx = this.reactContext(ctx.now);
+    const metrics = ctx.rebuild ? undefined : this.opts.metrics;
+    metrics?.begin();
     for (const { msg, env } of runEvents) {
       const runId = env.run_id!;
       if (stored.has(env.id)) continue; // a duplicate that slipped past the broker's window
@@ -67,6 +72,7 @@ export class RunProjection implements ProjectionHandler {
         }
       }
       const after = forged ? before : evolve(before, env);
+      metrics?.observe(before, after, env);
       states.set(runId, after);
       if (after.status !== 'none' || !forged) touched.set(runId, { state: after, lastSeq: msg.seq });
       rows.push({
@@ -86,6 +92,10 @@ export class RunProjection implements ProjectionHandler {
 
   async reset(em: EntityManager): Promise<void> {
     await new RunRepository(em).reset();
+  }
+
+  committed(): void {
+    this.opts.metrics?.commit();
   }
 
   private reactContext(now: Date): Omit<ReactContext, 'decisionAuthentic'> {
@@ -135,6 +145,7 @@ export class RunProjection implements ProjectionHandler {
       ...unsigned,
       signature: signCanonical(this.keys.commands, executeCommandSigningPayload(unsigned)),
     };
+    traceDispatch(state, command);
     // the run_queued fact is in the log before any worker can report on the run
     return {
       subject: this.subjects.workerExecute(r.role),
@@ -145,4 +156,19 @@ export class RunProjection implements ProjectionHandler {
       wave: 1,
     };
   }
+}
+
+/** The dispatch span of a run (under the span of the event that released it): who, what, which tier. */
+function traceDispatch(state: RunState, command: ExecuteCommand): void {
+  childSpan('orchestrator', `dispatch ${command.action.tool}`, command.trace_id, {
+    'gen_ai.tool.name': command.action.tool,
+    ...(state.agent ? { 'gen_ai.agent.id': state.agent.id } : {}),
+    ...(state.sessionId ? { 'gen_ai.conversation.id': state.sessionId } : {}),
+    'warden.run_id': command.run_id,
+    'warden.worker.role': command.role,
+    'warden.decision.outcome': command.decision.outcome,
+    'warden.tier': command.decision.tier,
+    'warden.policy_digest': command.decision.policy_digest,
+    ...(command.approval_id ? { 'warden.approval_id': command.approval_id } : {}),
+  })?.end();
 }

@@ -3,6 +3,7 @@ import { Payload } from '@nestjs/microservices';
 import { BusMessage, JetStreamConsumer, Publisher, decodeEnvelope, type OutgoingMessage } from '@warden/bus';
 import type { Envelope } from '@warden/contracts';
 import { ValidationError } from '@warden/kernel';
+import { childSpan } from '@warden/observability';
 import { PUBLISHER } from '@warden/runtime';
 import { DecisionService } from '../decision.service';
 
@@ -37,7 +38,11 @@ export class TaskReceivedConsumer {
         outcomes[i] = err ?? new Error('decode failed');
       }
     });
+    const started = Date.now();
     const decided = envs.length ? await this.decisions.decideAll(envs) : [];
+    decided.forEach((r, k) => {
+      if (!(r instanceof Error)) traceDecision(envs[k]!, r, started);
+    });
     const outgoing: OutgoingMessage[] = [];
     const publishing: number[] = [];
     decided.forEach((r, k) => {
@@ -67,4 +72,37 @@ function decodeTaskReceived(msg: BusMessage): Envelope<'task_received'> {
     throw new ValidationError([{ path: 'type', message: `expected task_received, got ${env.type}` }]);
   }
   return env;
+}
+
+/**
+ * The decision span of one run (GenAI attributes: the tool, the agent, the session as conversation),
+ * under the run's consume span; it spans the batch's evaluation. Never the arguments.
+ */
+function traceDecision(received: Envelope<'task_received'>, out: readonly Envelope[], startTime: number): void {
+  const made = out.find((e): e is Envelope<'decision_made'> => e.type === 'decision_made');
+  const sub = received.data.submission;
+  const span = childSpan(
+    'policy',
+    `decide ${sub.action.tool}`,
+    received.trace_id,
+    {
+      'gen_ai.operation.name': 'decide',
+      'gen_ai.tool.name': sub.action.tool,
+      'gen_ai.agent.id': sub.agent.id,
+      'gen_ai.conversation.id': sub.session_id,
+      'warden.run_id': sub.run_id,
+      'warden.agent.role': sub.agent.role,
+      ...(made
+        ? {
+            'warden.decision.outcome': made.data.outcome,
+            'warden.decision.mode': made.data.mode,
+            'warden.tier': made.data.tier,
+            'warden.policy_digest': made.data.policy_digest,
+            'warden.policy_version': made.data.policy_version,
+          }
+        : {}),
+    },
+    { startTime },
+  );
+  span?.end();
 }

@@ -57,6 +57,11 @@ export class SandboxPool {
   private closed = false;
   private readonly entry: string;
 
+  /** Sandboxes started and waiting, and the rest (executing, or starting for one). */
+  state(): { idle: number; busy: number } {
+    return { idle: this.idle.length, busy: this.all.size - this.idle.length };
+  }
+
   constructor(private readonly opts: PoolOptions) {
     this.entry = opts.entry ?? sandboxEntry();
     if (!existsSync(this.entry)) {
