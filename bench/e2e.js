@@ -67,6 +67,7 @@ const run = lib.privateRun('bench');
 const { prefix } = run;
 const refPrefix = `${prefix}ref`;
 const refDbName = `${run.dbName}_ref`;
+const BASE_PORT = 17801;
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
 const ADMIN_TOKEN = randomBytes(24).toString('hex'); // to ask the orchestrator where lost runs stopped
 const running = { procs: [], ref: null }; // stopped on the way out when the benchmark fails
@@ -209,9 +210,14 @@ async function main() {
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN_TOKEN,
   };
   const startedAt = Date.now();
+  // a service left over on one of our ports would answer our readiness checks: refuse to start
+  for (let port = BASE_PORT; port < BASE_PORT + SERVICES.length; port++) {
+    const pid = pidListeningOn(port);
+    if (pid) throw new Error(`port ${port} is in use by pid ${pid} (${cmdline(pid).slice(0, 120)})`);
+  }
   const procs = await lib.startServices(SERVICES, {
     env,
-    basePort: 17801,
+    basePort: BASE_PORT,
     nodeArgs,
     logFilter: /ERROR|WARN/,
     readyTimeoutMs: 30_000,
@@ -672,6 +678,14 @@ async function dumpMetrics(procs) {
     }
   }
 }
+
+// never leave the services or the reference chain behind (Ctrl-C, a closed pipe, a crash)
+process.on('exit', () => {
+  for (const c of [...running.procs.map((p) => p.child), running.ref?.child])
+    if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
+process.stdout.on('error', () => process.exit(1)); // EPIPE: the reader went away
 
 main().catch(async (err) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
