@@ -22,8 +22,8 @@ export const runMetrics = {
     () =>
       new Histogram({
         name: 'warden_run_duration_seconds',
-        help: 'Time from task_received to the terminal event, by terminal status',
-        labelNames: ['outcome'],
+        help: 'Time from task_received to the terminal event, by terminal status and path (direct, or via an approval)',
+        labelNames: ['outcome', 'path'],
         buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
         registers: [registry],
       }),
@@ -159,7 +159,8 @@ export class RunMetricsRecorder {
     const seconds = after.createdAt ? (Date.parse(env.occurred_at) - Date.parse(after.createdAt)) / 1000 : undefined;
     this.pending.push(() => {
       const agent = this.agents.of(agentId);
-      if (seconds !== undefined && seconds >= 0) runMetrics.duration.observe({ outcome: status }, seconds);
+      if (seconds !== undefined && seconds >= 0)
+        runMetrics.duration.observe({ outcome: status, path: after.approval ? 'approval' : 'direct' }, seconds);
       runMetrics.runs.inc({ agent, status });
       if (status !== 'failed' || !tool) return;
       runMetrics.failures.inc({ agent, tool: this.tools.of(tool) });
