@@ -24,6 +24,8 @@ export function productionKeys(name: ServiceName): Record<string, string | undef
     WARDEN_KEYRING_SEED: undefined,
     WARDEN_SIGNING_KEY: deriveProducerSeed(TEST_KEYRING_SEED, name).toString('base64'),
     WARDEN_PRODUCER_KEYS: publicKeys,
+    // the orchestrator's audit key (the others ignore it)
+    WARDEN_AUDIT_KEY: deriveProducerSeed(TEST_KEYRING_SEED, 'audit').toString('base64'),
   };
 }
 

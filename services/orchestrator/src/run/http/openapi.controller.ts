@@ -3,6 +3,7 @@ import { RunStatus } from '@warden/contracts';
 import {
   BEARER_SECURITY,
   healthPaths,
+  jsonBody,
   jsonResponse,
   openApiComponents,
   pathParam,
@@ -11,6 +12,11 @@ import {
 } from '@warden/runtime';
 
 const Run = { $ref: '#/components/schemas/Run' };
+const DeadLetter = {
+  type: 'object',
+  description: 'dlq_seq, consumer, code, category, reason, original_subject, status, handled_by…',
+};
+const DLQ_SEQ = pathParam('seq', { type: 'string', pattern: '^[1-9][0-9]{0,15}$' });
 const RunDetail = { $ref: '#/components/schemas/RunDetail' };
 
 const RUN_SCHEMA = {
@@ -106,6 +112,125 @@ const DOCUMENT = {
           }),
           ...problemResponses(401, 403, 404),
           '409': { ...problemResponses(409)['409']!, description: 'the run is already terminal' },
+        },
+      },
+    },
+    '/v1/dead-letters': {
+      get: {
+        summary: 'Dead letters, newest first (admin)',
+        security: BEARER_SECURITY,
+        parameters: [
+          queryParam('service', { type: 'string', maxLength: 200 }),
+          queryParam('consumer', { type: 'string', maxLength: 200 }, 'the durable, e.g. policy-task-received'),
+          queryParam('code', { type: 'string', maxLength: 200 }),
+          queryParam(
+            'reason',
+            { type: 'string', maxLength: 200 },
+            'invalid|forged|refused|max_deliveries, or words of the reason',
+          ),
+          queryParam('since', { type: 'string', format: 'date-time' }),
+          queryParam('status', { enum: ['pending', 'redriven', 'discarded'] }),
+          queryParam('limit', { type: 'integer', minimum: 1, maximum: 500, default: 50 }),
+          queryParam('cursor', { type: 'string', pattern: '^[1-9][0-9]{0,15}$' }, 'next_cursor of the previous page'),
+        ],
+        responses: {
+          '200': jsonResponse('A page of dead letters', {
+            type: 'object',
+            required: ['dead_letters', 'next_cursor'],
+            properties: {
+              dead_letters: { type: 'array', items: DeadLetter },
+              next_cursor: { type: ['string', 'null'] },
+            },
+          }),
+          ...problemResponses(400, 401, 403),
+        },
+      },
+    },
+    '/v1/dead-letters/{seq}': {
+      get: {
+        summary: 'One dead letter: why it died, its headers and body (admin)',
+        security: BEARER_SECURITY,
+        parameters: [DLQ_SEQ],
+        responses: { '200': jsonResponse('The dead letter', { type: 'object' }), ...problemResponses(401, 403, 404) },
+      },
+    },
+    '/v1/dead-letters/{seq}/redrive': {
+      post: {
+        summary:
+          'Re-publish the original message to its original subject, once (admin); recorded as dead_letter_redriven',
+        security: BEARER_SECURITY,
+        parameters: [DLQ_SEQ],
+        requestBody: jsonBody({
+          type: 'object',
+          additionalProperties: false,
+          properties: { comment: { type: 'string', maxLength: 2000 } },
+        }),
+        responses: {
+          '200': jsonResponse('Redriven', DeadLetter),
+          ...problemResponses(400, 401, 403, 404, 422),
+          '409': { ...problemResponses(409)['409']!, description: 'already redriven or discarded' },
+        },
+      },
+    },
+    '/v1/dead-letters/{seq}/discard': {
+      post: {
+        summary: 'Mark a dead letter handled without re-publishing it (admin); recorded as dead_letter_discarded',
+        security: BEARER_SECURITY,
+        parameters: [DLQ_SEQ],
+        requestBody: jsonBody({
+          type: 'object',
+          additionalProperties: false,
+          properties: { reason: { type: 'string', maxLength: 2000 } },
+        }),
+        responses: {
+          '200': jsonResponse('Discarded', DeadLetter),
+          ...problemResponses(400, 401, 403, 404),
+          '409': { ...problemResponses(409)['409']!, description: 'already redriven or discarded' },
+        },
+      },
+    },
+    '/v1/audit/keys': {
+      get: {
+        summary: 'The audit public keys that sign the chain checkpoints (no token)',
+        responses: {
+          '200': jsonResponse('Current key first, then earlier ones', {
+            type: 'object',
+            required: ['algorithm', 'chain', 'keys'],
+            properties: {
+              algorithm: { const: 'ed25519' },
+              chain: { type: 'string' },
+              keys: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['key_id', 'public_key', 'current'],
+                  properties: {
+                    key_id: { type: 'string' },
+                    public_key: { type: 'string' },
+                    current: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          }),
+        },
+      },
+    },
+    '/v1/audit/export': {
+      get: {
+        summary: 'The audit chain as JSON lines: a signed head, then records and checkpoints (viewer)',
+        security: BEARER_SECURITY,
+        parameters: [
+          queryParam('since', { type: 'string', format: 'date-time' }),
+          queryParam('from_seq', { type: 'integer', minimum: 1 }),
+          queryParam('format', { enum: ['jsonl', 'ocsf'], default: 'jsonl' }),
+        ],
+        responses: {
+          '200': {
+            description: 'application/x-ndjson, streamed',
+            content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+          },
+          ...problemResponses(400, 401, 403),
         },
       },
     },
