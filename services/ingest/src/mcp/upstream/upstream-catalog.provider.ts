@@ -1,8 +1,13 @@
 import type { Provider } from '@nestjs/common';
-import { NoUpstreamCatalog, UPSTREAM_CATALOG } from '../upstream-catalog';
+import { UPSTREAM_CATALOG, type UpstreamCatalog } from '../upstream-catalog';
+import { KvUpstreamCatalog } from './kv-upstream-catalog';
 
 /**
- * The gateway's {@link UPSTREAM_CATALOG}: where the upstream MCP proxy plugs in (replace `useClass`
- * with the catalog of the configured servers). Until then: no upstream tools.
+ * The gateway's {@link UPSTREAM_CATALOG}: the {@link KvUpstreamCatalog} of the upstream MCP servers the
+ * workers hold (signed catalog and pins in KV; `kvUpstreamCatalogProvider` makes it, and the same
+ * instance serves `GET /v1/mcp/tools` and re-pins).
  */
-export const upstreamCatalogProvider: Provider = { provide: UPSTREAM_CATALOG, useClass: NoUpstreamCatalog };
+export const upstreamCatalogProvider: Provider = { provide: UPSTREAM_CATALOG, useExisting: KvUpstreamCatalog };
+
+// the catalog is the gateway's UpstreamCatalog (checked here, where both are known)
+export const kvCatalogIsUpstreamCatalog = (c: KvUpstreamCatalog): UpstreamCatalog => c;
