@@ -50,7 +50,8 @@ describe('generate-contracts', () => {
     expect(s.required).toEqual(['agent', 'action']);
     expect(s.additionalProperties).toBe(false);
     const tool = (((s.properties as Json).action as Json).properties as Json).tool as Json;
-    expect(tool.pattern).toBe('^[a-z][a-z0-9_]*\\.[a-z][a-z0-9_.]*$');
+    // upstream MCP tools keep their own spelling after the namespace (contract §7)
+    expect(tool.pattern).toBe('^[a-z][a-z0-9_]*\\.[A-Za-z0-9_.-]+$');
   });
 
   it('resolves every $ref in the AsyncAPI document (internal pointers and schema files)', () => {
@@ -72,7 +73,11 @@ describe('generate-contracts', () => {
     expect(addresses).toContain('warden.cmd.workers.{role}.execute');
     for (const type of EVENT_TYPES.filter((t) => t !== 'task_rejected')) {
       expect(addresses).toContain(
-        isDirectoryEvent(type) ? `warden.events.directory.{entity_id}.${type}` : `warden.events.run.{run_id}.${type}`,
+        isDirectoryEvent(type)
+          ? `warden.events.directory.{entity_id}.${type}`
+          : type.startsWith('dead_letter_')
+            ? `warden.events.deadletter.{dlq_seq}.${type}`
+            : `warden.events.run.{run_id}.${type}`,
       );
     }
     expect(addresses).toContain('warden.events.refused.{refusal}.command_refused');

@@ -20,9 +20,11 @@ function publishersByType(): Map<string, Set<string>> {
   return out;
 }
 
-/** The rows of the event-producer table in a markdown file: `| \`type\` | producer | …`. */
+/** The rows of the event-producer table in a markdown file (the first table after its heading). */
 function tableRows(file: string): Map<string, string> {
-  const text = readFileSync(join(ROOT, file), 'utf8');
+  const all = readFileSync(join(ROOT, file), 'utf8');
+  const at = all.search(/^\| type \| producer \|/m);
+  const text = all.slice(at, all.indexOf('\n\n', at));
   const rows = new Map<string, string>();
   for (const m of text.matchAll(/^\| `([a-z_]+)` \| (ingest|policy|orchestrator|approvals|workers) \|/gm)) {
     rows.set(m[1]!, m[2]!);
