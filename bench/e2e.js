@@ -16,7 +16,7 @@
  * within one repetition, then the median of those ratios is shown.
  *
  *   node bench/e2e.js [--quick] [--repeat 3] [--duration 6] [--unloaded 200] [--rates 200]
- *                     [--closed-concurrency 400] [--drain-timeout 30] [--metrics 1]
+ *                     [--closed-concurrency 400] [--drain-timeout 30] [--base-port 17801] [--metrics 1]
  *   BENCH_CPU_PROF=<dir>   a .cpuprofile per service (<service>.<pid>.cpuprofile); bench/profile-summary.js <dir>
  *
  * Starts the five services (built dist) as child processes on its own subject prefix and database, so
@@ -67,7 +67,7 @@ const run = lib.privateRun('bench');
 const { prefix } = run;
 const refPrefix = `${prefix}ref`;
 const refDbName = `${run.dbName}_ref`;
-const BASE_PORT = 17801;
+const BASE_PORT = Number(args['base-port'] ?? 17801); // service i listens on BASE_PORT + i
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
 const ADMIN_TOKEN = randomBytes(24).toString('hex'); // to ask the orchestrator where lost runs stopped
 const running = { procs: [], ref: null }; // stopped on the way out when the benchmark fails
@@ -684,14 +684,22 @@ process.on('exit', () => {
   for (const c of [...running.procs.map((p) => p.child), running.ref?.child])
     if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
 });
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
-process.stdout.on('error', () => process.exit(1)); // EPIPE: the reader went away
-
-main().catch(async (err) => {
-  console.error(`bench failed: ${err.stack ?? err.message}`);
+let aborting = false;
+/** Stops the children, removes the run's streams and databases, exits. */
+async function abort(code) {
+  if (aborting) return;
+  aborting = true;
+  setTimeout(() => process.exit(code), 20_000).unref();
   await running.ref?.stop();
   await lib.stopServices(running.procs);
   await lib.cleanup(run, [`${refPrefix.toUpperCase()}_A`, `${refPrefix.toUpperCase()}_B`]);
   await dropDatabase(refDbName);
-  process.exit(1);
+  process.exit(code);
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => void abort(130));
+process.stdout.on('error', () => void abort(1)); // EPIPE: the reader went away
+
+main().catch(async (err) => {
+  console.error(`bench failed: ${err.stack ?? err.message}`);
+  await abort(1);
 });
