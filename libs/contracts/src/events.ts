@@ -194,8 +194,10 @@ export const EnvelopeBase = z.object({
   /**
    * `ed25519:<base64>`: the producer's signature over the canonical JSON (RFC 8785) of the envelope
    * without `sig`. Verified against `EVENT_PRODUCERS[type]`'s public keys by every consumer.
+   * A batch signature (`ed25519-mt:<sig>:<i>/<n>:<path>`) carries one 44-char hash per tree level:
+   * 2048 leaves room for batches far beyond a consumer's 256 messages.
    */
-  sig: z.string().max(200).optional(),
+  sig: z.string().max(2048).optional(),
 });
 
 export interface Envelope<T extends EventType = EventType> {
