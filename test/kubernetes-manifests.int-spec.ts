@@ -1,10 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { Subjects } from '@warden/contracts';
-import { build } from './kustomize';
+import { randomBytes } from 'node:crypto';
+import { PRODUCERS, Subjects } from '@warden/contracts';
+import { deriveProducerSeed, loadKeyring, ownPublicKey } from '@warden/kernel';
+import { loadConfig as ingestConfig } from '../services/ingest/src/config';
+import { loadConfig as policyConfig } from '../services/policy/src/config';
+import { loadConfig as orchestratorConfig } from '../services/orchestrator/src/config';
+import { auditKeysFromConfig } from '../services/orchestrator/src/audit/audit-key';
+import { loadConfig as approvalsConfig } from '../services/approvals/src/config';
+import { loadConfig as workersConfig } from '../services/workers/src/config';
+import { build } from '../tools/lib/kustomize';
 
-const ROOT = join(__dirname, '..', '..');
+const ROOT = join(__dirname, '..');
 const K8S = join(ROOT, 'deploy', 'kubernetes');
 const OVERLAYS = ['dev', 'production', 'production-keda'];
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'] as const;
@@ -147,6 +155,52 @@ describe.each(OVERLAYS)('deploy/kubernetes/overlays/%s renders to valid Kubernet
           ),
         ).toBeDefined();
         expect(of(overlay, 'Service').find((s) => s.spec.selector['app.kubernetes.io/name'] === name)).toBeDefined();
+      }
+    },
+  );
+
+  it.each(SERVICES)(
+    '%s: the environment a pod gets (ConfigMap, values, Secrets filled in) passes the service config, as production',
+    (service) => {
+      const seed = randomBytes(32).toString('base64');
+      // placeholder Secret values of the right shape: what an operator would put in each key
+      const secretValue = (key: string): string | undefined =>
+        ({
+          WARDEN_SIGNING_KEY: deriveProducerSeed(seed, service).toString('base64'),
+          WARDEN_PRODUCER_KEYS: PRODUCERS.map(
+            (p) => `${p}=${ownPublicKey(loadKeyring({ self: p, keyringSeed: seed }, PRODUCERS))}`,
+          ).join(','),
+          WARDEN_AUDIT_KEY: randomBytes(32).toString('base64'),
+          WARDEN_SECRETS_KEY: randomBytes(32).toString('base64'),
+          NATS_URL: `nats://${service}:pw@nats-0.nats-headless:4222,nats://${service}:pw@nats-1.nats-headless:4222`,
+          DATABASE_URL: 'postgres://warden:pw@postgresql:5432/warden',
+          REDIS_URL: 'redis://:pw@redis:6379',
+        })[key];
+      const config = of(overlay, 'ConfigMap').find((c) => c.metadata.name === 'warden-config')!;
+      const load: Record<string, (env: Record<string, string | undefined>) => unknown> = {
+        ingest: ingestConfig,
+        policy: policyConfig,
+        orchestrator: (env) => auditKeysFromConfig(orchestratorConfig(env) as never),
+        approvals: approvalsConfig,
+        workers: workersConfig,
+      };
+      for (const d of deployments(overlay).filter((x) => serviceOf(x) === service)) {
+        const env: Record<string, string | undefined> = { ...config.data };
+        for (const e of container(d).env) {
+          if ('value' in e) env[e.name] = e.value;
+          else if (e.valueFrom?.secretKeyRef && !e.valueFrom.secretKeyRef.optional)
+            env[e.name] = secretValue(e.valueFrom.secretKeyRef.key);
+          else if (e.valueFrom?.fieldRef) env[e.name] = `${d.metadata.name}-abc12`;
+        }
+        expect(env.NODE_ENV).toBe('production');
+        expect(() => load[service]!(env)).not.toThrow();
+        // and the service's own signing key is what it signs with: it refuses to start without one
+        expect(() =>
+          loadKeyring(
+            { self: service, signingKey: env.WARDEN_SIGNING_KEY, producerKeys: env.WARDEN_PRODUCER_KEYS },
+            PRODUCERS,
+          ),
+        ).not.toThrow();
       }
     },
   );
