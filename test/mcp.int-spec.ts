@@ -14,7 +14,13 @@ const ADMIN = 'mcp-admin-token-0123456789abcdef';
 const TERMINAL = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'];
 const DASHBOARD = 'http://dashboard.example/';
 
-type RunMeta = { run_id: string | null; status: string; outcome: string | null; tier: number | null; policy_digest: string | null };
+type RunMeta = {
+  run_id: string | null;
+  status: string;
+  outcome: string | null;
+  tier: number | null;
+  policy_digest: string | null;
+};
 const meta = (r: CallToolResult) => r._meta?.['warden/run'] as RunMeta;
 const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 
@@ -49,7 +55,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     const { key } = (await r.json()) as { key: string };
     // every replica's directory has it within milliseconds
     await waitFor(async () => {
-      const probe = await fetch(`${sys.url('ingest')}/mcp`, { method: 'GET', headers: { authorization: `Bearer ${key}` } });
+      const probe = await fetch(`${sys.url('ingest')}/mcp`, {
+        method: 'GET',
+        headers: { authorization: `Bearer ${key}` },
+      });
       return probe.status !== 401;
     }, 'the new key to be known');
     return key;
@@ -65,7 +74,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     return ((await r.json()) as { token: string }).token;
   }
 
-  async function connect(key: string, sessionId?: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  async function connect(
+    key: string,
+    sessionId?: string,
+  ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
     const transport = new StreamableHTTPClientTransport(new URL(`${sys.url('ingest')}/mcp`), {
       requestInit: { headers: { authorization: `Bearer ${key}` } },
       ...(sessionId ? { sessionId } : {}),
@@ -174,7 +186,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     });
 
   it('refuses no key and a bad key with 401 problem+json, before reading any message', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wk_not-a-key' }]) {
+    for (const headers of [{}, { authorization: 'Bearer wk_not-a-key' }] as Record<string, string>[]) {
       const r = await initialize(headers);
       expect(r.status).toBe(401);
       expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -324,7 +336,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       return runs.length ? runs : undefined;
     }, 'the run of the call');
     const approvalId = await pendingApprovalOf(runId);
-    await waitFor(() => progress.some((p) => p.message?.includes(approvalId)), 'a progress notification naming the approval');
+    await waitFor(
+      () => progress.some((p) => p.message?.includes(approvalId)),
+      'a progress notification naming the approval',
+    );
     const said = progress.find((p) => p.message?.includes(approvalId))!.message!;
     expect(said).toContain(DASHBOARD);
     expect(said).toContain(runId);
@@ -394,7 +409,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
   it('loses nothing when the gateway restarts mid-wait: the same run via warden.await_run and the same request id', async () => {
     const { transport } = await connect(devKey);
     const sessionId = transport.sessionId!;
-    const waiting = rawCall(devKey, sessionId, 7, 'fs.write_file', { path: 'prod/mcp-restart.md', content: 'survived' });
+    const waiting = rawCall(devKey, sessionId, 7, 'fs.write_file', {
+      path: 'prod/mcp-restart.md',
+      content: 'survived',
+    });
     const [{ run_id: runId }] = await waitFor(async () => {
       const runs = await runsOfSession(sessionId);
       return runs.length ? runs : undefined;
@@ -416,7 +434,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     expect(still.structuredContent).toMatchObject({ waiting: true, run_id: runId, approval_id: approvalId });
     // another agent cannot wait for (or learn about) this run
     const { client: other } = await connect(otherDevKey);
-    const foreign = (await other.callTool({ name: 'warden.await_run', arguments: { run_id: runId } })) as CallToolResult;
+    const foreign = (await other.callTool({
+      name: 'warden.await_run',
+      arguments: { run_id: runId },
+    })) as CallToolResult;
     expect(foreign.isError).toBe(true);
 
     await vote(approvalId, approvers[0]!, 'approve', 'fine');
@@ -428,7 +449,10 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     expect(done.isError).toBeFalsy();
     expect(readFileSync(join(workspace, 'prod/mcp-restart.md'), 'utf8')).toBe('survived');
     // the same request id asked again: the same run, never a second one
-    const same = await rawCall(devKey, sessionId, 7, 'fs.write_file', { path: 'prod/mcp-restart.md', content: 'survived' });
+    const same = await rawCall(devKey, sessionId, 7, 'fs.write_file', {
+      path: 'prod/mcp-restart.md',
+      content: 'survived',
+    });
     expect(meta(same)).toMatchObject({ run_id: runId, status: 'succeeded' });
     expect(await runsOfSession(sessionId)).toHaveLength(1);
     expect(await receivedCount(runId)).toBe(1);

@@ -9,6 +9,7 @@ import {
   pathParam,
   problemResponse,
 } from '@warden/runtime';
+import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
 import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
 
 const Accepted = {
@@ -80,6 +81,7 @@ export const INGEST_OPENAPI = {
   info: { title: 'Warden ingest', version: '1' },
   components: openApiComponents('API key (wk_…) for /v1/tasks; admin operator token elsewhere'),
   paths: {
+    ...MCP_OPENAPI_PATHS,
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',

@@ -23,13 +23,7 @@ import { CONFIG, LOGGER, type Principal, type RawBodyRequest } from '@warden/run
 import type { IngestConfig } from '../config';
 import { mcpSource } from '../submission/domain/submission';
 import { HttpIntakeService } from '../submission/http/http-intake.service';
-import {
-  AWAIT_RUN_LISTING,
-  AWAIT_RUN_TOOL,
-  AwaitRunArgs,
-  argumentErrors,
-  workerToolsFor,
-} from './domain/tool-catalog';
+import { AWAIT_RUN_LISTING, AWAIT_RUN_TOOL, AwaitRunArgs, argumentErrors, workerToolsFor } from './domain/tool-catalog';
 import {
   approvalWaitText,
   pendingResult,

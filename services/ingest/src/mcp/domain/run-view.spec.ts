@@ -1,6 +1,14 @@
 import { makeEnvelope } from '@warden/bus';
 import type { AnyEnvelope, Decision, EventType, EventData } from '@warden/contracts';
-import { emptyView, evolveView, pendingResult, refusedResult, terminalResult, viewTerminal, type RunView } from './run-view';
+import {
+  emptyView,
+  evolveView,
+  pendingResult,
+  refusedResult,
+  terminalResult,
+  viewTerminal,
+  type RunView,
+} from './run-view';
 
 const RUN = '0b6c5e9e-8a43-4a43-9d7f-1b2a3c4d5e6f';
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -58,7 +66,13 @@ describe('the MCP view of a run', () => {
     expect(r.structuredContent).toEqual(result.output);
     expect(r.content[0]!.text).toContain('bytes_written');
     expect(r._meta).toEqual({
-      'warden/run': { run_id: RUN, status: 'succeeded', outcome: 'allow', tier: 1, policy_digest: `sha256:${'a'.repeat(64)}` },
+      'warden/run': {
+        run_id: RUN,
+        status: 'succeeded',
+        outcome: 'allow',
+        tier: 1,
+        policy_digest: `sha256:${'a'.repeat(64)}`,
+      },
     });
   });
 
@@ -87,7 +101,11 @@ describe('the MCP view of a run', () => {
   it('denied: isError with reasons, rule ids and what to do instead', () => {
     const v = fold([
       received,
-      ev('decision_made', decision({ outcome: 'deny', rule_ids: ['path-escape'], reasons: ['path escapes'] }), 'policy'),
+      ev(
+        'decision_made',
+        decision({ outcome: 'deny', rule_ids: ['path-escape'], reasons: ['path escapes'] }),
+        'policy',
+      ),
       ev('run_denied', { reasons: ['path escapes'], rule_ids: ['path-escape'] }),
     ]);
     const r = terminalResult(v);
@@ -105,7 +123,11 @@ describe('the MCP view of a run', () => {
       action: { tool: 'fs.write_file', args: {} },
       decision: decision({ outcome: 'escalate', tier: 2 }),
     });
-    const waiting = fold([received, ev('decision_made', decision({ outcome: 'escalate', tier: 2 }), 'policy'), requested]);
+    const waiting = fold([
+      received,
+      ev('decision_made', decision({ outcome: 'escalate', tier: 2 }), 'policy'),
+      requested,
+    ]);
     expect(waiting.status).toBe('awaiting_approval');
     const pending = pendingResult(waiting, HINTS, 'warden.await_run');
     expect(pending.isError).toBeUndefined();

@@ -147,10 +147,7 @@ function clip(text: string): string {
   return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT)}… (cut at ${MAX_TEXT} characters)`;
 }
 
-function withMeta(
-  v: RunView,
-  r: Pick<ToolCallResult, 'content' | 'structuredContent' | 'isError'>,
-): ToolCallResult {
+function withMeta(v: RunView, r: Pick<ToolCallResult, 'content' | 'structuredContent' | 'isError'>): ToolCallResult {
   return { ...r, _meta: { 'warden/run': runMeta(v) } };
 }
 
@@ -252,7 +249,7 @@ export function terminalResult(v: RunView): ToolCallResult {
             type: 'text',
             text:
               `A human rejected this call (approval ${v.approval?.id ?? '?'}; ${who}); nothing was run. ` +
-              'Do not repeat it unchanged: follow the reviewer\'s comment, choose another way, or ask the user.',
+              "Do not repeat it unchanged: follow the reviewer's comment, choose another way, or ask the user.",
           },
         ],
       });
@@ -325,7 +322,9 @@ export function refusedResult(text: string, errors: readonly FieldError[] = []):
   return {
     isError: true,
     content: [{ type: 'text', text: text + fields }],
-    ...(errors.length ? { structuredContent: { errors: errors.map((e) => ({ path: e.path, message: e.message })) } } : {}),
+    ...(errors.length
+      ? { structuredContent: { errors: errors.map((e) => ({ path: e.path, message: e.message })) } }
+      : {}),
     _meta: { 'warden/run': meta },
   };
 }

@@ -9,10 +9,17 @@ describe('the tools the MCP gateway lists', () => {
     for (const t of workerToolsFor('dev')) {
       expect(t.description!.length).toBeGreaterThan(20);
       expect(t.inputSchema.type).toBe('object');
-      expect(Object.keys(t.annotations!)).toEqual(['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint']);
+      expect(Object.keys(t.annotations!)).toEqual([
+        'readOnlyHint',
+        'destructiveHint',
+        'idempotentHint',
+        'openWorldHint',
+      ]);
     }
     expect(workerToolsFor('nobody')).toEqual([]);
-    expect(roleToolNames('dev')).toEqual(expect.arrayContaining(['deploy.staging', 'deploy.production', 'deploy.canary']));
+    expect(roleToolNames('dev')).toEqual(
+      expect.arrayContaining(['deploy.staging', 'deploy.production', 'deploy.canary']),
+    );
   });
 
   it('derives input schemas from the workers’ argument schemas: defaults are optional', () => {
@@ -27,11 +34,11 @@ describe('the tools the MCP gateway lists', () => {
   });
 
   it('names every invalid field as arguments.<path>', () => {
-    expect(argumentErrors(FsWriteFileArgs, { path: 1, extra: true }).map((e) => e.path).sort()).toEqual([
-      'arguments.content',
-      'arguments.extra',
-      'arguments.path',
-    ]);
+    expect(
+      argumentErrors(FsWriteFileArgs, { path: 1, extra: true })
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(['arguments.content', 'arguments.extra', 'arguments.path']);
     expect(argumentErrors(FsWriteFileArgs, { path: 'a', content: 'b' })).toEqual([]);
   });
 

@@ -62,7 +62,8 @@ export function argumentErrors(schema: z.ZodType, args: unknown): FieldError[] {
   const errors: FieldError[] = [];
   for (const i of r.error.issues) {
     if (i.code === 'unrecognized_keys') {
-      for (const k of i.keys) errors.push({ path: ['arguments', ...i.path.map(String), k].join('.'), message: 'unknown field' });
+      for (const k of i.keys)
+        errors.push({ path: ['arguments', ...i.path.map(String), k].join('.'), message: 'unknown field' });
       continue;
     }
     errors.push({ path: ['arguments', ...i.path.map(String)].join('.'), message: i.message });

@@ -1,4 +1,4 @@
-import { All, Controller, Inject, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { IdentityDirectory, bearerToken, type RawBodyRequest } from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
@@ -21,8 +21,22 @@ export class McpController {
     @Inject(KeysService) private readonly keys: KeysService,
   ) {}
 
-  @All()
-  async mcp(@Req() req: Request & RawBodyRequest, @Res() res: Response): Promise<void> {
+  @Post()
+  post(@Req() req: Request & RawBodyRequest, @Res() res: Response): Promise<void> {
+    return this.serve(req, res);
+  }
+
+  @Get()
+  get(@Req() req: Request & RawBodyRequest, @Res() res: Response): Promise<void> {
+    return this.serve(req, res);
+  }
+
+  @Delete()
+  delete(@Req() req: Request & RawBodyRequest, @Res() res: Response): Promise<void> {
+    return this.serve(req, res);
+  }
+
+  private async serve(req: Request & RawBodyRequest, res: Response): Promise<void> {
     const token = bearerToken(req.headers.authorization);
     const principal = token ? this.directory.authenticate(token) : undefined;
     if (!principal) {
