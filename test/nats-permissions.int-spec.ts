@@ -19,15 +19,18 @@ import { SERVICES, System, type ServiceName } from './support/system';
  * Runs a private nats-server with deploy/nats/nats-prod.conf and all five services in this process,
  * each connected as its own NATS user, and drives the real flows through them. Any permission the
  * config lacks shows up as a failed flow and as a violation in the server log (asserted empty for
- * the service users); the integrator user is held to submitting and reading run events.
+ * the service users); the integrator user is held to submitting under its own role and reading run
+ * events.
  */
 const CONF = resolve(__dirname, '../deploy/nats/nats-prod.conf');
-const USERS = ['SYS', 'INGEST', 'POLICY', 'ORCHESTRATOR', 'APPROVALS', 'WORKERS', 'INTEGRATOR'];
+const USERS = ['SYS', 'INGEST', 'POLICY', 'ORCHESTRATOR', 'APPROVALS', 'WORKERS', 'INTEGRATOR_DEV'];
 // NATS reads an env value as a config value: a password must start with a letter
 const passwords = Object.fromEntries(USERS.map((u) => [u, `pw${randomBytes(12).toString('hex')}`]));
 const ADMIN = `admin-${randomBytes(16).toString('hex')}`;
 const TERMINAL = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'];
-const INTEGRATOR_INBOX = '_INBOX_integrator';
+// the prod config's example integrator: may submit under role dev only (warden.ingest.tasks.dev)
+const INTEGRATOR = 'INTEGRATOR_DEV';
+const INTEGRATOR_INBOX = '_INBOX_integrator_dev';
 
 let server: ChildProcess;
 let dir: string;
@@ -134,7 +137,7 @@ beforeAll(async () => {
   } catch (err) {
     throw new Error(`${(err as Error).message}\nserver violations:\n${violations().join('\n')}`);
   }
-  integrator = await as('INTEGRATOR', INTEGRATOR_INBOX);
+  integrator = await as(INTEGRATOR, INTEGRATOR_INBOX);
 });
 
 afterAll(async () => {
@@ -155,9 +158,9 @@ const proposal = (tool: string, args: Record<string, unknown>, role = 'dev') => 
   action: { tool, args },
 });
 
-/** JetStream publish as the integrator user (PubAck to its own inbox prefix). */
-async function submit(p: unknown) {
-  return jetstream(integrator).publish('warden.ingest.tasks', JSON.stringify(p), { msgID: newId() });
+/** JetStream publish as the integrator user on its role's subject (PubAck to its own inbox prefix). */
+async function submit(p: unknown, msgId = newId()) {
+  return jetstream(integrator).publish('warden.ingest.tasks.dev', JSON.stringify(p), { msgID: msgId });
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
@@ -273,11 +276,11 @@ describe('deploy/nats/nats-prod.conf with all five services, each as its own use
     expect(found).toBe(true);
   });
 
-  it('issues an API key over ingest POST /v1/keys and accepts POST /v1/tasks with it', async () => {
+  it('issues a bound API key over ingest POST /v1/keys and accepts POST /v1/tasks with it (its agent only)', async () => {
     const k = await fetch(`${sys.url('ingest')}/v1/keys`, {
       method: 'POST',
       headers: bearer(ADMIN),
-      body: JSON.stringify({ name: 'perm', owner: 'perm' }),
+      body: JSON.stringify({ name: 'perm', owner: 'perm', agent: { id: 'agent-perm', role: 'dev' } }),
     });
     expect(k.status).toBe(201);
     const { key } = (await k.json()) as { key: string };
@@ -298,6 +301,13 @@ describe('deploy/nats/nats-prod.conf with all five services, each as its own use
     expect(r.status).toBe(202);
     expect(((await r.json()) as { run_id: string }).run_id).toBe(p.run_id);
     expect((await runWith(p.run_id, TERMINAL, 'to finish')).status).toBe('succeeded');
+    // the key speaks for agent-perm as dev only
+    const ops = await fetch(`${sys.url('ingest')}/v1/tasks`, {
+      method: 'POST',
+      headers: bearer(key),
+      body: JSON.stringify(proposal('fs.read_file', { path: 'notes/api.md' }, 'ops')),
+    });
+    expect(ops.status).toBe(403);
     const bad = await fetch(`${sys.url('ingest')}/v1/tasks`, {
       method: 'POST',
       headers: bearer(`wk_${randomBytes(32).toString('base64url')}`),
@@ -353,7 +363,43 @@ describe('deploy/nats/nats-prod.conf with all five services, each as its own use
     ).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 500));
     expect(existsSync(join(workspace, 'forged.txt'))).toBe(false);
-    expect(violations('integrator').some((l) => l.includes('warden.cmd.workers.dev.execute'))).toBe(true);
+    expect(violations('integrator_dev').some((l) => l.includes('warden.cmd.workers.dev.execute'))).toBe(true);
+  });
+
+  it('an integrator cannot submit under a role it was not granted: the server refuses the publish', async () => {
+    const errors = permissionErrors(integrator);
+    const ops = proposal('fs.write_file', { path: 'ops-only.txt', content: 'x' }, 'ops');
+    // another role's subject, and the unscoped subject (any role): no PubAck, nothing reaches WARDEN_INGEST
+    for (const subject of ['warden.ingest.tasks.ops', 'warden.ingest.tasks'])
+      await expect(
+        jetstream(integrator, { timeout: 1500 }).publish(subject, JSON.stringify(ops), { msgID: newId() }),
+      ).rejects.toThrow();
+    await waitFor(
+      () => ['warden.ingest.tasks.ops', 'warden.ingest.tasks'].every((s) => errors.some((e) => e.includes(`"${s}"`))),
+      'publish violations for the ungranted subjects',
+      5000,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await getRun(ops.run_id)).toBeUndefined();
+    expect(existsSync(join(workspace, 'ops-only.txt'))).toBe(false);
+  });
+
+  it('a role mismatch on its own role subject becomes task_rejected on agent.role; no run', async () => {
+    const nc = await as(INTEGRATOR, INTEGRATOR_INBOX);
+    const msgId = `role-mismatch-${randomBytes(4).toString('hex')}`;
+    const seen: { data: { errors: { path: string }[]; agent_id?: string } }[] = [];
+    nc.subscribe(`warden.events.rejected.${msgId}.task_rejected`, {
+      callback: (_e, m) => void seen.push(m.json()),
+    });
+    await nc.flush();
+    const ops = proposal('fs.write_file', { path: 'ops-claimed.txt', content: 'x' }, 'ops');
+    const ack = await submit(ops, msgId);
+    expect(ack.stream).toBe('WARDEN_INGEST');
+    await waitFor(() => seen.length > 0, 'task_rejected for the role mismatch', 10_000);
+    expect(seen[0]!.data).toMatchObject({ agent_id: 'agent-perm', errors: [{ path: 'agent.role' }] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await getRun(ops.run_id)).toBeUndefined();
+    expect(existsSync(join(workspace, 'ops-claimed.txt'))).toBe(false);
   });
 
   it('workers refuse an unsigned command and announce command_refused on both subject shapes', async () => {
@@ -390,7 +436,7 @@ describe('deploy/nats/nats-prod.conf with all five services, each as its own use
   });
 
   it("refuses integrators the directory, the command and other subjects, the stream API and the services' inboxes", async () => {
-    const nc = await as('INTEGRATOR', INTEGRATOR_INBOX);
+    const nc = await as(INTEGRATOR, INTEGRATOR_INBOX);
     const errors = permissionErrors(nc);
     for (const subject of ['warden.events.directory.>', 'warden.events.>', '_INBOX.>', 'warden.cmd.>', '$KV.>']) {
       const sub = nc.subscribe(subject);
@@ -422,17 +468,17 @@ describe('deploy/nats/nats-prod.conf with all five services, each as its own use
       5000,
     );
     // with the default inbox prefix not even a PubAck can come back
-    const wrongInbox = await as('INTEGRATOR');
+    const wrongInbox = await as(INTEGRATOR);
     await expect(
       jetstream(wrongInbox, { timeout: 1500 }).publish(
-        'warden.ingest.tasks',
+        'warden.ingest.tasks.dev',
         JSON.stringify(proposal('git.status', {})),
       ),
     ).rejects.toThrow();
   });
 
   it('lets integrators follow run events and their rejections live', async () => {
-    const nc = await as('INTEGRATOR', INTEGRATOR_INBOX);
+    const nc = await as(INTEGRATOR, INTEGRATOR_INBOX);
     const seen: string[] = [];
     nc.subscribe('warden.events.run.>', { callback: (_e, m) => void seen.push(m.subject) });
     nc.subscribe('warden.events.rejected.>', { callback: (_e, m) => void seen.push(m.subject) });

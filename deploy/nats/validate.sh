@@ -2,7 +2,7 @@
 # Checks that nats-prod.conf parses (`nats-server -t`), with placeholder passwords.
 set -eu
 here=$(dirname "$0")
-for u in SYS INGEST POLICY ORCHESTRATOR APPROVALS WORKERS INTEGRATOR; do
+for u in SYS INGEST POLICY ORCHESTRATOR APPROVALS WORKERS INTEGRATOR_DEV; do
   eval "export NATS_${u}_PASSWORD=\${NATS_${u}_PASSWORD:-placeholder-$u}"
 done
 export NATS_SERVER_NAME="${NATS_SERVER_NAME:-warden-1}"
