@@ -10,7 +10,9 @@ import { loadConfig as orchestratorConfig } from '../services/orchestrator/src/c
 import { auditKeysFromConfig } from '../services/orchestrator/src/audit/audit-key';
 import { loadConfig as approvalsConfig } from '../services/approvals/src/config';
 import { loadConfig as workersConfig } from '../services/workers/src/config';
-import { build } from '../tools/lib/kustomize';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a plain-JS tool, used by CI and by hand
+const { build } = require('../tools/lib/kustomize.js') as { build(dir: string): unknown[] };
 
 const ROOT = join(__dirname, '..');
 const K8S = join(ROOT, 'deploy', 'kubernetes');
