@@ -146,7 +146,9 @@ describe('Warden on a 3-node NATS cluster with R3 streams: a node killed -9 unde
           ? { tool: 'fs.write_file', args: { path, content: runId } }
           : { tool: 'fs.read_file', args: { path: 'in.txt' } },
       });
-      for (let attempt = 0; attempt < 20; attempt++) {
+      // while a stream elects a new leader a publish fails fast (no responders): keep trying for a minute
+      const deadline = Date.now() + 60_000;
+      for (let attempt = 0; Date.now() < deadline; attempt++) {
         try {
           await t.bus.js.publish(t.subjects.ingestTasks, body, { msgID: runId, timeout: 5000 });
           acked.add(runId);
@@ -154,7 +156,7 @@ describe('Warden on a 3-node NATS cluster with R3 streams: a node killed -9 unde
           return;
         } catch {
           publishFailures++;
-          await new Promise((r) => setTimeout(r, 250));
+          await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** Math.min(attempt, 4))));
         }
       }
     }

@@ -126,7 +126,7 @@ export class NatsCluster {
     await this.waitHealthy(60_000);
   }
 
-  /** Index of the node that leads `stream` (from the cluster info JetStream reports). */
+  /** Index of the node named `serverName` (e.g. a stream leader from its cluster info), or -1. */
   indexOf(serverName: string | undefined): number {
     return this.nodes.findIndex((n) => n.name === serverName);
   }
