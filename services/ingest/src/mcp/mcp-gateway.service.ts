@@ -16,12 +16,12 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { toolArgsSchema } from '@warden/contracts';
+import { toolArgsSchema, type TaskSubmission } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER, type Principal, type RawBodyRequest } from '@warden/runtime';
 import type { IngestConfig } from '../config';
-import { mcpSource } from '../submission/domain/submission';
+import { mcpSource, runIdFor } from '../submission/domain/submission';
 import { HttpIntakeService } from '../submission/http/http-intake.service';
 import { AWAIT_RUN_LISTING, AWAIT_RUN_TOOL, AwaitRunArgs, argumentErrors, workerToolsFor } from './domain/tool-catalog';
 import {
@@ -35,7 +35,7 @@ import {
 } from './domain/run-view';
 import { McpSessionRepository, type McpSession } from './mcp-session.repository';
 import { RunCanceller } from './run-canceller';
-import { RunWatcher } from './run-watcher';
+import { RunWatcher, type Expectation } from './run-watcher';
 import { UPSTREAM_CATALOG, type UpstreamCatalog } from './upstream-catalog';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -213,17 +213,23 @@ export class McpGateway implements OnModuleDestroy {
       idempotency_key: key,
       metadata: { mcp: { request_id: extra.requestId } },
     };
-    const result = await this.intake.submit('mcp', new TextEncoder().encode(JSON.stringify(submission)), (s) =>
-      mcpSource({
-        requestId: newId(),
-        submission: { agent: s.agent, idempotency_key: key },
-        traceparent,
-        submittedBy: { kind: 'api_key', id: principal.id, ...(principal.owner ? { owner: principal.owner } : {}) },
-      }),
-    );
+    const source = mcpSource({
+      requestId: newId(),
+      submission,
+      traceparent,
+      submittedBy: { kind: 'api_key', id: principal.id, ...(principal.owner ? { owner: principal.owner } : {}) },
+    });
+    // follow the run before it exists: a new run's every event reaches this process's one follower
+    const runId = runIdFor(submission as TaskSubmission, source);
+    const expectation = this.watcher.expect(runId);
+    // never throws (failures are `unavailable`)
+    const result = await this.intake.submit('mcp', new TextEncoder().encode(JSON.stringify(submission)), () => source);
+    if (!(result.kind === 'accepted' && result.runId === runId)) expectation.cancel();
     switch (result.kind) {
       case 'accepted':
+        return this.waitFor(result.runId, extra, progressToken, result.runId === runId ? expectation : undefined);
       case 'duplicate':
+        // an earlier request of this id made the run: replay it from its first event
         return this.waitFor(result.runId, extra, progressToken);
       case 'refused':
         return refusedResult(`Warden refused this proposal (${result.code}); nothing was run:`, result.errors);
@@ -255,6 +261,7 @@ export class McpGateway implements OnModuleDestroy {
     runId: string,
     extra: Extra,
     progressToken: string | number | undefined,
+    expectation?: Expectation,
   ): Promise<ToolCallResult> {
     let progress = 0;
     let said = '';
@@ -277,11 +284,12 @@ export class McpGateway implements OnModuleDestroy {
       if (latest?.status === 'awaiting_approval') tell(progressText(latest, this.hints));
     }, HEARTBEAT_MS);
     try {
-      const { view, end } = await this.watcher.wait(runId, {
+      const opts = {
         deadline: Date.now() + this.config.MCP_APPROVAL_WAIT_SECONDS * 1000,
         signal: AbortSignal.any([extra.signal, this.shutdown.signal]),
         onChange,
-      });
+      };
+      const { view, end } = await (expectation ? expectation.wait(opts) : this.watcher.wait(runId, opts));
       return end === 'terminal' ? terminalResult(view) : pendingResult(view, this.hints, AWAIT_RUN_TOOL);
     } finally {
       clearInterval(heartbeat);

@@ -1,7 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
-import type { Subjects } from '@warden/contracts';
-import { BusMessage, ForgedEventError, decodeEnvelope, type BusConnection } from '@warden/bus';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { AnyEnvelope, Subjects } from '@warden/contracts';
+import { ForgedEventError, decodeEnvelope, type BusConnection } from '@warden/bus';
 import { Logger } from '@warden/observability';
 import { BUS, LOGGER, SUBJECTS } from '@warden/runtime';
 import { emptyView, evolveView, viewTerminal, type RunView } from './domain/run-view';
@@ -17,15 +17,34 @@ export interface WaitOptions {
   onChange?: (view: RunView) => void;
 }
 
+export interface WaitOutcome {
+  view: RunView;
+  end: WaitEnd;
+}
+
+/** A run followed from before it exists (see {@link RunWatcher.expect}). */
+export interface Expectation {
+  wait(opts: WaitOptions): Promise<WaitOutcome>;
+  /** Stops following (the run turned out to exist already). */
+  cancel(): void;
+}
+
 /**
- * Follows one run's events without polling: an ordered consumer on `warden.events.run.<run_id>.>`
- * from the run's first event, folded into a {@link RunView} until the run is terminal. Every event is
- * verified (signature of its one producer) before it counts; a forged one changes nothing. Being a
- * replay of the stream, any replica can wait for any run, also after a restart.
+ * Follows runs without polling, verifying every event (the signature of its one producer) before it
+ * counts; a forged event changes nothing. Two ways in:
+ * - {@link expect}: a run this process is about to create. One ordered consumer per process, on every
+ *   run event from its start on (`warden.events.run.>`, new only), hands each event to the runs
+ *   someone expects; so a call costs no consumer of its own.
+ * - {@link wait}: a run that may already have events (a retried request, `warden.await_run`, another
+ *   replica's run): an ordered consumer on `warden.events.run.<run_id>.*` replays it from its first event
+ *   and follows it. Being a replay of the stream, any replica can wait for any run, also after a restart.
  */
 @Injectable()
-export class RunWatcher {
+export class RunWatcher implements OnModuleInit, OnModuleDestroy {
   private readonly log: Logger;
+  private readonly expected = new Map<string, Set<(env: AnyEnvelope) => void>>();
+  private live?: ConsumerMessages;
+  private liveLoop?: Promise<void>;
 
   constructor(
     @Inject(BUS) private readonly bus: BusConnection,
@@ -35,50 +54,120 @@ export class RunWatcher {
     this.log = logger.child('mcp-run-watcher');
   }
 
-  async wait(runId: string, opts: WaitOptions): Promise<{ view: RunView; end: WaitEnd }> {
-    let view = emptyView(runId);
-    if (opts.signal?.aborted) return { view, end: 'aborted' };
+  async onModuleInit(): Promise<void> {
     const consumer = await this.bus.js.consumers.get(this.subjects.streams.events, {
-      filter_subjects: this.subjects.event(runId, '*'),
+      filter_subjects: this.subjects.runEvents,
+      deliver_policy: DeliverPolicy.New,
+    });
+    const messages = await consumer.consume({ max_messages: 1000 });
+    this.live = messages;
+    this.liveLoop = (async () => {
+      for await (const raw of messages) {
+        // `<prefix>.events.run.<run_id>.<type>`: only the runs someone waits for are decoded
+        const tokens = raw.subject.split('.');
+        const waiters = this.expected.get(tokens[tokens.length - 2] ?? '');
+        if (!waiters) continue;
+        const env = this.decode(raw);
+        if (env) for (const fn of [...waiters]) fn(env);
+      }
+    })().catch((err: unknown) => this.log.error('run event follower ended', { error: err as Error }));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.live?.close().catch(() => undefined);
+    await this.liveLoop;
+  }
+
+  /**
+   * Starts following `runId` before it exists: call before submitting the proposal that creates it,
+   * then {@link Expectation.wait}. Every event of the run from now on is seen, in stream order.
+   */
+  expect(runId: string): Expectation {
+    const key = runId.toLowerCase();
+    const buffered: AnyEnvelope[] = [];
+    let deliver: (env: AnyEnvelope) => void = (env) => buffered.push(env);
+    const fn = (env: AnyEnvelope) => deliver(env);
+    let set = this.expected.get(key);
+    if (!set) this.expected.set(key, (set = new Set()));
+    set.add(fn);
+    const cancel = () => {
+      set.delete(fn);
+      if (set.size === 0 && this.expected.get(key) === set) this.expected.delete(key);
+    };
+    return {
+      cancel,
+      wait: (opts) =>
+        this.follow(key, opts, (push) => {
+          deliver = push;
+          for (const env of buffered.splice(0)) push(env);
+          return cancel;
+        }),
+    };
+  }
+
+  /** Replays `runId` from its first event and follows it until terminal, the deadline or an abort. */
+  async wait(runId: string, opts: WaitOptions): Promise<WaitOutcome> {
+    const key = runId.toLowerCase();
+    if (opts.signal?.aborted) return { view: emptyView(key), end: 'aborted' };
+    const consumer = await this.bus.js.consumers.get(this.subjects.streams.events, {
+      filter_subjects: this.subjects.event(key, '*'),
       deliver_policy: DeliverPolicy.All,
     });
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 64 });
-    let end: WaitEnd | undefined;
-    const stop = (why: WaitEnd) => {
-      if (end) return;
-      end = why;
-      void messages.close().catch(() => undefined);
-    };
-    const timer = setTimeout(() => stop('timeout'), Math.max(0, opts.deadline - Date.now()));
-    const onAbort = () => stop('aborted');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const messages = await consumer.consume({ max_messages: 64 });
+    return this.follow(key, opts, (push) => {
+      void (async () => {
+        for await (const raw of messages) {
+          const env = this.decode(raw);
+          if (env) push(env);
+        }
+      })().catch(() => undefined);
+      return () => void messages.close().catch(() => undefined);
+    });
+  }
+
+  /** Folds the events `source` pushes into a view until it is terminal, the deadline passes or the signal aborts. */
+  private follow(
+    runId: string,
+    opts: WaitOptions,
+    source: (push: (env: AnyEnvelope) => void) => () => void,
+  ): Promise<WaitOutcome> {
+    return new Promise<WaitOutcome>((resolve) => {
+      let view = emptyView(runId);
+      let done = false;
+      let stop: () => void = () => undefined;
+      const finish = (end: WaitEnd) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        stop();
+        resolve({ view, end });
+      };
+      const timer = setTimeout(() => finish('timeout'), Math.max(0, opts.deadline - Date.now()));
+      const onAbort = () => finish('aborted');
+      if (opts.signal?.aborted) return finish('aborted');
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      stop = source((env) => {
+        if (done) return;
+        const next = evolveView(view, env);
+        if (next === view) return;
+        view = next;
+        opts.onChange?.(view);
+        if (viewTerminal(view)) finish('terminal');
+      });
+      if (done) stop();
+    });
+  }
+
+  /** The verified envelope of a run event, or undefined (forged or malformed: it changes nothing). */
+  private decode(raw: JsMsg): AnyEnvelope | undefined {
     try {
-      for await (const raw of messages) {
-        const m = new BusMessage(raw);
-        let next: RunView;
-        try {
-          next = evolveView(view, decodeEnvelope(m.json()));
-        } catch (err) {
-          // forged or malformed: it changes nothing here either (the check already counted and logged it)
-          if (!(err instanceof ForgedEventError))
-            this.log.warn('run event ignored: invalid', { run_id: runId, seq: m.seq, error: err as Error });
-          continue;
-        }
-        if (next !== view) {
-          view = next;
-          opts.onChange?.(view);
-        }
-        if (viewTerminal(view)) {
-          stop('terminal');
-          break;
-        }
-        if (end) break;
-      }
-    } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      stop(end ?? 'aborted');
+      return decodeEnvelope(raw.json());
+    } catch (err) {
+      // a forgery was already counted and logged by the check
+      if (!(err instanceof ForgedEventError))
+        this.log.warn('run event ignored: invalid', { subject: raw.subject, seq: raw.seq, error: err as Error });
+      return undefined;
     }
-    return { view, end: viewTerminal(view) ? 'terminal' : (end ?? 'aborted') };
   }
 }
