@@ -56,7 +56,13 @@ export const WorkersEnv = BaseEnv.extend({
   /** prlimit of each sandbox: address space (Node needs ~1 GB of it), CPU seconds, processes, file size. */
   WORKER_SANDBOX_MEMORY_MB: z.coerce.number().int().min(256).default(2048),
   WORKER_SANDBOX_CPU_SECONDS: z.coerce.number().int().min(1).default(300),
-  WORKER_SANDBOX_NPROC: z.coerce.number().int().min(1).default(512),
+  /**
+   * Processes and threads of the sandbox user (RLIMIT_NPROC counts threads, and every sandbox is a
+   * Node process of about 11): also `pids.max` of all the worker's sandboxes together.
+   */
+  WORKER_SANDBOX_NPROC: z.coerce.number().int().min(1).default(4096),
+  /** Memory of all the worker's sandboxes together (cgroup v1 `memory.limit_in_bytes`), MB. */
+  WORKER_SANDBOX_TOTAL_MEMORY_MB: z.coerce.number().int().min(256).default(8192),
   WORKER_SANDBOX_FSIZE_MB: z.coerce.number().int().min(1).default(64),
   /** `user[:group]` sandboxes run as when the worker is root (owner of the workspace). */
   WORKER_SANDBOX_USER: z

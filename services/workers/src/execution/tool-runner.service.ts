@@ -77,6 +77,7 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
       memoryMb: c.WORKER_SANDBOX_MEMORY_MB,
       cpuSeconds: c.WORKER_SANDBOX_CPU_SECONDS,
       nproc: c.WORKER_SANDBOX_NPROC,
+      totalMemoryMb: c.WORKER_SANDBOX_TOTAL_MEMORY_MB,
       fsizeMb: c.WORKER_SANDBOX_FSIZE_MB,
       user: c.WORKER_SANDBOX_USER,
       production: c.NODE_ENV === 'production',

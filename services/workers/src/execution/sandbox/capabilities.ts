@@ -43,6 +43,11 @@ export interface SandboxLimits {
   nproc: number;
   fsizeMb: number;
   /**
+   * Memory of all the worker's sandboxes together (its cgroup), MB; default {@link memoryMb}. Each
+   * sandbox is a Node process (~50 MB resident), so the total must cover every pool's sandboxes.
+   */
+  totalMemoryMb?: number;
+  /**
    * Drop to this `user[:group]` (names or ids) when running as root; default
    * {@link DEFAULT_SANDBOX_USER}, created when missing.
    */
@@ -162,10 +167,11 @@ function makeCgroups(limits: SandboxLimits): { dirs: string[]; what: string } | 
     mkdirSync(pids, { recursive: true });
     writeFileSync(path.join(pids, 'pids.max'), String(limits.nproc));
     mkdirSync(memory, { recursive: true });
-    writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(limits.memoryMb * 1024 * 1024));
+    const totalMb = limits.totalMemoryMb ?? limits.memoryMb;
+    writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(totalMb * 1024 * 1024));
     return {
       dirs: [pids, memory],
-      what: `cgroup v1 (pids.max ${limits.nproc}, memory ${limits.memoryMb} MB, all sandboxes together)`,
+      what: `cgroup v1 (pids.max ${limits.nproc}, memory ${totalMb} MB, all sandboxes together)`,
     };
   } catch {
     for (const d of [pids, memory]) {

@@ -43,7 +43,7 @@ export interface ExecSpec {
 
 let nextId = 1;
 /** How long a starting sandbox may take to report ready (namespaces, mounts and Node start-up). */
-const READY_TIMEOUT_MS = 10_000;
+const READY_TIMEOUT_MS = 30_000;
 
 /**
  * A pool of sandbox processes (one kind: with or without network). Each execution takes an idle
