@@ -241,6 +241,8 @@ describe('one trace per run across all five services (spans exported over OTLP/H
     expect(execute.attributes).toMatchObject({
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': 'fs.write_file',
+      'gen_ai.agent.id': 'agent-trace',
+      'gen_ai.conversation.id': 'sess-trace',
       'warden.run_id': p.run_id,
     });
     const workerConsume = parentOf(execute)!;

@@ -14,6 +14,9 @@ export const ExecuteCommand = z.object({
   decision: Decision,
   decision_hash: Sha256,
   approval_id: Uuid.optional(),
+  /** Who proposed the action (the run's agent) and in which session: for the execution's trace span. */
+  agent_id: z.string().optional(),
+  session_id: z.string().optional(),
   trace_id: TraceId,
   causation_id: z.string(),
   issued_at: z.iso.datetime({ offset: true }),
@@ -21,7 +24,10 @@ export const ExecuteCommand = z.object({
 });
 export type ExecuteCommand = z.infer<typeof ExecuteCommand>;
 
-/** Exactly what the orchestrator signs and workers verify: (run_id, role, action, decision digest). */
+/**
+ * Exactly what the orchestrator signs and workers verify: (run_id, role, action, decision digest,
+ * approval), and the agent and session when the command names them.
+ */
 export function executeCommandSigningPayload(cmd: Omit<ExecuteCommand, 'signature'>): unknown {
   return {
     run_id: cmd.run_id,
@@ -29,6 +35,8 @@ export function executeCommandSigningPayload(cmd: Omit<ExecuteCommand, 'signatur
     action: cmd.action,
     decision_hash: cmd.decision_hash,
     approval_id: cmd.approval_id ?? null,
+    ...(cmd.agent_id !== undefined ? { agent_id: cmd.agent_id } : {}),
+    ...(cmd.session_id !== undefined ? { session_id: cmd.session_id } : {}),
   };
 }
 

@@ -273,6 +273,8 @@ export class RunExecutor {
         'gen_ai.operation.name': 'execute_tool',
         'gen_ai.tool.name': tool,
         'gen_ai.tool.call.id': cmd.command_id,
+        ...(cmd.agent_id ? { 'gen_ai.agent.id': cmd.agent_id } : {}),
+        ...(cmd.session_id ? { 'gen_ai.conversation.id': cmd.session_id } : {}),
         'warden.run_id': cmd.run_id,
         'warden.worker.role': cmd.role,
         'warden.worker.id': this.config.WORKER_ID,

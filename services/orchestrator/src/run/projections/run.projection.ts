@@ -137,6 +137,8 @@ export class RunProjection implements ProjectionHandler {
       decision: r.decision,
       decision_hash: sha256Canonical(r.decision),
       approval_id: r.approvalId,
+      ...(state.agent ? { agent_id: state.agent.id } : {}),
+      ...(state.sessionId ? { session_id: state.sessionId } : {}),
       trace_id: cause.trace_id,
       causation_id: cause.id,
       issued_at: now.toISOString(),
