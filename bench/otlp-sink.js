@@ -23,5 +23,8 @@ http
     });
   })
   .listen(port, '127.0.0.1', () => console.log(`otlp sink on http://127.0.0.1:${port}`));
-setInterval(() => console.log(`otlp sink: ${requests} export requests, ${(bytes / 1e6).toFixed(1)} MB`), 10_000).unref();
+setInterval(
+  () => console.log(`otlp sink: ${requests} export requests, ${(bytes / 1e6).toFixed(1)} MB`),
+  10_000,
+).unref();
 process.on('SIGTERM', () => process.exit(0));
