@@ -256,7 +256,11 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     const m = meta(r);
     expect(m).toMatchObject({ status: 'succeeded', outcome: 'allow', tier: 1 });
     expect(m.policy_digest).toMatch(/^sha256:/);
-    const run = (await getRun(m.run_id!))!;
+    // the call returns on the run's own events; the orchestrator's read model may still be a batch behind
+    const run = await waitFor(async () => {
+      const r = await getRun(m.run_id!);
+      return r?.status === 'succeeded' ? r : undefined;
+    }, 'the run succeeded in the orchestrator');
     expect(run.agent).toEqual({ id: 'agent-mcp', role: 'dev' });
     expect(run.session_id).toBe(transport.sessionId);
     expect(await receivedCount(m.run_id!)).toBe(1);

@@ -179,7 +179,8 @@ describe('orchestrator on real NATS + Postgres', () => {
     expect(run.events.map((e) => e.type)).toEqual(['task_received', 'decision_made', 'run_queued']);
     expect(run.events[1]!.id).toBe(decided.id);
     expect(run.decision.signature).toBe(decided.data.signature);
-    await waitFor(async () => (await metric(forgedDecisionsMetric)) === before + 1, 'the forged decision counted');
+    // each of the orchestrator's projections (runs, audit) refuses and counts it
+    await waitFor(async () => (await metric(forgedDecisionsMetric)) >= before + 1, 'the forged decision counted');
     const dead = await readAll(t.bus, t.subjects.streams.deadLetters, t.subjects.deadLetter('orchestrator', 'runs'));
     expect(dead.some((m) => (m.json() as { run_id?: string; type?: string }).run_id === runId)).toBe(true);
   });
@@ -283,7 +284,7 @@ describe('orchestrator on real NATS + Postgres', () => {
     )[0]!;
     await t.bus.js.publish(t.subjects.event(a.runId, 'approval_granted'), JSON.stringify(theirs.json()));
     await waitFor(
-      async () => (await metric(/^warden_security_forged_events_total\{[^}]*type="approval_granted"/)) === before + 1,
+      async () => (await metric(/^warden_security_forged_events_total\{[^}]*type="approval_granted"/)) >= before + 1,
       'the forged grant counted',
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -507,7 +508,7 @@ describe('orchestrator on real NATS + Postgres', () => {
     await t.bus.js.publish(t.subjects.event(a.runId, 'run_cancelled'), JSON.stringify(theirs.json()));
     await waitFor(
       async () =>
-        (await metric(/^warden_security_forged_events_total\{[^}]*type="run_(cancelled|succeeded)"/)) === before + 2,
+        (await metric(/^warden_security_forged_events_total\{[^}]*type="run_(cancelled|succeeded)"/)) >= before + 2,
       'both forgeries counted',
     );
     await new Promise((r) => setTimeout(r, 300));
