@@ -165,6 +165,13 @@ describe('one trace per run across all five services (spans exported over OTLP/H
       throw new Error(`${err.message}; ${receiver.spans.length} spans received, this trace: ${seen.join(', ')}`);
     });
 
+  /** Whether every parent is exported yet (a parent span ends, and so is exported, after its children). */
+  function connected(spans: ReceivedSpan[]): boolean {
+    const ids = new Set(spans.map((s) => s.spanId));
+    const dangling = spans.filter((s) => s.parentSpanId && !ids.has(s.parentSpanId));
+    return dangling.every((s) => s.scope === 'warden-ingest' && s.parentSpanId === dangling[0]!.parentSpanId);
+  }
+
   /** Every parent a span names is a span of the same trace, but for the run's entry (the submitter's context). */
   function expectConnected(spans: ReceivedSpan[]): void {
     const ids = new Set(spans.map((s) => s.spanId));
@@ -197,7 +204,10 @@ describe('one trace per run across all five services (spans exported over OTLP/H
       (s) =>
         SERVICES.every((svc) => s.some((x) => x.scope === svc)) &&
         s.some((x) => x.name.startsWith('execute_tool')) &&
-        s.some((x) => x.name === 'process orchestrator-runs' && x.attributes['warden.event.type'] === 'run_succeeded'),
+        s.some(
+          (x) => x.name === 'process orchestrator-runs' && x.attributes['warden.event.type'] === 'run_succeeded',
+        ) &&
+        connected(s),
     );
     expect(new Set(spans.map((s) => s.scope))).toEqual(expect.objectContaining({}));
     for (const svc of SERVICES) expect(spans.some((s) => s.scope === svc)).toBe(true);
@@ -289,7 +299,10 @@ describe('one trace per run across all five services (spans exported over OTLP/H
     expect(run.status).toBe('succeeded');
     const spans = await traceWith(
       run.trace_id,
-      (s) => s.some((x) => x.name === 'approval_wait') && s.some((x) => x.name === 'execute_tool fs.write_file'),
+      (s) =>
+        s.some((x) => x.name === 'approval_wait') &&
+        s.some((x) => x.name === 'execute_tool fs.write_file') &&
+        connected(s),
     );
     expectConnected(spans);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
