@@ -9,8 +9,12 @@ import {
 
 describe('tool argument schemas (one definition for workers and policy)', () => {
   it('knows every fixed tool, deploy.<target> by pattern, and nothing else', () => {
-    expect(toolArgsSchema('email.draft')).toBeDefined();
-    expect(toolArgsSchema('deploy.staging')).toBeDefined();
+    // each known tool's schema accepts its own arguments and names a wrong field
+    expect(toolArgsSchema('email.draft')!.safeParse({ to: 'a@example.com', subject: 's', text: 'b' }).success).toBe(
+      true,
+    );
+    expect(toolArgsSchema('email.draft')!.safeParse({ to: 'a@example.com', bogus: 1 }).success).toBe(false);
+    expect(toolArgsSchema('deploy.staging')!.safeParse({ ref: 'v1' }).success).toBe(true);
     expect(toolArgsSchema('deploy.canary')).not.toBe(toolArgsSchema('deploy.staging'));
     expect(toolArgsSchema('deploy.Bad')).toBeUndefined();
     expect(toolArgsSchema('email.queue')).toBeUndefined();

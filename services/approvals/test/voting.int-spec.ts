@@ -218,7 +218,7 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
     }
     // a genuine request published after them is in the inbox, so they have been read by then
     const after = await requestApproval();
-    expect(after.approvalId).toBeDefined();
+    expect((await call('GET', `/v1/approvals/${after.approvalId}`, ADMIN)).body).toMatchObject({ status: 'pending' });
     const view = (await call('GET', `/v1/approvals/${a.approvalId}`, ADMIN)).body as {
       status: string;
       votes: unknown[];
