@@ -394,7 +394,11 @@ describe('warden CLI against the running services', () => {
     it('replay <run_id> reproduces a recorded decision exactly (exit 0)', async () => {
       const runId = await submit('fs.read_file', 'path=hello.txt');
       expect(await terminal(runId)).toBe('succeeded');
-      const r = await cli(['replay', runId]);
+      // policy's decisions read model lingers up to 250 ms behind the run: replay once it has the run
+      const r = await waitFor(async () => {
+        const x = await cli(['replay', runId]);
+        return x.code === 0 ? x : undefined;
+      }, 'the decision recorded for replay');
       expect(r.code).toBe(0);
       expect(r.out).toMatch(
         new RegExp(`^${runId} under sha256:[0-9a-f]{64}: reproduced exactly \\(allow \\[fs-read\\]\\)`),
