@@ -5,6 +5,7 @@ import { RunResult } from './result';
 import { Agent, TaskSubmissionFields } from './submission';
 import { DirectoryEventSchemas } from './directory';
 import { DeadLetterEventSchemas } from './dead-letters';
+import { ExecutionEventSchemas } from './execution';
 
 /** How a submission reached ingest (`mcp`: a tools/call through the MCP gateway). */
 export const Channel = z.enum(['bus', 'http', 'webhook', 'mcp']);
@@ -173,6 +174,7 @@ export const EventDataSchemas = {
   review_resolved: ReviewResolvedData,
   ...DirectoryEventSchemas,
   ...DeadLetterEventSchemas,
+  ...ExecutionEventSchemas,
 } as const;
 
 export type EventType = keyof typeof EventDataSchemas;

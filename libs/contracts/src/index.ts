@@ -11,3 +11,4 @@ export * from './validation';
 export * from './producers';
 export * from './tools';
 export * from './mcp';
+export * from './execution';

@@ -39,6 +39,10 @@ export const EVENT_PRODUCERS: Readonly<Record<EventType, Producer>> = {
   api_key_revoked: 'ingest',
   dead_letter_redriven: 'orchestrator',
   dead_letter_discarded: 'orchestrator',
+  execution_granted: 'orchestrator',
+  execution_reported: 'ingest',
+  execution_succeeded: 'orchestrator',
+  execution_failed: 'orchestrator',
 };
 
 /** Whether `name` is one of the {@link PRODUCERS}. */

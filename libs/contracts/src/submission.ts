@@ -22,6 +22,15 @@ export const Usage = z.strictObject({
   cost_usd: z.number().nonnegative().optional(),
 });
 
+/**
+ * Who executes a run's action once it may run: Warden's workers (`worker`, the default) or the
+ * client that proposed it (`client`, "bring your own executor": the client receives a single-use
+ * signed {@link ExecutionGrant}, runs the tool in its own process and reports the outcome).
+ * @example Executor.parse('client')
+ */
+export const Executor = z.enum(['worker', 'client']);
+export type Executor = z.infer<typeof Executor>;
+
 /** The submission's fields, without the input rule (for schemas that extend it). */
 export const TaskSubmissionFields = z.strictObject({
   run_id: Uuid.optional(),
@@ -32,6 +41,8 @@ export const TaskSubmissionFields = z.strictObject({
   intent: z.string().max(4000).optional(),
   usage: Usage.optional(),
   metadata: JsonObject.optional(),
+  /** Who runs the action once it may run (default `worker`); `client`: see {@link Executor}. */
+  executor: Executor.optional(),
 });
 
 /**
