@@ -3,7 +3,8 @@
 /**
  * `npm start`: checks NATS/Postgres/Redis, creates the database, makes sure a signing key exists,
  * builds, then runs the five services as child processes with prefixed output. Ctrl-C or SIGTERM
- * stops them all (SIGTERM, then SIGKILL after 10 s).
+ * stops them all (SIGTERM, then SIGKILL after 10 s). `--replicas N` (or WARDEN_REPLICAS) runs N of
+ * each: replica r (1-based) listens on the service's port + 100 × (r − 1), its metrics with it.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,21 +20,38 @@ const SERVICES = [
   { name: 'workers', portVar: 'WORKERS_PORT', port: 7105 },
 ];
 const STOP_TIMEOUT_MS = 10_000;
+/** Replica r of a service listens on its base port + REPLICA_PORT_STEP × (r − 1). */
+const REPLICA_PORT_STEP = 100;
+const MAX_REPLICAS = 9;
 const READY_TIMEOUT_MS = 60_000;
 
-const USAGE = `Usage: npm start [-- --no-build] [--only ingest,policy,...]
+const USAGE = `Usage: npm start [-- --no-build] [--only ingest,policy,...] [--replicas N]
 
 Runs the five Warden services against NATS_URL, DATABASE_URL and REDIS_URL.
   --no-build     skip "tsc -b tsconfig.build.json" (use the existing dist/)
   --only a,b     start only these services (${SERVICES.map((s) => s.name).join(', ')})
+  --replicas N   run N (1-${MAX_REPLICAS}) of each service (default WARDEN_REPLICAS or 1); replica r
+                 listens on the service's port + ${REPLICA_PORT_STEP} × (r − 1)
   -h, --help     this text`;
 
-function parseArgs(argv) {
-  const opts = { build: true, only: null };
+/** A replica count from the command line or WARDEN_REPLICAS: a whole number from 1 to MAX_REPLICAS. */
+function parseReplicas(value, from) {
+  const n = /^[0-9]+$/.test(String(value ?? '').trim()) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_REPLICAS)
+    throw new Error(`${from} must be a whole number from 1 to ${MAX_REPLICAS} (got "${value ?? ''}")`);
+  return n;
+}
+
+function parseArgs(argv, env = process.env) {
+  const opts = { build: true, only: null, replicas: 1 };
+  if (env.WARDEN_REPLICAS !== undefined && env.WARDEN_REPLICAS !== '')
+    opts.replicas = parseReplicas(env.WARDEN_REPLICAS, 'WARDEN_REPLICAS');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--no-build') opts.build = false;
-    else if (a === '--only' || a.startsWith('--only=')) {
+    else if (a === '--replicas' || a.startsWith('--replicas=')) {
+      opts.replicas = parseReplicas(a === '--replicas' ? argv[++i] : a.slice('--replicas='.length), '--replicas');
+    } else if (a === '--only' || a.startsWith('--only=')) {
       const value = a === '--only' ? argv[++i] : a.slice('--only='.length);
       if (!value) throw new Error('--only needs a comma-separated list of services');
       opts.only = value
@@ -128,8 +146,15 @@ async function main() {
     return 0;
   }
   const services = SERVICES.filter((s) => !opts.only || opts.only.includes(s.name));
+  let instances;
+  try {
+    instances = replicaInstances(services, opts.replicas, process.env);
+  } catch (err) {
+    console.error(err.message);
+    return 2;
+  }
   const color = useColor(process.stdout);
-  const tags = makeTags(['warden', ...services.map((s) => s.name)], color);
+  const tags = makeTags(['warden', ...instances.map((s) => s.name)], color);
   const say = (msg) => process.stdout.write(`${tags.warden} ${msg}\n`);
 
   const childEnv = await prepare(opts, say);
@@ -141,24 +166,53 @@ async function main() {
       console.error(`${path.relative(infra.ROOT, main)} is missing; run without --no-build`);
       return 1;
     }
-    s.effectivePort = process.env[s.portVar] || String(s.port);
   }
-  say('services:');
-  for (const s of services) say(`  ${s.name.padEnd(13)} http://127.0.0.1:${s.effectivePort}  (${s.portVar})`);
+  say(opts.replicas > 1 ? `services (${opts.replicas} replicas of each):` : 'services:');
+  for (const s of instances) say(`  ${s.name.padEnd(15)} http://127.0.0.1:${s.effectivePort}  (${s.portVar})`);
 
   const sup = supervise(
-    services.map((s) => ({ name: s.name, args: [path.join('services', s.name, 'dist', 'main.js')] })),
+    instances.map((s) => ({
+      name: s.name,
+      args: [path.join('services', s.service, 'dist', 'main.js')],
+      env: { ...childEnv, ...s.env },
+    })),
     { env: childEnv, cwd: infra.ROOT, tags, say },
   );
   const onSignal = (sig) => sup.stop(`received ${sig}`, 0);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  void reportReadiness(services, say, sup.isStopping);
+  void reportReadiness(instances, say, sup.isStopping);
   return sup.done;
 }
 
 /**
- * Runs `children` ({name, args}) with `node`, prefixing their output. Resolves `{done, stop}`:
+ * The processes to run: `replicas` of each service, named `ingest`, `ingest-2`, … Replica r listens
+ * on the service's port (its *_PORT variable, else the default) + REPLICA_PORT_STEP × (r − 1); port 0
+ * (any free port) stays 0 for all. Each gets its own env: its port and, when WORKER_ID is set, a
+ * WORKER_ID naming the replica (the default, host-pid, differs per process already).
+ * @example replicaInstances(SERVICES, 2, {}) // ingest:7101, ingest-2:7201, policy:7102, …
+ */
+function replicaInstances(services, replicas, env) {
+  const out = [];
+  for (const s of services) {
+    const raw = env[s.portVar] || String(s.port);
+    const base = Number(raw);
+    if (!Number.isInteger(base) || base < 0 || base > 65535) throw new Error(`${s.portVar} is not a port: "${raw}"`);
+    for (let r = 1; r <= replicas; r++) {
+      const port = base === 0 ? 0 : base + REPLICA_PORT_STEP * (r - 1);
+      if (port > 65535) throw new Error(`${s.name} replica ${r} would listen on ${port}: lower ${s.portVar}`);
+      const name = r === 1 ? s.name : `${s.name}-${r}`;
+      const own = { [s.portVar]: String(port) };
+      // the default WORKER_ID (host-pid) differs per process already; a set one must too
+      if (s.name === 'workers' && replicas > 1 && env.WORKER_ID) own.WORKER_ID = `${env.WORKER_ID}-${r}`;
+      out.push({ name, service: s.name, replica: r, portVar: s.portVar, effectivePort: String(port), env: own });
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `children` ({name, args, env?}) with `node`, prefixing their output. Resolves `{done, stop}`:
  * `done` settles with the exit code once all are gone; `stop(reason)` sends SIGTERM, then SIGKILL
  * after `stopTimeoutMs`; a second `stop` kills at once. An unexpected exit stops the rest (code 1).
  */
@@ -203,7 +257,7 @@ function supervise(
   };
 
   for (const c of children) {
-    const child = spawn(process.execPath, c.args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, c.args, { cwd, env: c.env ?? env, stdio: ['ignore', 'pipe', 'pipe'] });
     running.set(c.name, child);
     pipeWithPrefix(child.stdout, out, tags[c.name]);
     pipeWithPrefix(child.stderr, err, tags[c.name]);
@@ -264,4 +318,4 @@ if (require.main === module) {
   );
 }
 
-module.exports = { parseArgs, supervise, SERVICES };
+module.exports = { parseArgs, supervise, replicaInstances, SERVICES, REPLICA_PORT_STEP };

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { makeTags } from './lib/prefix';
-import { parseArgs, supervise } from './start';
+import { parseArgs, replicaInstances, supervise, SERVICES } from './start';
 
 class Capture extends Writable {
   text = '';
@@ -103,8 +103,12 @@ describe('supervise', () => {
 
 describe('parseArgs', () => {
   it('reads --no-build and --only, and rejects unknown services and options', () => {
-    expect(parseArgs([])).toEqual({ build: true, only: null });
-    expect(parseArgs(['--no-build', '--only', 'ingest,policy'])).toEqual({ build: false, only: ['ingest', 'policy'] });
+    expect(parseArgs([], {})).toEqual({ build: true, only: null, replicas: 1 });
+    expect(parseArgs(['--no-build', '--only', 'ingest,policy'], {})).toEqual({
+      build: false,
+      only: ['ingest', 'policy'],
+      replicas: 1,
+    });
     expect(parseArgs(['--only=workers']).only).toEqual(['workers']);
     expect(() => parseArgs(['--only', 'ingest,nope'])).toThrow(/unknown service\(s\) for --only: nope/);
     expect(() => parseArgs(['--fast'])).toThrow(/unknown option "--fast"/);
@@ -115,5 +119,83 @@ describe('makeTags', () => {
   it('colors tags only when asked', () => {
     expect(makeTags(['a', 'bbb'], false)).toEqual({ a: '[a]  ', bbb: '[bbb]' });
     expect(makeTags(['a'], true).a).toBe('\x1b[36m[a]\x1b[0m');
+  });
+});
+
+describe('replicas', () => {
+  it('reads --replicas and WARDEN_REPLICAS (the flag wins) and refuses what is not 1-9', () => {
+    expect(parseArgs([], {}).replicas).toBe(1);
+    expect(parseArgs(['--replicas', '3'], {}).replicas).toBe(3);
+    expect(parseArgs(['--replicas=2'], {}).replicas).toBe(2);
+    expect(parseArgs([], { WARDEN_REPLICAS: '2' }).replicas).toBe(2);
+    expect(parseArgs(['--replicas', '4'], { WARDEN_REPLICAS: '2' }).replicas).toBe(4);
+    expect(() => parseArgs(['--replicas', '0'], {})).toThrow(
+      /--replicas must be a whole number from 1 to 9 \(got "0"\)/,
+    );
+    expect(() => parseArgs(['--replicas', '1.5'], {})).toThrow(/--replicas must be a whole number/);
+    expect(() => parseArgs(['--replicas'], {})).toThrow(/--replicas must be a whole number .*got ""/);
+    expect(() => parseArgs([], { WARDEN_REPLICAS: 'two' })).toThrow(/WARDEN_REPLICAS must be a whole number/);
+  });
+
+  it('gives every replica its own port (base + 100 per replica) and name; port 0 stays 0', () => {
+    const two = replicaInstances(SERVICES, 2, { POLICY_PORT: '9000' });
+    expect(two.map((i) => [i.name, i.effectivePort])).toEqual([
+      ['ingest', '7101'],
+      ['ingest-2', '7201'],
+      ['policy', '9000'],
+      ['policy-2', '9100'],
+      ['orchestrator', '7103'],
+      ['orchestrator-2', '7203'],
+      ['approvals', '7104'],
+      ['approvals-2', '7204'],
+      ['workers', '7105'],
+      ['workers-2', '7205'],
+    ]);
+    expect(new Set(two.map((i) => i.effectivePort)).size).toBe(10);
+    expect(two.find((i) => i.name === 'workers-2')!.env).toEqual({ WORKERS_PORT: '7205' });
+    expect(replicaInstances(SERVICES, 3, { INGEST_PORT: '0' }).filter((i) => i.service === 'ingest')).toEqual(
+      [1, 2, 3].map((r) => expect.objectContaining({ replica: r, effectivePort: '0' })),
+    );
+  });
+
+  it('names worker replicas apart when WORKER_ID is set, and refuses ports past 65535', () => {
+    const w = replicaInstances(
+      SERVICES.filter((s) => s.name === 'workers'),
+      2,
+      { WORKER_ID: 'box' },
+    );
+    expect(w.map((i) => i.env.WORKER_ID)).toEqual(['box-1', 'box-2']);
+    expect(() => replicaInstances(SERVICES.slice(0, 1), 2, { INGEST_PORT: '65500' })).toThrow(
+      /ingest replica 2 would listen on 65600: lower INGEST_PORT/,
+    );
+    expect(() => replicaInstances(SERVICES.slice(0, 1), 1, { INGEST_PORT: 'http' })).toThrow(
+      /INGEST_PORT is not a port/,
+    );
+  });
+
+  it('runs each child with its own env', async () => {
+    const out = new Capture();
+    const script = 'console.log("port " + process.env.P); setInterval(() => {}, 1000);';
+    const sup = supervise(
+      [
+        { name: 'a', args: ['-e', script], env: { ...process.env, P: '1' } },
+        { name: 'a-2', args: ['-e', script], env: { ...process.env, P: '2' } },
+      ],
+      {
+        env: process.env,
+        cwd: os.tmpdir(),
+        tags: makeTags(['warden', 'a', 'a-2'], false),
+        say: () => undefined,
+        out,
+        err: new Capture(),
+      },
+    );
+    const end = Date.now() + 5000;
+    while (!/port 1[\s\S]*port 2|port 2[\s\S]*port 1/.test(out.text) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
+    sup.stop('done');
+    await sup.done;
+    expect(out.text).toMatch(/^\[a\] +port 1$/m);
+    expect(out.text).toMatch(/^\[a-2\] +port 2$/m);
   });
 });
