@@ -103,7 +103,7 @@ function generated500(loadBundle) {
 
 async function redisRoundTrip() {
   const { PolicyStateStore } = require(path.join(DIST, 'decision', 'policy-state.store.js'));
-  const { createRedis } = require(path.join(ROOT, 'libs', 'persistence', 'dist'));
+  const { createRedis } = require('@warden/persistence');
   const redis = createRedis(REDIS_URL, 'bench-policy');
   const prefix = `benchp${randomBytes(3).toString('hex')}`;
   const store = new PolicyStateStore(redis, { WARDEN_SUBJECT_PREFIX: prefix });
@@ -221,8 +221,7 @@ async function httpRoundTrip() {
 
 async function main() {
   if (!fs.existsSync(path.join(DIST, 'main.js'))) throw new Error('build first: npm run build');
-  const { parseBundle, loadBundle } = require(path.join(DIST, 'decision', 'domain', 'bundle.js'));
-  const { evaluate } = require(path.join(DIST, 'decision', 'domain', 'evaluate.js'));
+  const { parseBundle, loadBundle, evaluate } = require('@warden/policy-language');
   const def = parseBundle(fs.readFileSync(path.join(ROOT, 'deploy', 'policies', 'default.yaml'), 'utf8'));
   const defaultInputs = inputs(1000, [
     { role: 'dev', tool: 'fs.read_file', args: { path: 'src/a.ts' } },

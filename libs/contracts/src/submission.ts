@@ -31,6 +31,27 @@ export const Usage = z.strictObject({
 export const Executor = z.enum(['worker', 'client']);
 export type Executor = z.infer<typeof Executor>;
 
+/** Most items one plan may hold. */
+export const MAX_PLAN_ITEMS = 50;
+
+/**
+ * Where a submission sits in a plan (`POST /v1/plans`): the plan's id, this item's index (0-based) and
+ * the plan's size. Everything else judges the item as an ordinary run; the approvals service shows the
+ * plan's escalated items as one approval.
+ */
+export const PlanRef = z
+  .strictObject({
+    id: Uuid,
+    index: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_PLAN_ITEMS - 1),
+    count: z.number().int().min(1).max(MAX_PLAN_ITEMS),
+  })
+  .refine((p) => p.index < p.count, { path: ['index'], message: 'must be less than count' });
+export type PlanRef = z.infer<typeof PlanRef>;
+
 /** The submission's fields, without the input rule (for schemas that extend it). */
 export const TaskSubmissionFields = z.strictObject({
   run_id: Uuid.optional(),
@@ -55,3 +76,30 @@ export const TaskSubmission = TaskSubmissionFields.superRefine((value, ctx) => {
   for (const { path, message } of jsonIssues(value)) ctx.addIssue({ code: 'custom', path, message });
 });
 export type TaskSubmission = z.infer<typeof TaskSubmission>;
+
+/** One item of a plan: an action, with its own intent and usage when the agent has them. */
+export const PlanItem = z.strictObject({
+  tool: Action.shape.tool,
+  args: Action.shape.args,
+  intent: z.string().max(4000).optional(),
+  usage: Usage.optional(),
+});
+
+/**
+ * A plan, as an agent POSTs it to ingest's `/v1/plans`: an ordered list of actions proposed together.
+ * Each item becomes an ordinary run whose submission carries `plan: {id, index, count}`; `plan_id` (a
+ * UUID the client may choose) makes a retry name the same runs.
+ */
+export const PlanSubmission = z
+  .strictObject({
+    plan_id: Uuid.optional(),
+    agent: Agent,
+    session_id: z.string().min(1).max(200).optional(),
+    intent: z.string().max(4000).optional(),
+    metadata: JsonObject.optional(),
+    items: z.array(PlanItem).min(1).max(MAX_PLAN_ITEMS),
+  })
+  .superRefine((value, ctx) => {
+    for (const { path, message } of jsonIssues(value)) ctx.addIssue({ code: 'custom', path, message });
+  });
+export type PlanSubmission = z.infer<typeof PlanSubmission>;

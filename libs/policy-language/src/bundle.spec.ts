@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { ValidationError, type FieldError } from '@warden/kernel';
 import { loadBundle, parseBundle } from './bundle';
 
-const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
+const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8');
 
 function errorsOf(fn: () => unknown): FieldError[] {
   try {

@@ -1,5 +1,5 @@
 import { sha256Hex } from '@warden/kernel';
-import type { RECIPES } from './bundle';
+import type { RECIPES } from './schema';
 import { normaliseWorkspacePath, pathArgValues } from './paths';
 
 /** An action as the policy judges it. */

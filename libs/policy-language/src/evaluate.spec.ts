@@ -18,7 +18,7 @@ type Usage = { calls: number; tokens: number };
 /** A session state with these counters and no history. */
 const sess = (u: Usage) => ({ ...emptySession(), ...u });
 
-const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
+const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8');
 const policy = parseBundle(DEFAULT_YAML);
 const NOW = new Date('2026-11-21T10:00:00.000Z');
 

@@ -8,8 +8,8 @@ import { budgetCrossings, emptySession, evaluate, type PolicyInput } from './eva
 import { runPolicyTests } from './policy-tests';
 import { replay, whatIf } from './replay';
 
-const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
-const COMPUTE_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/examples/strict.yaml'), 'utf8');
+const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8');
+const COMPUTE_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/examples/strict.yaml'), 'utf8');
 const NOW = new Date('2026-11-21T10:00:00.000Z');
 
 const TIERS = {

@@ -4,7 +4,7 @@ import type { McpToolFacts } from '@warden/contracts';
 import { parseBundle } from './bundle';
 import { evaluate, policyInput, type PolicyInput } from './evaluate';
 
-const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
+const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8');
 const policy = parseBundle(DEFAULT_YAML);
 const NOW = new Date('2026-11-21T10:00:00.000Z');
 const D1 = `sha256:${'1'.repeat(64)}`;

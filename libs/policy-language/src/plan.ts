@@ -1,6 +1,6 @@
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import type { FieldError } from '@warden/kernel';
-import type { Condition, PolicyBundle, PolicyRule, RateLimit } from './bundle';
+import type { Condition, PolicyBundle, PolicyRule, RateLimit } from './schema';
 import {
   MAX_DYNAMIC_PATTERN,
   checkBudget,

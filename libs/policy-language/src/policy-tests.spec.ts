@@ -4,7 +4,7 @@ import { ValidationError } from '@warden/kernel';
 import { parseBundle } from './bundle';
 import { runPolicyTests, unexecutableRewrites } from './policy-tests';
 
-const STRICT = readFileSync(resolve(__dirname, '../../../../../deploy/policies/examples/strict.yaml'), 'utf8');
+const STRICT = readFileSync(resolve(__dirname, '../../../deploy/policies/examples/strict.yaml'), 'utf8');
 
 describe('policy tests check that every rewrite can execute', () => {
   it('strict.yaml: every recipe’s rewrite fits a worker tool the role has', () => {

@@ -7,7 +7,7 @@ import { evaluate, pathsToResolve, policyInput, type PolicyInput } from './evalu
 import { judgePaths, type ResolvedPaths } from './paths';
 import { replay } from './replay';
 
-const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../../../deploy/policies/default.yaml'), 'utf8');
+const DEFAULT_YAML = readFileSync(resolve(__dirname, '../../../deploy/policies/default.yaml'), 'utf8');
 const policy = parseBundle(DEFAULT_YAML);
 const NOW = new Date('2026-11-21T10:00:00.000Z');
 

@@ -16,6 +16,7 @@ import { kvUpstreamCatalogProvider } from './mcp/upstream/kv-upstream-catalog';
 import { McpServersController } from './mcp/upstream/mcp-servers.controller';
 import { upstreamCatalogProvider } from './mcp/upstream/upstream-catalog.provider';
 import { migrations } from './migrations';
+import { PlansController } from './plan/plan.controller';
 import { SubmissionConsumer } from './submission/consumers/submission.consumer';
 import { HttpIntakeService } from './submission/http/http-intake.service';
 import { TasksController } from './submission/http/tasks.controller';
@@ -45,6 +46,7 @@ export class AppModule {
       controllers: [
         SubmissionConsumer,
         TasksController,
+        PlansController,
         KeysController,
         SourcesController,
         WebhooksController,

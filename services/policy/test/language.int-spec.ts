@@ -13,8 +13,7 @@ import type { Redis } from '@warden/persistence';
 import { newSecret, secretHash } from '@warden/runtime';
 import { readAll, waitFor, type TestEnv, testPublisher, forgeAs } from '@warden/testing';
 import { ADMIN_TOKEN, startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
-import { parseBundle, type LoadedBundle } from '../src/decision/domain/bundle';
-import { evaluate } from '../src/decision/domain/evaluate';
+import { parseBundle, type LoadedBundle, evaluate } from '@warden/policy-language';
 import { DecisionService } from '../src/decision/decision.service';
 import { policyBucket } from '../src/bundle/bundle.registry';
 

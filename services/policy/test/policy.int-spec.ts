@@ -18,8 +18,7 @@ import {
   testBatchPublisher,
 } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
-import { parseBundle } from '../src/decision/domain/bundle';
-import { evaluate, policyInput } from '../src/decision/domain/evaluate';
+import { parseBundle, evaluate, policyInput } from '@warden/policy-language';
 import { policyProjections } from '../src/decision/projections/projections';
 
 const CONSUMER = 'policy-task-received';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ValidationError } from '@warden/kernel';
-import { parseBundle, type LoadedBundle } from '../decision/domain/bundle';
+import { parseBundle, type LoadedBundle } from '@warden/policy-language';
 
 /** What `GET /v1/policy` shows. */
 export interface BundleInfo {

@@ -5,8 +5,7 @@ import type { BusConnection } from '@warden/bus';
 import { DomainError, ValidationError, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
 import { registry, type Logger } from '@warden/observability';
 import { Counter } from 'prom-client';
-import { parseBundle, type LoadedBundle } from '../decision/domain/bundle';
-import { unexecutableRewrites } from '../decision/domain/policy-tests';
+import { parseBundle, type LoadedBundle, unexecutableRewrites } from '@warden/policy-language';
 import { ActiveBundle, readBundleFile, type BundleInfo } from './active-bundle';
 
 /**

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { TransientError } from '@warden/kernel';
 import { DATA_SOURCE } from '@warden/runtime';
-import type { PolicyInput } from './domain/evaluate';
+import type { PolicyInput } from '@warden/policy-language';
 
 /** A recorded decision with the full input it was evaluated on (for replay and what-if). */
 export interface RecordedDecision {

@@ -5,8 +5,8 @@ import { ValidationError, canonicalJson, deriveId, sha256Hex, type Clock, type S
 import { ActiveBundle } from '../bundle/active-bundle';
 import { policyMetrics } from './decision.metrics';
 import { DecisionInputRepository } from './decision-input.repository';
-import type { LoadedBundle } from './domain/bundle';
 import {
+  type LoadedBundle,
   budgetCrossings,
   evaluate,
   fetchedHost,
@@ -15,8 +15,9 @@ import {
   type PolicyInput,
   type StandingGrant,
   type Verdict,
-} from './domain/evaluate';
-import { workspacePathsOf, type ResolvedPaths } from './domain/paths';
+  workspacePathsOf,
+  type ResolvedPaths,
+} from '@warden/policy-language';
 import { signDecision } from './decision-signer';
 import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
 import {

@@ -3,8 +3,7 @@ import type { Redis } from '@warden/persistence';
 import { TransientError } from '@warden/kernel';
 import { CONFIG, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
-import type { RateLimit } from './domain/bundle';
-import type { PolicyState, SessionState, UsageCounters } from './domain/evaluate';
+import type { RateLimit, PolicyState, SessionState, UsageCounters } from '@warden/policy-language';
 
 /**
  * Everything a decision reads from Redis, read and updated in one atomic script per run:

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { ResolvedPath, ResolvedPaths } from './domain/paths';
+import type { ResolvedPath, ResolvedPaths } from '@warden/policy-language';
 
 /**
  * Reads the workspace (`WARDEN_WORKSPACE`; the policy only reads it, production mounts it read-only)

@@ -4,9 +4,8 @@ import { Auth, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
 import { DomainError, ValidationError } from '@warden/kernel';
 import type { BundleInfo } from '../active-bundle';
 import { BundleRegistry, type StoredBundle } from '../bundle.registry';
-import { MAX_BUNDLE_BYTES, MAX_BUNDLE_DEPTH, tooDeep } from '../../decision/domain/bundle';
+import { MAX_BUNDLE_BYTES, MAX_BUNDLE_DEPTH, tooDeep, type WhatIfReport } from '@warden/policy-language';
 import { ReplayService } from '../../replay/replay.service';
-import type { WhatIfReport } from '../../decision/domain/replay';
 
 const YAML_TYPES = /^(application\/(x-)?yaml|text\/(x-)?yaml|text\/plain)\b/i;
 

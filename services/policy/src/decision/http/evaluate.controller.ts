@@ -6,7 +6,7 @@ import { Auth, LOGGER, UNBOUND_KEY_WARNING, agentMismatch, bindingErrors, type A
 import { DecisionService } from '../decision.service';
 import { dryRunRequest } from '../evaluate.handler';
 import { ReplayService } from '../../replay/replay.service';
-import type { ReplayResult } from '../domain/replay';
+import type { ReplayResult } from '@warden/policy-language';
 
 /** Dry-run evaluation for integrators, and replay of one recorded decision. */
 @Controller('v1')
