@@ -220,13 +220,4 @@ export interface Envelope<T extends EventType = EventType> {
 /** A union of every typed envelope; narrow with `switch (e.type)`. */
 export type AnyEnvelope = { [K in EventType]: Envelope<K> }[EventType];
 
-/** Run statuses (CONTRACT §2). */
-export const NON_TERMINAL_STATUSES = ['received', 'awaiting_approval', 'queued', 'running'] as const;
-export const TERMINAL_STATUSES = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'] as const;
-export const RunStatus = z.enum([...NON_TERMINAL_STATUSES, ...TERMINAL_STATUSES]);
-export type RunStatus = z.infer<typeof RunStatus>;
-export function isTerminal(status: RunStatus): boolean {
-  return (TERMINAL_STATUSES as readonly string[]).includes(status);
-}
-
 export { JsonObject };

@@ -3,6 +3,7 @@ export * from './submission';
 export * from './decision';
 export * from './result';
 export * from './events';
+export * from './run-status';
 export * from './directory';
 export * from './dead-letters';
 export * from './commands';

@@ -1,4 +1,5 @@
 import { makeEnvelope } from '@warden/bus';
+import { runStatusScript } from '@warden/contracts';
 import { newId, newTraceId } from '@warden/kernel';
 import { openDataSource } from '@warden/persistence';
 import { rebuildService } from '@warden/runtime';
@@ -93,6 +94,11 @@ describe('dashboard API, runs read model and live stream (all five services, rea
     expect(again.status).toBe(304);
     expect((await fetch(`${w.url}/dashboard/nope.js`)).status).toBe(404);
     expect((await fetch(`${w.url}/dashboard/app.css`)).status).toBe(200);
+    // the browser's run status machine is the contracts' one, generated at startup
+    const machine = await fetch(`${w.url}/dashboard/run-status.js`);
+    expect(machine.headers.get('content-type')).toContain('text/javascript');
+    expect(await machine.text()).toBe(runStatusScript());
+    expect(html.indexOf('/dashboard/run-status.js')).toBeLessThan(html.indexOf('/dashboard/app.js'));
   });
 
   it('needs an operator token for its API and stream (401), and the approver role to vote (403)', async () => {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { Body, Controller, Get, Header, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { toFieldErrors } from '@warden/contracts';
+import { runStatusScript, toFieldErrors } from '@warden/contracts';
 import { DomainError, ValidationError, isUuid } from '@warden/kernel';
 import { Auth, type AuthedRequest } from '@warden/runtime';
 import { APPROVALS, type ApprovalsPort, type ApprovalView } from '../../slack/approvals.port';
@@ -30,6 +30,8 @@ const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
 };
+/** Assets built at startup: the run status machine, from the same module the services use. */
+const GENERATED: Record<string, () => string> = { 'run-status.js': runStatusScript };
 
 const CSP = [
   "default-src 'none'",
@@ -83,14 +85,15 @@ export class DashboardController {
     @Inject(APPROVALS) private readonly approvals: ApprovalsPort,
   ) {
     const dir = staticDir();
-    for (const [name, type] of Object.entries(ASSETS)) {
-      const body = readFileSync(join(dir, name));
+    const add = (name: string, type: string, body: Buffer) =>
       this.assets.set(name, {
         body,
         type,
         etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
       });
-    }
+    for (const [name, type] of Object.entries(ASSETS)) add(name, type, readFileSync(join(dir, name)));
+    for (const [name, build] of Object.entries(GENERATED))
+      add(name, 'text/javascript; charset=utf-8', Buffer.from(build()));
   }
 
   @Get()

@@ -1,5 +1,5 @@
 import type { AnyEnvelope } from '@warden/contracts';
-import { foldRunPatches, statusAfter } from './dashboard-runs.projection';
+import { foldRunPatches } from './dashboard-runs.projection';
 
 const env = (type: string, runId: string, data: Record<string, unknown> = {}, at = '2026-11-21T10:00:00.000Z') =>
   ({
@@ -73,9 +73,12 @@ describe('dashboard runs projection (fold)', () => {
   });
 
   it('maps approval closures to run statuses (granted waits for run_queued)', () => {
-    expect(statusAfter('approval_rejected')).toBe('rejected');
-    expect(statusAfter('approval_expired')).toBe('expired');
-    expect(statusAfter('approval_granted')).toBeUndefined();
-    expect(statusAfter('approval_vote')).toBeUndefined();
+    const requested = { approval_id: 'x', tier: 1, agent: { id: 'a', role: 'dev' }, action: { tool: 'git.push' } };
+    const status = (...types: string[]) =>
+      foldRunPatches(types.map((t) => env(t, 'r1', t === 'approval_requested' ? requested : {})))[0]?.status;
+    expect(status('approval_requested', 'approval_rejected')).toBe('rejected');
+    expect(status('approval_requested', 'approval_expired')).toBe('expired');
+    expect(status('approval_requested', 'approval_granted', 'approval_vote')).toBe('awaiting_approval');
+    expect(status('approval_granted')).toBeNull();
   });
 });

@@ -1,37 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { TERMINAL_STATUSES, type AnyEnvelope, type RunStatus, type Subjects } from '@warden/contracts';
+import { TERMINAL_STATUSES, catchUpStatus, type AnyEnvelope, type RunStatus, type Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
-
-/** The status an event moves a run to (undefined: no change). Terminal statuses never change again. */
-export function statusAfter(type: string): RunStatus | undefined {
-  switch (type) {
-    case 'task_received':
-      return 'received';
-    case 'approval_requested':
-      return 'awaiting_approval';
-    case 'run_queued':
-      return 'queued';
-    case 'run_started':
-      return 'running';
-    case 'run_succeeded':
-      return 'succeeded';
-    case 'run_failed':
-      return 'failed';
-    case 'run_denied':
-      return 'denied';
-    case 'run_cancelled':
-      return 'cancelled';
-    case 'approval_rejected':
-      return 'rejected';
-    case 'approval_expired':
-      return 'expired';
-    default:
-      return undefined;
-  }
-}
-
-const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 
 /** What one batch changes about one run, folded in log order. */
 export interface RunPatch {
@@ -81,8 +51,8 @@ export function foldRunPatches(envs: AnyEnvelope[]): RunPatch[] {
     p.last_event = env.type;
     if (env.occurred_at > p.last_at) p.last_at = env.occurred_at;
     if (env.occurred_at < p.first_at) p.first_at = env.occurred_at;
-    const next = statusAfter(env.type);
-    if (next && !(p.status && TERMINAL.has(p.status))) p.status = next;
+    // a batch starts without the stored row's status (null): the SQL below keeps a stored terminal one
+    p.status = catchUpStatus(p.status, env.type);
     switch (env.type) {
       case 'task_received':
         p.received = true;
@@ -165,7 +135,7 @@ export class DashboardRunsProjection implements ProjectionHandler {
          last_event = x.last_event,
          event_count = r.event_count + x.count
        FROM ${recordset} WHERE r.run_id = x.run_id`,
-      [patches, [...TERMINAL]],
+      [patches, [...TERMINAL_STATUSES]],
     );
   }
 

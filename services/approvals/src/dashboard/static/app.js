@@ -4,19 +4,9 @@
 
 (function () {
   const TOKEN_KEY = 'warden.token';
-  const TERMINAL = new Set(['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled']);
-  const STATUS_AFTER = {
-    task_received: 'received',
-    approval_requested: 'awaiting_approval',
-    run_queued: 'queued',
-    run_started: 'running',
-    run_succeeded: 'succeeded',
-    run_failed: 'failed',
-    run_denied: 'denied',
-    run_cancelled: 'cancelled',
-    approval_rejected: 'rejected',
-    approval_expired: 'expired',
-  };
+  // the run status machine, served from @warden/contracts as /dashboard/run-status.js
+  const RunStatus = window.WardenRunStatus;
+  const TERMINAL = new Set(RunStatus.TERMINAL_STATUSES);
   const CLOSED = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' };
 
   const $ = (id) => document.getElementById(id);
@@ -261,9 +251,9 @@
       state.runs.set(env.run_id, run);
     }
     if (run) {
-      const next = STATUS_AFTER[env.type];
       const before = run.status;
-      if (next && !TERMINAL.has(run.status)) run.status = next;
+      // the snapshot may lag the stream: move to the event's status unless the run is terminal
+      run.status = RunStatus.catchUpStatus(run.status, env.type);
       if (env.type === 'decision_made') run.tier = d.tier;
       run.updated_at = env.occurred_at;
       run.last_event = env.type;

@@ -1,5 +1,5 @@
 import type { Action, Agent, AnyEnvelope, Decision, RunResult, RunStatus } from '@warden/contracts';
-import { isTerminal } from '@warden/contracts';
+import { isTerminal, nextStatus } from '@warden/contracts';
 
 /** What the orchestrator knows about a run: the fold of its events. */
 export interface RunState {
@@ -43,18 +43,21 @@ export function initialState(runId: string): RunState {
 
 /**
  * Applies one event to a run. Pure; `occurred_at` (not the clock) stamps `updatedAt`, so replaying
- * the stream rebuilds identical rows. Once terminal, no event changes the status.
+ * the stream rebuilds identical rows. The status moves only as the contracts' run status machine
+ * allows (`nextStatus`); once terminal, no event changes it.
  */
 export function evolve(state: RunState, env: AnyEnvelope): RunState {
   const s: RunState = { ...state, updatedAt: env.occurred_at };
-  const terminal = state.status !== 'none' && isTerminal(state.status);
+  const terminal = isTerminal(state.status);
+  const status = nextStatus(state.status, env.type);
+  const moved = status !== state.status;
   switch (env.type) {
     case 'task_received': {
-      if (state.status !== 'none') return state; // a second task_received for the same run is ignored
+      if (!moved) return state; // a second task_received for the same run is ignored
       const sub = env.data.submission;
       return {
         ...s,
-        status: 'received',
+        status,
         agent: sub.agent,
         sessionId: sub.session_id,
         action: sub.action,
@@ -66,10 +69,10 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
       if (state.decision || terminal) return state;
       return { ...s, decision: env.data, decisionEventId: env.id };
     case 'approval_requested':
-      if (state.status !== 'received') return state;
+      if (!moved) return state;
       return {
         ...s,
-        status: 'awaiting_approval',
+        status,
         approval: {
           id: env.data.approval_id,
           status: 'pending',
@@ -100,21 +103,16 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
       const closed = { granted: 'granted', rejected: 'rejected', expired: 'expired' } as const;
       const approvalStatus = closed[env.type.slice('approval_'.length) as keyof typeof closed];
       const approval = { ...state.approval, status: approvalStatus, operators: env.data.operators };
-      if (env.type === 'approval_granted') return { ...s, approval };
-      return { ...s, approval, status: env.type === 'approval_rejected' ? 'rejected' : 'expired' };
+      return { ...s, approval, status };
     }
-    case 'run_queued':
-      return state.status === 'received' || state.status === 'awaiting_approval' ? { ...s, status: 'queued' } : state;
-    case 'run_started':
-      return state.status === 'queued' ? { ...s, status: 'running' } : state;
     case 'run_succeeded':
     case 'run_failed':
-      if (terminal || state.status === 'none') return state;
-      return { ...s, status: env.type === 'run_succeeded' ? 'succeeded' : 'failed', result: env.data.result };
+      return moved ? { ...s, status, result: env.data.result } : state;
+    case 'run_queued':
+    case 'run_started':
     case 'run_denied':
-      return terminal || state.status === 'none' ? state : { ...s, status: 'denied' };
     case 'run_cancelled':
-      return terminal || state.status === 'none' ? state : { ...s, status: 'cancelled' };
+      return moved ? { ...s, status } : state;
     default:
       return state; // votes, budget notices: part of the timeline, not of the status
   }
