@@ -13,3 +13,4 @@ export * from './producers';
 export * from './tools';
 export * from './mcp';
 export * from './execution';
+export * from './service-ports';
