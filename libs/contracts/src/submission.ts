@@ -64,6 +64,8 @@ export const TaskSubmissionFields = z.strictObject({
   metadata: JsonObject.optional(),
   /** Who runs the action once it may run (default `worker`); `client`: see {@link Executor}. */
   executor: Executor.optional(),
+  /** Set on each item of a plan (`POST /v1/plans`). */
+  plan: PlanRef.optional(),
 });
 
 /**

@@ -3,6 +3,7 @@ import { CoreModule, IdentityModule, runProjections } from '@warden/runtime';
 import { ApprovalsModule } from './approval/approval.module';
 import { SlackModule } from './slack/slack.module';
 import { DashboardModule } from './dashboard/dashboard.module';
+import { PlanModule } from './plan/plan.module';
 import type { ApprovalsConfig } from './config';
 import { approvalsProjections } from './approval/projections/approval.projection';
 import { migrations } from './migrations';
@@ -22,6 +23,7 @@ export class AppModule {
         }),
         IdentityModule,
         ApprovalsModule,
+        PlanModule,
         SlackModule.forRoot(config),
         DashboardModule.forRoot(config),
       ],

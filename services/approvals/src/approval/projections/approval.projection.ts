@@ -4,6 +4,7 @@ import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
 import { reviewProjections } from '../../review/projections/review.projection';
+import { PlanItemsProjection } from '../../plan/plan-items.projection';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;
@@ -213,6 +214,8 @@ export function approvalsProjections(
   return [
     perType('requests', 'approval_requested', new ApprovalRequestProjection()),
     perType('votes', 'approval_vote', new ApprovalVoteProjection()),
+    // plan membership: which run is which item of which plan (see plan/)
+    perType('plan-items', 'task_received', new PlanItemsProjection()),
     new CheckpointedProjection(
       ds,
       bus,

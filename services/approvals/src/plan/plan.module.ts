@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { ApprovalsModule } from '../approval/approval.module';
+import { PlansController } from './http/plans.controller';
+import { PlanService } from './plan.service';
+
+/** Plan approvals: a plan's escalated items shown and decided as one approval (REST; Slack and the dashboard use {@link PlanService}). */
+@Module({
+  imports: [ApprovalsModule],
+  controllers: [PlansController],
+  providers: [PlanService],
+  exports: [PlanService],
+})
+export class PlanModule {}
