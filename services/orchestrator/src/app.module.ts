@@ -6,6 +6,8 @@ import type { OrchestratorConfig } from './config';
 import { migrations } from './migrations';
 import { OpenApiController } from './run/http/openapi.controller';
 import { RunsController } from './run/http/runs.controller';
+import { RunStreamController } from './run/http/run-stream.controller';
+import { RunNotifier } from './run/projections/run-notifier';
 import { orchestratorProjections } from './run/projections/projections';
 import { DeadLettersController } from './dead-letter/dead-letters.controller';
 import { DeadLetterReader } from './dead-letter/dead-letter.reader';
@@ -20,12 +22,13 @@ export class AppModule {
         CoreModule.forRoot({ service: 'orchestrator', config, database: { schema: 'orchestrator', migrations } }),
         IdentityModule,
       ],
-      controllers: [RunsController, DeadLettersController, AuditController, OpenApiController],
+      controllers: [RunsController, RunStreamController, DeadLettersController, AuditController, OpenApiController],
       providers: [
         ...runProjections<OrchestratorConfig>((c) =>
           orchestratorProjections(c.ds, c.bus, c.subjects, c.publisher, c.config, c.keyring),
         ),
         DeadLetterReader,
+        RunNotifier,
         { provide: AUDIT_KEYS, inject: [CONFIG], useFactory: (c: OrchestratorConfig) => auditKeysFromConfig(c) },
       ],
     };

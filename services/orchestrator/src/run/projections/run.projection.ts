@@ -16,6 +16,7 @@ import { react, type ReactContext, type Reaction } from '../domain/run.decide';
 import { evolve, initialState, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
 import type { RunMetricsRecorder } from './run.metrics';
+import { RUN_CHANGED_CHANNEL } from './run-notifier';
 
 /** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */
 const forgedDecisions =
@@ -87,6 +88,12 @@ export class RunProjection implements ProjectionHandler {
     }
     await repo.insertEvents(rows);
     await repo.saveStates([...touched.values()]);
+    // wakes the run streams (GET /v1/runs/:id/stream) of every replica once this batch commits
+    if (!ctx.rebuild && rows.length)
+      await em.query('SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r', [
+        RUN_CHANGED_CHANNEL,
+        [...new Set(rows.map((r) => r.run_id))],
+      ]);
     return out;
   }
 

@@ -218,3 +218,28 @@ export class RunRepository {
     return rows.map(toView);
   }
 }
+
+/** One timeline entry after a given position (for the run stream). */
+export interface RunEventAfter {
+  seq: number;
+  envelope: AnyEnvelope;
+  note: string | null;
+}
+
+/** Reads for `GET /v1/runs/:run_id/stream`: the run as the API shows it, and its timeline after a position. */
+export class RunStreamReader {
+  constructor(private readonly em: EntityManager) {}
+
+  async run(runId: string): Promise<RunView | undefined> {
+    const rows: RunRow[] = await this.em.query(`SELECT ${COLUMNS} FROM orchestrator.runs WHERE run_id = $1`, [runId]);
+    return rows[0] ? toView(rows[0]) : undefined;
+  }
+
+  async eventsAfter(runId: string, seq: number): Promise<RunEventAfter[]> {
+    const rows: { seq: string; envelope: AnyEnvelope; note: string | null }[] = await this.em.query(
+      'SELECT seq, envelope, note FROM orchestrator.run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT 500',
+      [runId, seq],
+    );
+    return rows.map((r) => ({ seq: Number(r.seq), envelope: r.envelope, note: r.note }));
+  }
+}
