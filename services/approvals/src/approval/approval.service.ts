@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { PubAck } from '@nats-io/jetstream';
 import type { AnyEnvelope, Envelope, Subjects, TaskSubmission } from '@warden/contracts';
 import { decodeEnvelope, makeEnvelope, type BusConnection, type OutgoingMessage, type Publisher } from '@warden/bus';
@@ -61,6 +61,12 @@ interface Closure {
 }
 
 class VersionConflict extends Error {}
+
+/**
+ * A singleton duty's fence, run first in the transaction of each of its writes: throws if the duty's
+ * leader that calls has been deposed (see `FencedLease.check`), so its late write is refused.
+ */
+export type WriteFence = (em: EntityManager) => Promise<void>;
 
 const PRODUCER = 'approvals';
 
@@ -184,7 +190,7 @@ export class ApprovalService {
    * answer, the votes stay recorded and the sweeper tries again (until the approval expires).
    * @returns true once the approval is closed
    */
-  async finalizeGrant(approvalId: string, attempts: number): Promise<boolean> {
+  async finalizeGrant(approvalId: string, attempts: number, fence?: WriteFence): Promise<boolean> {
     const a = await new ApprovalRepository(this.ds.manager).load(approvalId);
     if (!a || a.snapshot.status !== 'pending') return true;
     let verdict: { ok: true } | { ok: false; reason: string } | undefined;
@@ -204,7 +210,7 @@ export class ApprovalService {
     }
     if (!verdict) return false;
     const decided = verdict;
-    await this.closeUnderLock(approvalId, (locked) => {
+    await this.closeUnderLock(approvalId, fence, (locked) => {
       const votes = locked.snapshot.votes;
       if (approvers(votes).length < locked.snapshot.requiredVotes) return undefined;
       const closing = votes.filter((v) => v.vote === 'approve').pop();
@@ -229,8 +235,8 @@ export class ApprovalService {
   }
 
   /** Expires an approval that is still pending (the sweeper calls this when `expires_at` has passed). */
-  async expire(approvalId: string, now = new Date()): Promise<boolean> {
-    return this.closeUnderLock(approvalId, (a) =>
+  async expire(approvalId: string, now = new Date(), fence?: WriteFence): Promise<boolean> {
+    return this.closeUnderLock(approvalId, fence, (a) =>
       Date.parse(a.view.expires_at) <= now.getTime()
         ? { type: 'approval_expired', operators: [], reason: `no decision before ${a.view.expires_at}` }
         : undefined,
@@ -242,37 +248,52 @@ export class ApprovalService {
    * `approval_expired` with the reason, so the inbox, Slack and the dashboard close it as they close an
    * expiry, and no vote can grant what will never run. The sweeper calls this.
    */
-  async closeForEndedRun(approvalId: string, runStatus: string, reason: string | null): Promise<boolean> {
-    return this.closeUnderLock(approvalId, () => ({
+  async closeForEndedRun(
+    approvalId: string,
+    runStatus: string,
+    reason: string | null,
+    fence?: WriteFence,
+  ): Promise<boolean> {
+    return this.closeUnderLock(approvalId, fence, () => ({
       type: 'approval_expired',
       operators: [],
       reason: `the run was ${runStatus}${reason ? ` (${reason})` : ''} before a decision`,
     }));
   }
 
-  /** Emits `approval_escalated` once per approval (deterministic id; recorded in approval_state). */
-  async escalate(a: { id: string; run_id: string; trace_id: string }, now = new Date()): Promise<void> {
+  /**
+   * Emits `approval_escalated` once per approval (deterministic id; recorded in approval_state). With
+   * a fence (the sweeper's), the publish and its record happen only while the caller still leads.
+   */
+  async escalate(
+    a: { id: string; run_id: string; trace_id: string },
+    now = new Date(),
+    fence?: WriteFence,
+  ): Promise<void> {
     const parent = await this.requestTraceparent(a.run_id);
-    await this.publisher.publish({
-      parent,
-      ...this.publisher.eventMessage(
-        makeEnvelope({
-          type: 'approval_escalated',
-          id: deriveId(a.id, 'approval_escalated'),
-          runId: a.run_id,
-          producer: PRODUCER,
-          traceId: a.trace_id,
-          correlationId: a.run_id,
-          occurredAt: now,
-          data: {
-            approval_id: a.id,
-            fraction: this.config.APPROVAL_ESCALATION_FRACTION,
-            notified: this.config.APPROVAL_ESCALATION_NOTIFY,
-          },
-        }),
-      ),
+    await this.ds.transaction(async (em) => {
+      await fence?.(em);
+      await this.publisher.publish({
+        parent,
+        ...this.publisher.eventMessage(
+          makeEnvelope({
+            type: 'approval_escalated',
+            id: deriveId(a.id, 'approval_escalated'),
+            runId: a.run_id,
+            producer: PRODUCER,
+            traceId: a.trace_id,
+            correlationId: a.run_id,
+            occurredAt: now,
+            data: {
+              approval_id: a.id,
+              fraction: this.config.APPROVAL_ESCALATION_FRACTION,
+              notified: this.config.APPROVAL_ESCALATION_NOTIFY,
+            },
+          }),
+        ),
+      });
+      await new ApprovalRepository(em).markEscalated(a.id, now);
     });
-    await new ApprovalRepository(this.ds.manager).markEscalated(a.id, now);
     approvalMetrics.escalations.inc();
   }
 
@@ -318,9 +339,11 @@ export class ApprovalService {
    */
   private async closeUnderLock(
     approvalId: string,
+    fence: WriteFence | undefined,
     decide: (a: LoadedApproval) => Closure | undefined,
   ): Promise<boolean> {
     return this.ds.transaction(async (em) => {
+      await fence?.(em);
       const repo = new ApprovalRepository(em);
       await repo.lockForClose(approvalId);
       const a = await repo.load(approvalId);

@@ -3,6 +3,7 @@ import { Approvals1700000000001 } from './1700000000001-approvals';
 import { Closures1700000000002 } from './1700000000002-closures';
 import { Votes1700000000003 } from './1700000000003-votes';
 import { RunEndings1700000000004 } from './1700000000004-run-endings';
+import { DutyLeases1700000000005 } from './1700000000005-duty-leases';
 import { PlanItems1700000000006 } from '../plan/migrations/1700000000006-plan-items';
 import { Slack1700000000100 } from '../slack/migrations/1700000000100-slack';
 import { Dashboard1700000000101 } from '../dashboard/migrations/1700000000101-dashboard';
@@ -14,6 +15,7 @@ export const migrations = [
   Closures1700000000002,
   Votes1700000000003,
   RunEndings1700000000004,
+  DutyLeases1700000000005,
   PlanItems1700000000006,
   Slack1700000000100,
   Dashboard1700000000101,
