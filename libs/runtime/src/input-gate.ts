@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { decodeJson, printable, stringProblem, type FieldError } from '@warden/contracts';
+import { writeProblem } from './problem.filter';
 
 /** A request that passed the {@link inputGate}: the decoded body bytes, and the JSON value when it is JSON. */
 export interface RawBodyRequest extends IncomingMessage {
@@ -45,7 +46,7 @@ export function inputGate(limits: () => readonly BodyLimit[] = () => []) {
   return (req: RawBodyRequest, res: ServerResponse, next: Next): void => {
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
     const refuse = (status: number, title: string, detail: string, errors?: FieldError[]) =>
-      writeProblem(req, res, status, { title, detail, errors }, hasBody);
+      writeProblem(res, { type: 'about:blank', title, status, detail, errors }, { req, close: hasBody });
 
     const urlErrors = urlProblems(req.url ?? '/');
     if (urlErrors.length > 0) return refuse(400, 'Bad Request', describe(urlErrors), urlErrors);
@@ -122,22 +123,30 @@ export function inputGate(limits: () => readonly BodyLimit[] = () => []) {
           const decoded = decodeJson(body);
           if (!decoded.ok)
             return writeProblem(
-              req,
               res,
-              400,
-              { title: 'Bad Request', detail: describe(decoded.errors), errors: decoded.errors },
-              false,
+              {
+                type: 'about:blank',
+                title: 'Bad Request',
+                status: 400,
+                detail: describe(decoded.errors),
+                errors: decoded.errors,
+              },
+              { req },
             );
           req.body = decoded.value;
         } else if (contentType.type === '' || TEXT_TYPE.test(contentType.type)) {
           const problem = textProblem(body);
           if (problem)
             return writeProblem(
-              req,
               res,
-              400,
-              { title: 'Bad Request', detail: problem, errors: [{ path: '', message: problem }] },
-              false,
+              {
+                type: 'about:blank',
+                title: 'Bad Request',
+                status: 400,
+                detail: problem,
+                errors: [{ path: '', message: problem }],
+              },
+              { req },
             );
         }
         next();
@@ -234,30 +243,4 @@ function describe(errors: FieldError[]): string {
       .map((e) => `${e.path || '(root)'}: ${e.message}`)
       .join('; ') + (errors.length > 5 ? `; and ${errors.length - 5} more` : '')
   );
-}
-
-/**
- * Writes an RFC 9457 problem from outside Nest (middleware). With `close`, the connection is closed
- * after the answer: the rest of the body was never read, and must not be taken for the next request.
- */
-export function writeProblem(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  p: { title: string; detail: string; errors?: FieldError[] },
-  close: boolean,
-): void {
-  if (res.headersSent) return void req.socket.destroy();
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: p.title,
-    status,
-    detail: p.detail,
-    ...(p.errors ? { errors: p.errors } : {}),
-  });
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/problem+json');
-  if (!close) return void res.end(body);
-  res.setHeader('Connection', 'close');
-  res.end(body, () => req.socket.destroy());
 }

@@ -2,7 +2,7 @@ import { Controller, HttpCode, Inject, Optional, Post, Req, Res, type OnApplicat
 import type { Request, Response } from 'express';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import { CONFIG, IdentityDirectory, LOGGER, type Principal } from '@warden/runtime';
+import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal } from '@warden/runtime';
 import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from './approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
 import { readRawBody } from './raw-body';
@@ -351,8 +351,5 @@ function header(req: Request, name: string): string | undefined {
 }
 
 function problem(res: Response, status: number, title: string, detail: string): void {
-  res
-    .status(status)
-    .type('application/problem+json')
-    .send(JSON.stringify({ type: 'about:blank', title, status, detail }));
+  writeProblem(res, { type: 'about:blank', title, status, detail });
 }

@@ -10,9 +10,8 @@ import {
 } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { currentTraceparent } from '@warden/observability';
-import { Auth, bindingErrors, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { Auth, bindingErrors, sendProblem, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
 import { RateLimiter } from '../http/rate-limiter';
-import { sendProblem } from '../http/problem';
 import { KeysService } from '../keys/keys.service';
 import { httpSource } from '../submission/domain/submission';
 import { HttpIntakeService, type HttpIntakeResult } from '../submission/http/http-intake.service';
@@ -56,14 +55,14 @@ export class PlansController {
   async propose(@Req() req: Request & AuthedRequest & RawBodyRequest, @Res() res: Response): Promise<void> {
     const principal = req.principal!;
     this.keys.touch(principal.id);
-    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
+    if (!req.rawBody) return sendProblem(res, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const decoded = decodeJson(req.rawBody);
-    if (!decoded.ok) return refuse(res, 400, 'VALIDATION.FAILED', decoded.errors);
+    if (!decoded.ok) return refuse(res, 'VALIDATION.FAILED', decoded.errors);
     const parsed = parseWith(PlanSubmission, decoded.value);
-    if (!parsed.ok) return refuse(res, 400, 'VALIDATION.FAILED', parsed.errors);
+    if (!parsed.ok) return refuse(res, 'VALIDATION.FAILED', parsed.errors);
     const plan = parsed.value;
     const outside = bindingErrors(principal, plan.agent);
-    if (outside.length) return refuse(res, 403, 'KEY.AGENT_MISMATCH', outside);
+    if (outside.length) return refuse(res, 'KEY.AGENT_MISMATCH', outside);
     const planId = plan.plan_id ?? newId();
     // every item must be a valid submission on its own before any is handed in
     const submissions: TaskSubmission[] = [];
@@ -75,12 +74,12 @@ export class PlansController {
       else if (r.ok) submissions.push(r.value);
       else errors.push(...r.errors.map((e) => ({ path: remap(e.path, i), message: e.message })));
     });
-    if (errors.length) return refuse(res, 400, 'VALIDATION.FAILED', errors);
+    if (errors.length) return refuse(res, 'VALIDATION.FAILED', errors);
     for (let n = 0; n < submissions.length; n++) {
       const rate = await this.limiter.take(principal.id);
       if (!rate.allowed) {
         ingestMetrics.rateLimited.inc();
-        return sendProblem(res, 429, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
+        return sendProblem(res, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
           retryAfterSeconds: rate.retryAfterSeconds,
         });
       }
@@ -106,19 +105,12 @@ export class PlansController {
     );
     const failed = results.find((r) => r.kind === 'refused' || r.kind === 'unavailable');
     if (failed?.kind === 'unavailable')
-      return sendProblem(
-        res,
-        503,
-        'INGEST.UNAVAILABLE',
-        `plan ${planId} was not fully stored; retry with its plan_id`,
-        {
-          retryAfterSeconds: 1,
-        },
-      );
+      return sendProblem(res, 'INGEST.UNAVAILABLE', `plan ${planId} was not fully stored; retry with its plan_id`, {
+        retryAfterSeconds: 1,
+      });
     if (failed?.kind === 'refused')
       return refuse(
         res,
-        failed.status,
         failed.code,
         failed.errors.map((e) => ({ path: remap(e.path, results.indexOf(failed)), message: e.message })),
       );
@@ -139,10 +131,9 @@ function remap(path: string, index: number): string {
   return path;
 }
 
-function refuse(res: Response, status: number, code: string, errors: FieldError[]): void {
+function refuse(res: Response, code: string, errors: FieldError[]): void {
   sendProblem(
     res,
-    status,
     code,
     errors
       .slice(0, 5)

@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { runStatusScript, toFieldErrors } from '@warden/contracts';
 import { DomainError, ValidationError, isUuid } from '@warden/kernel';
-import { Auth, type AuthedRequest } from '@warden/runtime';
+import { Auth, writeProblem, type AuthedRequest } from '@warden/runtime';
 import { APPROVALS, type ApprovalsPort, type ApprovalView } from '../../slack/approvals.port';
 import { DashboardRunsRepository, type DashboardRun } from '../dashboard-runs.repository';
 import { LiveEvents } from '../live-events';
@@ -104,11 +104,7 @@ export class DashboardController {
   @Get('dashboard/:asset')
   asset(@Param('asset') name: string, @Req() req: Request, @Res() res: Response): void {
     if (name === 'index.html' || !this.assets.has(name)) {
-      res
-        .status(404)
-        .type('application/problem+json')
-        .send(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
-      return;
+      return writeProblem(res, { type: 'about:blank', title: 'Not Found', status: 404 });
     }
     this.send(name, req, res);
   }

@@ -1,8 +1,7 @@
 import { Controller, Delete, Get, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { IdentityDirectory, bearerToken, type RawBodyRequest } from '@warden/runtime';
+import { IdentityDirectory, bearerToken, sendProblem, type RawBodyRequest } from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
-import { sendProblem } from '../../http/problem';
 import { KeysService } from '../../keys/keys.service';
 import { ingestMetrics } from '../../submission/submission.metrics';
 import { McpGateway } from '../mcp-gateway.service';
@@ -43,7 +42,6 @@ export class McpController {
       res.setHeader('WWW-Authenticate', 'Bearer realm="warden-mcp"');
       return sendProblem(
         res,
-        401,
         'AUTH.UNAUTHENTICATED',
         'a valid API key is required: send Authorization: Bearer wk_… (an API key bound to an agent)',
       );
@@ -52,7 +50,6 @@ export class McpController {
     if (!agent)
       return sendProblem(
         res,
-        403,
         'MCP.KEY_NOT_BOUND',
         principal.kind === 'api_key'
           ? 'MCP keys must be bound to one agent: every tool call speaks for it. Create one with ' +
@@ -64,7 +61,7 @@ export class McpController {
       const rate = await this.limiter.take(principal.id);
       if (!rate.allowed) {
         ingestMetrics.rateLimited.inc();
-        return sendProblem(res, 429, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
+        return sendProblem(res, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
           retryAfterSeconds: rate.retryAfterSeconds,
         });
       }

@@ -7,11 +7,11 @@ import {
   LOGGER,
   UNBOUND_KEY_WARNING,
   bindingErrors,
+  sendProblem,
   type AuthedRequest,
   type RawBodyRequest,
 } from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
-import { sendProblem } from '../../http/problem';
 import { KeysService } from '../../keys/keys.service';
 import { httpSource } from '../domain/submission';
 import { ingestMetrics } from '../submission.metrics';
@@ -51,19 +51,14 @@ export class TasksController {
     const rate = await this.limiter.take(principal.id);
     if (!rate.allowed) {
       ingestMetrics.rateLimited.inc();
-      return sendProblem(res, 429, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
+      return sendProblem(res, 'INGEST.RATE_LIMITED', 'this API key is over its rate limit', {
         retryAfterSeconds: rate.retryAfterSeconds,
       });
     }
     const type = req.headers['content-type'];
     if (type !== undefined && !JSON_TYPE.test(type))
-      return sendProblem(
-        res,
-        415,
-        'INGEST.UNSUPPORTED_MEDIA_TYPE',
-        `content-type must be application/json, not ${type}`,
-      );
-    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
+      return sendProblem(res, 'INGEST.UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, not ${type}`);
+    if (!req.rawBody) return sendProblem(res, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const requestId = newId();
     // the HTTP server span's context when traced: the run continues the request's trace
     const traceparent = currentTraceparent(
@@ -110,7 +105,6 @@ export function answer(res: Response, result: HttpIntakeResult): void {
     case 'refused':
       return sendProblem(
         res,
-        result.status,
         result.code,
         result.errors
           .slice(0, 5)
@@ -119,7 +113,7 @@ export function answer(res: Response, result: HttpIntakeResult): void {
         { errors: result.errors },
       );
     case 'unavailable':
-      return sendProblem(res, 503, 'INGEST.UNAVAILABLE', 'the submission could not be stored; retry', {
+      return sendProblem(res, 'INGEST.UNAVAILABLE', 'the submission could not be stored; retry', {
         retryAfterSeconds: 1,
       });
   }

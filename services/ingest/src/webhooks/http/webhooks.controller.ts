@@ -1,8 +1,7 @@
 import { Controller, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { currentTraceparent } from '@warden/observability';
-import type { RawBodyRequest } from '@warden/runtime';
-import { sendProblem } from '../../http/problem';
+import { sendProblem, type RawBodyRequest } from '@warden/runtime';
 import { answer } from '../../submission/http/tasks.controller';
 import { WebhooksService } from '../webhooks.service';
 
@@ -18,7 +17,7 @@ export class WebhooksController {
 
   @Post(':source')
   async deliver(@Param('source') source: string, @Req() req: Request & RawBodyRequest, @Res() res: Response) {
-    if (!req.rawBody) return sendProblem(res, 500, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
+    if (!req.rawBody) return sendProblem(res, 'INGEST.NO_RAW_BODY', 'the input gate is not installed');
     const result = await this.webhooks.deliver(
       source,
       {
@@ -31,7 +30,7 @@ export class WebhooksController {
     );
     switch (result.kind) {
       case 'unauthenticated':
-        return sendProblem(res, 401, 'WEBHOOK.UNAUTHENTICATED', describe(result.reason));
+        return sendProblem(res, 'WEBHOOK.UNAUTHENTICATED', describe(result.reason));
       case 'replayed':
         res.status(200).json({ run_id: result.runId, duplicate: true });
         return;
