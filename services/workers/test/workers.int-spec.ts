@@ -532,13 +532,29 @@ describe('workers (real NATS + Postgres)', () => {
       expect(readFileSync(path.join(ws, 'held.txt'), 'utf8')).toBe('x');
     });
 
-    async function insertCrashedClaim(cmd: ExecuteCommand): Promise<void> {
+    /** A claim of a worker that died: after its tool began (`began`), or while it waited for a slot. */
+    async function insertCrashedClaim(cmd: ExecuteCommand, began = true): Promise<void> {
       await db.query(
-        `INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id)
-         VALUES ($1, $2, $3, $4, 'started', 1, $5, 'crashed-worker')`,
-        [cmd.run_id, cmd.command_id, cmd.action.tool, JSON.stringify(cmd.action), cmd.trace_id],
+        `INSERT INTO "workers".executions (run_id, command_id, tool, action, status, attempt, trace_id, worker_id, began_at)
+         VALUES ($1, $2, $3, $4, 'started', 1, $5, 'crashed-worker', CASE WHEN $6 THEN now() END)`,
+        [cmd.run_id, cmd.command_id, cmd.action.tool, JSON.stringify(cmd.action), cmd.trace_id, began],
       );
     }
+
+    it('hands back a write that was claimed but had not begun: it runs once, as the next attempt', async () => {
+      const cmd = signedCommand(keys, write('handed-back.txt', 'once'));
+      await insertCrashedClaim(cmd, false);
+      await publish(cmd);
+      const done = await completion(cmd.run_id);
+      expect(done).toMatchObject({ type: 'run_succeeded', id: deriveId(cmd.command_id, 'run_succeeded') });
+      expect(readFileSync(path.join(ws, 'handed-back.txt'), 'utf8')).toBe('once');
+      expect(await execution(cmd.run_id)).toMatchObject({
+        status: 'succeeded',
+        attempt: 2,
+        worker_id: 'worker-int-1',
+        began_at: expect.any(Date),
+      });
+    });
 
     it('ends a write interrupted mid-execution failed with outcome_unknown and never writes', async () => {
       const cmd = signedCommand(keys, write('crashed.txt', 'x'));

@@ -21,6 +21,14 @@ import { workersMetrics } from './workers.metrics';
 const PRODUCER = 'workers';
 const FINISH_ATTEMPTS = 6;
 
+/** A claim waiting to be marked begun (see {@link RunExecutor.begin}). */
+interface BeginRequest {
+  runId: string;
+  attempt: number;
+  resolve: (marked: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
 /** An authenticated command and the action it may execute. */
 export interface AuthenticCommand {
   cmd: ExecuteCommand;
@@ -72,14 +80,18 @@ interface RunWork {
 /**
  * Executes batches of authenticated commands, each run at most once. Per batch: one try-lock of
  * every run, one read of their claims, one statement committing the new claims BEFORE any tool
- * runs, one pipelined publish of the `run_started` events, the tools run concurrently, one statement
- * recording the results, one pipelined publish of the completions. Every event's id derives from
+ * runs, one pipelined publish of the `run_started` events, the tools run concurrently (each marked
+ * begun just before it runs, the lanes that start together in one statement), one statement
+ * recording the results, one pipelined publish of the completions. A claim whose tool never began
+ * (its worker died while it waited for a slot) is handed back to the next delivery and runs there;
+ * only a tool that had begun ends `outcome_unknown`. Every event's id derives from
  * the claiming command's id, so a redelivery or a second command for a run republishes the very same
  * events instead of running anything again.
  */
 @Injectable()
 export class RunExecutor {
   private readonly log: Logger;
+  private beginQueue: BeginRequest[] = [];
 
   constructor(
     private readonly repo: ExecutionRepository,
@@ -160,11 +172,18 @@ export class RunExecutor {
     const taken = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind === 'reexecute');
     if (fresh.length + taken.length === 0) return;
     for (const r of taken) {
-      this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
-        run_id: r.plan.runId,
-        previous_worker: r.row!.worker_id,
-        attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : undefined,
-      });
+      const unstarted = r.plan.plan.kind === 'reexecute' && r.plan.plan.unstarted;
+      if (unstarted)
+        this.log.info('taking over a claimed run whose worker stopped before its tool began', {
+          run_id: r.plan.runId,
+          previous_worker: r.row!.worker_id,
+        });
+      else
+        this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
+          run_id: r.plan.runId,
+          previous_worker: r.row!.worker_id,
+          attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : undefined,
+        });
     }
     let rows: RowsByRun;
     try {
@@ -264,6 +283,19 @@ export class RunExecutor {
     await mapLimit(live, this.config.WORKER_CONCURRENCY, async (run) => {
       if (run.plan.plan.kind === 'outcome_unknown') {
         run.result = outcomeUnknownResult(run.row!.tool);
+        return;
+      }
+      // the mark that separates a claim waiting for a slot (handed back if this worker dies) from an
+      // execution that began (outcome_unknown if it dies); refused if the claim is no longer ours
+      let begun: boolean;
+      try {
+        begun = await this.begin(run.row!);
+      } catch (err) {
+        run.error = new TransientError(`marking run ${run.plan.runId} begun failed: ${(err as Error).message}`, err);
+        return;
+      }
+      if (!begun) {
+        run.error = new RunBusyError(`run ${run.plan.runId} is no longer claimed by this worker; not run`);
         return;
       }
       const { cmd } = run.lead;
@@ -370,6 +402,24 @@ export class RunExecutor {
           error_code: row.result?.error?.code,
         });
       }
+    });
+  }
+
+  /**
+   * Marks a claim's tool begun; the claims of lanes that start in the same turn of the event loop
+   * share one statement. False if the claim is no longer this worker's attempt.
+   */
+  private begin(row: ExecutionRow): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.beginQueue.push({ runId: row.run_id, attempt: row.attempt, resolve, reject }) > 1) return;
+      setImmediate(() => {
+        const group = this.beginQueue;
+        this.beginQueue = [];
+        this.repo.begin(group, this.config.WORKER_ID).then(
+          (marked) => group.forEach((g) => g.resolve(marked.has(g.runId.toLowerCase()))),
+          (err: unknown) => group.forEach((g) => g.reject(err)),
+        );
+      });
     });
   }
 

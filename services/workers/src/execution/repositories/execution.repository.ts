@@ -19,6 +19,8 @@ export interface ExecutionRow {
   finished_at: Date | null;
   /** Stream sequence of the claiming command message (null for claims from before it was kept). */
   stream_seq: string | null;
+  /** When the tool of this attempt began (null: claimed, not begun; see {@link ExecutionRepository.begin}). */
+  began_at: Date | null;
 }
 
 export interface NewClaim {
@@ -83,6 +85,7 @@ const COLUMN_NAMES = [
   'started_at',
   'finished_at',
   'stream_seq',
+  'began_at',
 ];
 const COLUMNS = COLUMN_NAMES.join(', ');
 const E_COLUMNS = COLUMN_NAMES.map((c) => `e.${c}`).join(', ');
@@ -176,7 +179,7 @@ export class ExecutionRepository {
              ON CONFLICT (run_id) DO NOTHING
              RETURNING ${COLUMNS}
            ), upd AS (
-             UPDATE "workers".executions e SET attempt = x.attempt, worker_id = $3, started_at = now()
+             UPDATE "workers".executions e SET attempt = x.attempt, worker_id = $3, started_at = now(), began_at = NULL
              FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, attempt integer)
              WHERE e.run_id = x.run_id AND e.status = 'started'
              RETURNING ${E_COLUMNS}
@@ -186,6 +189,25 @@ export class ExecutionRepository {
         )) as ExecutionRow[];
       },
     );
+  }
+
+  /**
+   * Marks the tools of these claims as begun, just before they run: only claims still `started` by
+   * this worker at this attempt and not begun yet (a claim taken over by another worker is not, so
+   * its tool is not run here). Returns the runs marked. Until marked, a claim whose worker dies is
+   * handed to the next delivery as not begun.
+   */
+  async begin(runs: readonly { runId: string; attempt: number }[], workerId: string): Promise<Set<string>> {
+    if (runs.length === 0) return new Set();
+    const [rows] = (await this.ds.query(
+      `UPDATE "workers".executions e SET began_at = now()
+       FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, attempt integer)
+       WHERE e.run_id = x.run_id AND e.attempt = x.attempt AND e.worker_id = $2 AND e.status = 'started'
+         AND e.began_at IS NULL
+       RETURNING e.run_id`,
+      [JSON.stringify(runs.map((r) => ({ run_id: r.runId, attempt: r.attempt }))), workerId],
+    )) as [{ run_id: string }[], number];
+    return new Set(rows.map((r) => r.run_id));
   }
 
   /** Removes claims under which nothing was executed (their `run_started` could not be published). */
