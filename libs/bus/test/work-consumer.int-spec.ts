@@ -1,8 +1,8 @@
 import { TransientError, ValidationError, DomainError } from '@warden/kernel';
 import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
-import { WorkConsumer, backoffMs } from './work-consumer';
-import type { BusMessage } from './message';
-import { Headers } from './headers';
+import { WorkConsumer, backoffMs } from '../src/work-consumer';
+import type { BusMessage } from '../src/message';
+import { Headers } from '../src/headers';
 
 describe('WorkConsumer on real JetStream', () => {
   let t: TestEnv;
