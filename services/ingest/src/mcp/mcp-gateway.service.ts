@@ -16,6 +16,7 @@ import {
   type ServerRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import { toolArgsSchema, type TaskSubmission } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { Logger } from '@warden/observability';
@@ -34,6 +35,7 @@ import {
   type ToolCallResult,
 } from './domain/run-view';
 import { McpSessionRepository, type McpSession } from './mcp-session.repository';
+import { PgTaskStore, type WardenTaskContext } from './mcp-task-store';
 import { RunCanceller } from './run-canceller';
 import { RunWatcher, type Expectation } from './run-watcher';
 import { UPSTREAM_CATALOG, type UpstreamCatalog } from './upstream-catalog';
@@ -43,6 +45,17 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 /** While a call waits for people, a progress notification at least this often (clients reset timeouts on them). */
 const HEARTBEAT_MS = 15_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** MCP tasks arrived with this protocol version (spec 2025-11-25, "tasks" utility). */
+const TASKS_SINCE = '2025-11-25';
+
+/** Whether a session's protocol version has MCP tasks (versions are dates: they sort as strings). */
+export function sessionHasTasks(protocolVersion: string): boolean {
+  return protocolVersion >= TASKS_SINCE;
+}
+
+/** What a tools/call comes to before anyone waits: a run to follow, or a result that ran nothing. */
+type Proposal = { kind: 'run'; runId: string; expectation?: Expectation } | { kind: 'refused'; result: ToolCallResult };
 
 const INSTRUCTIONS =
   'Warden judges every tool call before it runs: allowed calls run in a sandbox and return their output; ' +
@@ -150,21 +163,46 @@ export class McpGateway implements OnModuleDestroy {
 
   /** An SDK server for one HTTP request of `session`. */
   private serverFor(session: McpSession, principal: Principal, req: Request): Server {
+    const tasks = sessionHasTasks(session.protocolVersion);
+    const taskStore = tasks
+      ? new PgTaskStore(session, {
+          repo: this.sessions,
+          watcher: this.watcher,
+          cancel: (runId) => this.canceller.cancelIfNotStarted(runId),
+          hints: this.hints,
+          log: this.log,
+        })
+      : undefined;
     const server = new Server(
       { name: 'warden', version: '0.1.0' },
-      { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS },
+      {
+        capabilities: {
+          tools: { listChanged: false },
+          // tasks/get|result|list|cancel are the SDK's handlers over the Postgres task store
+          ...(tasks ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } } : {}),
+        },
+        instructions: INSTRUCTIONS,
+        ...(taskStore ? { taskStore } : {}),
+      },
     );
     server.onerror = (err) => this.log.debug('mcp transport error', { error: err });
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({
-      tools: [
-        ...workerToolsFor(session.agent.role),
-        ...(await this.upstream.toolsFor(session.agent.role)),
-        AWAIT_RUN_LISTING,
-      ],
-    }));
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      const proposing = [...workerToolsFor(session.agent.role), ...(await this.upstream.toolsFor(session.agent.role))];
+      return {
+        tools: [
+          // every proposal may run as a task (it may wait for people); await_run is itself a wait
+          ...(tasks ? proposing.map((t) => ({ ...t, execution: { taskSupport: 'optional' as const } })) : proposing),
+          AWAIT_RUN_LISTING,
+        ],
+      };
+    });
     const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
     server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
-      this.tracked(this.call(session, principal, request.params, extra, traceparent)),
+      this.tracked<ToolCallResult | CreateTaskResult>(
+        taskStore && request.params.task
+          ? this.taskCall(session, principal, request.params, extra, traceparent, taskStore)
+          : this.call(session, principal, request.params, extra, traceparent),
+      ),
     );
     // replaces the SDK's own handler: the call it names may be waiting on another replica
     server.setNotificationHandler(CancelledNotificationSchema, (n) =>
@@ -186,23 +224,74 @@ export class McpGateway implements OnModuleDestroy {
     extra: Extra,
     traceparent: string | undefined,
   ): Promise<ToolCallResult> {
+    const progressToken = params._meta?.progressToken;
+    if (params.name === AWAIT_RUN_TOOL) {
+      const owned = await this.ownedRun(session, params.arguments ?? {});
+      return owned.kind === 'run' ? this.waitFor(owned.runId, extra, progressToken) : owned.result;
+    }
+    const p = await this.propose(session, principal, params, extra, traceparent);
+    return p.kind === 'run' ? this.waitFor(p.runId, extra, progressToken, p.expectation) : p.result;
+  }
+
+  /**
+   * A task-augmented tools/call (MCP tasks): proposes as {@link call} does, then answers at once with a
+   * task whose status follows the run (`working`, `input_required` while people decide, then
+   * `completed`/`failed`/`cancelled`). A call refused before anything was proposed is a task created
+   * `failed`, its `isError` result the task's result. A retried request id gets the same task.
+   */
+  private async taskCall(
+    session: McpSession,
+    principal: Principal,
+    params: CallToolRequest['params'],
+    extra: Extra,
+    traceparent: string | undefined,
+    store: PgTaskStore,
+  ): Promise<CreateTaskResult> {
+    const p =
+      params.name === AWAIT_RUN_TOOL
+        ? await this.ownedRun(session, params.arguments ?? {})
+        : await this.propose(session, principal, params, extra, traceparent);
+    // nobody waits here: the task's readers replay the run when asked
+    if (p.kind === 'run') p.expectation?.cancel();
+    const context: WardenTaskContext = {
+      requestKey: callKey(session.sessionId, extra.requestId),
+      runId: p.kind === 'run' ? p.runId : null,
+      ...(p.kind === 'refused' ? { refused: p.result } : {}),
+    };
+    const task = await store.createTask(
+      { ...(params.task?.ttl !== undefined ? { ttl: params.task.ttl } : {}), context: { ...context } },
+      extra.requestId,
+      { method: 'tools/call', params },
+    );
+    return { task, _meta: { 'warden/run': { run_id: context.runId } } };
+  }
+
+  /** Validates and submits a proposal; the run it made (or found, for a retried request), or why not. */
+  private async propose(
+    session: McpSession,
+    principal: Principal,
+    params: CallToolRequest['params'],
+    extra: Extra,
+    traceparent: string | undefined,
+  ): Promise<Proposal> {
     const { name } = params;
     const args = params.arguments ?? {};
-    const progressToken = params._meta?.progressToken;
-    if (name === AWAIT_RUN_TOOL) return this.awaitRun(session, args, extra, progressToken);
+    const refused = (result: ToolCallResult): Proposal => ({ kind: 'refused', result });
 
     const role = session.agent.role;
     const schema = toolArgsSchema(name);
     if (schema) {
       const errors = argumentErrors(schema, args);
       if (errors.length)
-        return refusedResult(
-          `Invalid arguments for ${name}; nothing was proposed or run. Fix these fields and call again:`,
-          errors,
+        return refused(
+          refusedResult(
+            `Invalid arguments for ${name}; nothing was proposed or run. Fix these fields and call again:`,
+            errors,
+          ),
         );
     } else {
       const check = await this.upstream.check(name, role);
-      if (!check.ok) return refusedResult(`${check.code}: ${check.message}. Nothing was proposed or run.`);
+      if (!check.ok) return refused(refusedResult(`${check.code}: ${check.message}. Nothing was proposed or run.`));
     }
 
     const key = callKey(session.sessionId, extra.requestId);
@@ -227,33 +316,33 @@ export class McpGateway implements OnModuleDestroy {
     if (!(result.kind === 'accepted' && result.runId === runId)) expectation.cancel();
     switch (result.kind) {
       case 'accepted':
-        return this.waitFor(result.runId, extra, progressToken, result.runId === runId ? expectation : undefined);
+        return { kind: 'run', runId: result.runId, ...(result.runId === runId ? { expectation } : {}) };
       case 'duplicate':
-        // an earlier request of this id made the run: replay it from its first event
-        return this.waitFor(result.runId, extra, progressToken);
+        // an earlier request of this id made the run: it is replayed from its first event
+        return { kind: 'run', runId: result.runId };
       case 'refused':
-        return refusedResult(`Warden refused this proposal (${result.code}); nothing was run:`, result.errors);
+        return refused(refusedResult(`Warden refused this proposal (${result.code}); nothing was run:`, result.errors));
       case 'unavailable':
-        return refusedResult(
-          'Warden could not record this call right now; nothing was run. Call again with the same request ' +
-            '(it will never run twice).',
+        this.log.warn('mcp call not recorded: submission pipeline unavailable', { error: result.error });
+        return refused(
+          refusedResult(
+            `Warden could not record this call right now (${result.error.message}); nothing was run. Call again ` +
+              'with the same request (it will never run twice).',
+          ),
         );
     }
   }
 
-  /** `warden.await_run {run_id}`: waits again for a run of the caller's own agent. */
-  private async awaitRun(
-    session: McpSession,
-    args: Record<string, unknown>,
-    extra: Extra,
-    progressToken: string | number | undefined,
-  ): Promise<ToolCallResult> {
+  /** `warden.await_run {run_id}`: a run of the caller's own agent (anyone else's is not found). */
+  private async ownedRun(session: McpSession, args: Record<string, unknown>): Promise<Proposal> {
     const errors = argumentErrors(AwaitRunArgs, args);
-    if (errors.length) return refusedResult(`Invalid arguments for ${AWAIT_RUN_TOOL}:`, errors);
+    if (errors.length)
+      return { kind: 'refused', result: refusedResult(`Invalid arguments for ${AWAIT_RUN_TOOL}:`, errors) };
     const runId = (args.run_id as string).toLowerCase();
     const owner = await this.sessions.agentOf(runId);
-    if (owner !== session.agent.id) return refusedResult(`There is no run ${runId} of agent ${session.agent.id}.`);
-    return this.waitFor(runId, extra, progressToken);
+    if (owner !== session.agent.id)
+      return { kind: 'refused', result: refusedResult(`There is no run ${runId} of agent ${session.agent.id}.`) };
+    return { kind: 'run', runId };
   }
 
   /** Waits for the run's outcome (or MCP_APPROVAL_WAIT_SECONDS), telling the client while it waits. */

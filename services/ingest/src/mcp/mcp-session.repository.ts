@@ -13,7 +13,55 @@ export interface McpSession {
   endedAt: Date | null;
 }
 
+/** One MCP task (one task-augmented `tools/call`) as stored; its status is a cache of its run's. */
+export interface McpTaskRow {
+  taskId: string;
+  sessionId: string;
+  requestKey: string;
+  runId: string | null;
+  status: string;
+  statusMessage: string | null;
+  result: Record<string, unknown> | null;
+  ttlMs: number | null;
+  pollIntervalMs: number;
+  createdAt: Date;
+  lastUpdatedAt: Date;
+}
+
+type TaskDbRow = {
+  task_id: string;
+  session_id: string;
+  request_key: string;
+  run_id: string | null;
+  status: string;
+  status_message: string | null;
+  result: Record<string, unknown> | null;
+  ttl_ms: string | number | null;
+  poll_interval_ms: number;
+  created_at: Date;
+  last_updated_at: Date;
+};
+
+function taskRow(r: TaskDbRow): McpTaskRow {
+  return {
+    taskId: r.task_id,
+    sessionId: r.session_id,
+    requestKey: r.request_key,
+    runId: r.run_id,
+    status: r.status,
+    statusMessage: r.status_message,
+    result: r.result,
+    ttlMs: r.ttl_ms === null ? null : Number(r.ttl_ms),
+    pollIntervalMs: r.poll_interval_ms,
+    createdAt: new Date(r.created_at),
+    lastUpdatedAt: new Date(r.last_updated_at),
+  };
+}
+
 const SESSIONS = '"ingest".mcp_sessions';
+const TASKS = '"ingest".mcp_tasks';
+/** A task is visible until `ttl` after its creation (null: until its session is deleted). */
+const live = (t = '') => `(${t}ttl_ms IS NULL OR ${t}created_at + ${t}ttl_ms * interval '1 millisecond' > now())`;
 const SUBMISSIONS = '"ingest".submissions';
 
 /** All SQL of the MCP gateway: its sessions, and the runs it proposed (read from `ingest.submissions`). */
@@ -85,5 +133,80 @@ export class McpSessionRepository {
       runId,
     ]);
     return rows[0]?.agent_id;
+  }
+
+  /**
+   * Records the task of (session, request key), or finds the one a retried request made: one task per
+   * request, whichever replica answered it first.
+   */
+  async createTask(t: Omit<McpTaskRow, 'createdAt' | 'lastUpdatedAt'>): Promise<McpTaskRow> {
+    const rows: TaskDbRow[] = await this.ds.query(
+      `WITH ins AS (
+         INSERT INTO ${TASKS} (task_id, session_id, request_key, run_id, status, status_message, result, ttl_ms, poll_interval_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (session_id, request_key) DO NOTHING
+         RETURNING *)
+       SELECT * FROM ins
+       UNION ALL
+       SELECT * FROM ${TASKS} WHERE session_id = $2 AND request_key = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+      [
+        t.taskId,
+        t.sessionId,
+        t.requestKey,
+        t.runId,
+        t.status,
+        t.statusMessage,
+        t.result === null ? null : JSON.stringify(t.result),
+        t.ttlMs,
+        t.pollIntervalMs,
+      ],
+    );
+    const r = rows[0];
+    if (!r) throw new Error(`task of ${t.requestKey} vanished while it was created`);
+    return taskRow(r);
+  }
+
+  /** A live task of `sessionId` (another session's task is not found). */
+  async getTask(sessionId: string, taskId: string): Promise<McpTaskRow | undefined> {
+    const rows: TaskDbRow[] = await this.ds.query(
+      `SELECT * FROM ${TASKS} WHERE task_id = $1 AND session_id = $2 AND ${live()}`,
+      [taskId, sessionId],
+    );
+    return rows[0] ? taskRow(rows[0]) : undefined;
+  }
+
+  /**
+   * Caches a task's status (and its result once terminal). Never moves a terminal task: the update
+   * applies only while the stored status is not terminal; returns the row as it is after.
+   */
+  async updateTask(
+    sessionId: string,
+    taskId: string,
+    u: { status: string; statusMessage: string | null; result?: Record<string, unknown> },
+  ): Promise<McpTaskRow | undefined> {
+    await this.ds.query(
+      `UPDATE ${TASKS} SET status = $3, status_message = $4, result = COALESCE($5::jsonb, result), last_updated_at = now()
+       WHERE task_id = $1 AND session_id = $2 AND status NOT IN ('completed', 'failed', 'cancelled')
+         AND (status <> $3 OR status_message IS DISTINCT FROM $4 OR $5::jsonb IS NOT NULL)`,
+      [taskId, sessionId, u.status, u.statusMessage, u.result ? JSON.stringify(u.result) : null],
+    );
+    return this.getTask(sessionId, taskId);
+  }
+
+  /** A page of the live tasks of a session, oldest first; `after` is the last task id of the page before. */
+  async listTasks(sessionId: string, limit: number, after?: string): Promise<McpTaskRow[]> {
+    const rows: TaskDbRow[] = after
+      ? await this.ds.query(
+          `SELECT t.* FROM ${TASKS} t, ${TASKS} c
+           WHERE c.task_id = $2 AND c.session_id = $1 AND t.session_id = $1 AND ${live('t.')}
+             AND (t.created_at, t.task_id) > (c.created_at, c.task_id)
+           ORDER BY t.created_at, t.task_id LIMIT $3`,
+          [sessionId, after, limit],
+        )
+      : await this.ds.query(
+          `SELECT * FROM ${TASKS} WHERE session_id = $1 AND ${live()} ORDER BY created_at, task_id LIMIT $2`,
+          [sessionId, limit],
+        );
+    return rows.map(taskRow);
   }
 }

@@ -125,6 +125,31 @@ export class RunWatcher implements OnModuleInit, OnModuleDestroy {
     });
   }
 
+  /**
+   * The run as its events say now: replays `warden.events.run.<run_id>.*` from the first event to the
+   * last one stored (no waiting for more). What MCP tasks read, so a task's status comes from the
+   * durable run on any replica. A run with no event yet reads as `none` after `emptyWithinMs`.
+   */
+  async snapshot(runId: string, emptyWithinMs = 1000): Promise<RunView> {
+    const key = runId.toLowerCase();
+    const consumer = await this.bus.js.consumers.get(this.subjects.streams.events, {
+      filter_subjects: this.subjects.event(key, '*'),
+      deliver_policy: DeliverPolicy.All,
+    });
+    let view = emptyView(key);
+    const messages = await consumer.fetch({ max_messages: 512, expires: emptyWithinMs });
+    try {
+      for await (const raw of messages) {
+        const env = this.decode(raw);
+        if (env) view = evolveView(view, env);
+        if (raw.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+    return view;
+  }
+
   /** Folds the events `source` pushes into a view until it is terminal, the deadline passes or the signal aborts. */
   private follow(
     runId: string,
