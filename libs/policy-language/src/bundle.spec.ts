@@ -27,7 +27,7 @@ function edited(edit: (raw: Record<string, any>) => void): Record<string, any> {
 describe('the shipped default bundle', () => {
   it('parses, with its version, tiers and mode', () => {
     const { bundle, digest } = parseBundle(DEFAULT_YAML);
-    expect(bundle.version).toBe('2026-11-21.3');
+    expect(bundle.version).toBe('2026-12-03.1');
     expect(bundle.mode).toBe('enforce');
     expect(bundle.tiers['2'].required_votes).toBe(1);
     expect(bundle.tiers['3'].required_votes).toBe(2);

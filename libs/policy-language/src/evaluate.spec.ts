@@ -357,7 +357,7 @@ describe('mode and determinism', () => {
     expect(b.policy_digest).toBe(a.policy_digest);
     expect({ ...b, evaluated_at: a.evaluated_at }).toEqual(a);
     expect(a.input_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(a.policy_version).toBe('2026-11-21.3');
+    expect(a.policy_version).toBe('2026-12-03.1');
   });
 
   it('input_hash covers every evaluated field, including the session usage snapshot', () => {

@@ -60,6 +60,8 @@ export interface PolicyState {
   rate: RateState | null;
   /** Earlier failures of this very action (tool + args) in the session. */
   failures: number;
+  /** Earlier proposals of this very call (tool + args) in the session, whatever became of them. */
+  repeats?: number;
   standing: StandingGrant[];
 }
 
@@ -79,6 +81,8 @@ export interface PolicyInput {
   agent_usage: UsageCounters | null;
   rate: RateState | null;
   failures: number;
+  /** Earlier proposals of the same call in the session; absent when none (and in inputs recorded before it was counted). */
+  repeats?: number;
   standing: StandingGrant[];
   /**
    * What the workspace showed for each normalised path argument (of the action, and of its rewrite)
@@ -137,6 +141,7 @@ export function policyInput(
     agent_usage: state.agent ?? null,
     rate: state.rate ?? null,
     failures: state.failures ?? 0,
+    ...(state.repeats ? { repeats: state.repeats } : {}),
     standing: state.standing ?? [],
   };
 }
@@ -480,6 +485,22 @@ function applyLimits(bundle: PolicyBundle, input: PolicyInput, j: Judgement): vo
       `the same action already failed ${input.failures} times in this session (loop detection at ${bundle.loops.max_failures})`,
     );
   }
+  const loops = bundle.loops;
+  const repeats = input.repeats ?? 0;
+  if (loops?.max_repeats !== undefined && input.session_id && repeats >= loops.max_repeats) {
+    const call = `${input.action.tool} with these exact arguments`;
+    if (loops.escalate_repeats !== undefined && repeats >= loops.escalate_repeats)
+      escalate(
+        loops.tier,
+        BUILTIN_RULES.repeatedCall,
+        `still looping: ${call} was already proposed ${repeats} times in this session (refused from ${loops.max_repeats}, escalates from ${loops.escalate_repeats}); a person decides whether it may go on`,
+      );
+    else
+      deny(
+        BUILTIN_RULES.repeatedCall,
+        `looping: ${call} was already proposed ${repeats} times in this session (loop detection at ${loops.max_repeats}); change the arguments, use the result you have, or stop`,
+      );
+  }
   if (input.rate?.limited) {
     const limit = bundle.rate_limits.find((l) => l.id === input.rate!.limit_id);
     const id = `rate-limit:${input.rate.limit_id}`;
@@ -494,7 +515,10 @@ function applyLimits(bundle: PolicyBundle, input: PolicyInput, j: Judgement): vo
     const ruleId = scope === 'session' ? BUILTIN_RULES.sessionBudget : BUILTIN_RULES.agentBudget;
     for (const c of budgetStates(budget, before ?? ZERO, input)) {
       if (c.over) {
-        const reason = `${scope} over its ${c.budget} budget (${fmt(c.used)} of ${fmt(c.limit)})`;
+        const reason =
+          c.used > c.limit
+            ? `${scope} over its ${c.budget} budget (${fmt(c.used)} of ${fmt(c.limit)})`
+            : `${scope} has used all of its ${c.budget} budget (${fmt(c.before)} of ${fmt(c.limit)}, 100 %)`;
         if (budget.on_exceed === 'deny') deny(ruleId, reason);
         else escalate(budget.tier, ruleId, reason);
       } else if (budget.escalate_at !== null && c.used >= budget.escalate_at * c.limit) {
@@ -524,7 +548,8 @@ function budgetStates(
   const add = (name: BudgetName, limit: number | undefined, b: number, delta: number) => {
     if (limit === undefined) return;
     const used = b + delta;
-    out.push({ budget: name, used, limit, over: used > limit, before: b });
+    // a budget used up (100 %) refuses every further run, even one that adds nothing to it
+    out.push({ budget: name, used, limit, over: used > limit || b >= limit, before: b });
   };
   add('max_calls', budget.max_calls, before.calls, 1);
   add('max_tokens', budget.max_tokens, before.tokens, input.usage?.tokens ?? 0);
@@ -534,7 +559,8 @@ function budgetStates(
 
 /**
  * Budgets this run takes over their limit for the first time (within before it, over after).
- * Counters only grow, so exactly one run crosses each limit per window.
+ * Counters only grow, so exactly one run crosses each limit per window. (A run refused because the
+ * budget was already used up to exactly 100 % and adds nothing to it crosses nothing.)
  */
 export function budgetCrossings(policy: LoadedBundle, input: PolicyInput): BudgetCrossing[] {
   const out: BudgetCrossing[] = [];
@@ -543,7 +569,7 @@ export function budgetCrossings(policy: LoadedBundle, input: PolicyInput): Budge
     if (!budget || (scope === 'session' && !input.session_id)) continue;
     const before = (scope === 'session' ? input.session_usage : input.agent_usage) ?? ZERO;
     for (const s of budgetStates(budget, before, input))
-      if (s.over && s.before <= s.limit) out.push({ scope, budget: s.budget, used: s.used, limit: s.limit });
+      if (s.used > s.limit && s.before <= s.limit) out.push({ scope, budget: s.budget, used: s.used, limit: s.limit });
   }
   return out;
 }
@@ -613,6 +639,7 @@ export function celContextOf(bundle: PolicyBundle, input: PolicyInput): Record<s
       tools: s.tools,
       hosts: s.hosts,
       failures: input.failures,
+      repeats: input.repeats ?? 0,
       budget: fractions(input.session_id ? bundle.budgets.session : undefined, s),
     },
     agent_usage: { ...agentUsage, budget: fractions(bundle.budgets.agent, agentUsage) },

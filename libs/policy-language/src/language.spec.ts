@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ValidationError, type FieldError } from '@warden/kernel';
 import { loadBundle, parseBundle, type LoadedBundle } from './bundle';
-import { budgetCrossings, emptySession, evaluate, type PolicyInput } from './evaluate';
+import { budgetCrossings, emptySession, evaluate, policyInput, type PolicyInput } from './evaluate';
 import { runPolicyTests } from './policy-tests';
 import { replay, whatIf } from './replay';
 
@@ -459,6 +459,96 @@ describe('budgets, rate limits and loops', () => {
       outcome: 'escalate',
       tier: 2,
       rule_ids: ['a', 'loop-detected'],
+    });
+  });
+
+  it('a budget used up to exactly 100 % refuses the next run, even one that adds nothing to it', () => {
+    const tokens = bundle([{ id: 'a', tools: ['x.a'], outcome: 'allow', reason: 'r' }], {
+      budgets: { session: { max_tokens: 1000, escalate_at: null, on_exceed: 'deny' } },
+    });
+    const at = (before: number, use: number) =>
+      input(
+        'x.a',
+        {},
+        { session_id: 's', session_usage: { ...emptySession(), tokens: before }, usage: { tokens: use } },
+      );
+    // the run that reaches the limit exactly still fits in it
+    expect(evaluate(tokens, at(900, 100), NOW)).toMatchObject({ outcome: 'allow', rule_ids: ['a'] });
+    // at 100 %: refused, although this proposal reports no tokens (before: allowed for ever)
+    expect(evaluate(tokens, at(1000, 0), NOW)).toMatchObject({
+      outcome: 'deny',
+      rule_ids: ['a', 'session-budget'],
+      reasons: ['r', 'session has used all of its max_tokens budget (1000 of 1000, 100 %)'],
+    });
+    expect(evaluate(tokens, at(1000, 5), NOW)).toMatchObject({
+      outcome: 'deny',
+      reasons: ['r', 'session over its max_tokens budget (1005 of 1000)'],
+    });
+    // budget_exceeded: once, by the run that goes over
+    expect(budgetCrossings(tokens, at(1000, 0))).toEqual([]);
+    expect(budgetCrossings(tokens, at(1000, 5))).toEqual([
+      { scope: 'session', budget: 'max_tokens', used: 1005, limit: 1000 },
+    ]);
+    expect(budgetCrossings(tokens, at(1005, 5))).toEqual([]);
+  });
+
+  describe('the same call repeated (loops.max_repeats)', () => {
+    const looped = bundle(
+      [
+        { id: 'a', tools: ['x.a'], outcome: 'allow', reason: 'r' },
+        { id: 'no', tools: ['x.no'], outcome: 'deny', reason: 'never' },
+      ],
+      { loops: { max_failures: 3, tier: 2, max_repeats: 3, escalate_repeats: 5 } },
+    );
+    const repeated = (repeats: number, extra: Partial<PolicyInput> = {}) =>
+      input('x.a', { q: 1 }, { session_id: 's', session_usage: emptySession(), repeats, ...extra });
+
+    it('allows below max_repeats, then refuses telling the agent it is looping, then escalates', () => {
+      expect(evaluate(looped, repeated(2), NOW)).toMatchObject({ outcome: 'allow', rule_ids: ['a'] });
+      for (const n of [3, 4])
+        expect(evaluate(looped, repeated(n), NOW)).toMatchObject({
+          outcome: 'deny',
+          rule_ids: ['a', 'loop-repeated-call'],
+          reasons: [
+            'r',
+            `looping: x.a with these exact arguments was already proposed ${n} times in this session (loop detection at 3); change the arguments, use the result you have, or stop`,
+          ],
+        });
+      expect(evaluate(looped, repeated(5), NOW)).toMatchObject({
+        outcome: 'escalate',
+        tier: 2,
+        rule_ids: ['a', 'loop-repeated-call'],
+        reasons: ['r', expect.stringMatching(/^still looping: x\.a .* proposed 5 times .*a person decides/)],
+      });
+      expect(evaluate(looped, repeated(200), NOW).outcome).toBe('escalate');
+    });
+
+    it('counts nothing without a session, never softens a deny, and a bundle without max_repeats ignores repeats', () => {
+      expect(evaluate(looped, repeated(10, { session_id: null, session_usage: null }), NOW).outcome).toBe('allow');
+      expect(
+        evaluate(looped, input('x.no', {}, { session_id: 's', session_usage: emptySession(), repeats: 10 }), NOW),
+      ).toMatchObject({ outcome: 'deny', rule_ids: ['no'] });
+      expect(evaluate(p, repeated(1000), NOW).outcome).toBe('allow');
+    });
+
+    it('repeats are part of the judged input; an input without them hashes as before they were counted', () => {
+      const h = (i: PolicyInput) => evaluate(looped, i, NOW).input_hash;
+      const { repeats: _r, ...without } = repeated(0);
+      expect(h(repeated(1))).not.toBe(h(without as PolicyInput));
+      expect(
+        policyInput({ agent: { id: 'a', role: 'dev' }, action: { tool: 'x.a', args: {} } }, { repeats: 0 }),
+      ).not.toHaveProperty('repeats');
+    });
+
+    it('refuses escalate_repeats without max_repeats or not above it, naming the field', () => {
+      const err = (loops: Record<string, unknown>) =>
+        errorsOf(() => bundle([{ id: 'a', tools: ['x.a'], outcome: 'allow', reason: 'r' }], { loops }));
+      expect(err({ max_failures: 3, tier: 2, max_repeats: 5, escalate_repeats: 5 })).toEqual([
+        { path: 'loops.escalate_repeats', message: 'must be above max_repeats' },
+      ]);
+      expect(err({ max_failures: 3, tier: 2, escalate_repeats: 5 })).toEqual([
+        { path: 'loops.escalate_repeats', message: 'needs max_repeats' },
+      ]);
     });
   });
 });

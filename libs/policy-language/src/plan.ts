@@ -19,7 +19,7 @@ const MAX_MEMO = 4096;
  * The CEL environment every bundle compiles against. Variables (all maps; JSON numbers are CEL
  * doubles, so write `session.calls > 3` or `args.n + 1.0`):
  * - `action` `{tool, args}`, `args` (= action.args), `agent` `{id, role}`
- * - `session` `{id, calls, tokens, cost_usd, tools: {tool: count}, hosts: [host], budget: {calls, tokens, cost_usd}}`
+ * - `session` `{id, calls, tokens, cost_usd, tools: {tool: count}, hosts: [host], failures, repeats, budget: {calls, tokens, cost_usd}}`
  *   (counters before this proposal; `budget.*` = fraction of each session limit used after it, 0 without a limit)
  * - `agent_usage` `{calls, tokens, cost_usd, budget: {...}}`, the agent's counters across sessions
  * - `resource` `{path, paths}`: the path arguments normalised inside the workspace (`a/./../prod/x` → `prod/x`)

@@ -25,6 +25,7 @@ export function testInput(c: PolicyTestCase): PolicyInput {
     agent_usage: i.agent_usage ?? null,
     rate: i.rate_limited ? { limit_id: i.rate_limited, limited: true } : null,
     failures: i.failures,
+    ...(i.repeats ? { repeats: i.repeats } : {}),
     standing: i.standing,
   };
 }

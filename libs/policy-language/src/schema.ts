@@ -9,6 +9,8 @@ export const BUILTIN_RULES = {
   sessionBudget: 'session-budget',
   agentBudget: 'agent-budget',
   loop: 'loop-detected',
+  /** The same call (tool + canonical arguments) proposed over and over in a session (`loops.max_repeats`). */
+  repeatedCall: 'loop-repeated-call',
   engineError: 'engine-error',
   /** An upstream MCP tool whose definition is not the pinned one (or was never pinned). */
   mcpDefinitionChanged: 'mcp-definition-changed',
@@ -322,6 +324,8 @@ const TestCase = z.strictObject({
       .strictObject({ calls: z.number().default(0), tokens: z.number().default(0), cost_usd: z.number().default(0) })
       .optional(),
     failures: z.number().int().min(0).default(0),
+    /** Earlier proposals of this very call (tool + args) in the session. */
+    repeats: z.number().int().min(0).optional(),
     rate_limited: z.string().optional(),
     standing: z
       .array(
@@ -381,9 +385,26 @@ export const PolicyBundleSchema = z
       .default({ path_args: ['path', 'src', 'dest', 'dir'] }),
     budgets: z.strictObject({ session: Budget.optional(), agent: Budget.optional() }).default({}),
     rate_limits: z.array(RateLimit).default([]),
-    /** The same action failing this many times in a session escalates the next attempt. */
+    /**
+     * Loop detection. `max_failures`: the same action failing this many times in a session escalates the
+     * next attempt. `max_repeats`: the same call (tool + canonical arguments) proposed this many times in
+     * a session, failed or not, refuses the next one as a loop (`loop-repeated-call`, a deny that tells
+     * the agent); from `escalate_repeats` earlier proposals on, it escalates (`tier`) instead.
+     */
     loops: z
-      .strictObject({ max_failures: z.number().int().min(1).max(100), tier: z.union([z.literal(2), z.literal(3)]) })
+      .strictObject({
+        max_failures: z.number().int().min(1).max(100),
+        tier: z.union([z.literal(2), z.literal(3)]),
+        max_repeats: z.number().int().min(1).max(100_000).optional(),
+        escalate_repeats: z.number().int().min(2).max(100_000).optional(),
+      })
+      .superRefine((l, ctx) => {
+        if (l.escalate_repeats === undefined) return;
+        if (l.max_repeats === undefined)
+          ctx.addIssue({ code: 'custom', path: ['escalate_repeats'], message: 'needs max_repeats' });
+        else if (l.escalate_repeats <= l.max_repeats)
+          ctx.addIssue({ code: 'custom', path: ['escalate_repeats'], message: 'must be above max_repeats' });
+      })
       .optional(),
     /** Session history: which arguments name a URL whose host is remembered (`session.hosts`). */
     history: z

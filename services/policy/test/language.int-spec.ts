@@ -497,6 +497,71 @@ describe('state across runs', () => {
     expect(metrics).toMatch(/warden_security_forged_events_total\{[^}]*type="task_received"[^}]*\} [1-9]/);
   });
 
+  it('loop detection: the same call proposed again and again is refused as a loop, then escalates (successes count too)', async () => {
+    const text = variant('int-lang-repeats.1', (raw) => {
+      raw.loops = { max_failures: 3, tier: 2, max_repeats: 3, escalate_repeats: 5 };
+      raw.budgets = {};
+    });
+    expect((await put(text)).status).toBe(200);
+    const digest = parseBundle(text).digest;
+    await waitFor(async () => (await activeDigest(replicaUrl)) === digest, 'the replica on the repeats bundle');
+    try {
+      const session = `sess-repeat-${newId()}`;
+      const action = { tool: 'fs.read_file', args: { path: 'notes/same.md' } };
+      // a dry run counts nothing
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${url}/v1/evaluate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ agent: { id: 'agent-7', role: 'dev' }, session_id: session, action }),
+        });
+        expect(((await res.json()) as { outcome: string }).outcome).toBe('allow');
+      }
+      const outcomes: string[] = [];
+      const decisions: Envelope<'decision_made'>[] = [];
+      let first: Envelope<'task_received'> | undefined;
+      for (let i = 0; i < 6; i++) {
+        const { env, d } = await decide({ session_id: session, action });
+        first ??= env;
+        outcomes.push(d.data.outcome);
+        decisions.push(d);
+        // a redelivered copy of the first proposal is not a second proposal
+        if (i === 0)
+          await t.bus.js.publish(t.subjects.event(env.run_id!, 'task_received'), JSON.stringify(env), {
+            msgID: newId(),
+          });
+      }
+      expect(outcomes).toEqual(['allow', 'allow', 'allow', 'deny', 'deny', 'escalate']);
+      expect(decisions[3]!.data).toMatchObject({
+        rule_ids: ['fs-read', 'loop-repeated-call'],
+        reasons: [
+          expect.any(String),
+          'looping: fs.read_file with these exact arguments was already proposed 3 times in this session (loop detection at 3); change the arguments, use the result you have, or stop',
+        ],
+      });
+      expect(decisions[5]!.data).toMatchObject({ tier: 2, rule_ids: ['fs-read', 'loop-repeated-call'] });
+      // other arguments, or another session, are another call
+      const { d: other } = await decide({
+        session_id: session,
+        action: { ...action, args: { path: 'notes/other.md' } },
+      });
+      expect(other.data.outcome).toBe('allow');
+      const { d: elsewhere } = await decide({ session_id: `sess-repeat-${newId()}`, action });
+      expect(elsewhere.data.outcome).toBe('allow');
+      // a forged task_received of the same call counts nothing
+      const before = await redis.hgetall(`${t.prefix}:policy:session:${session}:fail`);
+      const ghost = forgeAs(received({ session_id: session, action }));
+      await t.bus.js.publish(t.subjects.event(ghost.run_id!, 'task_received'), JSON.stringify(ghost), {
+        msgID: ghost.id,
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await redis.hgetall(`${t.prefix}:policy:session:${session}:fail`)).toEqual(before);
+      expect(Object.values(before).map(Number).sort()).toEqual([1, 6]);
+    } finally {
+      await restore();
+    }
+  });
+
   it('rate limits hold across two replicas: no over-admission under concurrent calls', async () => {
     const text = variant('rate.1', (raw) => {
       raw.rate_limits = [{ id: 'reads', tools: ['fs.read_file'], capacity: 5, per: '1h' }];

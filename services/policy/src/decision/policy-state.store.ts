@@ -8,7 +8,7 @@ import type { RateLimit, PolicyState, SessionState, UsageCounters } from '@warde
 /**
  * Everything a decision reads from Redis, read and updated in one atomic script per run:
  * session counters (calls, tokens, micro-USD) and history (tools proposed, hosts fetched), the
- * agent's counters, the failures of this very action in the session (loop detection) and the
+ * agent's counters, the failures and earlier proposals of this very call in the session (loop detection) and the
  * per agent+tool token bucket. The state before the run is stored as the run's snapshot, and a run
  * seen before gets its snapshot back: redelivery neither double-counts nor changes what the run was
  * judged on (its input_hash). Reads all come before writes, so a failing read leaves nothing half done.
@@ -31,7 +31,8 @@ if hasSession then
   local v = redis.call('HMGET', KEYS[2], 'c', 't', 'm')
   hist = redis.call('HGETALL', KEYS[3])
   local f = tonumber(redis.call('HGET', KEYS[4], ARGV[7])) or 0
-  s = { c = tonumber(v[1]) or 0, t = tonumber(v[2]) or 0, m = tonumber(v[3]) or 0, h = hist, f = f }
+  local rp = tonumber(redis.call('HGET', KEYS[4], 'r:' .. ARGV[7])) or 0
+  s = { c = tonumber(v[1]) or 0, t = tonumber(v[2]) or 0, m = tonumber(v[3]) or 0, h = hist, f = f, r = rp }
 end
 local hasAgent = ARGV[12] == '1'
 local a = false
@@ -67,6 +68,11 @@ if hasSession then
   local tf = 't:' .. ARGV[5]
   if n < 512 or redis.call('HEXISTS', KEYS[3], tf) == 1 then redis.call('HINCRBY', KEYS[3], tf, 1); n = n + 1 end
   if ARGV[6] ~= '' and n < 512 then redis.call('HSET', KEYS[3], 'h:' .. ARGV[6], 1) end
+  -- loop detection counts every proposal of the same call (bounded: 4096 distinct calls a session)
+  if s.r > 0 or redis.call('HLEN', KEYS[4]) < 4096 then
+    redis.call('HINCRBY', KEYS[4], 'r:' .. ARGV[7], 1)
+    redis.call('EXPIRE', KEYS[4], ARGV[1])
+  end
   redis.call('EXPIRE', KEYS[2], ARGV[1])
   redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
@@ -110,7 +116,7 @@ export interface StateRequest {
   costUsd: number;
   /** The host the proposal fetches ("" if none), for session history. */
   host: string;
-  /** Hash of (tool, args): what loop detection counts failures of. */
+  /** Hash of (tool, args): what loop detection counts failures and repeats of. */
   fingerprint: string;
   rate: RateLimit | null;
   /** Count the agent's calls/tokens/cost (the bundle has an agent budget). */
@@ -219,7 +225,8 @@ export class PolicyStateStore {
 }
 
 interface Snapshot {
-  s: false | { c: number; t: number; m: number; h: string[] | Record<string, never>; f: number };
+  /** `r`: earlier proposals of the same call (absent in snapshots stored before it was counted). */
+  s: false | { c: number; t: number; m: number; h: string[] | Record<string, never>; f: number; r?: number };
   a: false | { c: number; t: number; m: number };
   r: 0 | 1 | 2;
 }
@@ -232,6 +239,7 @@ function parseSnapshot(text: string, r: StateRequest): StoredState {
   const snap = JSON.parse(text) as Snapshot;
   let session: SessionState | null = null;
   let failures = 0;
+  let repeats = 0;
   if (snap.s && r.sessionId) {
     const tools: Record<string, number> = {};
     const hosts: string[] = [];
@@ -244,12 +252,14 @@ function parseSnapshot(text: string, r: StateRequest): StoredState {
     hosts.sort();
     session = { ...counters(snap.s), tools: sortKeys(tools), hosts };
     failures = snap.s.f;
+    repeats = snap.s.r ?? 0;
   }
   return {
     session,
     agent: snap.a && r.trackAgent ? counters(snap.a) : null,
     rate: r.rate && snap.r ? { limit_id: r.rate.id, limited: snap.r === 2 } : null,
     failures,
+    ...(repeats ? { repeats } : {}),
   };
 }
 
