@@ -365,6 +365,8 @@ function main(argv) {
     return 2;
   }
   const expected = buildDocuments();
+  // docs/configuration.md, from the services' zod config schemas
+  const configStatus = require('./generate-config-docs').main(check ? ['--check'] : []);
   if (check) {
     const problems = diffDocs(expected);
     if (problems.length) {
@@ -374,11 +376,11 @@ function main(argv) {
       return 1;
     }
     console.log(`contract docs up to date (${Object.keys(expected).length} files)`);
-    return 0;
+    return configStatus;
   }
   writeDocs(expected);
   console.log(`wrote ${Object.keys(expected).length} files under docs/`);
-  return 0;
+  return configStatus;
 }
 
 if (require.main === module) {

@@ -4,35 +4,95 @@ import { loadKeyring, type Keyring } from '@warden/kernel';
 
 /** Env every service reads (CONTRACT §1), with developer-machine defaults. */
 export const BaseEnv = z.object({
-  NODE_ENV: z.string().default('development'),
-  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
-  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/warden'),
-  REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
+  NODE_ENV: z
+    .string()
+    .default('development')
+    .describe(
+      '`production` turns on the production rules: `WARDEN_KEYRING_SEED` is refused, ingest requires `WARDEN_SECRETS_KEY` and the orchestrator `WARDEN_AUDIT_KEY`, and a root worker that cannot switch to the sandbox user refuses to start',
+    ),
+  NATS_URL: z
+    .string()
+    .min(1)
+    .default('nats://127.0.0.1:4222')
+    .describe('NATS servers, comma-separated (list every node of a cluster)'),
+  DATABASE_URL: z
+    .url()
+    .default('postgres://postgres@127.0.0.1:5432/warden')
+    .describe('Postgres; the database is created if missing, each service migrates its own schema'),
+  REDIS_URL: z
+    .string()
+    .min(1)
+    .default('redis://127.0.0.1:6379')
+    .describe(
+      'Redis: policy budgets, rate limits and history; ingest per-key rate limits and webhook replay memory; the approvals sweeper lease (the orchestrator and workers do not use it)',
+    ),
   WARDEN_SUBJECT_PREFIX: z
     .string()
     .regex(/^[a-z][a-z0-9_-]*$/, 'lowercase letters, digits, - and _')
-    .default('warden'),
-  WARDEN_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
-  WARDEN_BOOTSTRAP_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** This service's own Ed25519 seed (32 bytes, base64/hex, or PEM): signs every event it emits. */
-  WARDEN_SIGNING_KEY: z.string().optional(),
-  /** Every producer's public key: `ingest=<key>,policy=<key>,…` (repeat a producer during a rotation). */
-  WARDEN_PRODUCER_KEYS: z.string().optional(),
-  /** Development and tests only: one seed every producer's key is derived from (refused in production). */
-  WARDEN_KEYRING_SEED: z.string().optional(),
-  WARDEN_WORKSPACE: z.string().default('./var/workspace'),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
-  /** How long a consumer may hold a message before the broker redelivers it (handlers heartbeat). */
-  WARDEN_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  /** HTTP bind address of every service (loopback unless set; containers set 0.0.0.0). */
-  WARDEN_HOST: z.string().min(1).default('127.0.0.1'),
-  /** One service's bind address, over WARDEN_HOST. */
-  INGEST_HOST: z.string().min(1).optional(),
-  POLICY_HOST: z.string().min(1).optional(),
-  ORCHESTRATOR_HOST: z.string().min(1).optional(),
-  APPROVALS_HOST: z.string().min(1).optional(),
-  WORKERS_HOST: z.string().min(1).optional(),
+    .default('warden')
+    .describe('prefix of every subject, stream and consumer (`acme` → `acme.events.…`, stream `ACME_EVENTS`)'),
+  WARDEN_STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe('JetStream replicas per stream and KV bucket (3 in production)'),
+  WARDEN_BOOTSTRAP_ADMIN_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe(
+      'operator token with the admin role, at least 16 characters, for the first start: create real operators with it, then unset it. Unset: no bootstrap admin',
+    ),
+  WARDEN_SIGNING_KEY: z
+    .string()
+    .optional()
+    .describe(
+      "this service's own Ed25519 seed (32 bytes base64/hex, or PEM): signs every event it emits (and, for the orchestrator, every worker command). Required; in development derived from `WARDEN_KEYRING_SEED`. Never give one service's key to another",
+    ),
+  WARDEN_PRODUCER_KEYS: z
+    .string()
+    .optional()
+    .describe(
+      "every producer's public key, `ingest=<key>,policy=<key>,orchestrator=<key>,approvals=<key>,workers=<key>`; list a producer twice while its key rotates. Required; in development derived from `WARDEN_KEYRING_SEED`",
+    ),
+  WARDEN_KEYRING_SEED: z
+    .string()
+    .optional()
+    .describe(
+      "development and tests only: one seed every service derives its own key and the others' public keys from (HKDF); `npm start` uses `var/signing.key`. Refused when `NODE_ENV=production`",
+    ),
+  WARDEN_WORKSPACE: z
+    .string()
+    .default('./var/workspace')
+    .describe(
+      'root of every `fs.*` path of the workers; policy only reads it (mount it read-only) to resolve symlinks before judging a path',
+    ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .string()
+    .optional()
+    .describe('OTLP trace export; unset means no export (trace context still propagates)'),
+  WARDEN_ACK_WAIT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(600_000)
+    .default(30_000)
+    .describe('time a consumer may hold a message before the broker redelivers it (handlers heartbeat)'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('least severe level logged'),
+  WARDEN_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe(
+      'HTTP bind address of every service (loopback unless set; `docker-compose.yml` and the Kubernetes manifests set `0.0.0.0`). Replaces `HOST` (often set by shells to the machine name), which is no longer read',
+    ),
+  INGEST_HOST: z.string().min(1).optional().describe("ingest's bind address, over `WARDEN_HOST`"),
+  POLICY_HOST: z.string().min(1).optional().describe("policy's bind address, over `WARDEN_HOST`"),
+  ORCHESTRATOR_HOST: z.string().min(1).optional().describe("the orchestrator's bind address, over `WARDEN_HOST`"),
+  APPROVALS_HOST: z.string().min(1).optional().describe("approvals' bind address, over `WARDEN_HOST`"),
+  WORKERS_HOST: z.string().min(1).optional().describe("the workers' bind address, over `WARDEN_HOST`"),
 });
 export type BaseEnv = z.infer<typeof BaseEnv>;
 

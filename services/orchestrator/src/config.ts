@@ -4,17 +4,38 @@ import { DEFAULT_PROD_PATH, parseMarkedClasses } from './run/domain/sensitivity'
 
 /** The one place the orchestrator reads process.env. */
 export const OrchestratorEnv = BaseEnv.extend({
-  ORCHESTRATOR_PORT: port(7103),
+  ORCHESTRATOR_PORT: port(7103).describe('HTTP port'),
   APPROVAL_TTL_SECONDS: z.coerce
     .number()
     .int()
     .positive()
-    .default(24 * 3600),
-  /** Per-tier approval expiry; unset = APPROVAL_TTL_SECONDS. A decision's `constraints.expires_in_seconds` wins. */
-  APPROVAL_TTL_TIER2_SECONDS: z.coerce.number().int().positive().optional(),
-  APPROVAL_TTL_TIER3_SECONDS: z.coerce.number().int().positive().optional(),
-  PROJECTION_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
-  /** Agents named on the agent-behaviour metrics (comma-separated); unset = the first WARDEN_METRICS_AGENT_LIMIT seen. */
+    .default(24 * 3600)
+    .describe(
+      "how long an approval request stays open: tier 1, and the other tiers' fallback (a decision's `constraints.expires_in_seconds` wins)",
+    ),
+  APPROVAL_TTL_TIER2_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      "tier 2 approval expiry; unset: `APPROVAL_TTL_SECONDS` (a decision's `constraints.expires_in_seconds` wins)",
+    ),
+  APPROVAL_TTL_TIER3_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      "tier 3 approval expiry; unset: `APPROVAL_TTL_SECONDS` (a decision's `constraints.expires_in_seconds` wins)",
+    ),
+  PROJECTION_BATCH: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5000)
+    .default(500)
+    .describe('most events applied per read-model transaction'),
   WARDEN_METRICS_AGENTS: z
     .string()
     .optional()
@@ -23,9 +44,19 @@ export const OrchestratorEnv = BaseEnv.extend({
         .split(',')
         .map((a) => a.trim())
         .filter(Boolean),
+    )
+    .describe(
+      'agents named on the agent-behaviour metrics (comma-separated); others are `other`. Unset: the first `WARDEN_METRICS_AGENT_LIMIT` agents seen',
     ),
-  WARDEN_METRICS_AGENT_LIMIT: z.coerce.number().int().min(1).max(1000).default(50),
-  /** Operator-marked sensitive classes: `class=tool|ns.*,class2=…` (see run/domain/sensitivity.ts). */
+  WARDEN_METRICS_AGENT_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(50)
+    .describe(
+      'without `WARDEN_METRICS_AGENTS`: the first N agents seen are named on the agent metrics, the rest `other`',
+    ),
   WARDEN_SENSITIVE_TOOLS: z
     .string()
     .optional()
@@ -36,8 +67,8 @@ export const OrchestratorEnv = BaseEnv.extend({
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
         return z.NEVER;
       }
-    }),
-  /** A resource-naming argument (path, url, environment, branch…) matching this is a production resource. */
+    })
+    .describe('sensitive classes an operator marks, `class=tool|ns.*,class2=…` (each alerts on every operation)'),
   WARDEN_PROD_PATH_PATTERN: z
     .string()
     .optional()
@@ -48,15 +79,36 @@ export const OrchestratorEnv = BaseEnv.extend({
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
         return z.NEVER;
       }
-    }),
-  /** Ed25519 seed (32 bytes base64/hex, or PEM) of the audit key: signs the audit chain's checkpoints. */
-  WARDEN_AUDIT_KEY: z.string().optional(),
-  /** Public keys of earlier audit keys (comma-separated): checkpoints they signed still verify. */
-  WARDEN_AUDIT_PUBLIC_KEYS: z.string().optional(),
-  /** A signed checkpoint every this many audit records… */
-  AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
-  /** …or this many seconds after the last one (checked as events arrive). */
-  AUDIT_CHECKPOINT_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    })
+    .describe(
+      'a resource-naming argument (`path`, `url`, `environment`, `branch`, …) matching this regular expression (case-insensitive) is a production resource. Unset: `(^|[/:._-])(prod|production)([/:._-]|$)`',
+    ),
+  WARDEN_AUDIT_KEY: z
+    .string()
+    .optional()
+    .describe(
+      "the audit key's Ed25519 seed (32 bytes base64/hex, or PEM): signs the audit chain's checkpoints. Its own key, never a service's signing key. Required in production; in development derived from `WARDEN_KEYRING_SEED` (label `audit`)",
+    ),
+  WARDEN_AUDIT_PUBLIC_KEYS: z
+    .string()
+    .optional()
+    .describe(
+      'earlier audit public keys (comma-separated) after a rotation: published with the current one, so old checkpoints still verify',
+    ),
+  AUDIT_CHECKPOINT_EVERY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(1000)
+    .describe('a signed checkpoint every N audit records (every export also starts with a freshly signed head)…'),
+  AUDIT_CHECKPOINT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(60)
+    .describe('…or T seconds after the last one (checked as events arrive)'),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 

@@ -8,9 +8,14 @@ const DEFAULT_POLICY_FILE = 'deploy/policies/default.yaml';
 
 /** The one place policy reads process.env. */
 export const PolicyEnv = BaseEnv.extend({
-  POLICY_PORT: port(7102),
-  /** The bundle activated at start; relative paths resolve against the working directory. */
-  WARDEN_POLICY_FILE: z.string().min(1).optional(),
+  POLICY_PORT: port(7102).describe('HTTP port'),
+  WARDEN_POLICY_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'the seed bundle, activated at start when the KV bucket names none or when its content was never stored (a deploy shipping a new file); relative paths resolve against the working directory. Unset: the shipped `deploy/policies/default.yaml`',
+    ),
 }).transform((env) => ({ ...env, WARDEN_POLICY_FILE: resolvePolicyFile(env.WARDEN_POLICY_FILE) }));
 export type PolicyConfig = z.infer<typeof PolicyEnv>;
 

@@ -21,8 +21,7 @@ const bool = z
 
 /** The one place workers reads process.env. */
 export const WorkersEnv = BaseEnv.extend({
-  WORKERS_PORT: port(7105),
-  /** Roles this process executes for; one durable consumer each. */
+  WORKERS_PORT: port(7105).describe('HTTP port (health and metrics)'),
   WORKER_ROLES: z
     .string()
     .default('dev,research,outreach')
@@ -38,40 +37,88 @@ export const WorkersEnv = BaseEnv.extend({
       z
         .array(z.string().regex(ROLE, 'each role must be lowercase letters, digits, - or _'))
         .min(1, 'name at least one role'),
-    ),
-  /** Identifies this process in `run_started` and the executions table. */
+    )
+    .describe('roles this worker process executes for; one durable consumer each'),
   WORKER_ID: z
     .string()
     .min(1)
     .max(200)
-    .default(() => `${hostname()}-${process.pid}`),
-  /** Tools running at once per batch of commands (a role has up to two batches in flight). */
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
-  /** `process`: every execution in a sandbox process; `inline`: in the worker (development/benchmarks only). */
-  WORKER_SANDBOX: z.enum(['process', 'inline']).default('process'),
-  /** Executions one sandbox process serves before it is replaced (tools that start programs: always 1). */
-  WORKER_SANDBOX_REUSE: z.coerce.number().int().min(1).max(100_000).default(100),
-  /** Idle sandboxes kept started per pool (with and without network). */
-  WORKER_SANDBOX_WARM: z.coerce.number().int().min(0).max(64).default(2),
-  /** prlimit of each sandbox: address space (Node needs ~1 GB of it), CPU seconds, processes, file size. */
-  WORKER_SANDBOX_MEMORY_MB: z.coerce.number().int().min(256).default(2048),
-  WORKER_SANDBOX_CPU_SECONDS: z.coerce.number().int().min(1).default(300),
-  /**
-   * Processes and threads of the sandbox user (RLIMIT_NPROC counts threads, and every sandbox is a
-   * Node process of about 11): also `pids.max` of all the worker's sandboxes together.
-   */
-  WORKER_SANDBOX_NPROC: z.coerce.number().int().min(1).default(4096),
-  /** Memory of all the worker's sandboxes together (cgroup v1 `memory.limit_in_bytes`), MB. */
-  WORKER_SANDBOX_TOTAL_MEMORY_MB: z.coerce.number().int().min(256).default(8192),
-  WORKER_SANDBOX_FSIZE_MB: z.coerce.number().int().min(1).default(64),
-  /** `user[:group]` sandboxes run as when the worker is root (owner of the workspace). */
+    .default(() => `${hostname()}-${process.pid}`)
+    .describe('identifies this process in `run_started` and the executions table'),
+  WORKER_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(8)
+    .describe('tools running at once per batch of commands (a role has up to two batches in flight)'),
+  WORKER_SANDBOX: z
+    .enum(['process', 'inline'])
+    .default('process')
+    .describe(
+      '`process`: every execution in a sandbox process; `inline`: in the worker, without isolation (development and benchmarks only; warned at start)',
+    ),
+  WORKER_SANDBOX_REUSE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(100)
+    .describe('executions one sandbox process serves before it is replaced (tools that start programs: always 1)'),
+  WORKER_SANDBOX_WARM: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(2)
+    .describe('idle sandboxes kept started per pool (with and without network)'),
+  WORKER_SANDBOX_MEMORY_MB: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(2048)
+    .describe('prlimit address space of each sandbox, MB (Node needs ~1 GB of it to start)'),
+  WORKER_SANDBOX_CPU_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(300)
+    .describe('prlimit CPU seconds per sandbox process'),
+  WORKER_SANDBOX_NPROC: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(4096)
+    .describe(
+      "prlimit processes and threads of the sandbox user (RLIMIT_NPROC counts threads, and every sandbox is a Node process of about 11), and `pids.max` of all the worker's sandboxes together",
+    ),
+  WORKER_SANDBOX_TOTAL_MEMORY_MB: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(8192)
+    .describe("memory of all the worker's sandboxes together (cgroup v1 `memory.limit_in_bytes`), MB"),
+  WORKER_SANDBOX_FSIZE_MB: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(64)
+    .describe('prlimit largest file a sandbox may write, MB'),
   WORKER_SANDBOX_USER: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/)
-    .optional(),
-  /** Wall-clock budget of one execution; past it the sandbox's process group is killed. */
-  WORKER_TOOL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
-  /** `role=pattern,pattern;role=...` replacing the default tools of the roles it names. */
+    .optional()
+    .describe(
+      '`user[:group]` sandboxes run as when the worker is root (owner of the workspace). Unset: `warden-sandbox`, created when missing; with `NODE_ENV=production` a root worker that cannot switch users refuses to start',
+    ),
+  WORKER_TOOL_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(60_000)
+    .describe(
+      "wall-clock budget of one execution (also `shell.exec`'s maximum); past it the sandbox's process group is killed (`TOOL.TIMEOUT`)",
+    ),
   WORKER_ROLE_TOOLS: z
     .string()
     .optional()
@@ -93,16 +140,24 @@ export const WorkersEnv = BaseEnv.extend({
           .filter(Boolean);
       }
       return out;
-    }),
-  WORKER_HTTP_ALLOWED_HOSTS: list,
-  WORKER_HTTP_ALLOW_PRIVATE: bool,
+    })
+    .describe('`role=pattern,pattern;role=...` replacing the default tools of the roles it names'),
+  WORKER_HTTP_ALLOWED_HOSTS: list.describe(
+    'hosts `http.get` / `http.request` may reach when the decision has no `constraints.http_hosts` (comma-separated; `*.example.com` matches subdomains)',
+  ),
+  WORKER_HTTP_ALLOW_PRIVATE: bool.describe('allow loopback, private, link-local and CGNAT addresses'),
   WORKER_HTTP_MAX_BYTES: z.coerce
     .number()
     .int()
     .min(1)
-    .default(1024 * 1024),
-  WORKER_HTTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-  /** `name=url,name=url`: the only places `git.push` pushes to. */
+    .default(1024 * 1024)
+    .describe('response body cap, bytes'),
+  WORKER_HTTP_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(10_000)
+    .describe('time cap of http, SMTP and PR/deploy endpoint calls'),
   WORKER_GIT_REMOTES: z
     .string()
     .default('')
@@ -120,19 +175,26 @@ export const WorkersEnv = BaseEnv.extend({
         out[part.slice(0, i)] = part.slice(i + 1);
       }
       return out;
-    }),
-  WORKER_GIT_AUTHOR: z.string().default('Warden worker <warden@localhost>'),
-  WORKER_SHELL_ALLOW: list,
+    })
+    .describe('`name=url,...`: the only places `git.push` pushes to'),
+  WORKER_GIT_AUTHOR: z.string().default('Warden worker <warden@localhost>').describe('commit identity, `Name <email>`'),
+  WORKER_SHELL_ALLOW: list.describe('programs `shell.exec` may run (comma-separated names or absolute paths)'),
   WORKER_SMTP_URL: z
     .string()
     .regex(/^smtps?:\/\//, 'must be smtp:// or smtps://')
-    .optional(),
-  WORKER_EMAIL_OUTBOX: z.string().optional(),
-  WORKER_EMAIL_FROM: z.string().default('warden@localhost'),
-  WORKER_PR_ENDPOINT: z.url().optional(),
-  /** Where `pr.close` POSTs `{number|id|url, comment?}`. */
-  WORKER_PR_CLOSE_ENDPOINT: z.url().optional(),
-  /** `target=url,target=url` for `deploy.<target>`. */
+    .optional()
+    .describe(
+      '`smtp://[user:pass@]host:port` (or `smtps://`) for `email.send`; unset: `.eml` files in `WORKER_EMAIL_OUTBOX`',
+    ),
+  WORKER_EMAIL_OUTBOX: z
+    .string()
+    .optional()
+    .describe(
+      'folder for `.eml` files when there is no SMTP server (drafts go to its `drafts/`); `npm start` uses `var/outbox`',
+    ),
+  WORKER_EMAIL_FROM: z.string().default('warden@localhost').describe('sender of every email'),
+  WORKER_PR_ENDPOINT: z.url().optional().describe('URL `pr.open` POSTs to'),
+  WORKER_PR_CLOSE_ENDPOINT: z.url().optional().describe('URL `pr.close` POSTs `{number|id|url, comment?}` to'),
   WORKER_DEPLOY_ENDPOINTS: z
     .string()
     .default('')
@@ -145,16 +207,21 @@ export const WorkersEnv = BaseEnv.extend({
             .filter((p) => p.includes('='))
             .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
         ) as Record<string, string>,
-    ),
-  /** Bearer token sent to the PR and deploy endpoints. */
-  WORKER_ENDPOINT_TOKEN: z.string().optional(),
-  /** YAML file of upstream MCP servers (CONTRACT §7); this worker serves those of its roles. */
-  WARDEN_MCP_SERVERS: z.string().min(1).optional(),
-  /** Pin a server's tools the first time it is seen (trust on first use); `false`: an admin pins first. */
+    )
+    .describe('`target=url,...` for `deploy.<target>`'),
+  WORKER_ENDPOINT_TOKEN: z.string().optional().describe('Bearer token sent to the PR and deploy endpoints'),
+  WARDEN_MCP_SERVERS: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("YAML file of upstream MCP servers (contract §7); this worker holds the sessions of its roles' servers"),
   MCP_TRUST_ON_FIRST_USE: z
     .enum(['true', 'false', '1', '0'])
     .default('true')
-    .transform((v) => v === 'true' || v === '1'),
+    .transform((v) => v === 'true' || v === '1')
+    .describe(
+      "pin a server's tools the first time it is seen (trust on first use); `false`: refused until an admin pins",
+    ),
 });
 export type WorkersConfig = z.infer<typeof WorkersEnv>;
 

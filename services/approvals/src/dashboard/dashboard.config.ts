@@ -2,13 +2,19 @@ import { z } from 'zod';
 
 /** Dashboard settings of the approvals service (merged into `ApprovalsEnv`). */
 export const DashboardEnv = z.object({
-  /** Project run events into `approvals.dashboard_*` for the dashboard's run list and timelines. */
   DASHBOARD_RUNS: z
     .enum(['true', 'false', '1', '0'])
     .default('true')
-    .transform((v) => v === 'true' || v === '1'),
-  /** Finished runs older than this leave the dashboard's read model (the event log keeps them). */
-  DASHBOARD_RETENTION_HOURS: z.coerce.number().int().min(1).default(168),
+    .transform((v) => v === 'true' || v === '1')
+    .describe(
+      "project run events into `approvals.dashboard_*` for the dashboard's run list and timelines; `false`: the runs panel stays empty (e.g. on extra replicas)",
+    ),
+  DASHBOARD_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(168)
+    .describe("finished runs older than this leave the dashboard's read model (the event log keeps them)"),
 });
 export type DashboardEnv = z.infer<typeof DashboardEnv>;
 

@@ -13,18 +13,27 @@ export const SlackEnv = z.object({
   SLACK_API_URL: z
     .url()
     .default('https://slack.com/api/')
-    .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
-  SLACK_BOT_TOKEN: optional,
-  SLACK_SIGNING_SECRET: optional,
-  SLACK_APPROVALS_CHANNEL: optional,
-  /** Where `approval_escalated` is posted; default: the approvals channel. */
-  SLACK_ESCALATION_CHANNEL: optional,
-  /** Prepended to escalation posts, e.g. `<!here>` or `<!subteam^S0123>`. */
-  SLACK_ESCALATION_MENTION: optional,
-  /** Slack Web API calls running at once (posting is a durable consumer; this bounds its concurrency). */
-  SLACK_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
-  /** Public URL of the dashboard, linked from Slack messages (e.g. `https://warden.example.com/`). */
-  WARDEN_DASHBOARD_URL: optional,
+    .transform((u) => (u.endsWith('/') ? u : `${u}/`))
+    .describe('Slack Web API base URL (tests and the benchmark point it at a local fake)'),
+  SLACK_BOT_TOKEN: optional.describe(
+    'bot token (`xoxb-…`) used for `chat.postMessage` / `chat.update`; unset: Slack is off',
+  ),
+  SLACK_SIGNING_SECRET: optional.describe('verifies incoming Slack requests; unset: `/slack/*` answer 503'),
+  SLACK_APPROVALS_CHANNEL: optional.describe('channel id for approval messages; required with a bot token'),
+  SLACK_ESCALATION_CHANNEL: optional.describe(
+    'channel id for `approval_escalated` posts; unset: the approvals channel',
+  ),
+  SLACK_ESCALATION_MENTION: optional.describe('text put before escalation posts, e.g. `<!here>` or `<!subteam^S0123>`'),
+  SLACK_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(8)
+    .describe('Slack Web API calls in flight at once (posting is a durable consumer; this bounds its concurrency)'),
+  WARDEN_DASHBOARD_URL: optional.describe(
+    'public URL of the dashboard (e.g. `https://warden.example.com/`); if set, Slack messages get an "Open dashboard" link button',
+  ),
 });
 export type SlackEnv = z.infer<typeof SlackEnv>;
 
