@@ -3,6 +3,8 @@
 const path = require('node:path');
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
+const importX = require('eslint-plugin-import-x');
+const { createTypeScriptImportResolver } = require('eslint-import-resolver-typescript');
 
 // Node's CommonJS globals, listed here so the config needs no extra package.
 const nodeGlobals = Object.fromEntries(
@@ -80,6 +82,11 @@ const deepImportBan = {
   group: ['@warden/*/src', '@warden/*/src/**', '@warden/*/dist', '@warden/*/dist/**'],
   message: "Import a lib through its public entry ('@warden/<lib>'), never its src/ or dist/.",
 };
+/** libs/contracts is the public contract: plain zod, nothing else (no framework, no other lib). */
+const contractsOnlyZod = {
+  regex: '^(?!zod$|\\.{1,2}/)',
+  message: "libs/contracts imports only 'zod' (and its own files): it is the contract every service and client shares.",
+};
 const serviceBan = {
   group: ['@warden/*-service', '@warden/*-service/**', '**/services/*', '**/services/*/**'],
   message: 'Code outside a service must not import a service; services talk over the bus.',
@@ -126,9 +133,27 @@ module.exports = tseslint.config(
     },
   },
   {
+    // no import cycles, across libs too (@warden/* resolves to libs/*/src, as the lint program maps it)
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({ project: path.join(__dirname, 'tools/tsconfig.eslint.json') }),
+      ],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+  },
+  {
     // libs and tools never reach into a service
     files: ['libs/**/*.ts', 'tools/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [deepImportBan, serviceBan] }] },
+  },
+  {
+    files: ['libs/contracts/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [deepImportBan, serviceBan, contractsOnlyZod] }] },
   },
   {
     // a service's code never imports another service (its own relative imports are fine);

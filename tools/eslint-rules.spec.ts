@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ESLint, type Linter } from 'eslint';
 import repoConfig from '../eslint.config';
@@ -64,5 +65,34 @@ describe('eslint boundary rules', () => {
       expect.stringMatching(/^no-console:/),
     ]);
     expect(await lint('services/workers/src/x.spec.ts', "console.log('x');\n")).toEqual([]);
+  });
+
+  it('lets libs/contracts import only zod and its own files', async () => {
+    expect(await lint('libs/contracts/src/x.ts', "export { z } from 'zod';\nexport * from './events';\n")).toEqual([]);
+    for (const source of ['@warden/kernel', '@nestjs/common', 'node:crypto', 'zod-to-json-schema'])
+      expect([source, await lint('libs/contracts/src/x.ts', `export * from '${source}';\n`)]).toEqual([
+        source,
+        [expect.stringMatching(/^no-restricted-imports: .*libs\/contracts imports only 'zod'/)],
+      ]);
+    // its tests may use test tools
+    expect(await lint('libs/contracts/src/x.spec.ts', "import fc from 'fast-check';\nexport { fc };\n")).toEqual([]);
+  });
+
+  it('reports an import cycle (real files: the rule follows imports on disk)', async () => {
+    const dir = mkdtempSync(path.join(ROOT, 'libs', 'kernel', 'src', '.cycle-'));
+    try {
+      const file = (name: string, code: string) => {
+        writeFileSync(path.join(dir, name), code);
+        return path.relative(ROOT, path.join(dir, name));
+      };
+      file('b.ts', "import { a } from './a';\nexport const b = () => a;\n");
+      const a = "import { b } from './b';\nexport const a = () => b;\n";
+      expect(await lint(file('a.ts', a), a)).toEqual(['import-x/no-cycle: Dependency cycle detected']);
+      file('d.ts', 'export const d = () => 1;\n');
+      const c = "import { d } from './d';\nexport const c = () => d;\n";
+      expect(await lint(file('c.ts', c), c)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
