@@ -11,6 +11,7 @@ import {
 } from '@warden/runtime';
 import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
 import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
+import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
 
 const Accepted = {
   type: 'object',
@@ -82,6 +83,7 @@ export const INGEST_OPENAPI = {
   components: openApiComponents('API key (wk_…) for /v1/tasks; admin operator token elsewhere'),
   paths: {
     ...MCP_OPENAPI_PATHS,
+    ...PLAN_OPENAPI_PATHS,
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',
