@@ -1,5 +1,5 @@
 /**
- * Every header Warden reads or writes on the bus. Documented in the README's header table.
+ * Every header Warden reads or writes on the bus. Documented in the header table of docs/architecture.md (Headers).
  *
  * | header | written by | meaning |
  * |---|---|---|

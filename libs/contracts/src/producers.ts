@@ -1,6 +1,6 @@
 import type { EventType } from './events';
 
-/** The services that produce events; each signs with its own Ed25519 key (README, "Authentic events"). */
+/** The services that produce events; each signs with its own Ed25519 key (docs/security.md, "Authentic events"). */
 export const PRODUCERS = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'] as const;
 export type Producer = (typeof PRODUCERS)[number];
 

@@ -170,7 +170,7 @@ class ConditionError extends Error {
 
 /**
  * Judges one proposal. Pure: no I/O, no clock but `now` (only stamped as evaluated_at). Order (see
- * README "Evaluation order"):
+ * docs/services/policy.md, "Evaluation order"):
  * 1. every path argument must stay inside the workspace (else deny `workspace-escape`);
  * 2. the rules naming the tool, deny rules first: the first deny whose selectors and conditions hold
  *    decides (deny overrides); else the most specific matching rule; none: deny `default-deny`;

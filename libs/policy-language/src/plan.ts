@@ -149,7 +149,7 @@ interface Candidate {
 /**
  * What evaluation needs from a bundle, computed once when it loads: CEL programs (parsed and
  * type-checked), compiled globs, normalised `path_under` prefixes, and per tool the rules that name
- * it, ordered for evaluation (deny rules first, then most specific; see README "Evaluation order").
+ * it, ordered for evaluation (deny rules first, then most specific; see docs/services/policy.md, "Evaluation order").
  */
 export class BundlePlan {
   readonly errors: FieldError[] = [];

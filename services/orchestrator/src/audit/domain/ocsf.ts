@@ -1,7 +1,7 @@
 import type { AuditRecord } from './chain';
 
 /**
- * An audit record as an OCSF 1.3 event (README "An audit log anyone can verify": the mapping table).
+ * An audit record as an OCSF 1.3 event (docs/operations.md, "An audit log anyone can verify": the mapping table).
  * Class API Activity (6003, category Application Activity): every audited event is an operation on
  * Warden's API by an actor (the agent's proposal judged, an operator's vote, a worker's outcome), with
  * the Security Control profile's `disposition` for what was decided. The chain fields travel unchanged
