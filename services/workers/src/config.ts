@@ -141,7 +141,9 @@ export const WorkersEnv = BaseEnv.extend({
       }
       return out;
     })
-    .describe('`role=pattern,pattern;role=...` replacing the default tools of the roles it names'),
+    .describe(
+      '`role=pattern,pattern;role=...` replacing the default tools of the roles it names (the built-in table is `DEFAULT_ROLE_TOOLS` in `libs/contracts/src/tools.ts`)',
+    ),
   WORKER_HTTP_ALLOWED_HOSTS: list.describe(
     'hosts `http.get` / `http.request` may reach when the decision has no `constraints.http_hosts` (comma-separated; `*.example.com` matches subdomains)',
   ),
