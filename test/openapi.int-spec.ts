@@ -56,7 +56,7 @@ function registeredRoutes(app: INestApplication): Set<string> {
   return out;
 }
 
-/** The routes CONTRACT.md §1 and §3 promise, per service: each must be registered and documented. */
+/** The routes docs/contract.md §1 and §3 promise, per service: each must be registered and documented. */
 const CONTRACT_ROUTES: Record<ServiceName, string[]> = {
   ingest: [
     'POST /v1/tasks',
