@@ -14,6 +14,8 @@ COPY libs/bus/package.json libs/bus/
 COPY libs/persistence/package.json libs/persistence/
 COPY libs/runtime/package.json libs/runtime/
 COPY libs/testing/package.json libs/testing/
+COPY libs/policy-language/package.json libs/policy-language/
+COPY libs/cli/package.json libs/cli/
 COPY services/ingest/package.json services/ingest/
 COPY services/policy/package.json services/policy/
 COPY services/orchestrator/package.json services/orchestrator/

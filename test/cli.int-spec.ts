@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { main } from '@warden/cli';
+import { TERMINAL_STATUSES } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
 import { signDelivery } from '../services/ingest/src/webhooks/domain/signature';
@@ -8,12 +10,7 @@ import { System } from './support/system';
 
 const ROOT = resolve(__dirname, '..');
 const ADMIN = 'cli-admin-token-0123456789abcdef';
-const TERMINAL = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'];
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { main } = require('../tools/cli/warden.js') as {
-  main: (argv: string[], io: unknown) => Promise<number>;
-};
+const TERMINAL: readonly string[] = TERMINAL_STATUSES;
 
 interface Result {
   code: number;
@@ -455,7 +452,98 @@ describe('warden CLI against the running services', () => {
       const refused = await cli(['policy', 'push', bad]);
       expect(refused.code).toBe(1);
       expect(refused.err).toMatch(/^warden: 400 [\s\S]*\n {2}rules: Too small/);
+      // the field errors once, not a second time as the problem's detail
+      expect(refused.err.split('rules: Too small').length).toBe(2);
       expect(await ok(['policy', 'show'])).toMatch(new RegExp(`^cli-next ${digest} `));
+    });
+    it('submit --wait prints the decision mode: an observe-mode escalation says it was not enforced', async () => {
+      const file = join(dir, 'observe.yaml');
+      writeFileSync(
+        file,
+        defaultBundle
+          .replace(/^version: .*$/m, "version: 'cli-observe'")
+          .replace(
+            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: escalate\n    tier: 2\n',
+            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: escalate\n    tier: 2\n    mode: observe\n',
+          ),
+      );
+      expect((await cli(['policy', 'push', file])).code).toBe(0);
+      try {
+        const r = await cli(['submit', 'deploy.staging', 'service=observed', '--wait', '--timeout', '30']);
+        expect(r.err).not.toContain('warden:');
+        expect(r.out).toMatch(
+          /^[0-9a-f-]{36}\nstatus: succeeded\ndecision: escalate \(tier 2, observe, rules deploy-staging\)\n {2}observe mode: recorded as escalate, not enforced; the action went ahead as allowed\n/,
+        );
+        expect(r.code).toBe(0);
+      } finally {
+        expect((await cli(['policy', 'push', join(ROOT, 'deploy/policies/default.yaml')])).code).toBe(0);
+      }
+    });
+
+    it('an approve that the policy re-check voids says "voided" and why; the run does not go ahead', async () => {
+      const dave = await operator('dave-cli', 2);
+      const runId = await submit('deploy.staging', 'service=voided');
+      const approvalId = await approvalFor(runId);
+      const strict = join(dir, 'deny-staging.yaml');
+      writeFileSync(
+        strict,
+        defaultBundle
+          .replace(/^version: .*$/m, "version: 'cli-deny-staging'")
+          .replace(
+            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: escalate\n    tier: 2\n',
+            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: deny\n',
+          ),
+      );
+      expect((await cli(['policy', 'push', strict])).code).toBe(0);
+      try {
+        const r = await cli(['approve', approvalId], dave);
+        expect(r.code).toBe(0);
+        expect(r.out).toMatch(
+          new RegExp(
+            `^${approvalId} voided: policy now denies this action: .+ \\(1/1 approve votes; the run will not go ahead\\)\n$`,
+          ),
+        );
+        expect(r.out).not.toMatch(/rejected \(/);
+        expect(await terminal(runId)).not.toBe('succeeded');
+      } finally {
+        expect((await cli(['policy', 'push', join(ROOT, 'deploy/policies/default.yaml')])).code).toBe(0);
+      }
+    });
+  });
+
+  describe('what a user trips over', () => {
+    it('self-approval: the 403 says the requesting agent cannot approve its own run, not that a role is missing', async () => {
+      const self = await operator('agent-self', 3);
+      const out = await ok(['submit', 'deploy.staging', 'service=self', '--agent', 'agent-self', '--role', 'dev']);
+      const approvalId = await approvalFor(out.trim());
+      const r = await cli(['approve', approvalId], self);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^warden: 403 .*: the requesting agent cannot vote on its own action\n$/);
+      expect(r.err).not.toContain('lacks the role');
+    });
+
+    it('submit --wait --json prints a JSON object with the run id and last status on a timeout, exit 1', async () => {
+      const r = await cli([
+        'submit',
+        'deploy.staging',
+        'service=slow',
+        '--agent',
+        'agent-cli',
+        '--wait',
+        '--json',
+        '--timeout',
+        '2',
+      ]);
+      expect(r.code).toBe(1);
+      const [runId, ...rest] = r.out.split('\n');
+      expect(runId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(JSON.parse(rest.join('\n'))).toEqual({
+        run_id: runId,
+        status: expect.stringMatching(/^(received|awaiting_approval)$/),
+        timed_out: true,
+        error: expect.stringContaining(`run ${runId} not terminal after 2 s`),
+      });
+      expect(r.err).toContain('not terminal after 2 s');
     });
   });
 

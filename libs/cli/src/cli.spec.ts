@@ -1,9 +1,15 @@
+import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { Writable } from 'node:stream';
-import * as args from './args';
-import * as cli from './warden';
+import type { Command } from 'commander';
+import { parseAssignments } from './args';
+import { formatVote } from './commands/approvals';
+import { buildSubmission, formatFinal, waitForRun } from './commands/runs';
+import * as cli from './index';
+import { MODULES, exitQuietlyOnEpipe } from './index';
+import { buildProgram, passThrough, runProgram, withDefaultSubcommand, type CommandModule } from './program';
 
 class Capture extends Writable {
   text = '';
@@ -44,40 +50,24 @@ const RUN_ID = '3f1c2b1a-0000-4000-8000-000000000001';
 describe('argument parsing', () => {
   it('reads key=value as strings and key:=json as JSON', () => {
     expect(
-      args.parseAssignments(['path=notes/a.md', 'content=a=b', 'n:=3', 'force:=true', 'opts:={"x":[1]}', 'empty=']),
+      parseAssignments(['path=notes/a.md', 'content=a=b', 'n:=3', 'force:=true', 'opts:={"x":[1]}', 'empty=']),
     ).toEqual({ path: 'notes/a.md', content: 'a=b', n: 3, force: true, opts: { x: [1] }, empty: '' });
   });
 
   it('rejects malformed assignments with the offending argument named', () => {
-    expect(() => args.parseAssignments(['path'])).toThrow(/"path" is not key=value/);
-    expect(() => args.parseAssignments(['=x'])).toThrow(/not key=value/);
-    expect(() => args.parseAssignments([':=1'])).toThrow(/empty key/);
-    expect(() => args.parseAssignments(['n:={bad'])).toThrow(/"n:=" is not valid JSON/);
-    expect(() => args.parseAssignments(['a=1', 'a=2'])).toThrow(/"a" given twice/);
-  });
-
-  it('parses flags strictly', () => {
-    const spec = { wait: 'boolean', agent: 'string' } as const;
-    expect(args.parseFlags(['fs.read', '--agent', 'a1', 'x=1', '--wait'], spec)).toEqual({
-      flags: { agent: 'a1', wait: true },
-      positionals: ['fs.read', 'x=1'],
-    });
-    expect(args.parseFlags(['--agent=a2', '--', '--wait'], spec)).toEqual({
-      flags: { agent: 'a2' },
-      positionals: ['--wait'],
-    });
-    expect(() => args.parseFlags(['--bogus'], spec)).toThrow(/unknown option --bogus/);
-    expect(() => args.parseFlags(['--agent'], spec)).toThrow(/--agent needs a value/);
-    expect(() => args.parseFlags(['--wait=yes'], spec)).toThrow(/takes no value/);
-    expect(() => args.positiveInt('0', 'limit')).toThrow(/--limit must be a positive integer/);
+    expect(() => parseAssignments(['path'])).toThrow(/"path" is not key=value/);
+    expect(() => parseAssignments(['=x'])).toThrow(/not key=value/);
+    expect(() => parseAssignments([':=1'])).toThrow(/empty key/);
+    expect(() => parseAssignments(['n:={bad'])).toThrow(/"n:=" is not valid JSON/);
+    expect(() => parseAssignments(['a=1', 'a=2'])).toThrow(/"a" given twice/);
   });
 });
 
 describe('buildSubmission', () => {
   it('derives the same run id for the same agent and idempotency key, and uses the key as Nats-Msg-Id', () => {
-    const flags = { agent: 'agent-7', 'idempotency-key': 'k-1', session: 's1' };
-    const a = cli.buildSubmission(['fs.write_file', 'path=a.md'], flags, {});
-    const b = cli.buildSubmission(['fs.write_file', 'path=a.md'], flags, {});
+    const flags = { agent: 'agent-7', idempotencyKey: 'k-1', session: 's1' };
+    const a = buildSubmission('fs.write_file', ['path=a.md'], flags, {});
+    const b = buildSubmission('fs.write_file', ['path=a.md'], flags, {});
     expect(a.submission.run_id).toBe(b.submission.run_id);
     expect(a.msgId).toBe('k-1');
     expect(a.submission).toEqual({
@@ -87,21 +77,22 @@ describe('buildSubmission', () => {
       session_id: 's1',
       action: { tool: 'fs.write_file', args: { path: 'a.md' } },
     });
-    const other = cli.buildSubmission(['fs.write_file'], { ...flags, agent: 'agent-8' }, {});
+    const other = buildSubmission('fs.write_file', [], { ...flags, agent: 'agent-8' }, {});
     expect(other.submission.run_id).not.toBe(a.submission.run_id);
   });
 
   it('uses a fresh run id (also the msg id) without a key, and --run-id when given', () => {
-    const a = cli.buildSubmission(['git.status'], {}, {});
-    const b = cli.buildSubmission(['git.status'], {}, {});
+    const a = buildSubmission('git.status', [], {}, {});
+    const b = buildSubmission('git.status', [], {}, {});
     expect(a.submission.run_id).not.toBe(b.submission.run_id);
     expect(a.msgId).toBe(a.submission.run_id);
-    expect(cli.buildSubmission(['git.status'], { 'run-id': RUN_ID }, {}).submission.run_id).toBe(RUN_ID);
+    expect(buildSubmission('git.status', [], { runId: RUN_ID }, {}).submission.run_id).toBe(RUN_ID);
   });
 
   it('takes agent and role defaults from the environment', () => {
-    const { submission } = cli.buildSubmission(
-      ['http.get'],
+    const { submission } = buildSubmission(
+      'http.get',
+      [],
       {},
       { WARDEN_AGENT_ID: 'bot', WARDEN_AGENT_ROLE: 'research' },
     );
@@ -135,18 +126,13 @@ describe('main', () => {
       expect.stringMatching(/^Dead letters \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
       expect.stringMatching(/^Audit chain \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
     ]);
-    // every command a group module dispatches is documented as the first word of a usage line
-    const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z]+)\b/.exec(l)?.[1]));
-    for (const group of ['policy', 'approvals', 'keys', 'mcp', 'dlq', 'audit']) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(`./${group}`) as { commands: Record<string, unknown> };
-      for (const name of Object.keys(mod.commands))
-        expect({ name, documented: starts.has(name) }).toEqual({
-          name,
-          documented: true,
-        });
-    }
-    for (const core of ['submit', 'runs', 'help']) expect(starts.has(core)).toBe(true);
+    // every command the program has is documented as the first word of a usage line
+    const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z-]+)\b/.exec(l)?.[1]));
+    const program = buildProgram({ io: io(), code: 0 }, MODULES);
+    expect(program.commands.length).toBe(17);
+    for (const c of program.commands)
+      expect({ name: c.name(), documented: starts.has(c.name()) }).toEqual({ name: c.name(), documented: true });
+    expect(starts.has('help')).toBe(true);
     expect(sections.at(-2)).toMatch(/^Environment: .*INGEST_URL, POLICY_URL,\nORCHESTRATOR_URL, APPROVALS_URL/);
     expect(sections.at(-1)).toMatch(/^Exit codes: 0 ok, 1 error .*2 usage,\n3 /);
     // one blank line between sections, never two
@@ -299,7 +285,7 @@ describe('waitForRun', () => {
     });
     try {
       const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
-      expect(await cli.waitForRun(RUN_ID, { timeoutS: 20 }, a)).toBe(0);
+      expect(await waitForRun(RUN_ID, { timeoutS: 20 }, a)).toBe(0);
       expect(a.stdout.text).toContain('status: succeeded');
       expect(a.stdout.text).toContain('"output": "hi"');
       expect(a.stderr.text).toBe('… received\n… queued\n… running\n… succeeded\n');
@@ -315,8 +301,8 @@ describe('waitForRun', () => {
     ]);
     try {
       const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
-      expect(await cli.waitForRun(RUN_ID, { timeoutS: 5 }, a)).toBe(3);
-      expect(a.stdout.text).toContain('status: denied\ndecision: deny (tier 1)\n  no\n');
+      expect(await waitForRun(RUN_ID, { timeoutS: 5 }, a)).toBe(3);
+      expect(a.stdout.text).toContain('status: denied\ndecision: deny (tier 1, enforce)\n  no\n');
     } finally {
       await o.close();
     }
@@ -327,7 +313,7 @@ describe('waitForRun', () => {
     try {
       const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
       const rejected = Promise.resolve({ data: { errors: [{ path: 'action.tool', message: 'unknown' }] } });
-      expect(await cli.waitForRun(RUN_ID, { timeoutS: 5, rejected }, a)).toBe(3);
+      expect(await waitForRun(RUN_ID, { timeoutS: 5, rejected }, a)).toBe(3);
       expect(a.stdout.text).toBe('status: rejected\n  action.tool: unknown\n');
     } finally {
       await o.close();
@@ -338,10 +324,26 @@ describe('waitForRun', () => {
     const o = await orchestrator(() => [200, { run_id: RUN_ID, status: 'queued' }]);
     try {
       const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
-      await expect(cli.waitForRun(RUN_ID, { timeoutS: 1, rejected: Promise.resolve(undefined) }, a)).rejects.toThrow(
+      await expect(waitForRun(RUN_ID, { timeoutS: 1, rejected: Promise.resolve(undefined) }, a)).rejects.toThrow(
         /not terminal/,
       );
       expect(o.seen.length).toBeLessThanOrEqual(3);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('with --json, a timeout still prints one JSON object (run id, last status) and fails', async () => {
+    const o = await orchestrator(() => [200, { run_id: RUN_ID, status: 'awaiting_approval' }]);
+    try {
+      const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
+      await expect(waitForRun(RUN_ID, { timeoutS: 1, json: true }, a)).rejects.toThrow(/not terminal after 1 s/);
+      expect(JSON.parse(a.stdout.text)).toEqual({
+        run_id: RUN_ID,
+        status: 'awaiting_approval',
+        timed_out: true,
+        error: `run ${RUN_ID} not terminal after 1 s (last status: awaiting_approval)`,
+      });
     } finally {
       await o.close();
     }
@@ -351,11 +353,161 @@ describe('waitForRun', () => {
     const o = await orchestrator(() => [200, { run_id: RUN_ID, status: 'awaiting_approval' }]);
     try {
       const a = io({ ORCHESTRATOR_URL: o.url, WARDEN_TOKEN: 't' });
-      await expect(cli.waitForRun(RUN_ID, { timeoutS: 1 }, a)).rejects.toThrow(
+      await expect(waitForRun(RUN_ID, { timeoutS: 1 }, a)).rejects.toThrow(
         /not terminal after 1 s \(last status: awaiting_approval\)/,
       );
     } finally {
       await o.close();
     }
+  });
+});
+
+describe('the parser wiring (no I/O)', () => {
+  /** Every command path of the program, e.g. ['keys', 'create']. */
+  function paths(): string[][] {
+    const out: string[][] = [];
+    const walk = (cmd: Command, prefix: string[]) => {
+      for (const c of cmd.commands) {
+        if (c.name() === 'help') continue;
+        out.push([...prefix, c.name()]);
+        walk(c, [...prefix, c.name()]);
+      }
+    };
+    walk(buildProgram({ io: io(), code: 0 }, MODULES), []);
+    return out;
+  }
+
+  it('every command and subcommand has --help (exit 0, its usage on stdout)', async () => {
+    const all = paths();
+    expect(all).toEqual(
+      expect.arrayContaining([['submit'], ['runs', 'get'], ['policy', 'whatif'], ['audit', 'verify']]),
+    );
+    for (const path of all) {
+      const a = io();
+      expect({ path, code: await cli.main([...path, '--help'], a) }).toEqual({ path, code: 0 });
+      expect(a.stdout.text).toMatch(new RegExp(`^Usage: warden ${path.join(' ')}[ |]`));
+      expect(a.stderr.text).toBe('');
+    }
+    const b = io();
+    expect(await cli.main(['help', 'keys', 'create'], b)).toBe(0);
+    expect(b.stdout.text).toContain('--agent-pattern <glob>');
+  });
+
+  it('a group without a subcommand runs its default one; --help still shows the group', () => {
+    expect(withDefaultSubcommand(['keys'], MODULES)).toEqual(['keys', 'list']);
+    expect(withDefaultSubcommand(['approvals', '--status', 'pending'], MODULES)).toEqual([
+      'approvals',
+      'list',
+      '--status',
+      'pending',
+    ]);
+    expect(withDefaultSubcommand(['mcp', '--json'], MODULES)).toEqual(['mcp', 'tools', '--json']);
+    expect(withDefaultSubcommand(['keys', '--help'], MODULES)).toEqual(['keys', '--help']);
+    expect(withDefaultSubcommand(['keys', 'revoke', 'k1'], MODULES)).toEqual(['keys', 'revoke', 'k1']);
+    expect(withDefaultSubcommand(['policy'], MODULES)).toEqual(['policy']);
+  });
+
+  it.each([
+    [['keys', 'list', '--bogus'], 'unknown option --bogus'],
+    [['submit', 'fs.read_file', '--agent'], '--agent needs a value'],
+    [['keys', 'frobnicate'], 'unknown keys command "frobnicate"'],
+    [['policy'], 'policy needs one of: test, whatif, push, activate, show'],
+    [['audit'], 'audit needs one of: key, export, verify'],
+    [['operators'], 'operators create|list|revoke'],
+    [['review', 'maybe'], 'review fine|flag <review_id>'],
+    [['approve'], "missing required argument 'approval_id'"],
+    [['runs', 'nope'], 'unexpected argument "nope" (did you mean: warden runs get <id>?)'],
+    [['keys', 'create', '--name', 'x', '--owner', 'y', '--agent', 'a:dev', '--roles', 'dev'], 'use one or the other'],
+    [['keys', 'rotate', 'k1', '--grace', 'soon'], '--grace must be a whole number of seconds'],
+    [['approve', 'a1', '--standing', 'session'], '--standing and --ttl go together'],
+    [['dlq', 'show', 'abc'], "seq must be a dead letter's sequence number"],
+    [['audit', 'export', '--format', 'xml'], '--format must be jsonl or ocsf'],
+    [['signing-keys', 'mallory'], 'unknown producer "mallory"'],
+    [['submit'], 'submit needs a tool'],
+  ])('warden %j is a usage error before any request: %s (exit 2)', async (argv, message) => {
+    const a = io({
+      INGEST_URL: 'http://127.0.0.1:1',
+      APPROVALS_URL: 'http://127.0.0.1:1',
+      ORCHESTRATOR_URL: 'http://127.0.0.1:1',
+    });
+    expect(await cli.main(argv, a)).toBe(2);
+    expect(a.stderr.text).toMatch(/^warden: [^\n]+\n\(see: warden help\)\n$/);
+    expect(a.stderr.text).toContain(message);
+    expect(a.stdout.text).toBe('');
+  });
+
+  it('passThrough hands every argument, options and --help included, to the other module', async () => {
+    const seen: string[][] = [];
+    const agent: CommandModule = {
+      usage: 'Agent:\n  agent …                                    the reference agent',
+      register: (program, ctx) =>
+        passThrough(program, ctx, 'agent', 'the reference agent', async (argv) => {
+          seen.push(argv);
+          return 7;
+        }),
+    };
+    const a = io();
+    expect(await runProgram(['agent', 'run', '--model', 'm', '--help', 'x=1'], a, [...MODULES, agent])).toBe(7);
+    expect(seen).toEqual([['run', '--model', 'm', '--help', 'x=1']]);
+    expect(await runProgram(['agent'], a, [...MODULES, agent])).toBe(7);
+    expect(seen[1]).toEqual([]);
+  });
+});
+
+describe('formatting (no I/O)', () => {
+  const run = (decision: Record<string, unknown>, status = 'succeeded') =>
+    formatFinal({ run_id: RUN_ID, status, decision: decision as never, result: null });
+
+  it('submit --wait prints the decision with its mode; an observe-mode escalation says it was not enforced', () => {
+    expect(
+      run({ outcome: 'allow', tier: 1, mode: 'enforce', rule_ids: ['fs-read'], reasons: ['reads are fine'] }),
+    ).toBe('status: succeeded\ndecision: allow (tier 1, enforce, rules fs-read)\n  reads are fine\n');
+    expect(
+      run({ outcome: 'escalate', tier: 2, mode: 'observe', rule_ids: ['deploy-staging'], reasons: ['staging'] }),
+    ).toBe(
+      'status: succeeded\n' +
+        'decision: escalate (tier 2, observe, rules deploy-staging)\n' +
+        '  observe mode: recorded as escalate, not enforced; the action went ahead as allowed\n' +
+        '  staging\n',
+    );
+  });
+
+  it('an approve the policy re-check voids says so and why, not "rejected (1/1 votes)"', () => {
+    const base = {
+      id: 'ap-1',
+      run_id: RUN_ID,
+      tier: 2,
+      required_votes: 1,
+      action: { tool: 'deploy.staging', args: {} },
+      agent: { id: 'agent-7', role: 'dev' },
+      reasons: [],
+      expires_at: '2026-01-01T00:00:00.000Z',
+      votes: [{ operator: 'alice', vote: 'approve' as const, channel: 'cli', at: '2026-01-01T00:00:00.000Z' }],
+    };
+    expect(
+      formatVote({
+        ...base,
+        status: 'rejected',
+        closed_reason: 'policy re-check refused the action: now denied by deny-deploys',
+      }),
+    ).toBe(
+      'ap-1 voided: policy re-check refused the action: now denied by deny-deploys (1/1 approve votes; the run will not go ahead)',
+    );
+    expect(
+      formatVote({ ...base, status: 'rejected', voided: true, closed_reason: 'the orchestrator voided the grant' }),
+    ).toMatch(/^ap-1 voided: the orchestrator voided the grant /);
+    expect(formatVote({ ...base, status: 'granted' })).toBe('ap-1 granted (1/1 votes)');
+    expect(formatVote({ ...base, status: 'pending', required_votes: 2 })).toBe('ap-1 pending (1/2 votes)');
+    const rejected = { ...base, status: 'rejected', votes: [{ ...base.votes[0]!, vote: 'reject' as const }] };
+    expect(formatVote(rejected)).toBe('ap-1 rejected (1/1 votes)');
+  });
+
+  it('a closed pipe (warden … | head) exits quietly with 0; any other stream error still throws', () => {
+    const stream = new EventEmitter() as unknown as NodeJS.WritableStream;
+    const exits: number[] = [];
+    exitQuietlyOnEpipe(stream, (code) => exits.push(code));
+    stream.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    expect(exits).toEqual([0]);
+    expect(() => stream.emit('error', Object.assign(new Error('boom'), { code: 'EIO' }))).toThrow('boom');
   });
 });

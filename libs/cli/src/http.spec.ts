@@ -4,18 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const lib = require('./http') as {
-  CliError: new (m: string) => Error;
-  operatorToken: (env: Record<string, string>, root?: string) => string | undefined;
-  describeProblem: (r: { status: number; body: unknown }) => string;
-  apiClient: (o: Record<string, unknown>) => {
-    call: (io: unknown, method: string, p: string, body?: unknown, ct?: string) => Promise<unknown>;
-  };
-  command: (
-    fn: (argv: string[], io: unknown) => Promise<number>,
-  ) => (argv: string[], env: unknown, io: unknown) => Promise<number>;
-};
+import { CliError } from './errors';
+import * as lib from './http';
+import { report } from './program';
 
 interface Seen {
   method?: string;
@@ -41,7 +32,12 @@ async function service(status: number, body: unknown) {
 }
 
 const emptyRoot = mkdtempSync(join(tmpdir(), 'warden-cli-http-'));
-const io = (env: Record<string, string>) => ({ env, root: emptyRoot, stdout: { write: () => true } });
+const io = (env: Record<string, string>) => ({
+  env,
+  root: emptyRoot,
+  stdout: { write: () => true },
+  stderr: { write: () => true },
+});
 
 describe('the shared CLI HTTP helpers', () => {
   it('finds the token in WARDEN_TOKEN, then WARDEN_BOOTSTRAP_ADMIN_TOKEN, then var/admin.token', () => {
@@ -67,7 +63,7 @@ describe('the shared CLI HTTP helpers', () => {
   it('sends the token, its fixed headers and a JSON body; returns the body of a 2xx', async () => {
     const s = await service(201, { id: 'k1' });
     try {
-      const api = lib.apiClient({ name: 'svc', urlVar: 'SVC_URL', defaultUrl: 'http://x', headers: { 'x-a': '1' } });
+      const api = lib.apiClient({ name: 'svc', service: 'ingest', urlVar: 'SVC_URL', headers: { 'x-a': '1' } });
       await expect(
         api.call(io({ SVC_URL: `${s.url}/`, WARDEN_TOKEN: 't0' }), 'POST', '/v1/k', { n: 1 }),
       ).resolves.toEqual({ id: 'k1' });
@@ -85,7 +81,7 @@ describe('the shared CLI HTTP helpers', () => {
     const s401 = await service(401, { title: 'Unauthorized' });
     const s403 = await service(403, { title: 'Forbidden' });
     try {
-      const opts = { name: 'svc', urlVar: 'SVC_URL', defaultUrl: 'http://x', forbidden: 'needs admin' };
+      const opts = { name: 'svc', service: 'ingest' as const, urlVar: 'SVC_URL', forbidden: 'needs admin' };
       const api = lib.apiClient(opts);
       await expect(api.call(io({ SVC_URL: s401.url }), 'GET', '/')).rejects.toThrow(
         '401 Unauthorized\nno token: set WARDEN_TOKEN (or WARDEN_BOOTSTRAP_ADMIN_TOKEN)',
@@ -103,23 +99,51 @@ describe('the shared CLI HTTP helpers', () => {
   });
 
   it('names the service and URL it cannot reach', async () => {
-    const api = lib.apiClient({ name: 'the thing', urlVar: 'SVC_URL', defaultUrl: 'http://127.0.0.1:9' });
-    await expect(api.call(io({}), 'GET', '/v1/x')).rejects.toThrow(
-      /^cannot reach the thing at http:\/\/127\.0\.0\.1:9\/v1\/x: /,
+    const api = lib.apiClient({ name: 'the thing', service: 'ingest', urlVar: 'SVC_URL' });
+    await expect(api.call(io({ SVC_URL: 'http://127.0.0.1:1' }), 'GET', '/v1/x')).rejects.toThrow(
+      /^cannot reach the thing at http:\/\/127\.0\.0\.1:1\/v1\/x: /,
     );
   });
 
-  it('prints a CliError as "warden: …" with exit 1, and lets other errors through', async () => {
+  it('prints a CliError as "warden: …" with exit 1, a usage error with exit 2, anything else with its stack', () => {
     let err = '';
-    const out = { stderr: { write: (s: string) => (err += s) }, env: {} };
-    const failing = lib.command(async () => {
-      throw new lib.CliError('nope');
-    });
-    await expect(failing([], undefined, out)).resolves.toBe(1);
+    const out = { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) }, env: {} };
+    expect(report(new CliError('nope'), out)).toBe(1);
     expect(err).toBe('warden: nope\n');
-    const broken = lib.command(async () => {
-      throw new TypeError('bug');
-    });
-    await expect(broken([], undefined, out)).rejects.toThrow('bug');
+    err = '';
+    expect(report(new TypeError('bug'), out)).toBe(1);
+    expect(err).toMatch(/^warden: TypeError: bug\n {4}at /);
+  });
+
+  it("prints a validation problem's field errors once, not again as its detail (policy push)", () => {
+    const body = {
+      type: 'urn:warden:error:VALIDATION.FAILED',
+      title: 'VALIDATION.FAILED',
+      status: 400,
+      detail: 'rules: Too small: expected array to have >=1 items; tiers: required',
+      errors: [
+        { path: 'rules', message: 'Too small: expected array to have >=1 items' },
+        { path: 'tiers', message: 'required' },
+      ],
+    };
+    const text = lib.describeProblem({ status: 400, body });
+    expect(text).toBe('400 VALIDATION.FAILED\n  rules: Too small: expected array to have >=1 items\n  tiers: required');
+    expect(text.split('Too small').length).toBe(2);
+  });
+
+  it('a 403 that explains itself gets no role hint: self-approval says the agent cannot approve its own run', () => {
+    const self = {
+      status: 403,
+      hadToken: true,
+      body: { title: 'AUTH.FORBIDDEN', detail: 'the requesting agent cannot vote on its own action' },
+    };
+    expect(lib.authHint(self, 'the token lacks the role (or max_tier) this needs')).toBeUndefined();
+    const role = { ...self, body: { title: 'AUTH.FORBIDDEN', detail: 'requires role approver' } };
+    expect(lib.authHint(role, 'the token lacks the role (or max_tier) this needs')).toBe(
+      'the token lacks the role (or max_tier) this needs',
+    );
+    const tier = { ...self, body: { title: 'AUTH.FORBIDDEN', detail: 'operator max_tier 1 does not cover tier 3' } };
+    expect(lib.authHint(tier, 'x')).toBe('x');
+    expect(lib.authHint({ status: 403, body: { title: 'Forbidden' } }, 'x')).toBe('x');
   });
 });

@@ -590,10 +590,7 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
       expect(Object.keys(doc.paths)).toContain(p);
   });
   it('is driven from the CLI: list, approve (channel cli), reject with a reason, usage errors', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { main } = require('../../../tools/cli/warden.js') as {
-      main: (argv: string[], io: unknown) => Promise<number>;
-    };
+    const { main } = await import('@warden/cli');
     const cli = async (argv: string[], tok: string) => {
       let stdout = '';
       let stderr = '';

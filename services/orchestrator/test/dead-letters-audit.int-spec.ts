@@ -15,25 +15,9 @@ import {
   waitFor,
   type TestEnv,
 } from '@warden/testing';
+import { main, verifyExportText } from '@warden/cli';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { main } = require('../../../tools/cli/warden.js') as {
-  main: (argv: string[], io: unknown) => Promise<number>;
-};
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { verifyExportText } = require('../../../tools/cli/audit-verify.js') as {
-  verifyExportText: (
-    text: string,
-    keys: { key_id?: string; public_key: string }[],
-  ) => {
-    ok: boolean;
-    records: number;
-    key_ids: string[];
-    problems: { kind: string; seq: number | null; run_id: string | null; message: string }[];
-  };
-};
 
 const ADMIN = 'test-admin-token-dlq-audit-0123456789';
 const VIEWER = 'viewer-token-dlq-audit-0123456789';

@@ -2,20 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const ROOT = resolve(__dirname, '..', '..');
-const DOMAIN = join(ROOT, 'services', 'policy', 'dist', 'decision', 'domain');
-// the CLI runs the built service; here it gets the sources, so the test needs no build
-jest.doMock(join(DOMAIN, 'bundle.js'), () => jest.requireActual('../../services/policy/src/decision/domain/bundle'), {
-  virtual: true,
-});
-jest.doMock(
-  join(DOMAIN, 'policy-tests.js'),
-  () => jest.requireActual('../../services/policy/src/decision/domain/policy-tests'),
-  { virtual: true },
-);
+import { main } from '../index';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { main } = require('./warden') as { main: (argv: string[], io: unknown) => Promise<number> };
+const ROOT = resolve(__dirname, '..', '..', '..', '..');
 
 function io(env: Record<string, string> = {}) {
   let out = '';

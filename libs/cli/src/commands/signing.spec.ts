@@ -1,14 +1,8 @@
 import { PRODUCERS } from '@warden/contracts';
 import { EventAuthenticity, makeEnvelope } from '@warden/bus';
 import { loadKeyring, newTraceId } from '@warden/kernel';
-// eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI is plain CommonJS
-const { commands, signingKeys } = require('./signing') as {
-  commands: Record<
-    string,
-    (argv: string[], env: object, io: { stdout: { write(s: string): void } }) => Promise<number>
-  >;
-  signingKeys: (names: string[]) => { lines: string[] };
-};
+import { main } from '../index';
+import { signingKeys } from './signing';
 
 /** The env a service gets from the printed lines: its own seed and everyone's public keys. */
 function envFor(lines: string[], producer: string) {
@@ -41,12 +35,18 @@ describe('warden signing-keys', () => {
 
   it('makes one key per named producer, refuses an unknown one', async () => {
     let text = '';
-    const io = { stdout: { write: (s: string) => void (text += s) } };
-    expect(await commands['signing-keys']!(['policy'], {}, io)).toBe(0);
+    let err = '';
+    const io = {
+      stdout: { write: (s: string) => void (text += s) },
+      stderr: { write: (s: string) => void (err += s) },
+      env: {},
+    };
+    expect(await main(['signing-keys', 'policy'], io)).toBe(0);
     expect(text.trim().split('\n')).toEqual([
       expect.stringMatching(/^WARDEN_POLICY_SIGNING_KEY=[A-Za-z0-9+/]{43}=$/),
       expect.stringMatching(/^WARDEN_PRODUCER_KEYS=policy=[A-Za-z0-9+/]{43}=$/),
     ]);
-    await expect(commands['signing-keys']!(['mallory'], {}, io)).rejects.toThrow(/unknown producer "mallory"/);
+    expect(await main(['signing-keys', 'mallory'], io)).toBe(2);
+    expect(err).toContain('unknown producer "mallory"');
   });
 });
