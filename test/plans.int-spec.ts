@@ -6,11 +6,15 @@ import { join } from 'node:path';
 import { makeEnvelope } from '@warden/bus';
 import { newId } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { PLAN_APPROVE_ALL_ACTION } from '../services/approvals/src/slack/plan-blocks';
+import { signSlackRequest } from '../services/approvals/src/slack/slack-signature';
+import { FakeSlack } from '../services/approvals/test/support/fake-slack';
 import { System } from './support/system';
 
 const ADMIN = 'plans-admin-token-0123456789abcdef';
 const AGENT = { id: 'agent-plan', role: 'dev' };
 const TERMINAL = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'];
+const SLACK_SECRET = 'plans-slack-signing-secret';
 
 interface PlanItem {
   index: number;
@@ -45,6 +49,7 @@ describe('plan approvals', () => {
   let bob: string;
   let carol: string;
   let selfOp: string;
+  let slack: FakeSlack;
 
   beforeAll(async () => {
     sink = createServer((req, res) => {
@@ -57,6 +62,8 @@ describe('plan approvals', () => {
     });
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
     const port = (sink.address() as AddressInfo).port;
+    slack = new FakeSlack();
+    await slack.start();
     t = await createTestEnv();
     workspace = mkdtempSync(join(tmpdir(), 'warden-plans-'));
     writeFileSync(join(workspace, 'hello.txt'), 'hello, plans\n');
@@ -65,6 +72,10 @@ describe('plan approvals', () => {
       WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
       WORKER_DEPLOY_ENDPOINTS: `staging=http://127.0.0.1:${port}/deploy/staging`,
       WORKER_PR_ENDPOINT: `http://127.0.0.1:${port}/pulls`,
+      SLACK_API_URL: slack.apiUrl,
+      SLACK_BOT_TOKEN: 'xoxb-plans',
+      SLACK_SIGNING_SECRET: SLACK_SECRET,
+      SLACK_APPROVALS_CHANNEL: 'C_PLANS',
     });
     await sys.startAll();
     const key = await http('ingest', 'POST', '/v1/keys', ADMIN, { name: 'plans', owner: 'plans-test', agent: AGENT });
@@ -75,11 +86,13 @@ describe('plan approvals', () => {
     carol = await operator('carol-plans', 2);
     // an operator whose name is the proposing agent's id: it may not decide its own plan
     selfOp = await operator(AGENT.id, 3);
+    await operator('dana-plans', 3, 'U_DANA');
   });
   afterAll(async () => {
     await sys?.stopAll();
     await t?.cleanup();
     await new Promise((r) => sink?.close(r));
+    await slack?.stop();
   });
 
   async function http(
@@ -98,8 +111,13 @@ describe('plan approvals', () => {
     return { status: r.status, body: text ? (JSON.parse(text) as unknown) : undefined };
   }
 
-  async function operator(name: string, maxTier: number): Promise<string> {
-    const r = await http('approvals', 'POST', '/v1/operators', ADMIN, { name, roles: ['approver'], max_tier: maxTier });
+  async function operator(name: string, maxTier: number, slackUserId?: string): Promise<string> {
+    const r = await http('approvals', 'POST', '/v1/operators', ADMIN, {
+      name,
+      roles: ['approver'],
+      max_tier: maxTier,
+      ...(slackUserId ? { slack_user_id: slackUserId } : {}),
+    });
     expect(r.status).toBe(201);
     return (r.body as { token: string }).token;
   }
@@ -329,6 +347,74 @@ describe('plan approvals', () => {
     expect((await vote(bob, plan.plan_id, { approve: 'all' })).status).toBe(200);
     expect(await terminal(runId)).toBe('succeeded');
     expect(deploys(ref)).toBe(1);
+  });
+
+  it('Slack shows a plan as one message; "Approve all" by a linked operator votes on every waiting item', async () => {
+    const ref = newId().slice(0, 8);
+    const plan = await propose([
+      { tool: 'deploy.staging', args: { ref: `${ref}-1` } },
+      { tool: 'deploy.staging', args: { ref: `${ref}-2` } },
+      { tool: 'deploy.staging', args: { ref: `${ref}-3` } },
+    ]);
+    const p = await settledPlan(plan.plan_id, 3);
+    const mentions = (s: string) => (c: { args: Record<string, unknown> }) =>
+      JSON.stringify(c.args.blocks ?? '').includes(s);
+    const post = await waitFor(
+      () => slack.callsOf('chat.postMessage').find(mentions(plan.plan_id)),
+      'the plan message',
+      20_000,
+    );
+    expect(post.args.channel).toBe('C_PLANS');
+    expect(post.args.text).toMatch(/^Plan approval needed: \d of 3 items for agent agent-plan$/);
+    // every item is shown, bound to what it does, and none got a message of its own
+    const blocks = JSON.stringify(post.args.blocks);
+    expect(blocks).toContain(PLAN_APPROVE_ALL_ACTION);
+    await waitFor(
+      () =>
+        slack
+          .callsOf('chat.update')
+          .filter(mentions(plan.plan_id))
+          .some((c) => JSON.stringify(c.args.blocks).includes(`${ref}-3`))
+          ? true
+          : JSON.stringify(post.args.blocks).includes(`${ref}-3`) || undefined,
+      'all three items on the plan message',
+    );
+    for (const item of p.items)
+      expect(slack.callsOf('chat.postMessage').filter(mentions(item.approval!.id))).toHaveLength(0);
+    expect(slack.callsOf('chat.postMessage').filter(mentions(plan.plan_id))).toHaveLength(1);
+
+    const body = new URLSearchParams({
+      payload: JSON.stringify({
+        type: 'block_actions',
+        user: { id: 'U_DANA' },
+        actions: [{ action_id: PLAN_APPROVE_ALL_ACTION, value: plan.plan_id }],
+        response_url: slack.responseUrl(`plan-${ref}`),
+      }),
+    }).toString();
+    const ts = String(Math.floor(Date.now() / 1000));
+    const click = await fetch(`${sys.url('approvals')}/slack/interactions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': signSlackRequest(SLACK_SECRET, ts, body),
+      },
+      body,
+    });
+    expect(click.status).toBe(200);
+    for (const r of plan.runs) expect(await terminal(r.run_id)).toBe('succeeded');
+    for (const n of [1, 2, 3]) expect(deploys(`${ref}-${n}`)).toBe(1);
+    const reply = await waitFor(() => slack.responses.find((r) => r.name === `plan-${ref}`), 'the ephemeral reply');
+    expect(reply.body.text).toBe('Your approval of the plan is recorded on 3 items.');
+    // the plan message ends showing the plan decided, without buttons
+    await waitFor(
+      () =>
+        slack
+          .callsOf('chat.update')
+          .filter(mentions(plan.plan_id))
+          .some((c) => c.args.text === 'Plan decided: 3 items for agent agent-plan') || undefined,
+      'the plan message updated',
+    );
   });
 
   it('refuses an invalid plan as a whole, naming the item field, and stores nothing', async () => {

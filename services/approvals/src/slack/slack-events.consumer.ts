@@ -4,6 +4,7 @@ import { BusMessage, JetStreamConsumer, decodeEnvelope } from '@warden/bus';
 import type { Envelope, EventType } from '@warden/contracts';
 import { ValidationError } from '@warden/kernel';
 import { SlackNotifier } from './slack-notifier';
+import { SlackPlanNotifier } from './slack-plans';
 
 function decodeAs<T extends EventType>(msg: BusMessage, type: T): Envelope<T> {
   const env = decodeEnvelope(msg.json());
@@ -17,7 +18,10 @@ function decodeAs<T extends EventType>(msg: BusMessage, type: T): Envelope<T> {
  */
 @Controller()
 export class SlackEventsConsumer {
-  constructor(private readonly notifier: SlackNotifier) {}
+  constructor(
+    private readonly notifier: SlackNotifier,
+    private readonly plans: SlackPlanNotifier,
+  ) {}
 
   @JetStreamConsumer('slack-requested', {
     stream: 'events',
@@ -25,7 +29,10 @@ export class SlackEventsConsumer {
     concurrency: 16,
   })
   async onRequested(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onRequested(decodeAs(msg, 'approval_requested'));
+    const env = decodeAs(msg, 'approval_requested');
+    // a plan's items share one message (the plan's); any other approval gets its own
+    if (await this.plans.onRequested(env)) return;
+    await this.notifier.onRequested(env);
   }
 
   @JetStreamConsumer('slack-escalated', { stream: 'events', filter: (s) => s.eventsOfType('approval_escalated') })
@@ -35,12 +42,16 @@ export class SlackEventsConsumer {
 
   @JetStreamConsumer('slack-granted', { stream: 'events', filter: (s) => s.eventsOfType('approval_granted') })
   async onGranted(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onClosed(decodeAs(msg, 'approval_granted'), 'granted');
+    const env = decodeAs(msg, 'approval_granted');
+    await this.notifier.onClosed(env, 'granted');
+    await this.plans.refresh(env.run_id);
   }
 
   @JetStreamConsumer('slack-rejected', { stream: 'events', filter: (s) => s.eventsOfType('approval_rejected') })
   async onRejected(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onClosed(decodeAs(msg, 'approval_rejected'), 'rejected');
+    const env = decodeAs(msg, 'approval_rejected');
+    await this.notifier.onClosed(env, 'rejected');
+    await this.plans.refresh(env.run_id);
   }
 
   @JetStreamConsumer('slack-voided', { stream: 'events', filter: (s) => s.eventsOfType('run_denied') })
@@ -50,6 +61,8 @@ export class SlackEventsConsumer {
 
   @JetStreamConsumer('slack-expired', { stream: 'events', filter: (s) => s.eventsOfType('approval_expired') })
   async onExpired(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onClosed(decodeAs(msg, 'approval_expired'), 'expired');
+    const env = decodeAs(msg, 'approval_expired');
+    await this.notifier.onClosed(env, 'expired');
+    await this.plans.refresh(env.run_id);
   }
 }

@@ -5,6 +5,9 @@ import { Logger } from '@warden/observability';
 import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal } from '@warden/runtime';
 import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from './approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
+import { PlanService } from '../plan/plan.service';
+import { PLAN_APPROVE_ALL_ACTION, PLAN_REJECT_ALL_ACTION, planMessage } from './plan-blocks';
+import { SlackPlanNotifier } from './slack-plans';
 import { readRawBody } from './raw-body';
 import { SlackNotifier } from './slack-notifier';
 import { verifySlackSignature } from './slack-signature';
@@ -18,6 +21,7 @@ const USAGE = [
   '`/warden pending` — approvals waiting for a decision',
   '`/warden approve <approval id> [comment]` — approve (the id or its first 8 characters)',
   '`/warden reject <approval id> <reason>` — reject, with a reason',
+  '`/warden plan <plan id>` — a plan, with Approve all / Reject all',
 ].join('\n');
 
 interface BlockActionsPayload {
@@ -46,6 +50,8 @@ export class SlackController implements OnApplicationShutdown {
     @Inject(APPROVALS) private readonly approvals: ApprovalsPort,
     @Inject(LOGGER) log: Logger,
     @Optional() private readonly notifier?: SlackNotifier,
+    @Optional() private readonly plans?: PlanService,
+    @Optional() private readonly planSlack?: SlackPlanNotifier,
   ) {
     this.log = log.child('slack');
   }
@@ -67,6 +73,20 @@ export class SlackController implements OnApplicationShutdown {
     slackMetrics.requests.inc({ route: 'interactions', outcome: 'accepted' });
     if (payload.type !== 'block_actions') return;
     const action = payload.actions?.[0];
+    if (
+      (action?.action_id === PLAN_APPROVE_ALL_ACTION || action?.action_id === PLAN_REJECT_ALL_ACTION) &&
+      action.value
+    ) {
+      const planId = action.value;
+      const approve = action.action_id === PLAN_APPROVE_ALL_ACTION;
+      this.track(
+        (async () => {
+          const reply = await this.castPlanVote(payload.user?.id, planId, approve);
+          if (payload.response_url) await this.respond(payload.response_url, { ...reply, replace_original: false });
+        })(),
+      );
+      return;
+    }
     if (!action || (action.action_id !== APPROVE_ACTION && action.action_id !== REJECT_ACTION) || !action.value) return;
     const value = action.value;
     const vote = action.action_id === APPROVE_ACTION ? 'approve' : 'reject';
@@ -93,6 +113,9 @@ export class SlackController implements OnApplicationShutdown {
     switch (sub.toLowerCase()) {
       case 'pending':
         work = this.pending(userId);
+        break;
+      case 'plan':
+        work = this.showPlan(id);
         break;
       case 'approve':
       case 'reject': {
@@ -194,6 +217,46 @@ export class SlackController implements OnApplicationShutdown {
         `• \`${a.id.slice(0, 8)}\` tier ${a.tier} \`${a.action.tool}\` by \`${a.agent.id}\` · ${a.votes.filter((v) => v.vote === 'approve').length}/${a.required_votes} · expires <!date^${Math.floor(Date.parse(a.expires_at) / 1000)}^{date_short_pretty} {time}|${a.expires_at}>`,
     );
     return ephemeral(`${items.length} pending approval${items.length === 1 ? '' : 's'}:\n${lines.join('\n')}`);
+  }
+
+  /** `/warden plan <id>`: the plan's message, with its buttons, as an ephemeral reply. */
+  private async showPlan(planId: string | undefined): Promise<Reply> {
+    if (!planId || !isUuid(planId) || !this.plans) return ephemeral('Usage: `/warden plan <plan id>`');
+    const plan = await this.plans.get(planId);
+    if (!plan) return ephemeral(`No plan \`${planId}\`.`);
+    const msg = planMessage(plan);
+    return ephemeral(msg.text, msg.blocks);
+  }
+
+  /**
+   * "Approve all" / "Reject all" on a plan, as the operator linked to the Slack user: one vote per
+   * waiting item (PlanService), each checked as its own vote would be.
+   */
+  private async castPlanVote(userId: string | undefined, planId: string, approve: boolean): Promise<Reply> {
+    const principal = this.operator(userId);
+    if (!principal) {
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'unlinked' });
+      return this.unlinked(userId);
+    }
+    if (!this.plans || !isUuid(planId)) return ephemeral('No such plan.');
+    try {
+      const r = approve
+        ? await this.plans.vote(planId, principal, { approve: 'all', rest: 'reject' }, 'slack')
+        : await this.plans.vote(planId, principal, { approve: [], rest: 'reject' }, 'slack');
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'recorded' });
+      await this.planSlack?.update(planId);
+      const cast = r.votes.filter((v) => !v.error).length;
+      const refused = r.votes.filter((v) => v.error);
+      return ephemeral(
+        `Your ${approve ? 'approval' : 'rejection'} of the plan is recorded on ${cast} item${cast === 1 ? '' : 's'}.` +
+          (refused.length
+            ? ` Not recorded: ${refused.map((v) => `item ${v.index + 1} (${v.error})`).join('; ')}.`
+            : ''),
+      );
+    } catch (err) {
+      slackMetrics.requests.inc({ route: 'vote', outcome: 'refused' });
+      return ephemeral(explain(err, approve ? 'approve' : 'reject'));
+    }
   }
 
   /** Votes as the operator linked to the Slack user; answers with what happened, in words. */

@@ -9,6 +9,8 @@ import { SlackEventsConsumer } from './slack-events.consumer';
 import { SlackMessagesRepository } from './slack-messages.repository';
 import { SLACK_CLIENT, SLACK_SETTINGS, SlackNotifier, createSlackClient } from './slack-notifier';
 import { SlackController } from './slack.controller';
+import { PlanModule } from '../plan/plan.module';
+import { SlackPlanNotifier } from './slack-plans';
 import { slackSettings, type SlackEnv } from './slack.config';
 import { SLACK_OPENAPI_PATHS } from './slack.openapi';
 
@@ -33,11 +35,12 @@ export class SlackModule {
           { provide: SLACK_CLIENT, inject: [LOGGER], useFactory: (l: Logger) => createSlackClient(settings, l) },
           SlackMessagesRepository,
           SlackNotifier,
+          SlackPlanNotifier,
         ]
       : [];
     return {
       module: SlackModule,
-      imports: [IdentityModule, ApprovalsModule],
+      imports: [IdentityModule, ApprovalsModule, PlanModule],
       controllers: [SlackController, ...(settings ? [SlackEventsConsumer] : [])],
       providers: [{ provide: APPROVALS, useExisting: ApprovalService }, ...posting],
     };
