@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import getRawBody from 'raw-body';
 import { decodeJson, printable, stringProblem, type FieldError } from '@warden/contracts';
 import { writeProblem } from './problem.filter';
 
@@ -91,31 +92,20 @@ export function inputGate(limits: () => readonly BodyLimit[] = () => []) {
       decoders.push(d);
     }
 
-    const chunks: Buffer[] = [];
-    let total = 0;
     let compressed = 0;
     let done = false;
     const finish = (fn: () => void) => {
       if (done) return;
       done = true;
-      stream.off('data', onData);
-      stream.off('end', onEnd);
       req.off('data', onCompressed);
-      for (const s of new Set([req, stream, ...decoders])) s.off('error', onError);
-      chunks.length = 0;
+      for (const s of new Set([req, ...decoders])) s.off('error', onError);
       fn();
     };
     const onCompressed = (chunk: Buffer) => {
       compressed += chunk.length;
       if (compressed > limit) finish(tooLarge);
     };
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > limit) return finish(tooLarge);
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      const body = Buffer.concat(chunks, total);
+    const onBody = (body: Buffer) =>
       finish(() => {
         req.rawBody = body;
         if (JSON_TYPE.test(contentType.type)) {
@@ -151,20 +141,26 @@ export function inputGate(limits: () => readonly BodyLimit[] = () => []) {
         }
         next();
       });
-    };
-    const onError = (err: Error & { code?: string }) => {
+    const onError = (err: Error & { code?: string; type?: string }) => {
       finish(() => {
+        if (err.type === 'entity.too.large') return tooLarge();
         // the client went away mid-body: nobody is left to answer
-        if (req.socket.destroyed || err.code === 'ECONNRESET' || err.code === 'ECONNABORTED')
+        if (
+          req.socket.destroyed ||
+          err.type === 'request.aborted' ||
+          err.code === 'ECONNRESET' ||
+          err.code === 'ECONNABORTED'
+        )
           return void req.socket.destroy();
         const message = `body is not valid ${codings.filter((c) => c !== 'identity').join(', ')} data`;
         refuse(400, 'Bad Request', message, [{ path: '', message }]);
       });
     };
     if (decoders.length > 0) req.on('data', onCompressed);
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    for (const s of new Set([req, stream, ...decoders])) s.on('error', onError);
+    // raw-body reads the last stream (the decoded bytes) up to the limit; the earlier streams of a
+    // decoding pipeline do not forward their errors, so they are listened to here
+    for (const s of new Set([req, ...decoders.slice(0, -1)])) s.on('error', onError);
+    getRawBody(stream, { limit }).then(onBody, onError);
   };
 }
 

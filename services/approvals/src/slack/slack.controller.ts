@@ -2,13 +2,12 @@ import { Controller, HttpCode, Inject, Optional, Post, Req, Res, type OnApplicat
 import type { Request, Response } from 'express';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal } from '@warden/runtime';
+import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal, type RawBodyRequest } from '@warden/runtime';
 import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from './approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
 import { PlanService } from '../plan/plan.service';
 import { PLAN_APPROVE_ALL_ACTION, PLAN_REJECT_ALL_ACTION, planMessage } from './plan-blocks';
 import { SlackPlanNotifier } from './slack-plans';
-import { readRawBody } from './raw-body';
 import { SlackNotifier } from './slack-notifier';
 import { verifySlackSignature } from './slack-signature';
 import { slackMetrics } from './slack.metrics';
@@ -155,19 +154,9 @@ export class SlackController implements OnApplicationShutdown {
       problem(res, 503, 'Service Unavailable', 'Slack is not configured here (SLACK_SIGNING_SECRET is unset)');
       return undefined;
     }
-    let body: Buffer;
-    try {
-      body = await readRawBody(req);
-    } catch (err) {
-      slackMetrics.requests.inc({ route, outcome: 'bad_body' });
-      problem(
-        res,
-        err instanceof DomainError && err.code === 'SLACK.TOO_LARGE' ? 413 : 400,
-        'Bad Request',
-        (err as Error).message,
-      );
-      return undefined;
-    }
+    // the bytes exactly as sent, read by the input gate (raw-body): size-limited (1 MiB, else 413),
+    // content-encoding undone, UTF-8 without NUL for Slack's form bodies (else 400)
+    const body = (req as Request & RawBodyRequest).rawBody ?? Buffer.alloc(0);
     const check = verifySlackSignature(
       secret,
       header(req, 'x-slack-request-timestamp'),
