@@ -417,6 +417,16 @@ describe('plan approvals', () => {
     );
   });
 
+  it('the dashboard serves its plan view beside the inbox', async () => {
+    const html = await (await fetch(`${sys.url('approvals')}/`)).text();
+    expect(html).toContain('<script src="/dashboard/plans.js" defer></script>');
+    const js = await fetch(`${sys.url('approvals')}/dashboard/plans.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await js.text()).toContain('/v1/plans/${plan.id}/votes');
+  });
+
   it('refuses an invalid plan as a whole, naming the item field, and stores nothing', async () => {
     const r = await http('ingest', 'POST', '/v1/plans', apiKey, {
       agent: AGENT,

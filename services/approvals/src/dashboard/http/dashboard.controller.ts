@@ -28,6 +28,8 @@ interface Asset {
 const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  // plans awaiting approval: one form per plan, a checkbox per item (POST /v1/plans/:id/votes)
+  'plans.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
 };
 /** Assets built at startup: the run status machine, from the same module the services use. */
