@@ -175,7 +175,7 @@ export class WardenClient {
       }
       await this.report(grant, { output: value });
       const outcome: RunOutcome = await run.outcome(call.signal ? { signal: call.signal } : {});
-      if (outcome.status !== 'succeeded') throw runEndedError(outcome.run);
+      if (outcome.status !== 'succeeded') throw runEndedError(outcome.run, outcome.denial);
       return value;
     };
   }

@@ -67,8 +67,12 @@ export class WardenNetworkError extends WardenError {
 export class RunEndedError extends WardenError {
   readonly status: RunStatus;
   readonly reasons: string[];
-  constructor(readonly run: RunSnapshot) {
-    const reasons = reasonsOf(run);
+  constructor(
+    readonly run: RunSnapshot,
+    /** The `run_denied` event's words and rules, when the run was denied (by policy or by the orchestrator). */
+    readonly denial?: { reasons: string[]; rule_ids: string[] },
+  ) {
+    const reasons = reasonsOf(run, denial);
     super(
       `RUN.${run.status.toUpperCase()}`,
       `run ${run.run_id} ended ${run.status}${reasons.length ? `: ${reasons.join('; ')}` : ''}`,
@@ -93,11 +97,11 @@ export class ApprovalRefusedError extends RunEndedError {}
 /**
  * Why a terminal run ended, in words: the decision's reasons for a denial, the approval's closing reason,
  * the result's error.
- * @example reasonsOf(run) // ['secrets.read is never allowed']
+ * @example reasonsOf(run, denial) // ['secrets.read is never allowed']
  */
-export function reasonsOf(run: RunSnapshot): string[] {
+export function reasonsOf(run: RunSnapshot, denial?: { reasons: string[] }): string[] {
   const out: string[] = [];
-  if (run.status === 'denied' && run.decision?.reasons) out.push(...run.decision.reasons);
+  if (run.status === 'denied') out.push(...(denial?.reasons ?? run.decision?.reasons ?? []));
   if (run.status === 'rejected') out.push('the approval was rejected');
   if (run.status === 'expired') out.push('the approval expired before anyone decided');
   if (run.status === 'cancelled') out.push('the run was cancelled');
@@ -109,8 +113,8 @@ export function reasonsOf(run: RunSnapshot): string[] {
  * The typed error for a run that ended `status` (a subclass per kind of ending).
  * @example throw runEndedError(run)
  */
-export function runEndedError(run: RunSnapshot): RunEndedError {
-  if (run.status === 'denied') return new RunDeniedError(run);
+export function runEndedError(run: RunSnapshot, denial?: { reasons: string[]; rule_ids: string[] }): RunEndedError {
+  if (run.status === 'denied') return new RunDeniedError(run, denial);
   if (run.status === 'rejected' || run.status === 'expired') return new ApprovalRefusedError(run);
   return new RunEndedError(run);
 }

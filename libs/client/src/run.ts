@@ -2,7 +2,7 @@ import type { AnyEnvelope, Envelope, ExecutionGrant } from '@warden/contracts';
 import { isTerminal } from '@warden/contracts';
 import { runEndedError } from './errors';
 import type { HttpOptions } from './http';
-import { followRun } from './stream';
+import { followRun, type StreamMessage } from './stream';
 import type { RunSnapshot } from './types';
 
 /**
@@ -16,6 +16,11 @@ export interface RunOutcome {
   decision: RunSnapshot['decision'];
   approval: RunSnapshot['approval'];
   result: RunSnapshot['result'];
+  /**
+   * For a denied run: the `run_denied` event's reasons and rule ids (the policy's, or the orchestrator's
+   * own, e.g. `orchestrator.client-executor` or `orchestrator.approval-binding`).
+   */
+  denial?: { reasons: string[]; rule_ids: string[] };
   /** The whole run as the orchestrator shows it. */
   run: RunSnapshot;
 }
@@ -53,8 +58,10 @@ export class Run {
    * @example const o = await run.outcome(); if (o.status === 'denied') console.log(o.decision?.reasons)
    */
   async outcome(opts: { signal?: AbortSignal } = {}): Promise<RunOutcome> {
+    let denial: RunOutcome['denial'];
     for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
-      if (m.event === 'end') return toOutcome(m.data as RunSnapshot);
+      denial = deniedBy(m) ?? denial;
+      if (m.event === 'end') return toOutcome(m.data as RunSnapshot, denial);
     }
     throw new Error(`stopped waiting for run ${this.id}`);
   }
@@ -91,18 +98,20 @@ export class Run {
    * @example const g = await run.grant(); // then execute g.grant.action and client.report(g, …)
    */
   async grant(opts: { signal?: AbortSignal } = {}): Promise<Grant> {
+    let denial: RunOutcome['denial'];
     for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
+      denial = deniedBy(m) ?? denial;
       if (m.event === 'event' && (m.data as AnyEnvelope).type === 'execution_granted') {
         const e = m.data as Envelope<'execution_granted'>;
         return { grant: e.data.grant, signature: e.data.signature };
       }
-      if (m.event === 'end') throw runEndedError(m.data as RunSnapshot);
+      if (m.event === 'end') throw runEndedError(m.data as RunSnapshot, denial);
     }
     throw new Error(`stopped waiting for run ${this.id}`);
   }
 }
 
-function toOutcome(run: RunSnapshot): RunOutcome {
+function toOutcome(run: RunSnapshot, denial?: RunOutcome['denial']): RunOutcome {
   if (!isTerminal(run.status)) throw new Error(`run ${run.run_id} is not terminal (${run.status})`);
   return {
     runId: run.run_id,
@@ -110,6 +119,14 @@ function toOutcome(run: RunSnapshot): RunOutcome {
     decision: run.decision,
     approval: run.approval,
     result: run.result,
+    ...(denial ? { denial } : {}),
     run,
   };
+}
+
+/** The denial a stream message carries, if it is the run's `run_denied` event. */
+function deniedBy(m: StreamMessage): RunOutcome['denial'] {
+  if (m.event !== 'event' || (m.data as AnyEnvelope).type !== 'run_denied') return undefined;
+  const { reasons, rule_ids } = (m.data as Envelope<'run_denied'>).data;
+  return { reasons, rule_ids };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Action, Sha256, Timestamp, Uuid } from './common';
+import { Action, Sha256, Timestamp, TraceId, Uuid } from './common';
 import { RunResult } from './result';
 import { Agent } from './submission';
 
@@ -22,6 +22,8 @@ export const ExecutionGrant = z.strictObject({
   approval_id: Uuid.optional(),
   issued_at: Timestamp,
   expires_at: Timestamp,
+  /** The run's trace: the report continues it. */
+  trace_id: TraceId.optional(),
 });
 export type ExecutionGrant = z.infer<typeof ExecutionGrant>;
 

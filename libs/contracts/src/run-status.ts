@@ -29,6 +29,10 @@ const TRANSITIONS = {
   run_cancelled: { from: NON_TERMINAL_STATUSES, to: 'cancelled' },
   approval_rejected: { from: ['awaiting_approval'], to: 'rejected' },
   approval_expired: { from: ['awaiting_approval'], to: 'expired' },
+  // bring your own executor: the signed grant hands the run to the client; the orchestrator settles its report
+  execution_granted: { from: ['received', 'awaiting_approval'], to: 'running' },
+  execution_succeeded: { from: ['running'], to: 'succeeded' },
+  execution_failed: { from: ['running'], to: 'failed' },
 } as const satisfies Record<string, { from: readonly RunStatusOrNone[]; to: RunStatus }>;
 export const RUN_TRANSITIONS = TRANSITIONS;
 export type StatusEventType = keyof typeof TRANSITIONS;

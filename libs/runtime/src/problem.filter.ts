@@ -13,6 +13,10 @@ const STATUS_BY_CODE_PREFIX: [RegExp, number][] = [
   [/^AUTH\.FORBIDDEN$/, 403],
   [/^KEY\.AGENT_MISMATCH$/, 403],
   [/^MCP\.KEY_NOT_BOUND$/, 403],
+  // bring your own executor: a report on a forged grant, by an unbound key; for another action; too late
+  [/^(GRANT\.BAD_SIGNATURE|KEY\.NOT_BOUND)$/, 403],
+  [/^GRANT\.ACTION_MISMATCH$/, 409],
+  [/^GRANT\.EXPIRED$/, 410],
   [/\.(ALREADY_|CONFLICT)|_CONFLICT$/, 409],
   [/\.TOO_LARGE$/, 413],
   [/^INGEST\.UNSUPPORTED_MEDIA_TYPE$/, 415],

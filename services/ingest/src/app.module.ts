@@ -3,6 +3,8 @@ import { systemClock } from '@warden/kernel';
 import { MAX_SUBMISSION_BYTES } from '@warden/contracts';
 import { BODY_LIMITS, CoreModule, IdentityModule } from '@warden/runtime';
 import type { IngestConfig } from './config';
+import { ExecutionController } from './execution/http/execution.controller';
+import { ExecutionReportService } from './execution/execution-report.service';
 import { OpenApiController } from './http/openapi.controller';
 import { RateLimiter } from './http/rate-limiter';
 import { KeysController } from './keys/http/keys.controller';
@@ -47,6 +49,7 @@ export class AppModule {
         SubmissionConsumer,
         TasksController,
         PlansController,
+        ExecutionController,
         KeysController,
         SourcesController,
         WebhooksController,
@@ -72,6 +75,7 @@ export class AppModule {
         RateLimiter,
         KeysService,
         WebhooksService,
+        ExecutionReportService,
         McpSessionRepository,
         RunWatcher,
         RunCanceller,

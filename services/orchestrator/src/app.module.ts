@@ -8,6 +8,7 @@ import { OpenApiController } from './run/http/openapi.controller';
 import { RunsController } from './run/http/runs.controller';
 import { RunStreamController } from './run/http/run-stream.controller';
 import { RunNotifier } from './run/projections/run-notifier';
+import { GrantSweeper } from './run/grant-sweeper';
 import { orchestratorProjections } from './run/projections/projections';
 import { DeadLettersController } from './dead-letter/dead-letters.controller';
 import { DeadLetterReader } from './dead-letter/dead-letter.reader';
@@ -29,6 +30,7 @@ export class AppModule {
         ),
         DeadLetterReader,
         RunNotifier,
+        GrantSweeper,
         { provide: AUDIT_KEYS, inject: [CONFIG], useFactory: (c: OrchestratorConfig) => auditKeysFromConfig(c) },
       ],
     };

@@ -109,6 +109,29 @@ export const OrchestratorEnv = BaseEnv.extend({
     .max(86_400)
     .default(60)
     .describe('…or T seconds after the last one (checked as events arrive)'),
+  CLIENT_EXECUTOR_MAX_TIER: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3)
+    .default(2)
+    .describe(
+      'bring your own executor: the highest decision tier a client may execute in its own process (`executor: "client"`); 0 refuses every client executor',
+    ),
+  CLIENT_GRANT_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .default(300)
+    .describe("how long a client's execution grant holds; unreported by then, the run ends `failed` with `outcome_unknown`"),
+  CLIENT_GRANT_SWEEP_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(1000)
+    .describe('how often each replica looks for execution grants past their deadline (ms)'),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 

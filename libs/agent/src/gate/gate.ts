@@ -193,6 +193,8 @@ export function guardedGate(
       if (invalid) return invalid;
       throw err;
     }
+    // a retried call (same idempotency key) is the first run: never execute it a second time, say what it did
+    if (run.duplicate) return outcomeOfRun((await run.outcome()).run);
     const execute = async (): Promise<GateOutcome> => {
       let grant: Awaited<ReturnType<typeof run.grant>>;
       try {

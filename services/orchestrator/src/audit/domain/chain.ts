@@ -24,6 +24,11 @@ export const AUDITED_TYPES = [
   'run_cancelled',
   'dead_letter_redriven',
   'dead_letter_discarded',
+  // bring your own executor: the grant a client got, its report, and how the run was settled
+  'execution_granted',
+  'execution_reported',
+  'execution_succeeded',
+  'execution_failed',
 ] as const;
 
 /** One link of the chain. `event` (the signed envelope, as published) travels in exports. */

@@ -52,6 +52,10 @@ const DISPOSITIONS: Record<string, [number, string]> = {
   run_cancelled: [6, 'Dropped'],
   dead_letter_redriven: [9, 'Restored'],
   dead_letter_discarded: [5, 'Deleted'],
+  execution_granted: [1, 'Allowed'],
+  execution_reported: [99, 'Other'],
+  execution_succeeded: [1, 'Allowed'],
+  execution_failed: [27, 'Error'],
 };
 
 type Data = Record<string, unknown>;
@@ -66,7 +70,14 @@ export function toOcsf(r: AuditRecord, chain: string): OcsfEvent {
   const data: Data = env.data ?? {};
   const outcome = r.type === 'decision_made' ? (str(data.outcome) ?? 'unknown') : r.type;
   const [dispositionId, disposition] = DISPOSITIONS[outcome] ?? [99, 'Other'];
-  const failed = ['deny', 'approval_rejected', 'approval_expired', 'run_failed', 'run_denied'].includes(outcome);
+  const failed = [
+    'deny',
+    'approval_rejected',
+    'approval_expired',
+    'run_failed',
+    'run_denied',
+    'execution_failed',
+  ].includes(outcome);
   const operator =
     str(data.operator) ?? str(data.by) ?? (Array.isArray(data.operators) ? data.operators.join(',') : undefined);
   const actor =

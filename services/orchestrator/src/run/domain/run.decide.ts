@@ -1,7 +1,14 @@
-import type { Action, AnyEnvelope, Decision, EventData, EventType } from '@warden/contracts';
+import type { Action, AnyEnvelope, Decision, EventData, EventType, ExecutionGrant } from '@warden/contracts';
 import { isTerminal } from '@warden/contracts';
 import { DomainError, deriveId, sha256Canonical } from '@warden/kernel';
 import type { RunState } from './run.state';
+import {
+  CLIENT_EXECUTOR_RULE,
+  clientExecutionRefusal,
+  grantFor,
+  reportRefusal,
+  type ClientExecutorRule,
+} from './execution';
 
 /** An event the orchestrator will publish in reaction. */
 export interface EmitEvent<T extends EventType = EventType> {
@@ -19,7 +26,13 @@ export interface DispatchRun {
   approvalId?: string;
 }
 
-export type Reaction = EmitEvent | DispatchRun;
+/** A grant for the client to execute the run's action: the projection signs it and emits `execution_granted`. */
+export interface GrantExecution {
+  kind: 'grant';
+  grant: ExecutionGrant;
+}
+
+export type Reaction = EmitEvent | DispatchRun | GrantExecution;
 
 export interface ReactContext {
   now: Date;
@@ -31,7 +44,12 @@ export interface ReactContext {
   requiredVotes: (tier: number) => number;
   /** The subject a role's workers take commands on. */
   workerSubject: (role: string) => string;
+  /** Bring your own executor: who may execute in the client, and for how long a grant holds. */
+  clientExecutor?: ClientExecutorRule;
 }
+
+/** Client executors are off unless the orchestrator's config says otherwise. */
+const NO_CLIENT_EXECUTORS: ClientExecutorRule = { maxTier: 0, grantTtlMs: 0 };
 
 function emit<T extends EventType>(type: T, data: EventData<T>): EmitEvent<T> {
   return { kind: 'event', type, data };
@@ -95,6 +113,23 @@ function bundleVotes(d: Decision): number | undefined {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined;
 }
 
+/** Release the run: to the client that executes it (a grant), or to its role's workers (queue). */
+function release(
+  state: RunState,
+  decision: Decision,
+  ctx: ReactContext,
+  causeId: string,
+  approvalId?: string,
+): Reaction[] {
+  if (state.executor !== 'client') return queue(state, decision, ctx, approvalId);
+  const rule = ctx.clientExecutor ?? NO_CLIENT_EXECUTORS;
+  const refusal = clientExecutionRefusal(decision, rule);
+  if (refusal) return [emit('run_denied', { reasons: [refusal], rule_ids: [CLIENT_EXECUTOR_RULE] })];
+  return [
+    { kind: 'grant', grant: grantFor(state, decision, { now: ctx.now, causeId, ttlMs: rule.grantTtlMs, approvalId }) },
+  ];
+}
+
 /** Queue the run: the `run_queued` fact plus the command to the role's workers. */
 function queue(state: RunState, decision: Decision, ctx: ReactContext, approvalId?: string): Reaction[] {
   // enforced compute runs the policy's rewrite, never the action as proposed
@@ -121,14 +156,18 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
       // records it in the timeline and the run keeps waiting for the authentic one
       if (!ctx.decisionAuthentic(d)) return [];
       // observe mode records what enforce would do, and lets the action as proposed proceed
-      if (d.mode === 'observe') return queue(state, d, ctx);
+      if (d.mode === 'observe') return release(state, d, ctx, env.id);
       if (d.outcome === 'compute' && !d.rewritten_action) {
         return [
           emit('run_denied', { reasons: ['compute decision carries no rewritten action'], rule_ids: d.rule_ids }),
         ];
       }
-      if (d.outcome === 'allow' || d.outcome === 'compute') return queue(state, d, ctx);
+      if (d.outcome === 'allow' || d.outcome === 'compute') return release(state, d, ctx, env.id);
       if (d.outcome === 'deny') return [emit('run_denied', { reasons: d.reasons, rule_ids: d.rule_ids })];
+      // a client execution the approvers could never release is refused now, not after their votes
+      const refusal =
+        state.executor === 'client' ? clientExecutionRefusal(d, ctx.clientExecutor ?? NO_CLIENT_EXECUTORS) : undefined;
+      if (refusal) return [emit('run_denied', { reasons: [refusal], rule_ids: [CLIENT_EXECUTOR_RULE] })];
       const ttlMs =
         (bundleTtlSeconds(d) ?? 0) * 1000 ||
         (typeof ctx.approvalTtlMs === 'number' ? ctx.approvalTtlMs : ctx.approvalTtlMs(d.tier));
@@ -158,7 +197,20 @@ export function react(state: RunState, env: AnyEnvelope, ctx: ReactContext): Rea
             rule_ids: ['orchestrator.approval-binding'],
           }),
         ];
-      return queue(state, state.decision, ctx, env.data.approval_id);
+      return release(state, state.decision, ctx, env.id, env.data.approval_id);
+    }
+    case 'execution_reported': {
+      // settle the client's report once: another grant, another action, a second or late report change nothing
+      if (reportRefusal(state, env)) return [];
+      const o = env.data.outcome;
+      const result = {
+        output: o.output ?? null,
+        output_hash: o.output_hash,
+        ...(o.truncated ? { truncated: true } : {}),
+        ...(o.error ? { error: o.error } : {}),
+      };
+      const data = { grant_id: env.data.grant_id, result, reason: 'reported' as const, report_id: env.id };
+      return [emit(o.error ? 'execution_failed' : 'execution_succeeded', data)];
     }
     case 'run_succeeded':
     case 'run_failed': {

@@ -1,5 +1,6 @@
 import type { Action, Agent, AnyEnvelope, Decision, RunResult, RunStatus } from '@warden/contracts';
 import { isTerminal, nextStatus } from '@warden/contracts';
+import { evolveExecution, type RunGrant } from './execution';
 
 /** What the orchestrator knows about a run: the fold of its events. */
 export interface RunState {
@@ -14,6 +15,9 @@ export interface RunState {
   decisionEventId?: string;
   approval?: RunApproval;
   result?: RunResult;
+  /** Who executes (absent: the workers); `client` runs hold a {@link RunGrant} once released. */
+  executor?: 'worker' | 'client';
+  grant?: RunGrant;
   createdAt?: string;
   updatedAt?: string;
 }
@@ -58,6 +62,7 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
       return {
         ...s,
         status,
+        ...(sub.executor === 'client' ? { executor: 'client' as const } : {}),
         agent: sub.agent,
         sessionId: sub.session_id,
         action: sub.action,
@@ -108,6 +113,11 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
     case 'run_succeeded':
     case 'run_failed':
       return moved ? { ...s, status, result: env.data.result } : state;
+    case 'execution_granted':
+    case 'execution_reported':
+    case 'execution_succeeded':
+    case 'execution_failed':
+      return evolveExecution(state, env, status);
     case 'run_queued':
     case 'run_started':
     case 'run_denied':

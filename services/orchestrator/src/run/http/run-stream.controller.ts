@@ -30,7 +30,8 @@ const HEARTBEAT_MS = 15_000;
 @Controller('v1/runs')
 export class RunStreamController implements OnModuleDestroy {
   private readonly reader: RunStreamReader;
-  private readonly open = new Set<Response>();
+  /** Every stream in progress: ended (and its loop stopped) when the service shuts down. */
+  private readonly open = new Set<() => void>();
 
   constructor(
     @Inject(DATA_SOURCE) ds: DataSource,
@@ -40,7 +41,7 @@ export class RunStreamController implements OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    for (const res of this.open) res.end();
+    for (const stop of [...this.open]) stop();
   }
 
   @Get(':runId/stream')
@@ -55,16 +56,19 @@ export class RunStreamController implements OnModuleDestroy {
     const principal = req.principal!;
     if (principal.kind === 'api_key' && !principal.binding)
       throw new DomainError(
-        'AUTH.FORBIDDEN',
+        'KEY.NOT_BOUND',
         'this API key is not bound to an agent; bind it (POST /v1/keys with agent)',
       );
     let closed = false;
     let wake: () => void = () => undefined;
     const stop = this.notifier.onChange(runId, () => wake());
-    req.on('close', () => {
+    // the response's close is the client going away (the request's fires once its body is read)
+    const close = () => {
       closed = true;
       wake();
-    });
+    };
+    res.on('close', close);
+    this.open.add(close);
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
         const t = setTimeout(resolve, ms);
@@ -82,14 +86,13 @@ export class RunStreamController implements OnModuleDestroy {
       }
       // another agent's run is answered as if it did not exist
       if (!run || !visibleTo(principal, run)) throw new DomainError('RUN.NOT_FOUND', 'no such run');
-      if (closed) return;
+      if (closed) return void res.end();
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      this.open.add(res);
       const resume = Number(req.headers['last-event-id'] ?? after ?? 0);
       let seq = Number.isSafeInteger(resume) && resume > 0 ? resume : 0;
       let sentRun = '';
@@ -117,7 +120,7 @@ export class RunStreamController implements OnModuleDestroy {
       res.end();
     } finally {
       stop();
-      this.open.delete(res);
+      this.open.delete(close);
     }
   }
 }

@@ -31,6 +31,8 @@ export function orchestratorProjections(
     | 'WARDEN_KEYRING_SEED'
     | 'AUDIT_CHECKPOINT_EVERY'
     | 'AUDIT_CHECKPOINT_SECONDS'
+    | 'CLIENT_EXECUTOR_MAX_TIER'
+    | 'CLIENT_GRANT_TTL_SECONDS'
   >,
   keyring: Keyring,
 ): CheckpointedProjection[] {
@@ -49,6 +51,7 @@ export function orchestratorProjections(
       requiredVotes: { 1: 1, 2: 1, 3: 2 },
       // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
       metrics: runMetricsRecorder(config),
+      clientExecutor: { maxTier: config.CLIENT_EXECUTOR_MAX_TIER, grantTtlMs: config.CLIENT_GRANT_TTL_SECONDS * 1000 },
     },
   );
   return [

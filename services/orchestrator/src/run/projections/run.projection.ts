@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import {
   decisionSigningPayload,
   executeCommandSigningPayload,
+  grantSigningPayload,
   type AnyEnvelope,
   type Decision,
   type ExecuteCommand,
@@ -17,6 +18,7 @@ import { evolve, initialState, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
 import type { RunMetricsRecorder } from './run.metrics';
 import { RUN_CHANGED_CHANNEL } from './run-notifier';
+import { reportRefusal, type ClientExecutorRule } from '../domain/execution';
 
 /** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */
 const forgedDecisions =
@@ -34,6 +36,8 @@ export interface RunProcessOptions {
   requiredVotes: Record<number, number>;
   /** Run latency and agent-behaviour metrics (live only, never while rebuilding). */
   metrics?: RunMetricsRecorder;
+  /** Bring your own executor (absent: client executors are refused). */
+  clientExecutor?: ClientExecutorRule;
 }
 
 /**
@@ -72,6 +76,8 @@ export class RunProjection implements ProjectionHandler {
           out.push(this.toMessage(before, env, r, ctx.now));
         }
       }
+      // a client's report that settles nothing (another grant or action, a second or late report) is kept, noted
+      const refusedReport = env.type === 'execution_reported' ? reportRefusal(before, env) : undefined;
       const after = forged ? before : evolve(before, env);
       metrics?.observe(before, after, env);
       states.set(runId, after);
@@ -83,7 +89,7 @@ export class RunProjection implements ProjectionHandler {
         type: env.type,
         occurred_at: env.occurred_at,
         envelope: env,
-        ...(forged ? { note: FORGED_DECISION_NOTE } : {}),
+        ...(forged ? { note: FORGED_DECISION_NOTE } : refusedReport ? { note: `ignored: ${refusedReport}` } : {}),
       });
     }
     await repo.insertEvents(rows);
@@ -111,6 +117,7 @@ export class RunProjection implements ProjectionHandler {
       approvalTtlMs: this.opts.approvalTtlMs,
       requiredVotes: (tier) => this.opts.requiredVotes[tier] ?? 1,
       workerSubject: (role) => this.subjects.workerExecute(role),
+      ...(this.opts.clientExecutor ? { clientExecutor: this.opts.clientExecutor } : {}),
     };
   }
 
@@ -132,6 +139,21 @@ export class RunProjection implements ProjectionHandler {
         causationId: cause.id,
         correlationId: runId,
         data: r.data,
+        occurredAt: now,
+      });
+      return this.publisher.eventMessage(env);
+    }
+    if (r.kind === 'grant') {
+      // the grant is signed by the orchestrator's own key: ingest checks it before it takes a report
+      const signature = signCanonical(this.keys.commands, grantSigningPayload(r.grant));
+      const env = makeEnvelope({
+        type: 'execution_granted',
+        runId,
+        producer: 'orchestrator',
+        traceId: cause.trace_id,
+        causationId: cause.id,
+        correlationId: runId,
+        data: { grant: r.grant, signature },
         occurredAt: now,
       });
       return this.publisher.eventMessage(env);

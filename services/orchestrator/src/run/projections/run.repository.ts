@@ -13,6 +13,8 @@ interface RunRow {
   decision_event_id: string | null;
   approval: RunState['approval'] | null;
   result: RunState['result'] | null;
+  executor: 'client' | 'worker' | null;
+  grant: RunState['grant'] | null;
   trace_id: string;
   created_at: Date;
   updated_at: Date;
@@ -41,6 +43,9 @@ export interface RunView {
   decision: unknown;
   approval: unknown;
   result: unknown;
+  /** Who executes: `worker` (default) or `client` (bring your own executor, with its grant once issued). */
+  executor?: 'client';
+  grant?: { id: string; expires_at: string; reported: boolean };
   trace_id: string;
   created_at: string;
   updated_at: string;
@@ -56,7 +61,7 @@ export interface RunFilter {
 }
 
 const COLUMNS = `run_id, status, agent_id, agent_role, session_id, action, decision, decision_event_id, approval, result,
-  trace_id, created_at, updated_at, last_seq`;
+  executor, "grant", trace_id, created_at, updated_at, last_seq`;
 
 function toState(r: RunRow): RunState {
   return {
@@ -70,6 +75,8 @@ function toState(r: RunRow): RunState {
     decisionEventId: r.decision_event_id ?? undefined,
     approval: r.approval ?? undefined,
     result: r.result ?? undefined,
+    ...(r.executor === 'client' ? { executor: 'client' as const } : {}),
+    ...(r.grant ? { grant: r.grant } : {}),
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -94,6 +101,8 @@ function toView(r: RunRow): RunView {
         }
       : null,
     result: r.result,
+    ...(r.executor === 'client' ? { executor: 'client' as const } : {}),
+    ...(r.grant ? { grant: { id: r.grant.id, expires_at: r.grant.expiresAt, reported: !!r.grant.reportId } } : {}),
     trace_id: r.trace_id,
     created_at: r.created_at.toISOString(),
     updated_at: r.updated_at.toISOString(),
@@ -150,6 +159,8 @@ export class RunRepository {
         decision_event_id: s.decisionEventId ?? null,
         approval: s.approval ?? null,
         result: s.result ?? null,
+        executor: s.executor ?? null,
+        grant: s.grant ?? null,
         trace_id: s.traceId,
         created_at: s.createdAt,
         updated_at: s.updatedAt,
@@ -159,10 +170,12 @@ export class RunRepository {
     await this.em.query(
       `INSERT INTO orchestrator.runs (${COLUMNS})
        SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent_id text, agent_role text,
-         session_id text, action jsonb, decision jsonb, decision_event_id uuid, approval jsonb, result jsonb, trace_id text,
+         session_id text, action jsonb, decision jsonb, decision_event_id uuid, approval jsonb, result jsonb, executor text,
+         "grant" jsonb, trace_id text,
          created_at timestamptz, updated_at timestamptz, last_seq bigint)
        ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, decision = EXCLUDED.decision,
          decision_event_id = EXCLUDED.decision_event_id, approval = EXCLUDED.approval, result = EXCLUDED.result,
+         "grant" = EXCLUDED."grant",
          updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
       [JSON.stringify(rows)],
     );
@@ -242,4 +255,31 @@ export class RunStreamReader {
     );
     return rows.map((r) => ({ seq: Number(r.seq), envelope: r.envelope, note: r.note }));
   }
+}
+
+/** A client-executed run whose grant passed its deadline unreported. */
+export interface ExpiredGrant {
+  run_id: string;
+  trace_id: string;
+  grant: NonNullable<RunState['grant']>;
+}
+
+/**
+ * The grant sweeper's question: running client runs whose grant expired more than `graceMs` ago and
+ * was never reported.
+ * @example await expiredGrants(ds.manager, new Date(), 2000, 100)
+ */
+export async function expiredGrants(
+  em: EntityManager,
+  now: Date,
+  graceMs: number,
+  limit: number,
+): Promise<ExpiredGrant[]> {
+  return em.query(
+    `SELECT run_id, trace_id, "grant" FROM orchestrator.runs
+     WHERE status = 'running' AND "grant" IS NOT NULL AND ("grant"->>'reportId') IS NULL
+       AND ("grant"->>'expiresAt') < $1
+     ORDER BY ("grant"->>'expiresAt') LIMIT $2`,
+    [new Date(now.getTime() - graceMs).toISOString(), limit],
+  );
 }

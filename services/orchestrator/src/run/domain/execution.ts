@@ -1,0 +1,128 @@
+import type { Decision, Envelope, ExecutionGrant } from '@warden/contracts';
+import { WORKER_CONSTRAINTS } from '@warden/contracts';
+import { deriveId, sha256Canonical } from '@warden/kernel';
+import type { RunState } from './run.state';
+
+/**
+ * Bring your own executor, the orchestrator's half. A run proposed with `executor: "client"` is never
+ * dispatched to a worker: once it may run (allowed, or escalated and granted) the orchestrator issues
+ * one signed {@link ExecutionGrant} (`execution_granted`, the run goes `running`); the client executes
+ * and reports through ingest (`execution_reported`); the orchestrator settles the run once
+ * (`execution_succeeded` / `execution_failed`). A grant left unreported past its deadline ends the run
+ * `failed` with `outcome_unknown` (the grant sweeper). Default deny: see {@link clientExecutionRefusal}.
+ */
+
+/** The grant a client-executed run holds, as folded from its events. */
+export interface RunGrant {
+  id: string;
+  actionHash: string;
+  expiresAt: string;
+  /** The `execution_reported` event that settled it, once one did. */
+  reportId?: string;
+}
+
+/** The orchestrator's rule for client executors (from its config). */
+export interface ClientExecutorRule {
+  /** Highest decision tier a client may execute (0: client executors are off). */
+  maxTier: number;
+  /** How long a grant stays valid. */
+  grantTtlMs: number;
+}
+
+/** The rule id a refused client execution is denied under. */
+export const CLIENT_EXECUTOR_RULE = 'orchestrator.client-executor';
+
+/**
+ * Why this decision may not be executed by the client (or undefined when it may). Default deny: a
+ * client executor is trusted with the action as approved and nothing more, so
+ * - tiers above `maxTier` (default 2: production deploys, secrets rotation, billing at tier 3) run on
+ *   Warden's workers only;
+ * - an enforced `compute` decision (the policy rewrote the action) runs on the workers only;
+ * - a decision carrying a constraint only a worker enforces (`resolved_paths`, `timeout_seconds`,
+ *   `allowed_hosts` …) runs on the workers only: the client would not enforce it.
+ * @example clientExecutionRefusal({ tier: 3, … }, { maxTier: 2, grantTtlMs }) // 'tier 3 actions run on …'
+ */
+export function clientExecutionRefusal(d: Decision, rule: ClientExecutorRule): string | undefined {
+  if (rule.maxTier < 1) return 'client executors are disabled on this deployment';
+  if (d.tier > rule.maxTier)
+    return `tier ${d.tier} actions run on Warden's workers only (client executors are allowed up to tier ${rule.maxTier})`;
+  if (d.mode === 'enforce' && d.outcome === 'compute')
+    return "a rewritten (compute) action runs on Warden's workers only";
+  const enforced = Object.keys(d.constraints).filter((k) => k === 'resolved_paths' || WORKER_CONSTRAINTS.includes(k));
+  if (enforced.length)
+    return `the decision carries constraints only a worker enforces (${enforced.join(', ')}); it runs on Warden's workers only`;
+  return undefined;
+}
+
+/**
+ * The grant for a run that may now execute in the client: bound to the exact action (its hash), the
+ * decision's policy digest and the approval; its id is derived from the releasing event, so a
+ * redelivered release issues the same grant.
+ * @example grantFor(state, decision, { now, causeId: env.id, ttlMs: 300_000 })
+ */
+export function grantFor(
+  state: RunState,
+  d: Decision,
+  opts: { now: Date; causeId: string; ttlMs: number; approvalId?: string },
+): ExecutionGrant {
+  return {
+    grant_id: deriveId(opts.causeId, 'grant'),
+    run_id: state.runId,
+    agent: state.agent!,
+    action: state.action!,
+    action_hash: sha256Canonical(state.action),
+    policy_digest: d.policy_digest,
+    ...(opts.approvalId ? { approval_id: opts.approvalId } : {}),
+    issued_at: opts.now.toISOString(),
+    expires_at: new Date(opts.now.getTime() + opts.ttlMs).toISOString(),
+    ...(state.traceId ? { trace_id: state.traceId } : {}),
+  };
+}
+
+/**
+ * Why a report does not settle this run (or undefined when it does): the run must hold an unsettled
+ * grant, and the report must name that grant and its action hash, before the grant's deadline. Used by
+ * the fold and the process manager alike, so both agree on what a report did.
+ * @example reportRefusal(state, env) // 'the grant was already reported'
+ */
+export function reportRefusal(state: RunState, env: Envelope<'execution_reported'>): string | undefined {
+  const g = state.grant;
+  if (!g || state.executor !== 'client') return 'the run holds no execution grant';
+  if (env.data.grant_id !== g.id) return 'the report names another grant';
+  if (g.reportId) return 'the grant was already reported';
+  if (state.status !== 'running') return `the run is ${state.status}`;
+  if (env.data.action_hash !== g.actionHash) return "the reported action is not the grant's action";
+  if (Date.parse(env.occurred_at) > Date.parse(g.expiresAt)) return 'the grant had expired';
+  return undefined;
+}
+
+/**
+ * Folds the bring-your-own-executor events into the run; `status` is what the run status machine says.
+ * @example evolveExecution(state, env, nextStatus(state.status, env.type))
+ */
+export function evolveExecution(
+  state: RunState,
+  env: Envelope<'execution_granted' | 'execution_reported' | 'execution_succeeded' | 'execution_failed'>,
+  status: RunState['status'],
+): RunState {
+  const moved = status !== state.status;
+  const s: RunState = { ...state, updatedAt: env.occurred_at };
+  switch (env.type) {
+    case 'execution_granted': {
+      const g = (env as Envelope<'execution_granted'>).data.grant;
+      if (!moved || state.executor !== 'client') return state;
+      return { ...s, status, grant: { id: g.grant_id, actionHash: g.action_hash, expiresAt: g.expires_at } };
+    }
+    case 'execution_reported': {
+      const e = env as Envelope<'execution_reported'>;
+      if (reportRefusal(state, e)) return state;
+      return { ...s, grant: { ...state.grant!, reportId: e.id } };
+    }
+    case 'execution_succeeded':
+    case 'execution_failed': {
+      const data = (env as Envelope<'execution_succeeded'>).data;
+      if (!moved || state.grant?.id !== data.grant_id) return state;
+      return { ...s, status, result: data.result };
+    }
+  }
+}
