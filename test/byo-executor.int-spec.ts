@@ -343,10 +343,15 @@ describe('bring your own executor: Warden decides and approves, the client execu
     expect(outcome).toMatchObject({ status: 'succeeded', result: { output: 'genuine' } });
 
     // the genuine report, replayed byte for byte under another broker id: the event id is the same
-    const [genuine] = await readAll(t.bus, t.subjects.streams.events, t.subjects.event(run.id, 'execution_reported'));
-    await t.bus.js.publish(t.subjects.event(run.id, 'execution_reported'), genuine!.data, {
-      msgId: `replay-${newId()}`,
+    const reports = await readAll(t.bus, t.subjects.streams.events, t.subjects.event(run.id, 'execution_reported'));
+    const genuine = reports
+      .map((m) => m.json() as AnyEnvelope)
+      .find((e) => e.id === deriveId(grant.grant.grant_id, 'reported'));
+    expect(genuine?.producer).toBe('ingest');
+    const replay = await t.bus.js.publish(t.subjects.event(run.id, 'execution_reported'), JSON.stringify(genuine), {
+      msgID: `replay-${newId()}`,
     });
+    expect(replay.duplicate).toBe(false); // the broker took it: only the orchestrator's fold stops it
     // and a second genuine-looking report under a fresh id is a forgery (only ingest signs)
     await publisher.publishEvent(forgeAs({ ...forgedReport, id: deriveId(newId(), 'again') }));
     await new Promise((r) => setTimeout(r, 1000));

@@ -134,7 +134,7 @@ describe('bring your own executor (given / when / then)', () => {
     expect(after.grant?.reportId).toBe(rep.id);
     // a second report of the same grant settles nothing
     expect(react(after, report(grant), ctx)).toEqual([]);
-    const done = evolve(after, env('execution_succeeded', (out[0] as { data: never }).data));
+    const done = evolve(after, env('execution_succeeded', (out[0] as unknown as { data: never }).data));
     expect(done).toMatchObject({ status: 'succeeded', result: { output_hash: sha256Canonical({ clicked: true }) } });
   });
 
@@ -202,7 +202,7 @@ describe('bring your own executor (given / when / then)', () => {
     const d = env('decision_made', decision({ outcome: 'escalate', tier: 2 }));
     const [req] = react(given(received('client')), d, ctx);
     expect(req).toMatchObject({ type: 'approval_requested' });
-    const requested = env('approval_requested', (req as { data: never }).data);
+    const requested = env('approval_requested', (req as unknown as { data: never }).data);
     const approvalId = (req as { data: { approval_id: string } }).data.approval_id;
     const vote = env('approval_vote', {
       approval_id: approvalId,
