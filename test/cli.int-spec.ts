@@ -456,6 +456,7 @@ describe('warden CLI against the running services', () => {
       expect(refused.err.split('rules: Too small').length).toBe(2);
       expect(await ok(['policy', 'show'])).toMatch(new RegExp(`^cli-next ${digest} `));
     });
+
     it('submit --wait prints the decision mode: an observe-mode escalation says it was not enforced', async () => {
       const file = join(dir, 'observe.yaml');
       writeFileSync(
@@ -463,18 +464,27 @@ describe('warden CLI against the running services', () => {
         defaultBundle
           .replace(/^version: .*$/m, "version: 'cli-observe'")
           .replace(
-            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: escalate\n    tier: 2\n',
-            '  - id: deploy-staging\n    tools: [deploy.staging]\n    outcome: escalate\n    tier: 2\n    mode: observe\n',
+            '    tier: 3\n    reason: writing under prod/ needs two approvers\n',
+            '    tier: 3\n    mode: observe\n    reason: writing under prod/ needs two approvers\n',
           ),
       );
       expect((await cli(['policy', 'push', file])).code).toBe(0);
       try {
-        const r = await cli(['submit', 'deploy.staging', 'service=observed', '--wait', '--timeout', '30']);
+        const r = await cli([
+          'submit',
+          'fs.write_file',
+          'path=prod/observed.txt',
+          'content=x',
+          '--wait',
+          '--timeout',
+          '30',
+        ]);
         expect(r.err).not.toContain('warden:');
         expect(r.out).toMatch(
-          /^[0-9a-f-]{36}\nstatus: succeeded\ndecision: escalate \(tier 2, observe, rules deploy-staging\)\n {2}observe mode: recorded as escalate, not enforced; the action went ahead as allowed\n/,
+          /^[0-9a-f-]{36}\nstatus: succeeded\ndecision: escalate \(tier 3, observe, rules fs-write-prod\)\n {2}observe mode: recorded as escalate, not enforced; the action went ahead as allowed\n/,
         );
         expect(r.code).toBe(0);
+        expect(readFileSync(join(workspace, 'prod/observed.txt'), 'utf8')).toBe('x');
       } finally {
         expect((await cli(['policy', 'push', join(ROOT, 'deploy/policies/default.yaml')])).code).toBe(0);
       }
