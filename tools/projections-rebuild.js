@@ -3,7 +3,6 @@
 // Rebuilds read models from the event stream. Stop the service first: its live projection would race.
 'use strict';
 const net = require('node:net');
-const path = require('node:path');
 const { ensureKeyringSeed } = require('./lib/infra');
 
 const SERVICES = { ingest: 7101, policy: 7102, orchestrator: 7103, approvals: 7104 };
@@ -36,7 +35,8 @@ async function main() {
     if (!force && (await portOpen(port))) {
       throw new Error(`${name} seems to be running on port ${port}; stop it first (or pass --force)`);
     }
-    const mod = require(path.join(__dirname, '..', 'services', name, 'dist', 'projections.js'));
+    // the service's package entry for its read models (package.json "exports": "./projections")
+    const mod = require(`@warden/${name}-service/projections`);
     const started = Date.now();
     const positions = await rebuildService(mod.rebuildTarget, env);
     console.log(`${name}: rebuilt in ${Date.now() - started} ms; checkpoints ${JSON.stringify(positions)}`);
