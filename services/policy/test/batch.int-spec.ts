@@ -99,7 +99,11 @@ function hashFor(env: Envelope<'task_received'>, before: { calls: number; tokens
     tools: before.calls ? { [env.data.submission.action.tool]: before.calls } : {},
   };
   // the workspace is empty: the read's path resolves to itself, and that is part of the input
-  const input = { ...policyInput(env.data.submission, { session }), paths: { 'notes/a.md': { real: 'notes/a.md' } } };
+  // every run of these sessions is the same call: each earlier one is a repeat
+  const input = {
+    ...policyInput(env.data.submission, { session, repeats: before?.calls }),
+    paths: { 'notes/a.md': { real: 'notes/a.md' } },
+  };
   return evaluate(policy, input, new Date()).input_hash;
 }
 

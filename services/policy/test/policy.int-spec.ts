@@ -249,7 +249,11 @@ describe('policy service', () => {
     const expected = evaluate(
       parseBundle(bundleText),
       {
-        ...policyInput(second.data.submission, { session: { calls: 1, tokens: 10, tools: { 'fs.read_file': 1 } } }),
+        ...policyInput(second.data.submission, {
+          session: { calls: 1, tokens: 10, tools: { 'fs.read_file': 1 } },
+          // the same call once before in the session (loop detection counts it)
+          repeats: 1,
+        }),
         paths: { 'notes/a.md': { real: 'notes/a.md' } },
       },
       new Date(),
