@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { createTestEnv, type TestEnv } from '@warden/testing';
 import { SERVICES, System, type ServiceName } from './support/system';
@@ -90,6 +91,24 @@ interface OpenApiDocument {
   paths?: Record<string, Record<string, unknown>>;
 }
 
+/**
+ * The document checked against the OpenAPI 3.1 schema (@seriousme/openapi-schema-validator, an ESM
+ * package: run in a child node, which Jest's CommonJS loader need not load).
+ */
+function validateOpenApi(doc: unknown): { valid: boolean; errors?: unknown } {
+  const script = [
+    "import { Validator } from '@seriousme/openapi-schema-validator';",
+    "let text = '';",
+    'for await (const chunk of process.stdin) text += chunk;',
+    'process.stdout.write(JSON.stringify(await new Validator().validate(JSON.parse(text))));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: resolve(__dirname, '..'),
+    input: JSON.stringify(doc),
+  });
+  return JSON.parse(out.toString()) as { valid: boolean; errors?: unknown };
+}
+
 function documentedRoutes(doc: OpenApiDocument): Set<string> {
   const out = new Set<string>();
   for (const [p, item] of Object.entries(doc.paths ?? {})) {
@@ -147,6 +166,7 @@ describe('OpenAPI documents match the routes each service registers (drift)', ()
     }
     const doc = (await res.json()) as OpenApiDocument;
     expect(doc.openapi).toMatch(/^3\.1\./);
+    expect({ service: name, ...validateOpenApi(doc) }).toEqual({ service: name, valid: true });
     const documented = documentedRoutes(doc);
     const undocumented = [...registered].filter((r) => !documented.has(r)).sort();
     const unregistered = [...documented].filter((r) => !registered.has(r)).sort();

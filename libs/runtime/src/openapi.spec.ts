@@ -4,12 +4,16 @@ import {
   headerParam,
   healthPaths,
   jsonBody,
+  jsonResponse,
+  jsonSchemaOf,
   openApiComponents,
   pathParam,
   problemResponse,
   problemResponses,
   queryParam,
+  queryParams,
 } from './openapi';
+import { z } from 'zod';
 
 describe('openapi helpers', () => {
   it('describes problems as application/problem+json pointing at the shared schema', () => {
@@ -74,5 +78,39 @@ describe('openapi helpers', () => {
       content: { 'application/json': { schema: { type: 'object' } } },
     });
     expect(jsonBody({ type: 'object' }, false).required).toBe(false);
+  });
+
+  it('derives schemas from zod: requests as input (defaults optional), responses as output', () => {
+    const Query = z.strictObject({
+      status: z.enum(['pending', 'done']).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      agent_id: z.string().min(1),
+    });
+    expect(queryParams(Query, { limit: 'page size' })).toEqual([
+      { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: ['pending', 'done'] } },
+      {
+        name: 'limit',
+        in: 'query',
+        required: false,
+        schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+        description: 'page size',
+      },
+      { name: 'agent_id', in: 'query', required: true, schema: { type: 'string', minLength: 1 } },
+    ]);
+    const Body = z.strictObject({ comment: z.string().max(2000).optional() });
+    expect(jsonBody(Body).content['application/json'].schema).toEqual({
+      type: 'object',
+      properties: { comment: { type: 'string', maxLength: 2000 } },
+      additionalProperties: false,
+    });
+    // no $schema inside an OpenAPI document: the dialect is the document's
+    expect(jsonSchemaOf(Body)).not.toHaveProperty('$schema');
+    const Page = z.object({ items: z.array(z.string()), next: z.string().nullable().default(null) });
+    expect(jsonResponse('a page', Page).content['application/json'].schema).toMatchObject({
+      required: ['items', 'next'],
+      properties: { next: { type: ['string', 'null'], default: null } },
+    });
+    // a hand-written schema (a stream, a $ref) passes through unchanged
+    expect(jsonSchemaOf({ $ref: '#/components/schemas/Run' })).toEqual({ $ref: '#/components/schemas/Run' });
   });
 });

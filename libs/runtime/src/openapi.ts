@@ -1,8 +1,56 @@
 /**
  * Building blocks shared by the services' OpenAPI 3.1 documents (`GET /openapi.json`): the RFC 9457
  * problem schema, bearer security, and the health/metrics routes every service serves.
- * Plain objects, no framework: a service composes them into its own document.
+ * Plain objects, no framework: a service composes them into its own document. Request and response
+ * schemas are the zod schemas the handlers parse with (or type their answers by), turned into JSON
+ * Schema 2020-12 (the dialect of OpenAPI 3.1) by zod's own `z.toJSONSchema`: one source.
  */
+import { z } from 'zod';
+
+/** A zod schema, or a JSON Schema written by hand (for what zod does not describe: streams, text). */
+export type SchemaSource = z.ZodType | Record<string, unknown>;
+
+function isZod(s: unknown): s is z.ZodType {
+  return typeof s === 'object' && s !== null && '_zod' in s;
+}
+
+/**
+ * The JSON Schema (2020-12, as OpenAPI 3.1 uses it) of a zod schema: `io: 'input'` describes what a
+ * request may send (defaults optional, coercions as their target type), `'output'` what a response
+ * holds. A plain object passes through unchanged.
+ * @example jsonSchemaOf(z.object({ limit: z.coerce.number().int().default(50) }), 'input')
+ */
+export function jsonSchemaOf(schema: SchemaSource, io: 'input' | 'output' = 'output'): Record<string, unknown> {
+  if (!isZod(schema)) return schema;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * Query parameters from the zod object a handler parses its query with: one per property, required
+ * when the schema requires it, each with its JSON Schema and an optional description.
+ * @example parameters: queryParams(ListQuery, { cursor: 'next_cursor of the previous page' })
+ */
+export function queryParams(
+  schema: z.ZodObject,
+  descriptions: Record<string, string> = {},
+): { name: string; in: 'query'; required: boolean; schema: Record<string, unknown>; description?: string }[] {
+  const json = jsonSchemaOf(schema, 'input') as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query' as const,
+    required: json.required?.includes(name) ?? false,
+    schema: s,
+    ...(descriptions[name] ? { description: descriptions[name] } : {}),
+  }));
+}
 
 /** The RFC 9457 problem body every API answers errors with (`errors` for validation). */
 export const PROBLEM_SCHEMA = {
@@ -74,9 +122,9 @@ export function problemResponses(
  */
 export function jsonResponse(
   description: string,
-  schema: unknown,
-): { description: string; content: { 'application/json': { schema: unknown } } } {
-  return { description, content: { 'application/json': { schema } } };
+  schema: SchemaSource,
+): { description: string; content: { 'application/json': { schema: Record<string, unknown> } } } {
+  return { description, content: { 'application/json': { schema: jsonSchemaOf(schema, 'output') } } };
 }
 
 /**
@@ -85,9 +133,9 @@ export function jsonResponse(
  */
 export function pathParam(
   name: string,
-  schema: Record<string, unknown> = { type: 'string', format: 'uuid' },
+  schema: SchemaSource = { type: 'string', format: 'uuid' },
 ): { name: string; in: 'path'; required: true; schema: Record<string, unknown> } {
-  return { name, in: 'path', required: true, schema };
+  return { name, in: 'path', required: true, schema: jsonSchemaOf(schema, 'input') };
 }
 
 /**
@@ -119,10 +167,10 @@ export function headerParam(
  * @example requestBody: jsonBody({ type: 'object', required: ['digest'] })
  */
 export function jsonBody(
-  schema: unknown,
+  schema: SchemaSource,
   required = true,
-): { required: boolean; content: { 'application/json': { schema: unknown } } } {
-  return { required, content: { 'application/json': { schema } } };
+): { required: boolean; content: { 'application/json': { schema: Record<string, unknown> } } } {
+  return { required, content: { 'application/json': { schema: jsonSchemaOf(schema, 'input') } } };
 }
 
 /** Operation-level `security` for `Authorization: Bearer <token>`. */

@@ -1,4 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
+import { TaskSubmission } from '@warden/contracts';
 import {
   BEARER_SECURITY,
   headerParam,
@@ -12,7 +13,6 @@ import {
 import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
 import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
 import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
-import { EXECUTION_OPENAPI_PATHS } from '../execution/http/execution.openapi';
 
 const Accepted = {
   type: 'object',
@@ -28,10 +28,8 @@ const Duplicate = {
   required: ['run_id', 'duplicate'],
   properties: { run_id: { type: 'string', format: 'uuid' }, duplicate: { const: true } },
 };
-const submissionBody = jsonBody({
-  $ref: 'https://warden.dev/schemas/TaskSubmission.schema.json',
-  description: 'docs/schemas/TaskSubmission.schema.json',
-});
+// the zod schema every submission is parsed with (docs/schemas/TaskSubmission.schema.json is its export)
+const submissionBody = jsonBody(TaskSubmission);
 const AgentRef = {
   type: 'object',
   required: ['id', 'role'],
@@ -85,7 +83,6 @@ export const INGEST_OPENAPI = {
   paths: {
     ...MCP_OPENAPI_PATHS,
     ...PLAN_OPENAPI_PATHS,
-    ...EXECUTION_OPENAPI_PATHS,
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',

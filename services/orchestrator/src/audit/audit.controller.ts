@@ -5,12 +5,13 @@ import { z } from 'zod';
 import type { Subjects } from '@warden/contracts';
 import { Auth, DATA_SOURCE, SUBJECTS, parseBody } from '@warden/runtime';
 import { AuditRepository } from './audit.repository';
+import type { AuditKeysResponse } from './audit.schemas';
 import { GENESIS_HASH, signCheckpoint, type AuditCheckpoint, type AuditKeys } from './domain/chain';
 import { toOcsf } from './domain/ocsf';
 
 export const AUDIT_KEYS = Symbol('AUDIT_KEYS');
 
-const ExportQuery = z.strictObject({
+export const ExportQuery = z.strictObject({
   since: z.iso.datetime({ offset: true }).optional(),
   from_seq: z.coerce.number().int().min(1).optional(),
   format: z.enum(['jsonl', 'ocsf']).default('jsonl'),
@@ -32,7 +33,7 @@ export class AuditController {
   ) {}
 
   @Get('keys')
-  publicKeys(): { algorithm: 'ed25519'; chain: string; keys: AuditKeys['published'] } {
+  publicKeys(): z.output<typeof AuditKeysResponse> {
     return { algorithm: 'ed25519', chain: this.subjects.streams.events, keys: this.keys.published };
   }
 

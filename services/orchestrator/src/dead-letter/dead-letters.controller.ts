@@ -8,8 +8,9 @@ import { DomainError, TransientError, deriveId } from '@warden/kernel';
 import { traceIdFrom } from '@warden/observability';
 import { Auth, BUS, DATA_SOURCE, PUBLISHER, SUBJECTS, parseBody, type AuthedRequest } from '@warden/runtime';
 import { DeadLetterRepository, type DeadLetter, type DeadLetterSummary } from './dead-letter.repository';
+import type { DeadLetterPage } from './dead-letter.schemas';
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   service: z.string().min(1).max(200).optional(),
   consumer: z.string().min(1).max(200).optional(),
   code: z.string().min(1).max(200).optional(),
@@ -22,8 +23,8 @@ const ListQuery = z.strictObject({
     .regex(/^[1-9][0-9]{0,15}$/, 'the next_cursor of a previous page')
     .optional(),
 });
-const RedriveBody = z.strictObject({ comment: z.string().max(2000).optional() });
-const DiscardBody = z.strictObject({ reason: z.string().max(2000).optional() });
+export const RedriveBody = z.strictObject({ comment: z.string().max(2000).optional() });
+export const DiscardBody = z.strictObject({ reason: z.string().max(2000).optional() });
 
 function seqParam(raw: string): number {
   const n = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
@@ -69,7 +70,7 @@ export class DeadLettersController {
 
   @Get()
   @Auth('admin')
-  async list(@Query() query: unknown): Promise<{ dead_letters: DeadLetterSummary[]; next_cursor: string | null }> {
+  async list(@Query() query: unknown): Promise<z.output<typeof DeadLetterPage>> {
     const { cursor, ...q } = parseBody(ListQuery, query);
     const rows = await new DeadLetterRepository(this.ds.manager).list({
       ...q,

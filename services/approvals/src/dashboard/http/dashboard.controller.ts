@@ -10,6 +10,7 @@ import { Auth, writeProblem, type AuthedRequest } from '@warden/runtime';
 import { APPROVALS, type ApprovalsPort, type ApprovalView } from '../../slack/approvals.port';
 import { DashboardRunsRepository, type DashboardRun } from '../dashboard-runs.repository';
 import { LiveEvents } from '../live-events';
+import type { DashboardMeResponse } from './dashboard.schemas';
 
 /** The static assets: next to this file when run from source, under src/ when run from dist/. */
 function staticDir(): string {
@@ -53,7 +54,7 @@ export const VoteBody = z.strictObject({
     .optional(),
 });
 
-const RunsQuery = z.object({
+export const RunsQuery = z.object({
   view: z.enum(['active', 'recent']).default('recent'),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
@@ -127,7 +128,7 @@ export class DashboardController {
 
   @Get('v1/dashboard/me')
   @Auth('viewer')
-  me(@Req() req: AuthedRequest): { id: string; name: string; roles: string[]; max_tier: number } {
+  me(@Req() req: AuthedRequest): z.output<typeof DashboardMeResponse> {
     const p = req.principal!;
     return { id: p.id, name: p.name, roles: p.roles, max_tier: p.maxTier };
   }

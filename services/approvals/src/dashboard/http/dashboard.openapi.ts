@@ -1,43 +1,13 @@
-import { BEARER_SECURITY, jsonBody, jsonResponse, pathParam, problemResponses, queryParam } from '@warden/runtime';
+import { BEARER_SECURITY, jsonBody, jsonResponse, pathParam, problemResponses, queryParams } from '@warden/runtime';
+import { RunsQuery, VoteBody } from './dashboard.controller';
+import { DashboardMeResponse, DashboardRunDetailResponse, DashboardRunsResponse } from './dashboard.schemas';
 
-const Run = {
-  type: 'object',
-  properties: {
-    run_id: { type: 'string', format: 'uuid' },
-    status: { type: 'string' },
-    agent: { type: ['object', 'null'] },
-    session_id: { type: ['string', 'null'] },
-    tool: { type: ['string', 'null'] },
-    outcome: { type: ['string', 'null'] },
-    tier: { type: ['integer', 'null'] },
-    approval_id: { type: ['string', 'null'] },
-    trace_id: { type: 'string' },
-    created_at: { type: 'string', format: 'date-time' },
-    updated_at: { type: 'string', format: 'date-time' },
-    last_event: { type: 'string' },
-    event_count: { type: 'integer' },
-  },
-};
 const vote = (what: string) => ({
   post: {
     summary: `${what} from the dashboard (recorded with channel "dashboard"); approver`,
     security: BEARER_SECURITY,
     parameters: [pathParam('id')],
-    requestBody: jsonBody(
-      {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          comment: { type: 'string', maxLength: 2000 },
-          standing: {
-            type: 'object',
-            properties: { scope: { enum: ['session', 'agent'] }, ttl_seconds: { type: 'integer' } },
-            required: ['scope', 'ttl_seconds'],
-          },
-        },
-      },
-      false,
-    ),
+    requestBody: jsonBody(VoteBody, false),
     responses: {
       '200': jsonResponse('the approval after the vote', { $ref: '#/components/schemas/Approval' }),
       ...problemResponses(
@@ -56,7 +26,7 @@ export const DASHBOARD_OPENAPI_PATHS = {
   '/': { get: { summary: 'The operator dashboard (HTML)', responses: { '200': { description: 'HTML page' } } } },
   '/dashboard/{asset}': {
     get: {
-      summary: 'A static asset of the dashboard (its script and style sheet)',
+      summary: 'A static asset of the dashboard: app.js, app.css, and run-status.js (generated from the contracts)',
       parameters: [pathParam('asset', { type: 'string' })],
       responses: {
         '200': { description: 'the asset (ETag; 304 on If-None-Match)' },
@@ -68,19 +38,16 @@ export const DASHBOARD_OPENAPI_PATHS = {
     get: {
       summary: 'Who the token belongs to; viewer',
       security: BEARER_SECURITY,
-      responses: { '200': { description: '{id, name, roles, max_tier}' }, ...problemResponses(401) },
+      responses: { '200': jsonResponse('who the token belongs to', DashboardMeResponse), ...problemResponses(401) },
     },
   },
   '/v1/dashboard/runs': {
     get: {
       summary: 'Active or recent runs, most recently changed first; viewer',
       security: BEARER_SECURITY,
-      parameters: [
-        queryParam('view', { enum: ['active', 'recent'], default: 'recent' }),
-        queryParam('limit', { type: 'integer', minimum: 1, maximum: 500, default: 100 }),
-      ],
+      parameters: queryParams(RunsQuery),
       responses: {
-        '200': jsonResponse('{runs}', { type: 'object', properties: { runs: { type: 'array', items: Run } } }),
+        '200': jsonResponse('{runs}', DashboardRunsResponse),
         ...problemResponses([400, 'invalid query'], 401),
       },
     },
@@ -91,7 +58,7 @@ export const DASHBOARD_OPENAPI_PATHS = {
       security: BEARER_SECURITY,
       parameters: [pathParam('run_id')],
       responses: {
-        '200': { description: '{run, events: [envelope…]}' },
+        '200': jsonResponse('{run, events: [envelope…]}', DashboardRunDetailResponse),
         ...problemResponses([400, 'not a UUID'], 401, [404, 'unknown run']),
       },
     },
@@ -100,7 +67,14 @@ export const DASHBOARD_OPENAPI_PATHS = {
     get: {
       summary: 'Pending approvals (up to 200); viewer',
       security: BEARER_SECURITY,
-      responses: { '200': { description: '{items: [Approval]}' }, ...problemResponses(401) },
+      responses: {
+        '200': jsonResponse('{items: [Approval]}', {
+          type: 'object',
+          required: ['items'],
+          properties: { items: { type: 'array', items: { $ref: '#/components/schemas/Approval' } } },
+        }),
+        ...problemResponses(401),
+      },
     },
   },
   '/v1/dashboard/approvals/{id}/approve': vote('Approve'),

@@ -7,8 +7,9 @@ import { DomainError, ValidationError, isUuid } from '@warden/kernel';
 import { Auth, DATA_SOURCE, PUBLISHER, type AuthedRequest } from '@warden/runtime';
 import { decideCancel } from '../domain/run.decide';
 import { RunRepository } from '../projections/run.repository';
+import type { CancelResponse } from './run.schemas';
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   status: RunStatus.optional(),
   agent_id: z.string().min(1).max(200).optional(),
   session_id: z.string().min(1).max(200).optional(),
@@ -67,10 +68,7 @@ export class RunsController {
   @Post(':runId/cancel')
   @HttpCode(202)
   @Auth('approver')
-  async cancel(
-    @Param('runId') runId: string,
-    @Req() req: AuthedRequest,
-  ): Promise<{ run_id: string; status: 'cancel_requested' }> {
+  async cancel(@Param('runId') runId: string, @Req() req: AuthedRequest): Promise<z.output<typeof CancelResponse>> {
     requireUuid(runId);
     const state = await this.runs.getState(runId);
     decideCancel(state);

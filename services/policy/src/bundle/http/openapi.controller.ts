@@ -1,4 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
+import { Decision, TaskSubmission } from '@warden/contracts';
 import {
   BEARER_SECURITY,
   healthPaths,
@@ -9,17 +10,20 @@ import {
   problemResponse,
   problemResponses,
 } from '@warden/runtime';
+import {
+  ActivateBody,
+  BundleInfoResponse,
+  BundleSourceResponse,
+  ReplayBody,
+  ReplayManyResponse,
+  ReplayResultResponse,
+  StoredBundleResponse,
+  WhatIfBody,
+  WhatIfResponse,
+} from './policy.schemas';
 
-const bundleInfo = {
-  type: 'object',
-  required: ['version', 'digest', 'activated_at'],
-  properties: {
-    version: { type: 'string' },
-    digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
-    activated_at: { type: 'string', format: 'date-time' },
-  },
-} as const;
-
+// Request and response schemas are zod schemas (the contracts', or this service's http schemas),
+// turned into JSON Schema 2020-12 by z.toJSONSchema.
 const DOCUMENT = {
   openapi: '3.1.0',
   info: { title: 'Warden policy', version: '2' },
@@ -29,7 +33,10 @@ const DOCUMENT = {
       get: {
         summary: 'The active policy bundle',
         responses: {
-          '200': jsonResponse('Version, digest and activation time of the bundle this replica judges by', bundleInfo),
+          '200': jsonResponse(
+            'Version, digest and activation time of the bundle this replica judges by',
+            BundleInfoResponse,
+          ),
         },
       },
       put: {
@@ -43,7 +50,7 @@ const DOCUMENT = {
           },
         },
         responses: {
-          '200': jsonResponse('Activated', bundleInfo),
+          '200': jsonResponse('Activated', BundleInfoResponse),
           '400': problemResponse(400, 'Invalid bundle: every error with its path (and YAML line)'),
           ...problemResponses(401, 403),
         },
@@ -53,15 +60,18 @@ const DOCUMENT = {
       put: {
         summary: 'Activate a stored bundle by digest: rollback (admin)',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({ type: 'object', required: ['digest'], properties: { digest: { type: 'string' } } }),
-        responses: { '200': jsonResponse('Activated', bundleInfo), ...problemResponses(401, 403, 404) },
+        requestBody: jsonBody(ActivateBody),
+        responses: { '200': jsonResponse('Activated', BundleInfoResponse), ...problemResponses(400, 401, 403, 404) },
       },
     },
     '/v1/policy/bundles': {
       get: {
         summary: 'Stored bundles, newest first (viewer)',
         security: BEARER_SECURITY,
-        responses: { '200': jsonResponse('Bundles', { type: 'array' }), ...problemResponses(401, 403) },
+        responses: {
+          '200': jsonResponse('Bundles', StoredBundleResponse.array()),
+          ...problemResponses(401, 403),
+        },
       },
     },
     '/v1/policy/bundles/{digest}': {
@@ -70,7 +80,7 @@ const DOCUMENT = {
         security: BEARER_SECURITY,
         parameters: [pathParam('digest', { type: 'string' })],
         responses: {
-          '200': jsonResponse('digest, version, source', { type: 'object' }),
+          '200': jsonResponse('digest, version, source', BundleSourceResponse),
           ...problemResponses(401, 403, 404),
         },
       },
@@ -79,19 +89,9 @@ const DOCUMENT = {
       post: {
         summary: 'Evaluate a candidate bundle over recorded decisions; activates nothing (admin)',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({
-          type: 'object',
-          required: ['bundle'],
-          properties: {
-            bundle: { oneOf: [{ type: 'string' }, { type: 'object' }] },
-            since: { type: 'string', description: '24h, 90m, 7d or an ISO time (default 24h)' },
-            limit: { type: 'integer', minimum: 1, maximum: 100000 },
-          },
-        }),
+        requestBody: jsonBody(WhatIfBody),
         responses: {
-          '200': jsonResponse('evaluated, unchanged, changed, transitions {"deny→allow": n}, examples', {
-            type: 'object',
-          }),
+          '200': jsonResponse('evaluated, unchanged, changed, transitions {"deny→allow": n}, examples', WhatIfResponse),
           ...problemResponses(400, 401, 403),
         },
       },
@@ -100,9 +100,10 @@ const DOCUMENT = {
       post: {
         summary: 'Replay recorded decisions under their recorded digests (viewer)',
         security: BEARER_SECURITY,
+        requestBody: jsonBody(ReplayBody, false),
         responses: {
-          '200': jsonResponse('replayed, identical, different[]', { type: 'object' }),
-          ...problemResponses(401, 403),
+          '200': jsonResponse('replayed, identical, different[]', ReplayManyResponse),
+          ...problemResponses(400, 401, 403),
         },
       },
     },
@@ -112,7 +113,7 @@ const DOCUMENT = {
         security: BEARER_SECURITY,
         parameters: [pathParam('run_id')],
         responses: {
-          '200': jsonResponse('identical, differences, replayed', { type: 'object' }),
+          '200': jsonResponse('identical, differences, replayed', ReplayResultResponse),
           ...problemResponses(401, 403, 404),
         },
       },
@@ -121,18 +122,18 @@ const DOCUMENT = {
       post: {
         summary: 'Dry run: the Decision that would be made now; changes nothing (API key or viewer)',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({ $ref: 'TaskSubmission.schema.json' }),
+        requestBody: jsonBody(TaskSubmission),
         responses: {
-          '200': jsonResponse('The decision (unsigned)', { $ref: 'Decision.schema.json' }),
+          '200': jsonResponse('The decision (unsigned)', Decision),
           ...problemResponses(400, 401, 403),
         },
       },
     },
     ...healthPaths('NATS, Postgres and Redis'),
   },
-} as const;
+};
 
-/** The policy API's routes (CONTRACT §3). */
+/** The policy API's routes (CONTRACT §3), generated from zod schemas. */
 @Controller()
 export class OpenApiController {
   @Get('openapi.json')

@@ -1,11 +1,12 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import { Auth, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { Auth, parseBody, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
 import { DomainError, ValidationError } from '@warden/kernel';
 import type { BundleInfo } from '../active-bundle';
 import { BundleRegistry, type StoredBundle } from '../bundle.registry';
 import { MAX_BUNDLE_BYTES, MAX_BUNDLE_DEPTH, tooDeep, type WhatIfReport } from '@warden/policy-language';
 import { ReplayService } from '../../replay/replay.service';
+import { ActivateBody } from './policy.schemas';
 
 const YAML_TYPES = /^(application\/(x-)?yaml|text\/(x-)?yaml|text\/plain)\b/i;
 
@@ -36,9 +37,7 @@ export class PolicyController {
   @Put('active')
   @Auth('admin')
   async activate(@Body() body: unknown, @Req() req: AuthedRequest): Promise<BundleInfo> {
-    const digest = (body as { digest?: unknown } | undefined)?.digest;
-    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest))
-      throw new ValidationError([{ path: 'digest', message: 'must be sha256:<64 hex chars> of a stored bundle' }]);
+    const { digest } = parseBody(ActivateBody, body);
     return this.registry.activate(digest, principalName(req));
   }
 
