@@ -13,6 +13,7 @@ import {
 import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
 import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
 import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
+import { EXECUTION_OPENAPI_PATHS } from '../execution/http/execution.openapi';
 
 const Accepted = {
   type: 'object',
@@ -83,6 +84,7 @@ export const INGEST_OPENAPI = {
   paths: {
     ...MCP_OPENAPI_PATHS,
     ...PLAN_OPENAPI_PATHS,
+    ...EXECUTION_OPENAPI_PATHS,
     '/v1/tasks': {
       post: {
         summary: 'Submit a proposed action',
