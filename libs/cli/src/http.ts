@@ -4,9 +4,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultServiceUrl, type ServiceName } from '@warden/contracts';
+import type { ServiceName } from '@warden/contracts';
 import { CliError } from './errors';
 import type { Io } from './io';
+
+/**
+ * A service's default base URL. The contracts (zod schemas) load only when a URL variable is unset,
+ * so a command pays for them only when it needs them.
+ */
+export async function defaultUrl(service: ServiceName | 'nats'): Promise<string> {
+  const { DEFAULT_NATS_URL, defaultServiceUrl } = await import('@warden/contracts');
+  return service === 'nats' ? DEFAULT_NATS_URL : defaultServiceUrl(service);
+}
 
 /** The repository root (libs/cli/dist → ../../..): where `npm start` writes var/admin.token. */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -84,8 +93,8 @@ export function authHint(r: Answer, forbidden = 'the token lacks the role this n
 
 /** One service's REST API, as the commands use it. */
 export interface ApiClient {
-  /** the base URL from `urlVar`, else the service's default */
-  base(env: Io['env']): string;
+  /** the base URL from `urlVar`, else the service's default (SERVICE_PORTS in @warden/contracts) */
+  base(env: Io['env']): Promise<string>;
   /** Sends the request with the operator token; never throws on an HTTP status. */
   request(io: Io, method: string, pathname: string, body?: unknown, contentType?: string): Promise<Answer>;
   /** `request`, then the body of a 2xx answer; any other answer becomes a CliError. */
@@ -113,10 +122,10 @@ export interface ApiOptions {
  */
 export function apiClient(o: ApiOptions): ApiClient {
   const { name, urlVar, timeoutMs = 15_000, headers = {}, forbidden } = o;
-  const base = (env: Io['env']) => (env[urlVar] || defaultServiceUrl(o.service)).replace(/\/+$/, '');
+  const base = async (env: Io['env']) => (env[urlVar] || (await defaultUrl(o.service))).replace(/\/+$/, '');
 
   async function request(io: Io, method: string, pathname: string, body?: unknown, contentType = 'application/json') {
-    const url = `${base(io.env)}${pathname}`;
+    const url = `${await base(io.env)}${pathname}`;
     const token = operatorToken(io.env, io.root);
     let res: Response;
     try {

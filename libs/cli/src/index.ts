@@ -39,7 +39,7 @@ export function main(argv: readonly string[], io: Io = processIo()): Promise<num
 }
 
 /** The `warden help` text. */
-export const usage = (): string => fullUsage(MODULES);
+export const usage = (): Promise<string> => fullUsage(MODULES);
 
 /**
  * Makes a closed pipe (`warden … | head`) end the process quietly instead of crashing with EPIPE.

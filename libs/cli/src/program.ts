@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT, UsageError } from './errors';
-import { REPO_ROOT } from './http';
+import { REPO_ROOT, defaultUrl } from './http';
 import type { Io } from './io';
 
 /** What a running command shares with the program: its I/O and the exit code it set. */
@@ -99,13 +99,21 @@ export function buildProgram(ctx: Context, modules: readonly CommandModule[]): C
   return program;
 }
 
-/** The full `warden help` text: the heading, every module's section, environment and exit codes. */
-export function fullUsage(modules: readonly CommandModule[]): string {
+/**
+ * The full `warden help` text: the heading, every module's section, environment and exit codes.
+ * `{ingest}`, `{policy}`, `{orchestrator}`, `{approvals}` and `{nats}` in a section become the
+ * default URLs (from SERVICE_PORTS in @warden/contracts).
+ */
+export async function fullUsage(modules: readonly CommandModule[]): Promise<string> {
+  const names = ['ingest', 'policy', 'orchestrator', 'approvals', 'nats'] as const;
+  const urls = new Map(await Promise.all(names.map(async (n) => [n, await defaultUrl(n)] as const)));
   return [
     'Usage: warden <command> [options]   (warden <command> --help: its options)',
     ...modules.map((m) => m.usage.trim()),
     FOOTER,
-  ].join('\n\n');
+  ]
+    .join('\n\n')
+    .replace(/\{(ingest|policy|orchestrator|approvals|nats)\}/g, (_, n: (typeof names)[number]) => urls.get(n) ?? n);
 }
 
 const FOOTER = `Environment: NATS_URL, WARDEN_SUBJECT_PREFIX (warden), INGEST_URL, POLICY_URL,
@@ -170,12 +178,12 @@ export function processIo(): Io {
 export async function runProgram(argv: readonly string[], io: Io, modules: readonly CommandModule[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
-    io.stderr.write(`${fullUsage(modules)}\n`);
+    io.stderr.write(`${await fullUsage(modules)}\n`);
     return EXIT.usage;
   }
   if (command === 'help' || command === '-h' || command === '--help') {
     if (rest.length === 0) {
-      io.stdout.write(`${fullUsage(modules)}\n`);
+      io.stdout.write(`${await fullUsage(modules)}\n`);
       return EXIT.ok;
     }
     return runProgram([...rest, '--help'], io, modules);

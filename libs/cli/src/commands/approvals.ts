@@ -10,7 +10,7 @@ import { api } from '../http';
 import type { Io } from '../io';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `Approvals (APPROVALS_URL, default http://127.0.0.1:7104):
+const usage = `Approvals (APPROVALS_URL, default {approvals}):
   approvals list [--status pending|granted|rejected|expired] [--limit n] [--cursor c] [--json]
   approvals get <approval_id> [--json]
   approve <approval_id> [--comment text] [--standing session|agent --ttl seconds] [--json]

@@ -9,7 +9,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
-import { createVerifier, type AuditKey, type VerifyReport } from '../audit-verify';
+import type { AuditKey, VerifyReport } from '../audit-verify';
 import { positiveInt, sinceTime } from '../args';
 import { CliError, EXIT, UsageError } from '../errors';
 import { out } from '../format';
@@ -17,7 +17,7 @@ import { api, authHint, describeProblem, operatorToken } from '../http';
 import type { Io, Output } from '../io';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `Audit chain (ORCHESTRATOR_URL, default http://127.0.0.1:7103):
+const usage = `Audit chain (ORCHESTRATOR_URL, default {orchestrator}):
   audit key [--json]                         the audit public keys (current and earlier) that sign checkpoints
   audit export [--since 24h|<iso time>] [--from-seq n] [--format jsonl|ocsf] [--out file]
                                              stream the chain (viewer token): jsonl = a signed head, then
@@ -39,7 +39,7 @@ interface ExportOptions {
 
 /** The export as a web response (streaming); a refusal becomes a CliError. */
 async function openExport(io: Io, query: URLSearchParams): Promise<Response> {
-  const url = `${orchestrator.base(io.env)}/v1/audit/export${query.size ? `?${query}` : ''}`;
+  const url = `${await orchestrator.base(io.env)}/v1/audit/export${query.size ? `?${query}` : ''}`;
   const token = operatorToken(io.env, io.root);
   let res: Response;
   try {
@@ -159,6 +159,7 @@ async function exportChain(o: ExportOptions, io: Io): Promise<number> {
 
 async function verifyChain(o: { file?: string; key?: string; json?: boolean }, io: Io): Promise<number> {
   const keys = await verifyKeys(io, o.key);
+  const { createVerifier } = await import('../audit-verify');
   const v = createVerifier(keys);
   if (o.file && !existsSync(o.file)) throw new CliError(`no such file: ${o.file}`);
   const source = o.file ?? (await openExport(io, new URLSearchParams()));

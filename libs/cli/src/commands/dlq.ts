@@ -9,7 +9,7 @@ import { out, table } from '../format';
 import { api } from '../http';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `Dead letters (ORCHESTRATOR_URL, default http://127.0.0.1:7103; admin token):
+const usage = `Dead letters (ORCHESTRATOR_URL, default {orchestrator}; admin token):
   dlq list [--service s] [--consumer c] [--code C] [--reason forged|invalid|refused|max_deliveries|<words>]
            [--since 24h|<iso time>] [--status pending|redriven|discarded] [--limit n] [--cursor c] [--json]
                                              dead letters, newest first: why, from where, handled or not

@@ -10,7 +10,7 @@ import { api } from '../http';
 import type { Io } from '../io';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `API keys and webhook sources (INGEST_URL, default http://127.0.0.1:7101; admin token):
+const usage = `API keys and webhook sources (INGEST_URL, default {ingest}; admin token):
   keys create --name <n> --owner <o> (--agent <id>:<role> | --roles <r1,r2> [--agent-pattern <glob>])
               [--expires <iso time>] [--json]
                                              a new API key for POST /v1/tasks (shown once), bound to
@@ -257,7 +257,7 @@ function register(program: Command, ctx: Context): void {
           r,
           o.json,
           `source ${r.name}\nsecret ${r.secret}\n(the secret is shown only now)\n` +
-            `deliver to ${ingest.base(io.env)}/v1/webhooks/${r.name}`,
+            `deliver to ${await ingest.base(io.env)}/v1/webhooks/${r.name}`,
         );
         return EXIT.ok;
       }),

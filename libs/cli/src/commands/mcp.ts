@@ -5,7 +5,7 @@ import { out, table, type Cell } from '../format';
 import { api } from '../http';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `Upstream MCP servers (INGEST_URL, default http://127.0.0.1:7101; admin token):
+const usage = `Upstream MCP servers (INGEST_URL, default {ingest}; admin token):
   mcp tools [--server <name>] [--json]       every upstream tool (<server>.<tool>) with its role and pin
                                              status: pinned, changed (refused everywhere until
                                              re-pinned: TOOL.DEFINITION_CHANGED) or unpinned

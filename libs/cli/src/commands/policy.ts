@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ValidationError } from '@warden/kernel';
-import { parseBundle, runPolicyTests, type LoadedBundle } from '@warden/policy-language';
+import type { LoadedBundle } from '@warden/policy-language';
 import { positiveInt } from '../args';
 import { CliError, EXIT, UsageError } from '../errors';
 import { json } from '../format';
@@ -14,7 +13,7 @@ import { api } from '../http';
 import type { Io } from '../io';
 import { act, group, type CommandModule, type Context } from '../program';
 
-const usage = `Policy (POLICY_URL, default http://127.0.0.1:7102):
+const usage = `Policy (POLICY_URL, default {policy}):
   policy test <bundle.yaml> [--json]         run the bundle's own tests (exit 1 if any fails)
   policy whatif <bundle.yaml> [--since 24h] [--limit n] [--json]
                                              what the candidate would change over recorded decisions
@@ -93,6 +92,9 @@ const verdictText = (v: Verdictish) =>
 /** `warden policy test <bundle>`: validation errors exit 1; failing tests exit 1; all green 0. */
 async function test(file: string | undefined, o: { json?: boolean }, io: Io): Promise<number> {
   const text = readBundle(file);
+  // the policy language (CEL, RE2, YAML, zod) loads only for `policy test`
+  const { parseBundle, runPolicyTests } = await import('@warden/policy-language');
+  const { ValidationError } = await import('@warden/kernel');
   let loaded: LoadedBundle;
   try {
     loaded = parseBundle(text);

@@ -4,22 +4,20 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
+import type { PubAck } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { v5 as uuidv5 } from 'uuid';
-import { connect } from '@nats-io/transport-node';
-import { jetstream, type PubAck } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/nats-core';
-import { DEFAULT_NATS_URL, TERMINAL_STATUSES, TaskSubmission, parseWith } from '@warden/contracts';
 import { parseAssignments, positiveInt } from '../args';
 import { CliError, EXIT, UsageError } from '../errors';
 import { json, table } from '../format';
-import { api, describeProblem } from '../http';
+import { api, defaultUrl, describeProblem } from '../http';
 import type { Io } from '../io';
 import { act, type CommandModule, type Context } from '../program';
 
 // uuid v5 namespace for run ids the CLI derives from (agent, idempotency key)
 const CLI_RUN_NAMESPACE = '0b6f0d4e-8e0f-4f1c-a2a3-6c7f2d9b7e51';
 
-const usage = `Runs (submit: NATS_URL, default ${DEFAULT_NATS_URL}; runs: ORCHESTRATOR_URL, default http://127.0.0.1:7103):
+const usage = `Runs (submit: NATS_URL, default {nats}; runs: ORCHESTRATOR_URL, default {orchestrator}):
   submit <tool> [key=value | key:=json]...   propose an action (JetStream publish); prints the run id
       --agent <id>             agent id (default $WARDEN_AGENT_ID or "cli")
       --role <role>            agent role (default $WARDEN_AGENT_ROLE or "dev")
@@ -92,7 +90,6 @@ interface Rejection {
 }
 
 const orchestrator = api.orchestrator(undefined, 10_000);
-const terminal = (status: string) => (TERMINAL_STATUSES as readonly string[]).includes(status);
 
 /** Same agent + idempotency key always yields the same run id, so a retried submit names the same run. */
 export function deriveRunId(agentId: string, key: string): string {
@@ -129,6 +126,11 @@ function subjectPrefix(env: Io['env']): string {
 async function submit(tool: string | undefined, assignments: string[], o: SubmitOptions, io: Io): Promise<number> {
   const timeoutS = o.timeout === undefined ? 120 : positiveInt(o.timeout, 'timeout');
   const { submission, msgId } = buildSubmission(tool, assignments, o, io.env);
+  // the heavy modules (zod schemas, the NATS client) load only for the command that needs them
+  const { TaskSubmission, parseWith } = await import('@warden/contracts');
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const { headers } = await import('@nats-io/nats-core');
   const checked = parseWith(TaskSubmission, submission);
   if (!checked.ok) {
     throw new CliError(
@@ -136,7 +138,7 @@ async function submit(tool: string | undefined, assignments: string[], o: Submit
     );
   }
   const prefix = subjectPrefix(io.env);
-  const natsUrl = io.env.NATS_URL || DEFAULT_NATS_URL;
+  const natsUrl = io.env.NATS_URL || (await defaultUrl('nats'));
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: natsUrl.split(',').map((s) => s.trim()), name: 'warden-cli', timeout: 5000 });
@@ -203,6 +205,8 @@ export interface WaitOptions {
  */
 export async function waitForRun(runId: string, opts: WaitOptions, io: Io): Promise<number> {
   const deadline = Date.now() + opts.timeoutS * 1000;
+  const { TERMINAL_STATUSES } = await import('@warden/contracts');
+  const terminal = (status: string) => (TERMINAL_STATUSES as readonly string[]).includes(status);
   let lastStatus: string | undefined;
   let lastError = 'no answer yet';
   let rejection: Rejection | undefined;

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import type { Command } from 'commander';
-import { PRODUCERS, type Producer } from '@warden/contracts';
+import type { Producer } from '@warden/contracts';
 import { EXIT, UsageError } from '../errors';
 import { act, type CommandModule, type Context } from '../program';
 
@@ -44,10 +44,11 @@ function register(program: Command, ctx: Context): void {
   program
     .command('signing-keys')
     .description('a new Ed25519 signing key per producer, as .env lines (offline; stores nothing)')
-    .argument('[producer...]', `any of ${PRODUCERS.join(', ')} (default: all five)`)
+    .argument('[producer...]', 'producers (default: all five)')
     .option('--json', 'as JSON')
     .action(
       act(ctx, async (producers: string[], o: { json?: boolean }) => {
+        const { PRODUCERS } = await import('@warden/contracts');
         const names = producers.length ? producers : [...PRODUCERS];
         for (const n of names) {
           if (!PRODUCERS.includes(n as Producer))
