@@ -102,7 +102,7 @@ function generated500(loadBundle) {
 }
 
 async function redisRoundTrip() {
-  const { PolicyStateStore } = require(path.join(DIST, 'decision', 'policy-state.store.js'));
+  const { PolicyStateStore } = require('@warden/policy-service/policy-state-store');
   const { createRedis } = require('@warden/persistence');
   const redis = createRedis(REDIS_URL, 'bench-policy');
   const prefix = `benchp${randomBytes(3).toString('hex')}`;

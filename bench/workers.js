@@ -12,12 +12,12 @@ const os = require('node:os');
 const path = require('node:path');
 const lib = require('./lib');
 
-const dist = path.join(lib.ROOT, 'services', 'workers', 'dist', 'execution');
-const { SandboxPool } = require(path.join(dist, 'sandbox', 'sandbox-pool.js'));
-const { planSandbox } = require(path.join(dist, 'sandbox', 'capabilities.js'));
-const { runTool } = require(path.join(dist, 'tools', 'run-tool.js'));
-const { ToolRegistry } = require(path.join(dist, 'tools', 'tool-registry.js'));
-const { defaultToolSettings } = require(path.join(dist, 'tools', 'tool.js'));
+// the workers' execution internals, through the service package's entries (package.json "exports")
+const { SandboxPool } = require('@warden/workers-service/sandbox-pool');
+const { planSandbox } = require('@warden/workers-service/sandbox-capabilities');
+const { runTool } = require('@warden/workers-service/run-tool');
+const { ToolRegistry } = require('@warden/workers-service/tool-registry');
+const { defaultToolSettings } = require('@warden/workers-service/tool');
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
