@@ -12,6 +12,7 @@ export { NO_USAGE, addUsage } from './model/chat-model';
 export { AiSdkChatModel, providerToolName, toolNameMap, type ModelPrices } from './model/ai-sdk-chat-model';
 export {
   createChatModel,
+  createLanguageModel,
   parseModelSpec,
   ModelSpecError,
   MODEL_SYNTAX,

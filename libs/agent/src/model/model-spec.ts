@@ -1,6 +1,7 @@
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import type { LanguageModel } from 'ai';
 import { AiSdkChatModel, type ModelPrices } from './ai-sdk-chat-model';
 import type { ChatModel } from './chat-model';
 
@@ -76,25 +77,20 @@ export interface CreateChatModelOptions {
 }
 
 /**
- * A {@link ChatModel} from a `--model` value, keys from the environment (never from arguments, so
- * they stay out of shell history and process lists).
- * @example const model = createChatModel('anthropic:claude-sonnet-4-5'); // reads ANTHROPIC_API_KEY
+ * The Vercel AI SDK language model a `--model` value names (for code that uses the AI SDK directly,
+ * e.g. `generateText({ model: createLanguageModel('openai:gpt-4o-mini'), tools: wardenTools(…) })`).
+ * Keys come from the environment.
+ * @example const model = createLanguageModel('ollama:llama3.1');
  */
-export function createChatModel(spec: string, options: CreateChatModelOptions = {}): ChatModel {
-  const env = options.env ?? process.env;
+export function createLanguageModel(spec: string, env: NodeJS.ProcessEnv = process.env): LanguageModel {
   const parsed = parseModelSpec(spec, env);
-  const settings = {
-    ...(options.prices ? { prices: options.prices } : {}),
-    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
-  };
   switch (parsed.provider) {
     case 'openai': {
       const apiKey = env.OPENAI_API_KEY;
       if (!apiKey) throw new ModelSpecError('openai: set OPENAI_API_KEY');
       const provider = createOpenAI({ apiKey, ...(env.OPENAI_BASE_URL ? { baseURL: env.OPENAI_BASE_URL } : {}) });
       // chat completions: the API every OpenAI-compatible server speaks too
-      return new AiSdkChatModel(spec, provider.chat(parsed.model), settings);
+      return provider.chat(parsed.model);
     }
     case 'anthropic': {
       const apiKey = env.ANTHROPIC_API_KEY;
@@ -103,7 +99,7 @@ export function createChatModel(spec: string, options: CreateChatModelOptions = 
         apiKey,
         ...(env.ANTHROPIC_BASE_URL ? { baseURL: env.ANTHROPIC_BASE_URL } : {}),
       });
-      return new AiSdkChatModel(spec, provider(parsed.model), settings);
+      return provider(parsed.model);
     }
     case 'openai-compatible': {
       const apiKey = env.OPENAI_COMPATIBLE_API_KEY;
@@ -113,7 +109,21 @@ export function createChatModel(spec: string, options: CreateChatModelOptions = 
         ...(apiKey ? { apiKey } : {}),
         includeUsage: true,
       });
-      return new AiSdkChatModel(spec, provider.chatModel(parsed.model), settings);
+      return provider.chatModel(parsed.model);
     }
   }
+}
+
+/**
+ * A {@link ChatModel} from a `--model` value, keys from the environment (never from arguments, so
+ * they stay out of shell history and process lists).
+ * @example const model = createChatModel('anthropic:claude-sonnet-4-5'); // reads ANTHROPIC_API_KEY
+ */
+export function createChatModel(spec: string, options: CreateChatModelOptions = {}): ChatModel {
+  const model = createLanguageModel(spec, options.env ?? process.env);
+  return new AiSdkChatModel(spec, model, {
+    ...(options.prices ? { prices: options.prices } : {}),
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+  });
 }
