@@ -10,6 +10,10 @@ import {
   pathParam,
   problemResponse,
 } from '@warden/runtime';
+import { CreateKey, RevokeKey, RotateKey } from '../keys/http/keys.controller';
+import { CreatedKeyResponse, KeysResponse, RevokedKeyResponse } from '../keys/http/keys.schemas';
+import { CreateSource, RotateSource } from '../webhooks/http/sources.controller';
+import { CreatedSourceResponse, RotatedSourceResponse, SourcesResponse } from '../webhooks/http/sources.schemas';
 import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
 import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
 import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
@@ -31,48 +35,6 @@ const Duplicate = {
 };
 // the zod schema every submission is parsed with (docs/schemas/TaskSubmission.schema.json is its export)
 const submissionBody = jsonBody(TaskSubmission);
-const AgentRef = {
-  type: 'object',
-  required: ['id', 'role'],
-  properties: { id: { type: 'string' }, role: { type: 'string', pattern: '^[a-z][a-z0-9_-]*$' } },
-};
-const Binding = {
-  agent: { ...AgentRef, description: 'the one agent the key speaks for' },
-  roles: { type: 'array', items: { type: 'string' }, description: 'a harness key: the roles it may submit under' },
-  agent_pattern: { type: 'string', description: "a harness key: glob every agent id must match ('*' = any run)" },
-};
-const nullable = (s: Record<string, unknown>) => ({ anyOf: [s, { type: 'null' }] });
-const Key = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    name: { type: 'string' },
-    owner: { type: 'string' },
-    status: { enum: ['active', 'rotating', 'expired', 'revoked'] },
-    created_at: { type: 'string', format: 'date-time' },
-    created_by: { type: 'string' },
-    last_used_at: { type: ['string', 'null'], format: 'date-time' },
-    expires_at: { type: ['string', 'null'], format: 'date-time' },
-    revoked_at: { type: ['string', 'null'], format: 'date-time' },
-    replaced_by: { type: ['string', 'null'], format: 'uuid' },
-    agent: nullable(Binding.agent),
-    roles: nullable(Binding.roles),
-    agent_pattern: { type: ['string', 'null'] },
-  },
-};
-const CreatedKey = {
-  type: 'object',
-  required: ['id', 'key'],
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    key: { type: 'string', description: 'wk_… shown once; only its SHA-256 is stored' },
-    name: { type: 'string' },
-    owner: { type: 'string' },
-    created_at: { type: 'string', format: 'date-time' },
-    expires_at: { type: ['string', 'null'], format: 'date-time' },
-    ...Binding,
-  },
-};
 const keyId = pathParam('id');
 const sourceName = pathParam('name', { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' });
 
@@ -142,19 +104,14 @@ export const INGEST_OPENAPI = {
       get: {
         summary: 'Webhook sources (admin)',
         security: BEARER_SECURITY,
-        responses: {
-          '200': { description: '{sources: [{name, created_at, created_by, secrets: [{created_at, expires_at}]}]}' },
-        },
+        responses: { '200': jsonResponse('Every source (never a secret)', SourcesResponse) },
       },
       post: {
         summary: 'Create a webhook source (admin); its secret is shown once',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({ type: 'object', required: ['name'], properties: { name: { type: 'string' } } }),
+        requestBody: jsonBody(CreateSource),
         responses: {
-          '201': jsonResponse('Created', {
-            type: 'object',
-            properties: { name: { type: 'string' }, secret: { type: 'string', description: 'whsec_<base64>' } },
-          }),
+          '201': jsonResponse('Created', CreatedSourceResponse),
           '400': problemResponse(400, 'Invalid name'),
           '409': problemResponse(409, 'A source with this name exists'),
         },
@@ -165,19 +122,9 @@ export const INGEST_OPENAPI = {
         summary: "Rotate a source's secret (admin); the previous secret stays valid for the grace period",
         security: BEARER_SECURITY,
         parameters: [sourceName],
-        requestBody: jsonBody(
-          { type: 'object', properties: { grace_seconds: { type: 'integer', default: 86400 } } },
-          false,
-        ),
+        requestBody: jsonBody(RotateSource, false),
         responses: {
-          '200': jsonResponse('The new secret', {
-            type: 'object',
-            properties: {
-              name: { type: 'string' },
-              secret: { type: 'string' },
-              previous_valid_until: { type: 'string', format: 'date-time' },
-            },
-          }),
+          '200': jsonResponse('The new secret (grace_seconds defaults to 86400)', RotatedSourceResponse),
           '404': problemResponse(404, 'No such source'),
         },
       },
@@ -195,27 +142,15 @@ export const INGEST_OPENAPI = {
         summary: 'API keys (admin)',
         security: BEARER_SECURITY,
         responses: {
-          '200': jsonResponse('Every key (never the key itself)', {
-            type: 'object',
-            properties: { keys: { type: 'array', items: Key } },
-          }),
+          '200': jsonResponse('Every key (never the key itself)', KeysResponse),
         },
       },
       post: {
         summary: 'Create an API key (admin); the key is shown once',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({
-          type: 'object',
-          required: ['name', 'owner'],
-          properties: {
-            name: { type: 'string' },
-            owner: { type: 'string' },
-            expires_at: { type: 'string', format: 'date-time' },
-            ...Binding,
-          },
-        }),
+        requestBody: jsonBody(CreateKey),
         responses: {
-          '201': jsonResponse('Created', CreatedKey),
+          '201': jsonResponse('Created', CreatedKeyResponse),
           '400': problemResponse(400, 'Invalid input'),
           '401': problemResponse(401, 'No valid token'),
           '403': problemResponse(403, 'Not an admin'),
@@ -227,11 +162,9 @@ export const INGEST_OPENAPI = {
         summary: 'Revoke a key (admin): refused by every ingest replica within 5 s',
         security: BEARER_SECURITY,
         parameters: [keyId],
+        requestBody: jsonBody(RevokeKey, false),
         responses: {
-          '200': jsonResponse('Revoked', {
-            type: 'object',
-            properties: { id: { type: 'string' }, revoked_at: { type: 'string', format: 'date-time' } },
-          }),
+          '200': jsonResponse('Revoked', RevokedKeyResponse),
           '404': problemResponse(404, 'No such key'),
           '409': problemResponse(409, 'Already revoked'),
         },
@@ -242,9 +175,9 @@ export const INGEST_OPENAPI = {
         summary: 'Rotate a key (admin): a new key now, the old one valid for grace_seconds (default 24 h)',
         security: BEARER_SECURITY,
         parameters: [keyId],
-        requestBody: jsonBody({ type: 'object', properties: { grace_seconds: { type: 'integer' } } }, false),
+        requestBody: jsonBody(RotateKey, false),
         responses: {
-          '201': jsonResponse('The new key', CreatedKey),
+          '201': jsonResponse('The new key', CreatedKeyResponse),
           '404': problemResponse(404, 'No such key'),
           '409': problemResponse(409, 'Already revoked'),
         },

@@ -4,13 +4,14 @@ import { Agent, Timestamp } from '@warden/contracts';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Auth, type AuthedRequest, type Principal, parseBody } from '@warden/runtime';
 import { KeysService, type CreatedKey, type KeyListing } from '../keys.service';
+import type { RevokedKeyResponse } from './keys.schemas';
 
 /**
  * A key speaks for one `agent`, or (a harness running several agents) for `roles` with an optional
  * `agent_pattern` glob (`*` = any run of characters) every agent id must match. Neither: an unbound
  * key, kept for compatibility (its answers carry a deprecation warning).
  */
-const CreateKey = z
+export const CreateKey = z
   .strictObject({
     name: z.string().trim().min(1).max(200),
     owner: z.string().trim().min(1).max(200),
@@ -27,8 +28,8 @@ const CreateKey = z
     if (v.agent_pattern !== undefined && !v.roles)
       ctx.addIssue({ code: 'custom', path: ['roles'], message: 'agent_pattern needs the roles the agents may use' });
   });
-const RevokeKey = z.strictObject({ reason: z.string().max(500).optional() });
-const RotateKey = z.strictObject({
+export const RevokeKey = z.strictObject({ reason: z.string().max(500).optional() });
+export const RotateKey = z.strictObject({
   grace_seconds: z
     .number()
     .int()
@@ -64,7 +65,11 @@ export class KeysController {
 
   @Post(':id/revoke')
   @HttpCode(200)
-  revoke(@Param('id') id: string, @Body() body: unknown, @Req() req: AuthedRequest) {
+  revoke(
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() req: AuthedRequest,
+  ): Promise<z.output<typeof RevokedKeyResponse>> {
     return this.keys.revoke(keyId(id), principal(req), parseBody(RevokeKey, body).reason);
   }
 

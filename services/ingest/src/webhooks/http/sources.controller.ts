@@ -2,11 +2,12 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } fro
 import { z } from 'zod';
 import { DomainError } from '@warden/kernel';
 import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
-import { SOURCE_NAME, WebhooksService, type SourceListing } from '../webhooks.service';
+import { SOURCE_NAME, WebhooksService } from '../webhooks.service';
+import type { CreatedSourceResponse, SourcesResponse } from './sources.schemas';
 
 const Name = z.string().regex(SOURCE_NAME, 'must be 1-63 lowercase letters, digits, - or _ (and not "sources")');
-const CreateSource = z.strictObject({ name: Name });
-const RotateSource = z.strictObject({
+export const CreateSource = z.strictObject({ name: Name });
+export const RotateSource = z.strictObject({
   grace_seconds: z
     .number()
     .int()
@@ -29,12 +30,12 @@ export class SourcesController {
   /** Creates a source; the answer is the only time its secret is shown. */
   @Post()
   @HttpCode(201)
-  create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<{ name: string; secret: string }> {
+  create(@Body() body: unknown, @Req() req: AuthedRequest): Promise<z.output<typeof CreatedSourceResponse>> {
     return this.webhooks.createSource(parseBody(CreateSource, body).name, req.principal!);
   }
 
   @Get()
-  async list(): Promise<{ sources: SourceListing[] }> {
+  async list(): Promise<z.output<typeof SourcesResponse>> {
     return { sources: await this.webhooks.listSources() };
   }
 
