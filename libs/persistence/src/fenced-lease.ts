@@ -157,6 +157,24 @@ export class FencedLease {
     }
   }
 
+  /**
+   * After a write of the duty failed some other way (e.g. Postgres cut off a transaction that stalled
+   * past the lease): a {@link FencedOutError} (counted as a refused write) if `token` is no longer
+   * current — the write was a deposed leader's, and it did not happen — else `err` unchanged.
+   */
+  async classify(err: unknown, token: string): Promise<unknown> {
+    if (err instanceof FencedOutError) return err;
+    const rows: { token: string }[] | undefined = await this.ds
+      .query(`SELECT token::text AS token FROM ${this.opts.table} WHERE duty = $1`, [this.opts.duty])
+      .catch(() => undefined);
+    if (!rows || rows[0]?.token === token) return err;
+    dutyMetrics.fenced.inc({ duty: this.opts.duty });
+    dutyMetrics.leader.set({ duty: this.opts.duty }, 0);
+    const fenced = new FencedOutError(this.opts.duty, token, rows[0]?.token);
+    fenced.cause = err;
+    return fenced;
+  }
+
   /** Gives the lease up (shutdown), so a successor need not wait for it to expire. */
   async release(): Promise<void> {
     await this.ds.query(`UPDATE ${this.opts.table} SET expires_at = now() WHERE duty = $1 AND holder = $2`, [

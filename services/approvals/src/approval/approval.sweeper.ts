@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Logger } from '@warden/observability';
@@ -36,6 +38,8 @@ export class ApprovalSweeper implements OnApplicationBootstrap, BeforeApplicatio
       table: 'approvals.duty_leases',
       duty: SWEEPER_DUTY,
       ttlMs: Math.max(3 * config.APPROVAL_SWEEP_MS, 1000),
+      // who holds it, for people reading approvals.duty_leases (a restart is a new holder)
+      holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     });
   }
 
@@ -73,12 +77,17 @@ export class ApprovalSweeper implements OnApplicationBootstrap, BeforeApplicatio
     if (!token) return;
     // every write of this pass is refused once another replica holds a newer token
     const fence: WriteFence = (em) => this.lease.check(em, token);
-    // first: an approval of a run that already ended must not be granted by a late re-check
-    for (const e of await repo.pendingOfEndedRuns())
-      await this.approvals.closeForEndedRun(e.id, e.status, e.reason, fence);
-    for (const id of await repo.dueForExpiry(now)) await this.approvals.expire(id, now, fence);
-    for (const a of await repo.dueForEscalation(now, this.config.APPROVAL_ESCALATION_FRACTION))
-      await this.approvals.escalate(a, now, fence);
-    for (const id of await repo.quorumWithoutClosure(now)) await this.approvals.finalizeGrant(id, 1, fence);
+    try {
+      // first: an approval of a run that already ended must not be granted by a late re-check
+      for (const e of await repo.pendingOfEndedRuns())
+        await this.approvals.closeForEndedRun(e.id, e.status, e.reason, fence);
+      for (const id of await repo.dueForExpiry(now)) await this.approvals.expire(id, now, fence);
+      for (const a of await repo.dueForEscalation(now, this.config.APPROVAL_ESCALATION_FRACTION))
+        await this.approvals.escalate(a, now, fence);
+      for (const id of await repo.quorumWithoutClosure(now)) await this.approvals.finalizeGrant(id, 1, fence);
+    } catch (err) {
+      // a write cut off because this sweeper stalled past its lease is a refused write too
+      throw await this.lease.classify(err, token);
+    }
   }
 }
