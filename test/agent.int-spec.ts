@@ -283,6 +283,48 @@ describe('the reference agent: a scripted model behind Warden on the real servic
     expect(toolResultSeen(fake, 'p1')).toMatchObject({ status: 'succeeded', executed: true, run_id: approval.run_id });
   });
 
+  it('a rejected escalation comes back to the model as "rejected"; nothing is written', async () => {
+    const session = `agent-rej-${newId()}`;
+    const fake = await fakeModel([
+      { toolCalls: [{ id: 'x1', name: 'fs.write_file', args: { path: 'prod/nope.md', content: 'no\n' } }] },
+      (req) => ({
+        text: JSON.stringify(req.body.messages).includes('rejected') ? 'The approvers said no.' : 'unexpected',
+      }),
+    ]);
+    const running = runAgent({ goal: 'try prod', role: 'dev', model: modelOf(fake), client: client(), session });
+    const approval = await pendingApprovalOfSession(session);
+    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approval.id}/reject`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${approvers[0]}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'not today' }),
+    });
+    expect(r.status).toBe(200);
+    const result = await running;
+    expect(result).toMatchObject({ stopReason: 'answered', answer: 'The approvers said no.' });
+    expect(toolResultSeen(fake, 'x1')).toMatchObject({ status: 'rejected', executed: false, approval_id: approval.id });
+    expect(existsSync(join(workspace, 'prod/nope.md'))).toBe(false);
+  });
+
+  it('runs with Anthropic as the model (the Anthropic adapter against a scripted messages endpoint)', async () => {
+    const fake = await fakeModel([
+      {
+        toolCalls: [
+          { id: 'toolu_1', name: 'fs.write_file', args: { path: 'anthropic/a.md', content: 'from claude\n' } },
+        ],
+      },
+      { text: 'Done.' },
+    ]);
+    const model = createChatModel('anthropic:claude-sonnet-4-5', {
+      env: { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: fake.anthropicBaseURL },
+    });
+    const result = await runAgent({ goal: 'write anthropic/a.md', role: 'dev', model, client: client() });
+    expect(result).toMatchObject({ stopReason: 'answered', answer: 'Done.' });
+    expect(readFileSync(join(workspace, 'anthropic/a.md'), 'utf8')).toBe('from claude\n');
+    expect(fake.requestsOf('anthropic')).toHaveLength(2);
+    // Anthropic's shape: the tool result is a user message with a tool_result block for toolu_1
+    expect(JSON.stringify(fake.requests[1]!.body.messages)).toMatch(/"type":"tool_result","tool_use_id":"toolu_1"/);
+  });
+
   it('with onEscalation "return", stops at once and names the pending approval', async () => {
     const fake = await fakeModel([
       { toolCalls: [{ id: 'r1', name: 'fs.write_file', args: { path: 'prod/later.md', content: 'later\n' } }] },
