@@ -4,19 +4,19 @@ import { DomainError } from '@warden/kernel';
 import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { ApprovalService, type ApprovalView } from '../approval.service';
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   status: z.enum(['pending', 'granted', 'rejected', 'expired']).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
 const Comment = z.string().max(2000);
-const ApproveBody = z.strictObject({
+export const ApproveBody = z.strictObject({
   comment: Comment.optional(),
   standing: z
     .strictObject({ scope: z.enum(['session', 'agent']), ttl_seconds: z.number().int().positive() })
     .optional(),
 });
-const RejectBody = z.strictObject({ comment: Comment.optional(), reason: Comment.optional() });
+export const RejectBody = z.strictObject({ comment: Comment.optional(), reason: Comment.optional() });
 const Channel = z.enum(['rest', 'cli', 'dashboard']);
 
 /** Where a REST vote came from: `X-Warden-Channel: cli|dashboard` (clients we ship), else `rest`. */

@@ -5,10 +5,16 @@ import {
   jsonBody,
   jsonResponse,
   openApiComponents,
+  jsonSchemaOf,
   pathParam,
   problemResponses,
-  queryParam,
+  queryParams,
 } from '@warden/runtime';
+import { ListQuery as ReviewsQuery, ResolveBody } from '../../review/http/reviews.controller';
+import { ApprovalPage, ApprovalResponse, CreatedOperatorResponse, ReviewResponse } from './approval.schemas';
+import { ApproveBody, ListQuery as ApprovalsQuery, RejectBody } from './approvals.controller';
+import { CreateOperator, RevokeBody as RevokeOperatorBody } from './operators.controller';
+import { ListQuery as StandingQuery, RevokeBody as RevokeStandingBody } from './standing.controller';
 
 /** What 403 and 409 mean on this API (the other statuses keep the shared descriptions). */
 const FORBIDDEN = [403, 'role, tier or identity not allowed'] as const;
@@ -21,76 +27,17 @@ const DOCUMENT = {
   openapi: '3.1.0',
   info: { title: 'Warden approvals', version: '1' },
   components: openApiComponents('operator token (wop_…)', {
-    Approval: {
-      type: 'object',
-      required: ['id', 'run_id', 'tier', 'status', 'required_votes', 'votes', 'expires_at', 'action', 'decision'],
-      properties: {
-        id: { type: 'string', format: 'uuid' },
-        run_id: { type: 'string', format: 'uuid' },
-        tier: { type: 'integer', minimum: 1, maximum: 3 },
-        status: { enum: ['pending', 'granted', 'rejected', 'expired'] },
-        required_votes: { type: 'integer' },
-        votes: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              operator: { type: 'string' },
-              operator_id: { type: 'string' },
-              vote: { enum: ['approve', 'reject'] },
-              comment: { type: 'string' },
-              at: { type: 'string', format: 'date-time' },
-              channel: { enum: ['rest', 'slack', 'dashboard', 'cli'] },
-            },
-          },
-        },
-        expires_at: { type: 'string', format: 'date-time' },
-        created_at: { type: 'string', format: 'date-time' },
-        closed_at: { type: 'string', format: 'date-time' },
-        closed_reason: { type: 'string' },
-        voided: {
-          const: true,
-          description: 'granted, then refused by the orchestrator (shown as rejected, with its reason)',
-        },
-        agent: { type: 'object', properties: { id: { type: 'string' }, role: { type: 'string' } } },
-        session_id: { type: 'string' },
-        action: { type: 'object', properties: { tool: { type: 'string' }, args: { type: 'object' } } },
-        decision: { type: 'object', description: 'the Decision (CONTRACT §4)' },
-        reasons: { type: 'array', items: { type: 'string' } },
-        action_hash: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
-        policy_digest: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
-        trace_id: { type: 'string' },
-      },
-    },
-    Review: {
-      type: 'object',
-      properties: {
-        id: { type: 'string', format: 'uuid' },
-        run_id: { type: 'string', format: 'uuid' },
-        status: { enum: ['pending', 'fine', 'flagged'] },
-        action: { type: 'object' },
-        result: { type: 'object' },
-        output_hash: { type: 'string' },
-        compensation_action: { type: ['object', 'null'] },
-        resolution: { type: ['object', 'null'] },
-      },
-    },
+    Approval: jsonSchemaOf(ApprovalResponse),
+    Review: jsonSchemaOf(ReviewResponse),
   }),
   paths: {
     '/v1/approvals': {
       get: {
         summary: 'List approvals, newest first (viewer)',
         security: BEARER_SECURITY,
-        parameters: [
-          queryParam('status', { enum: ['pending', 'granted', 'rejected', 'expired'] }),
-          queryParam('limit', { type: 'integer', minimum: 1, maximum: 200, default: 50 }),
-          queryParam('cursor', { type: 'string' }),
-        ],
+        parameters: queryParams(ApprovalsQuery, { cursor: 'next_cursor of the previous page' }),
         responses: {
-          '200': jsonResponse('a page', {
-            type: 'object',
-            properties: { items: { type: 'array', items: Approval }, next_cursor: { type: 'string' } },
-          }),
+          '200': jsonResponse('a page', ApprovalPage),
           ...problemResponses(400, 401, FORBIDDEN),
         },
       },
@@ -108,21 +55,7 @@ const DOCUMENT = {
         summary: 'Approve (approver whose max_tier covers the tier; never the requesting agent)',
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
-        requestBody: jsonBody(
-          {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              comment: { type: 'string', maxLength: 2000 },
-              standing: {
-                type: 'object',
-                required: ['scope', 'ttl_seconds'],
-                properties: { scope: { enum: ['session', 'agent'] }, ttl_seconds: { type: 'integer', minimum: 1 } },
-              },
-            },
-          },
-          false,
-        ),
+        requestBody: jsonBody(ApproveBody, false),
         responses: {
           '200': jsonResponse('the approval after the vote', Approval),
           ...problemResponses(400, 401, FORBIDDEN, 404, CONFLICT),
@@ -134,14 +67,7 @@ const DOCUMENT = {
         summary: 'Reject (approver); one reject closes the approval',
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
-        requestBody: jsonBody(
-          {
-            type: 'object',
-            additionalProperties: false,
-            properties: { comment: { type: 'string' }, reason: { type: 'string', description: 'alias of comment' } },
-          },
-          false,
-        ),
+        requestBody: jsonBody(RejectBody, false),
         responses: {
           '200': jsonResponse('the approval after the vote', Approval),
           ...problemResponses(400, 401, FORBIDDEN, 404, CONFLICT),
@@ -152,21 +78,9 @@ const DOCUMENT = {
       post: {
         summary: 'Create an operator (admin); the token is shown once',
         security: BEARER_SECURITY,
-        requestBody: jsonBody({
-          type: 'object',
-          required: ['name', 'roles', 'max_tier'],
-          properties: {
-            name: { type: 'string' },
-            roles: { type: 'array', items: { enum: ['viewer', 'approver', 'admin'] } },
-            max_tier: { type: 'integer', minimum: 1, maximum: 3 },
-            slack_user_id: { type: 'string' },
-          },
-        }),
+        requestBody: jsonBody(CreateOperator),
         responses: {
-          '201': jsonResponse('created', {
-            type: 'object',
-            properties: { id: { type: 'string' }, token: { type: 'string' } },
-          }),
+          '201': jsonResponse('created', CreatedOperatorResponse),
           ...problemResponses(400, 401, FORBIDDEN, [409, 'the Slack user is already linked to an active operator']),
         },
       },
@@ -181,6 +95,7 @@ const DOCUMENT = {
         summary: 'Revoke an operator (admin)',
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
+        requestBody: jsonBody(RevokeOperatorBody, false),
         responses: {
           '200': jsonResponse('revoked', { type: 'object' }),
           ...problemResponses(401, FORBIDDEN, 404, CONFLICT),
@@ -191,7 +106,7 @@ const DOCUMENT = {
       get: {
         summary: 'Active standing approvals (viewer); ?all=true includes expired and revoked',
         security: BEARER_SECURITY,
-        parameters: [queryParam('all', { enum: ['true', 'false'] })],
+        parameters: queryParams(StandingQuery),
         responses: {
           '200': jsonResponse('standing approvals', { type: 'object' }),
           ...problemResponses(401, FORBIDDEN),
@@ -203,6 +118,7 @@ const DOCUMENT = {
         summary: 'Revoke a standing approval (approver)',
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
+        requestBody: jsonBody(RevokeStandingBody, false),
         responses: {
           '200': jsonResponse('revoked', { type: 'object' }),
           ...problemResponses(401, FORBIDDEN, 404, CONFLICT),
@@ -213,7 +129,7 @@ const DOCUMENT = {
       get: {
         summary: 'Review items (act now, review later), newest first (viewer)',
         security: BEARER_SECURITY,
-        parameters: [queryParam('status', { enum: ['pending', 'fine', 'flagged'] })],
+        parameters: queryParams(ReviewsQuery),
         responses: {
           '200': jsonResponse('review items', {
             type: 'object',
@@ -236,6 +152,7 @@ const DOCUMENT = {
         summary: 'Mark fine (approver)',
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
+        requestBody: jsonBody(ResolveBody, false),
         responses: { '200': jsonResponse('resolved', Review), ...problemResponses(401, FORBIDDEN, 404, CONFLICT) },
       },
     },
@@ -244,6 +161,7 @@ const DOCUMENT = {
         summary: "Flag (approver): proposes the tool's compensating action as a new, policy-checked run",
         security: BEARER_SECURITY,
         parameters: [pathParam('id')],
+        requestBody: jsonBody(ResolveBody, false),
         responses: { '200': jsonResponse('resolved', Review), ...problemResponses(401, FORBIDDEN, 404, CONFLICT) },
       },
     },

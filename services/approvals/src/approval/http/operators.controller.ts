@@ -15,13 +15,13 @@ import {
   parseBody,
 } from '@warden/runtime';
 
-const CreateOperator = z.strictObject({
+export const CreateOperator = z.strictObject({
   name: z.string().min(1).max(200),
   roles: z.array(OperatorRole).min(1),
   max_tier: Tier,
   slack_user_id: z.string().min(1).max(100).optional(),
 });
-const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
+export const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
 
 export interface OperatorView {
   id: string;

@@ -11,8 +11,8 @@ import {
   parseBody,
 } from '@warden/runtime';
 
-const ListQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
-const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
+export const ListQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
+export const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });
 
 /**
  * Standing approvals ("approve and allow this pattern"): created by approving with `standing`,

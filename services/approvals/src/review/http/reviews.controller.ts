@@ -4,11 +4,11 @@ import { DomainError } from '@warden/kernel';
 import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { ReviewService, type ReviewView } from '../review.service';
 
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   status: z.enum(['pending', 'fine', 'flagged']).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
-const ResolveBody = z.strictObject({ comment: z.string().max(2000).optional() });
+export const ResolveBody = z.strictObject({ comment: z.string().max(2000).optional() });
 
 /** `/v1/reviews`: act now, review later. */
 @Controller('v1/reviews')
