@@ -7,7 +7,7 @@ import type { ResponseMessage } from '@modelcontextprotocol/sdk/shared/responseM
 import { CallToolResultSchema, type CallToolResult, type Task } from '@modelcontextprotocol/sdk/types.js';
 import { makeEnvelope } from '@warden/bus';
 import { newId } from '@warden/kernel';
-import { createTestEnv, forgeAs, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { System, type ServiceName } from './support/system';
 
 const ADMIN = 'mcp-tasks-admin-token-0123456789ab';
@@ -254,6 +254,45 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
     // a terminal task cannot be cancelled again
     await expect(client.experimental.tasks.cancelTask(task.taskId)).rejects.toThrow(/terminal/);
     expect(existsSync(join(workspace, 'prod/task-cancelled.md'))).toBe(false);
+  });
+
+  it('a retried request id gets the same task and the same run, never a second one', async () => {
+    const { transport } = await connect(devKey);
+    const raw = async () => {
+      const r = await fetch(`${sys.url('ingest')}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${devKey}`,
+          'mcp-session-id': transport.sessionId!,
+          'mcp-protocol-version': '2025-11-25',
+          accept: 'application/json, text/event-stream',
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 77,
+          method: 'tools/call',
+          params: { name: 'fs.write_file', arguments: { path: 'mcp/task-once.md', content: 'once' }, task: {} },
+        }),
+      });
+      expect(r.status).toBe(200);
+      const line = (await r.text()).split('\n').find((l) => l.startsWith('data: '))!;
+      return (JSON.parse(line.slice(6)) as { result: { task: Task; _meta: { 'warden/run': { run_id: string } } } })
+        .result;
+    };
+    const first = await raw();
+    const again = await raw();
+    expect(again.task.taskId).toBe(first.task.taskId);
+    expect(again._meta['warden/run'].run_id).toBe(first._meta['warden/run'].run_id);
+    const { client } = await connect(devKey, { sessionId: transport.sessionId! });
+    await statusOf(client, first.task.taskId, 'completed');
+    expect(readFileSync(join(workspace, 'mcp/task-once.md'), 'utf8')).toBe('once');
+    const received = await readAll(
+      t.bus,
+      t.subjects.streams.events,
+      t.subjects.event(first._meta['warden/run'].run_id, 'task_received'),
+    );
+    expect(received).toHaveLength(1);
   });
 
   it("another agent's session cannot see, read or cancel a task", async () => {
