@@ -8,6 +8,13 @@ import { decideVote, type VoteChannel } from '../approval/domain/approval';
 import { ballot, type PlanVoteRequest } from './domain/plan';
 import { PlanRepository, type PlanView } from './plan.repository';
 
+/** Item votes of one plan vote cast at once. */
+const VOTE_CONCURRENCY = 8;
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let k = 0; k < items.length; k += size) await Promise.all(items.slice(k, k + size).map(fn));
+}
+
 /** What one plan vote did to each item it touched. */
 export interface PlanVoteResult {
   plan: PlanView;
@@ -101,8 +108,11 @@ export class PlanService {
         votes.push({ index: item.index, approval_id: item.approvalId, vote, status: 'refused', error: err.message });
       }
     };
-    for (const item of b.approve) await cast(item, 'approve');
-    for (const item of rejectable) await cast(item, 'reject');
+    // items are independent approvals: their votes (and policy re-checks) go in parallel, a few at a time
+    await inBatches(b.approve, VOTE_CONCURRENCY, (item) => cast(item, 'approve'));
+    await inBatches(rejectable, VOTE_CONCURRENCY, (item) => cast(item, 'reject'));
+    const order = (v: { vote: string; index: number }) => (v.vote === 'approve' ? 0 : 1000) + v.index;
+    votes.sort((x, y) => order(x) - order(y));
     return { plan: (await this.get(planId))!, votes };
   }
 }
