@@ -27,6 +27,7 @@ import { DecisionService } from './decision/decision.service';
 import { EvaluateResponder } from './decision/evaluate.handler';
 import { EvaluateController } from './decision/http/evaluate.controller';
 import { PolicyStateStore } from './decision/policy-state.store';
+import { DurablePolicyStateStore } from './decision/durable-policy-state';
 import { policyProjections } from './decision/projections/projections';
 import { CLOCK, MCP_TOOL_FACTS, SIGNING_KEYS, STANDING_APPROVALS } from './decision/tokens';
 import { WorkspacePaths } from './decision/workspace-paths';
@@ -91,7 +92,8 @@ export class AppModule {
         },
         { provide: STANDING_APPROVALS, useExisting: IdentityDirectory },
         { provide: WorkspacePaths, useFactory: () => new WorkspacePaths(config.WARDEN_WORKSPACE) },
-        PolicyStateStore,
+        // Redis counters with a durable copy in Postgres, rebuilt from it when Redis comes back empty
+        { provide: PolicyStateStore, useClass: DurablePolicyStateStore },
         DecisionInputRepository,
         DecisionService,
         ReplayService,

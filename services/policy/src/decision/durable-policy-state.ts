@@ -1,0 +1,282 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { TransientError } from '@warden/kernel';
+import type { Logger } from '@warden/observability';
+import type { Redis } from '@warden/persistence';
+import { CONFIG, DATA_SOURCE, LOGGER, REDIS } from '@warden/runtime';
+import type { PolicyConfig } from '../config';
+import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
+
+/** Written once the counters in Redis are complete; missing means Redis lost them (restart, flush, failover). */
+const EPOCH = 'epoch';
+const REBUILD_LOCK = 'rebuild-lock';
+const REBUILD_LOCK_MS = 60_000;
+
+/** One `policy.usage` row as the rebuild reads it. */
+interface UsageRow {
+  run_id: string;
+  session_id: string | null;
+  agent_id: string;
+  tool: string;
+  tokens: string;
+  micro_usd: string;
+  host: string;
+  fingerprint: string;
+  failed: boolean;
+  snapshot: unknown;
+  /** Seconds left of the chain's window (its last row + ttl − now). */
+  left: number;
+}
+
+/**
+ * The policy's Redis state (session and agent budgets, loop failures, session history, run
+ * snapshots, rate buckets) made durable: every run it counts is also written to `policy.usage`
+ * (one multi-row insert per batch, before the decision is published), and when Redis comes back
+ * without its epoch key (a restart with no persistence, a flush, a failover to an empty replica) the
+ * counters are rebuilt from those rows before the next decision — one replica rebuilds under a Redis
+ * lock while the others' decisions wait (a transient error: the bus redelivers). A session counts
+ * what it counted before the loss; a run judged before it keeps its snapshot, so a redelivery is not
+ * counted twice.
+ *
+ * Windows follow Redis's: a session's (agent's) counters live while its runs come less than its ttl
+ * apart, so the rebuild sums the runs since the last such gap. Rate buckets are rebuilt as full
+ * minus the runs of the last refill period (an approximation of the continuous refill).
+ */
+@Injectable()
+export class DurablePolicyStateStore extends PolicyStateStore {
+  private readonly redisClient: Redis;
+  private readonly keyPrefix: string;
+  private epochSeen = false;
+
+  constructor(
+    @Inject(REDIS) redis: Redis,
+    @Inject(CONFIG) config: Pick<PolicyConfig, 'WARDEN_SUBJECT_PREFIX'>,
+    @Inject(DATA_SOURCE) private readonly ds: DataSource,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    super(redis, config);
+    this.redisClient = redis;
+    this.keyPrefix = `${config.WARDEN_SUBJECT_PREFIX}:policy:`;
+  }
+
+  override async recordAll(requests: readonly StateRequest[]): Promise<(StoredState | TransientError)[]> {
+    if (!requests.length) return [];
+    try {
+      await this.ensureCounters();
+    } catch (err) {
+      const e =
+        err instanceof TransientError ? err : new TransientError(`policy state: ${(err as Error).message}`, err);
+      return requests.map(() => e);
+    }
+    const states = await super.recordAll(requests);
+    const rows = requests.flatMap((r, i) => {
+      const s = states[i];
+      return s instanceof TransientError || !s ? [] : [usageRow(r, s, this.sessionKey(r.sessionId ?? ''))];
+    });
+    if (rows.length === 0) return states;
+    try {
+      await this.ds.query(
+        `INSERT INTO "policy".usage (run_id, session_id, agent_id, tool, tokens, micro_usd, host, fingerprint, track_agent,
+                                     session_ttl, agent_ttl, rate_key, rate_capacity, rate_per_ms, snapshot)
+         SELECT run_id, session_id, agent_id, tool, tokens, micro_usd, host, fingerprint, track_agent, session_ttl,
+                agent_ttl, rate_key, rate_capacity, rate_per_ms, snapshot
+         FROM jsonb_to_recordset($1::jsonb) AS x(run_id text, session_id text, agent_id text, tool text, tokens bigint,
+              micro_usd bigint, host text, fingerprint text, track_agent boolean, session_ttl integer, agent_ttl integer,
+              rate_key text, rate_capacity integer, rate_per_ms integer, snapshot jsonb)
+         ON CONFLICT (run_id) DO NOTHING`,
+        [JSON.stringify(rows)],
+      );
+    } catch (err) {
+      // not durable: no decision may rest on it (the redelivery finds the run's snapshot in Redis)
+      const e = new TransientError(`recording policy usage failed: ${(err as Error).message}`, err);
+      return requests.map(() => e);
+    }
+    return states;
+  }
+
+  override async peek(request: StateRequest): Promise<StoredState> {
+    await this.ensureCounters();
+    return super.peek(request);
+  }
+
+  override async recordFailure(runId: string, ttlSeconds: number): Promise<boolean> {
+    await this.ensureCounters();
+    await this.ds.query('UPDATE "policy".usage SET failed = true WHERE run_id = $1', [runId]);
+    return super.recordFailure(runId, ttlSeconds);
+  }
+
+  /**
+   * Makes sure Redis holds the counters: if its epoch key is missing, rebuilds them from
+   * `policy.usage` (or waits, as a transient error, while another replica does).
+   */
+  async ensureCounters(): Promise<void> {
+    const epoch = await this.redisClient.get(this.keyPrefix + EPOCH);
+    if (epoch) {
+      this.epochSeen = true;
+      return;
+    }
+    const token = randomUUID();
+    const locked = await this.redisClient.set(this.keyPrefix + REBUILD_LOCK, token, 'PX', REBUILD_LOCK_MS, 'NX');
+    if (locked !== 'OK') throw new TransientError('policy counters are being rebuilt from Postgres by another replica');
+    try {
+      const started = Date.now();
+      const n = await this.rebuild();
+      await this.redisClient.set(this.keyPrefix + EPOCH, new Date().toISOString());
+      (this.epochSeen ? this.log.warn : this.log.info).call(
+        this.log,
+        this.epochSeen
+          ? 'Redis lost the policy counters; rebuilt them from policy.usage'
+          : 'policy counters checked against policy.usage',
+        { runs: n, ms: Date.now() - started },
+      );
+      this.epochSeen = true;
+    } finally {
+      await this.redisClient
+        .eval(
+          `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+          1,
+          this.keyPrefix + REBUILD_LOCK,
+          token,
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  /** Rewrites every live session's, agent's and rate bucket's state in Redis from `policy.usage`. */
+  async rebuild(): Promise<number> {
+    // the current chain of each session with a run within its ttl: runs since the last gap longer than the ttl
+    const sessions: UsageRow[] = await this.ds.query(chainSql('session_id', 'session_ttl'));
+    const agents: UsageRow[] = await this.ds.query(chainSql('agent_id', 'agent_ttl', 'AND track_agent'));
+    const rates: { rate_key: string; rate_capacity: number; rate_per_ms: number; n: string; last_ms: string }[] =
+      await this.ds.query(
+        `SELECT rate_key, rate_capacity, rate_per_ms, count(*) AS n,
+                (extract(epoch FROM max(recorded_at)) * 1000)::bigint AS last_ms
+         FROM "policy".usage
+         WHERE rate_key IS NOT NULL AND recorded_at > now() - rate_per_ms * interval '1 millisecond'
+         GROUP BY rate_key, rate_capacity, rate_per_ms`,
+      );
+    const pipe = this.redisClient.multi();
+    const bySession = groupBy(sessions, (r) => r.session_id!);
+    for (const [session, runs] of bySession) {
+      const key = this.sessionKey(session);
+      const left = Math.max(1, Math.ceil(runs[0]!.left));
+      let c = 0;
+      let t = 0;
+      let m = 0;
+      const tools = new Map<string, number>();
+      const hosts = new Set<string>();
+      const fails = new Map<string, number>();
+      for (const r of runs) {
+        c += 1;
+        t += Number(r.tokens);
+        m += Number(r.micro_usd);
+        tools.set(r.tool, (tools.get(r.tool) ?? 0) + 1);
+        if (r.host) hosts.add(r.host);
+        if (r.failed) fails.set(r.fingerprint, (fails.get(r.fingerprint) ?? 0) + 1);
+        pipe.set(`${this.keyPrefix}run:${r.run_id}`, JSON.stringify(r.snapshot), 'EX', left);
+        if (r.failed) pipe.set(`${this.keyPrefix}failed:${r.run_id}`, '1', 'EX', left);
+      }
+      pipe.del(key, `${key}:hist`, `${key}:fail`);
+      pipe.hset(key, 'c', c, 't', t, 'm', m);
+      const hist: (string | number)[] = [];
+      // the Lua script keeps at most 512 history fields
+      for (const [tool, n] of [...tools].slice(0, 512)) hist.push(`t:${tool}`, n);
+      for (const h of [...hosts].slice(0, Math.max(0, 512 - tools.size))) hist.push(`h:${h}`, 1);
+      if (hist.length) pipe.hset(`${key}:hist`, ...hist);
+      if (fails.size) pipe.hset(`${key}:fail`, ...[...fails].flat());
+      pipe.expire(key, left);
+      if (hist.length) pipe.expire(`${key}:hist`, left);
+      if (fails.size) pipe.expire(`${key}:fail`, left);
+    }
+    for (const [agent, runs] of groupBy(agents, (r) => r.agent_id)) {
+      const key = this.agentKey(agent);
+      const left = Math.max(1, Math.ceil(runs[0]!.left));
+      const sum = runs.reduce((a, r) => ({ t: a.t + Number(r.tokens), m: a.m + Number(r.micro_usd) }), { t: 0, m: 0 });
+      pipe.del(key);
+      pipe.hset(key, 'c', runs.length, 't', sum.t, 'm', sum.m);
+      pipe.expire(key, left);
+    }
+    for (const r of rates) {
+      const key = `${this.keyPrefix}rate:${r.rate_key}`;
+      pipe.hset(key, 'tk', String(Math.max(0, r.rate_capacity - Number(r.n))), 'ts', String(r.last_ms));
+      pipe.pexpire(key, r.rate_per_ms * 2);
+    }
+    await pipe.exec();
+    return sessions.length;
+  }
+}
+
+/** The rows of each group's current chain (runs less than its ttl apart, the last within the ttl), in order. */
+function chainSql(col: 'session_id' | 'agent_id', ttl: 'session_ttl' | 'agent_ttl', extra = ''): string {
+  return `
+    WITH live AS (
+      SELECT DISTINCT ${col} AS g FROM "policy".usage
+      WHERE ${col} IS NOT NULL ${extra} AND recorded_at > now() - ${ttl} * interval '1 second'
+    ), o AS (
+      SELECT u.*, CASE WHEN lag(u.recorded_at) OVER w IS NULL
+                         OR u.recorded_at - lag(u.recorded_at) OVER w > u.${ttl} * interval '1 second'
+                       THEN 1 ELSE 0 END AS brk
+      FROM "policy".usage u JOIN live ON live.g = u.${col}
+      WHERE true ${extra.replace('track_agent', 'u.track_agent')}
+      WINDOW w AS (PARTITION BY u.${col} ORDER BY u.recorded_at, u.run_id)
+    ), c AS (
+      SELECT o.*, sum(brk) OVER (PARTITION BY ${col} ORDER BY recorded_at, run_id) AS chain,
+             max(recorded_at) OVER (PARTITION BY ${col}) AS last_at
+      FROM o
+    )
+    SELECT run_id, session_id, agent_id, tool, tokens, micro_usd, host, fingerprint, failed, snapshot,
+           extract(epoch FROM (last_at + ${ttl} * interval '1 second' - now()))::float8 AS "left"
+    FROM c
+    WHERE chain = (SELECT max(c2.chain) FROM c c2 WHERE c2.${col} = c.${col})
+    ORDER BY ${col}, recorded_at, run_id`;
+}
+
+function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const r of rows) out.set(key(r), [...(out.get(key(r)) ?? []), r]);
+  return out;
+}
+
+/**
+ * The row of one counted run, with the snapshot in the Lua script's format (policy-state.store.ts:
+ * `{s: {c, t, m, h, f} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
+ * that a rebuilt run key answers a redelivery exactly as the lost one would have.
+ */
+function usageRow(r: StateRequest, s: StoredState, sessionKey: string) {
+  const micro = (usd: number) => Math.round(usd * 1e6);
+  const snapshot = {
+    s: s.session
+      ? {
+          c: s.session.calls,
+          t: s.session.tokens,
+          m: micro(s.session.cost_usd),
+          h: [
+            ...Object.entries(s.session.tools).flatMap(([tool, n]) => [`t:${tool}`, String(n)]),
+            ...s.session.hosts.flatMap((h) => [`h:${h}`, '1']),
+          ],
+          f: s.failures,
+        }
+      : false,
+    a: s.agent ? { c: s.agent.calls, t: s.agent.tokens, m: micro(s.agent.cost_usd) } : false,
+    r: s.rate ? (s.rate.limited ? 2 : 1) : 0,
+    ...(r.sessionId ? { l: [`${sessionKey}:fail`, r.fingerprint] } : {}),
+  };
+  return {
+    run_id: r.runId,
+    session_id: r.sessionId,
+    agent_id: r.agentId,
+    tool: r.tool,
+    tokens: Math.max(0, Math.trunc(r.tokens)),
+    micro_usd: Math.max(0, micro(r.costUsd)),
+    host: r.host,
+    fingerprint: r.fingerprint,
+    track_agent: r.trackAgent,
+    session_ttl: r.sessionTtl,
+    agent_ttl: r.agentTtl,
+    rate_key: r.rate ? `${r.rate.id}:${r.agentId}:${r.tool}` : null,
+    rate_capacity: r.rate?.capacity ?? null,
+    rate_per_ms: r.rate ? r.rate.per * 1000 : null,
+    snapshot,
+  };
+}
