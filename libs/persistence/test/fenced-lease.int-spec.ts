@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { createTestEnv, type TestEnv } from '@warden/testing';
-import { openDataSource } from './database';
-import { FencedLease, FencedOutError, dutyMetrics, fencedLeaseTableSql } from './fenced-lease';
+import { openDataSource } from '../src/database';
+import { FencedLease, FencedOutError, dutyMetrics, fencedLeaseTableSql } from '../src/fenced-lease';
 
 const TABLE = '"fence_test".duty_leases';
 
