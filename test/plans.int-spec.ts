@@ -417,6 +417,34 @@ describe('plan approvals', () => {
     );
   });
 
+  it('items published on the bus with the same plan ref form one plan; another agent naming that plan stays alone', async () => {
+    const planId = newId();
+    const sessionId = `sess-${newId()}`;
+    const ref = newId().slice(0, 8);
+    const item = (index: number, agent = AGENT) => ({
+      run_id: newId(),
+      agent,
+      session_id: sessionId,
+      action: { tool: 'deploy.staging', args: { ref: `${ref}-${index}` } },
+      plan: { id: planId, index, count: 2 },
+    });
+    const items = [item(0), item(1)];
+    for (const s of items) await t.bus.js.publish(t.subjects.ingestTasks, JSON.stringify(s), { msgID: newId() });
+    const p = await settledPlan(planId, 2);
+    expect(p.items.map((i) => i.run_id)).toEqual(items.map((s) => s.run_id));
+    // another agent claiming a slot of this plan (it would need a free slot and the plan's agent anyway)
+    const intruder = { ...item(1, { id: 'agent-other', role: 'dev' }), plan: { id: planId, index: 1, count: 2 } };
+    await t.bus.js.publish(t.subjects.ingestTasks, JSON.stringify(intruder), { msgID: newId() });
+    await waitFor(
+      async () => ((await run(intruder.run_id))?.status === 'awaiting_approval' ? true : undefined),
+      'the intruder judged alone',
+    );
+    expect((await vote(bob, planId, { approve: 'all' })).status).toBe(200);
+    for (const s of items) expect(await terminal(s.run_id)).toBe('succeeded');
+    expect((await run(intruder.run_id)).status).toBe('awaiting_approval');
+    expect(deploys(`${ref}-1`)).toBe(1);
+  });
+
   it('the dashboard serves its plan view beside the inbox', async () => {
     const html = await (await fetch(`${sys.url('approvals')}/`)).text();
     expect(html).toContain('<script src="/dashboard/plans.js" defer></script>');
