@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ESLint, type Linter } from 'eslint';
 import repoConfig from '../eslint.config';
@@ -94,5 +94,23 @@ describe('eslint boundary rules', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('test placement', () => {
+  it('keeps integration tests out of src/ (libs/*/test, services/*/test, test/)', () => {
+    const inSrc = ['libs', 'services'].flatMap((top) =>
+      readdirSync(path.join(ROOT, top)).flatMap((pkg) => {
+        const src = path.join(ROOT, top, pkg, 'src');
+        try {
+          return (readdirSync(src, { recursive: true }) as string[])
+            .filter((f) => f.endsWith('.int-spec.ts'))
+            .map((f) => `${top}/${pkg}/src/${f}`);
+        } catch {
+          return [];
+        }
+      }),
+    );
+    expect(inSrc).toEqual([]);
   });
 });
