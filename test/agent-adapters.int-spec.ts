@@ -222,12 +222,30 @@ describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Ward
     });
 
     it('wardenWorkerTools: the role’s worker tools, run by Warden’s workers, in one line', async () => {
-      const tools = wardenWorkerTools(client(), { role: 'dev' });
+      const session = `ai-w-${newId()}`;
+      // the step's token usage goes on the proposal (what session budgets count)
+      const tools = wardenWorkerTools(client(), {
+        role: 'dev',
+        session,
+        usage: () => ({ tokens: 1234, cost_usd: 0.01 }),
+      });
       expect(Object.keys(tools)).toEqual(expect.arrayContaining(['fs__write_file', 'fs__read_file', 'git__status']));
       expect(Object.keys(tools)).not.toContain('http__get');
       const out = await tools.fs__write_file.execute!({ path: 'worker/w.md', content: 'by a worker' }, call('w1'));
       expect(out).toMatchObject({ path: 'worker/w.md' });
       expect(readFileSync(join(workspace, 'worker/w.md'), 'utf8')).toBe('by a worker');
+      const runs = (await (
+        await fetch(`${sys.url('orchestrator')}/v1/runs?session_id=${session}&limit=10`, { headers: admin })
+      ).json()) as { runs: { run_id: string }[] };
+      const run = (await (
+        await fetch(`${sys.url('orchestrator')}/v1/runs/${runs.runs[0]!.run_id}`, { headers: admin })
+      ).json()) as {
+        events: { type: string; data: { submission?: { usage?: unknown } } }[];
+      };
+      expect(run.events.find((e) => e.type === 'task_received')?.data.submission?.usage).toEqual({
+        tokens: 1234,
+        cost_usd: 0.01,
+      });
     });
 
     it('generateText with a scripted OpenAI-compatible model: allowed calls run, a denial is shown to the model', async () => {

@@ -41,7 +41,8 @@ export {
   type RunView,
 } from './gate/gate';
 export { toolResultJson, toolResultText, outcomeSummary, type GateOutcome, type RefusalStatus } from './gate/outcome';
-export { wardenTools, wardenWorkerTools, WardenRefusalError, type WardenAdapterOptions } from './adapters/vercel-ai';
+export { WardenRefusalError, type WardenAdapterOptions } from './adapters/common';
+export { wardenTools, wardenWorkerTools } from './adapters/vercel-ai';
 export { wardenLangChainTools, wardenLangChainWorkerTools } from './adapters/langchain';
 export { wardenToolName } from './adapters/names';
 export { runAgentCommand, AGENT_USAGE, type AgentCommandIo } from './cli/agent-command';

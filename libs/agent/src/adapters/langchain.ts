@@ -4,7 +4,7 @@ import { guardedGate, wardenGate, type GateClient } from '../gate/gate';
 import { providerToolName } from '../model/ai-sdk-chat-model';
 import { roleToolDefinitions } from '../loop/role-tools';
 import { wardenToolName } from './names';
-import { gatedCall, type WardenAdapterOptions } from './vercel-ai';
+import { gatedCall, type WardenAdapterOptions } from './common';
 
 /** The model reads a LangChain tool's result as text: objects (a refusal, JSON output) go as JSON. */
 function asText(v: unknown): unknown {
