@@ -119,6 +119,9 @@ describe('policy budgets survive the loss of Redis (private redis-server, kill -
     expect(over.reasons.join(' ')).toMatch(/budget/);
     // rebuilt, then counted: the session has 4 calls again, as if Redis had never gone
     expect(await redis.hget(`${t.prefix}:policy:session:${session}`, 'c')).toBe('4');
+    // loop detection's count of the same call is rebuilt too: 3 before, this proposal makes 4
+    const loop = await redis.hgetall(`${t.prefix}:policy:session:${session}:fail`);
+    expect(Object.entries(loop).flatMap(([k, v]) => (k.startsWith('r:') ? [v] : []))).toEqual(['4']);
     expect(await redis.get(`${t.prefix}:policy:epoch`)).toBeTruthy();
 
     // a fresh session is not affected

@@ -167,6 +167,8 @@ export class DurablePolicyStateStore extends PolicyStateStore {
       const tools = new Map<string, number>();
       const hosts = new Set<string>();
       const fails = new Map<string, number>();
+      // loop detection's repeats: every counted run of the same call (`r:<fingerprint>` in the loop hash)
+      for (const r of runs) fails.set(`r:${r.fingerprint}`, (fails.get(`r:${r.fingerprint}`) ?? 0) + 1);
       for (const r of runs) {
         c += 1;
         t += Number(r.tokens);
@@ -240,7 +242,7 @@ function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]>
 
 /**
  * The row of one counted run, with the snapshot in the Lua script's format (policy-state.store.ts:
- * `{s: {c, t, m, h, f} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
+ * `{s: {c, t, m, h, f, r?} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
  * that a rebuilt run key answers a redelivery exactly as the lost one would have.
  */
 function usageRow(r: StateRequest, s: StoredState, sessionKey: string) {
@@ -256,6 +258,7 @@ function usageRow(r: StateRequest, s: StoredState, sessionKey: string) {
             ...s.session.hosts.flatMap((h) => [`h:${h}`, '1']),
           ],
           f: s.failures,
+          ...(s.repeats ? { r: s.repeats } : {}),
         }
       : false,
     a: s.agent ? { c: s.agent.calls, t: s.agent.tokens, m: micro(s.agent.cost_usd) } : false,
