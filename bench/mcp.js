@@ -22,6 +22,8 @@
 'use strict';
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
+const { Readable } = require('node:stream');
 const os = require('node:os');
 const path = require('node:path');
 const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
@@ -38,6 +40,7 @@ const RATES = String(args.rates ?? '1,50,200')
 const DURATION_S = Number(args.duration ?? 10);
 const CLIENTS = Number(args.clients ?? 8);
 const ECHO_CALLS = Number(args['echo-calls'] ?? 200);
+const KEEPALIVE = 'keepalive' in args;
 const run = lib.privateRun('benchm');
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'workers'];
 const BASE_PORT = 18101;
@@ -71,9 +74,44 @@ async function createKey() {
   throw new Error('the new key never became known');
 }
 
+/**
+ * `fetch` on a connection of its own per request (`Connection: close`), for the SDK transport.
+ *
+ * Why: with Node's pooled fetch, an overloaded load generator (its schedule seconds late) reuses idle
+ * keep-alive sockets that the server has already closed (ingest's keep-alive timeout is 5 s); undici
+ * does not retry a POST, so the call fails with ECONNRESET / "other side closed" before the server
+ * ever saw it. Measured at 200 calls/s: 75 of 1,000 calls failed so with the pool, 3 with a connection
+ * per call. That is the load generator's race, not the gateway's; `--keepalive` brings the pool back.
+ */
+function fetchOwnConnection(url, init = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = Object.fromEntries(new Headers(init.headers));
+    const req = http.request(
+      new URL(url),
+      { method: init.method ?? 'GET', headers, agent: false, signal: init.signal },
+      (res) => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers))
+          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const empty = res.statusCode === 204 || res.statusCode === 304;
+        resolve(
+          new Response(empty ? null : Readable.toWeb(res), {
+            status: res.statusCode,
+            statusText: res.statusMessage,
+            headers: h,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body ?? undefined);
+  });
+}
+
 async function connect(key) {
   const transport = new StreamableHTTPClientTransport(new URL(`${ingestUrl}/mcp`), {
     requestInit: { headers: { authorization: `Bearer ${key}` } },
+    ...(KEEPALIVE ? {} : { fetch: fetchOwnConnection }),
   });
   const client = new Client({ name: 'warden-bench', version: '1.0.0' });
   await client.connect(transport);
@@ -358,6 +396,7 @@ async function main() {
     machine: { cpus: os.cpus().length, node: process.version, loadavg_at_start: os.loadavg().map(round) },
     duration_s: DURATION_S,
     clients: CLIENTS,
+    connections: KEEPALIVE ? 'pooled keep-alive (--keepalive)' : 'one per request',
     results,
     echo_overhead: overhead,
   });
