@@ -11,6 +11,7 @@ import {
   problemResponse,
 } from '@warden/runtime';
 import { CreateKey, RevokeKey, RotateKey } from '../keys/http/keys.controller';
+import { AcceptedResponse, DuplicateResponse } from '../submission/http/submission.schemas';
 import { CreatedKeyResponse, KeysResponse, RevokedKeyResponse } from '../keys/http/keys.schemas';
 import { CreateSource, RotateSource } from '../webhooks/http/sources.controller';
 import { CreatedSourceResponse, RotatedSourceResponse, SourcesResponse } from '../webhooks/http/sources.schemas';
@@ -19,20 +20,6 @@ import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controlle
 import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
 import { EXECUTION_OPENAPI_PATHS } from '../execution/http/execution.openapi';
 
-const Accepted = {
-  type: 'object',
-  required: ['run_id', 'status', 'duplicate'],
-  properties: {
-    run_id: { type: 'string', format: 'uuid' },
-    status: { const: 'received' },
-    duplicate: { const: false },
-  },
-};
-const Duplicate = {
-  type: 'object',
-  required: ['run_id', 'duplicate'],
-  properties: { run_id: { type: 'string', format: 'uuid' }, duplicate: { const: true } },
-};
 // the zod schema every submission is parsed with (docs/schemas/TaskSubmission.schema.json is its export)
 const submissionBody = jsonBody(TaskSubmission);
 const keyId = pathParam('id');
@@ -56,8 +43,11 @@ export const INGEST_OPENAPI = {
         parameters: [headerParam('traceparent')],
         requestBody: submissionBody,
         responses: {
-          '202': jsonResponse('Accepted: durably handed off (task_received acked by JetStream)', Accepted),
-          '200': jsonResponse("Duplicate: same agent + idempotency_key as an earlier run; that run's id", Duplicate),
+          '202': jsonResponse('Accepted: durably handed off (task_received acked by JetStream)', AcceptedResponse),
+          '200': jsonResponse(
+            "Duplicate: same agent + idempotency_key as an earlier run; that run's id",
+            DuplicateResponse,
+          ),
           '400': problemResponse(400, 'Invalid submission: errors[] with path and message'),
           '401': problemResponse(401, 'Missing, unknown, expired or revoked API key'),
           '403': problemResponse(
@@ -91,8 +81,11 @@ export const INGEST_OPENAPI = {
         ],
         requestBody: submissionBody,
         responses: {
-          '202': jsonResponse('Accepted', Accepted),
-          '200': jsonResponse("A replayed webhook-id (or a duplicate idempotency key): the first run's id", Duplicate),
+          '202': jsonResponse('Accepted', AcceptedResponse),
+          '200': jsonResponse(
+            "A replayed webhook-id (or a duplicate idempotency key): the first run's id",
+            DuplicateResponse,
+          ),
           '400': problemResponse(400, 'Invalid submission'),
           '401': problemResponse(401, 'Unknown source, bad signature, or timestamp outside ±5 minutes'),
           '413': problemResponse(413, 'Body over 256 KiB'),

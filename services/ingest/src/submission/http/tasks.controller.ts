@@ -1,5 +1,6 @@
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import type { z } from 'zod';
 import { newId } from '@warden/kernel';
 import { Logger, currentTraceparent } from '@warden/observability';
 import {
@@ -12,6 +13,7 @@ import {
   type RawBodyRequest,
 } from '@warden/runtime';
 import { RateLimiter } from '../../http/rate-limiter';
+import type { AcceptedResponse, DuplicateResponse } from './submission.schemas';
 import { KeysService } from '../../keys/keys.service';
 import { httpSource } from '../domain/submission';
 import { ingestMetrics } from '../submission.metrics';
@@ -93,14 +95,17 @@ export class TasksController {
   }
 }
 
+type Accepted = z.output<typeof AcceptedResponse>;
+type Duplicate = z.output<typeof DuplicateResponse>;
+
 /** The HTTP answer for an intake result (shared with the webhook route). */
 export function answer(res: Response, result: HttpIntakeResult): void {
   switch (result.kind) {
     case 'accepted':
-      res.status(202).json({ run_id: result.runId, status: 'received', duplicate: false });
+      res.status(202).json({ run_id: result.runId, status: 'received', duplicate: false } satisfies Accepted);
       return;
     case 'duplicate':
-      res.status(200).json({ run_id: result.runId, duplicate: true });
+      res.status(200).json({ run_id: result.runId, duplicate: true } satisfies Duplicate);
       return;
     case 'refused':
       return sendProblem(
