@@ -11,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ORDER = ['policy', 'ingest', 'workers', 'approvals', 'slack', 'e2e', 'mcp'];
+const ORDER = ['policy', 'ingest', 'workers', 'approvals', 'slack', 'e2e', 'mcp', 'client'];
 const argv = process.argv.slice(2);
 const onlyAt = argv.indexOf('--only');
 const only = onlyAt === -1 ? undefined : String(argv[onlyAt + 1] ?? '').split(',');

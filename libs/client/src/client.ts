@@ -44,7 +44,10 @@ export interface ExecutionReport {
   hashOnly?: boolean;
 }
 
-/** What {@link WardenClient.guard} returns: call it like the wrapped function. */
+/**
+ * What {@link WardenClient.guard} returns: call it like the wrapped function.
+ * @example const write: GuardedFn<{ path: string }, void> = client.guard('notes.write', saveNote)
+ */
 export type GuardedFn<A extends Record<string, unknown>, R> = (args: A, opts?: GuardCallOptions) => Promise<R>;
 
 /**

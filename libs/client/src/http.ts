@@ -15,7 +15,10 @@ export interface RetryPolicy {
   maxDelayMs?: number;
 }
 
-/** How the client talks HTTP: its fetch, key, retry policy and per-request timeout. */
+/**
+ * How the client talks HTTP: its fetch, key, retry policy and per-request timeout.
+ * @example const http: HttpOptions = { apiKey, fetch, retry: { attempts: 4, baseDelayMs: 200, maxDelayMs: 5000 }, timeoutMs: 30_000, userAgent: 'x' }
+ */
 export interface HttpOptions {
   apiKey: string;
   fetch: typeof fetch;
@@ -25,7 +28,10 @@ export interface HttpOptions {
   userAgent: string;
 }
 
-/** A JSON answer: its status and body. */
+/**
+ * A JSON answer: its status, body and headers.
+ * @example const { status, body } = await requestJson<{ run_id: string }>(http, 'POST', url, submission)
+ */
 export interface JsonAnswer<T> {
   status: number;
   body: T;

@@ -2,7 +2,10 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { WardenNetworkError } from './errors';
 import { problemOf, type HttpOptions } from './http';
 
-/** One Server-Sent Event of a run stream. */
+/**
+ * One Server-Sent Event of a run stream (`event`, `ignored`, `run` or `end`; `data` parsed from JSON).
+ * @example if (m.event === 'end') console.log((m.data as RunSnapshot).status)
+ */
 export interface StreamMessage {
   event: string;
   id?: string;
