@@ -4,7 +4,8 @@
  * Writes docs/configuration.md from the zod schemas that parse each service's environment (the
  * shared `BaseEnv` of @warden/runtime and each service's `src/config.ts`), so the page cannot drift
  * from what the services accept: variable, type, default and the schema's `.describe()` text.
- * Reads the BUILT schemas (run `npm run build` first). `--check` renders in memory and fails if
+ * Reads the BUILT schemas through each service's package entry `@warden/<name>-service/config` (run
+ * `npm run build` first). `--check` renders in memory and fails if
  * the page on disk differs. `npm run contracts:generate` / `contracts:check` run it.
  */
 const fs = require('node:fs');
@@ -38,7 +39,8 @@ function loadSchemas() {
     z = require('zod').z;
     runtime = require('@warden/runtime');
     for (const name of SERVICES) {
-      const mod = require(path.join(ROOT, 'services', name, 'dist', 'config.js'));
+      // each service's package entry `@warden/<name>-service/config` (package.json exports), never a path into dist/
+      const mod = require(`@warden/${name}-service/config`);
       const key = Object.keys(mod).find((k) => /Env$/.test(k));
       if (!key) throw new Error(`services/${name}/src/config.ts exports no …Env schema`);
       services[name] = mod[key];
