@@ -22,6 +22,7 @@
 'use strict';
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
+const { setMaxListeners } = require('node:events');
 const http = require('node:http');
 const { Readable } = require('node:stream');
 const os = require('node:os');
@@ -86,6 +87,8 @@ async function createKey() {
 function fetchOwnConnection(url, init = {}) {
   return new Promise((resolve, reject) => {
     const headers = Object.fromEntries(new Headers(init.headers));
+    // the SDK passes one signal for all of a session's requests: one listener per request in flight
+    if (init.signal) setMaxListeners(0, init.signal);
     const req = http.request(
       new URL(url),
       { method: init.method ?? 'GET', headers, agent: false, signal: init.signal },
@@ -163,6 +166,23 @@ async function sessionsFor(key, total) {
 }
 
 /** Calls at `rate` per second for DURATION_S, open loop; latencies of the calls that succeeded, failures by cause. */
+/**
+ * The kernel's count of connections dropped because a listen queue was full (TcpExt ListenOverflows,
+ * machine-wide), or null where /proc/net/netstat is missing. A server whose event loop is starved
+ * accepts too slowly; new connections then fail with ECONNRESET before the server reads them.
+ */
+function listenOverflows() {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i].split(/\s+/);
+    const values = lines[i + 1].split(/\s+/);
+    return Number(values[names.indexOf('ListenOverflows')]);
+  } catch {
+    return null;
+  }
+}
+
 /** CPU ticks of each started service (the process and the children it reaped, e.g. sandboxes). */
 function cpuTicks() {
   return Object.fromEntries(procs.map((p) => [p.name, stat(p.child.pid)?.ticks ?? 0]));
@@ -172,6 +192,7 @@ async function measure(key, rate, durationS = DURATION_S) {
   const total = Math.max(1, Math.round(rate * durationS));
   const clients = await sessionsFor(key, total);
   const cpuBefore = cpuTicks();
+  const overflowsBefore = listenOverflows();
   const benchCpuBefore = process.cpuUsage();
   const latencies = [];
   const causes = new Map();
@@ -199,6 +220,7 @@ async function measure(key, rate, durationS = DURATION_S) {
   await Promise.all(calls);
   const elapsed = (Date.now() - started) / 1000;
   const cpuAfter = cpuTicks();
+  const overflows = overflowsBefore === null ? null : listenOverflows() - overflowsBefore;
   const benchCpu = process.cpuUsage(benchCpuBefore);
   // CPU per call of each process (10 ms ticks, so meaningful over hundreds of calls)
   const cpu_ms_per_call = Object.fromEntries([
@@ -217,6 +239,8 @@ async function measure(key, rate, durationS = DURATION_S) {
     // how far the client fell behind its own schedule: a client-side limit, not the gateway's
     max_schedule_lag_ms: round(lag),
     cpu_ms_per_call,
+    // machine-wide: other processes' listen queues count too
+    listen_overflows: overflows,
     achieved_per_s: round(latencies.length / elapsed),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
@@ -356,11 +380,12 @@ async function main() {
         .join(', ')}`,
     );
     for (const [cause, n] of Object.entries(r.errors_by_cause)) console.log(`  ${n} × ${cause}`);
+    if (r.listen_overflows) console.log(`  ${r.listen_overflows} connections dropped by full listen queues (kernel)`);
   }
   const overhead = await echoOverhead(key);
   console.log(
     `\nfs.read_file through the gateway (open loop, ${DURATION_S} s per rate, ${CLIENTS} sessions)\n${lib.table([
-      ['rate/s', 'calls', 'ok', 'errors', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms', 'client lag ms'],
+      ['rate/s', 'calls', 'ok', 'errors', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms', 'client lag ms', 'listen drops'],
       ...results.map((r) => [
         r.rate,
         r.calls,
@@ -371,6 +396,7 @@ async function main() {
         r.p99_ms,
         r.max_ms,
         r.max_schedule_lag_ms,
+        r.listen_overflows,
       ]),
     ])}`,
   );
