@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEnvelope } from '@warden/bus';
-import { newId } from '@warden/kernel';
-import { createTestEnv, forgeAs, readAll, waitFor, type TestEnv } from '@warden/testing';
+import { newId, newTraceId } from '@warden/kernel';
+import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { PLAN_APPROVE_ALL_ACTION } from '../services/approvals/src/slack/plan-blocks';
 import { signSlackRequest } from '../services/approvals/src/slack/slack-signature';
 import { FakeSlack } from '../services/approvals/test/support/fake-slack';
@@ -76,6 +76,7 @@ describe('plan approvals', () => {
       SLACK_BOT_TOKEN: 'xoxb-plans',
       SLACK_SIGNING_SECRET: SLACK_SECRET,
       SLACK_APPROVALS_CHANNEL: 'C_PLANS',
+      SLACK_ESCALATION_CHANNEL: 'C_PLANS_ESC',
     });
     await sys.startAll();
     const key = await http('ingest', 'POST', '/v1/keys', ADMIN, { name: 'plans', owner: 'plans-test', agent: AGENT });
@@ -315,7 +316,7 @@ describe('plan approvals', () => {
         type: 'approval_vote',
         runId,
         producer: 'approvals',
-        traceId: '0'.repeat(32),
+        traceId: newTraceId(),
         correlationId: runId,
         data: { approval_id: approvalId, operator: 'mallory', operator_id: newId(), vote: 'approve', channel: 'rest' },
       }),
@@ -325,7 +326,7 @@ describe('plan approvals', () => {
         type: 'approval_granted',
         runId,
         producer: 'approvals',
-        traceId: '0'.repeat(32),
+        traceId: newTraceId(),
         correlationId: runId,
         data: {
           approval_id: approvalId,
@@ -382,6 +383,26 @@ describe('plan approvals', () => {
     for (const item of p.items)
       expect(slack.callsOf('chat.postMessage').filter(mentions(item.approval!.id))).toHaveLength(0);
     expect(slack.callsOf('chat.postMessage').filter(mentions(plan.plan_id))).toHaveLength(1);
+
+    // an item's approval waits long: the plan (not a lone item) goes to the escalation channel, once
+    const escalated = makeEnvelope({
+      type: 'approval_escalated',
+      runId: p.items[0]!.run_id,
+      producer: 'approvals',
+      traceId: newTraceId(),
+      correlationId: p.items[0]!.run_id,
+      data: { approval_id: p.items[0]!.approval!.id, fraction: 0.5, notified: [] },
+    });
+    await testPublisher(t).publishEvent(escalated);
+    await testPublisher(t).publishEvent({ ...escalated, id: newId() });
+    const esc = await waitFor(
+      () =>
+        slack.callsOf('chat.postMessage').find((c) => c.args.channel === 'C_PLANS_ESC' && mentions(plan.plan_id)(c)),
+      'the plan escalated',
+    );
+    expect(JSON.stringify(esc.args.blocks)).toContain('A plan has waited 50% of its time');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(slack.callsOf('chat.postMessage').filter((c) => c.args.channel === 'C_PLANS_ESC')).toHaveLength(1);
 
     const body = new URLSearchParams({
       payload: JSON.stringify({

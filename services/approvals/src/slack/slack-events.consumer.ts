@@ -37,7 +37,10 @@ export class SlackEventsConsumer {
 
   @JetStreamConsumer('slack-escalated', { stream: 'events', filter: (s) => s.eventsOfType('approval_escalated') })
   async onEscalated(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onEscalated(decodeAs(msg, 'approval_escalated'));
+    const env = decodeAs(msg, 'approval_escalated');
+    // a plan item has no message of its own: the plan is escalated instead
+    if (await this.plans.onEscalated(env)) return;
+    await this.notifier.onEscalated(env);
   }
 
   @JetStreamConsumer('slack-granted', { stream: 'events', filter: (s) => s.eventsOfType('approval_granted') })

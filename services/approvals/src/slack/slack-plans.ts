@@ -96,6 +96,42 @@ export class SlackPlanNotifier {
     return true;
   }
 
+  /**
+   * An approval of a plan item has waited long: the whole plan goes to the escalation channel (once
+   * per plan and fraction), since the item has no message of its own. False for a lone approval.
+   */
+  async onEscalated(env: Envelope<'approval_escalated'>): Promise<boolean> {
+    const planId = await this.planOf(env.run_id!);
+    if (!planId) return false;
+    const kind = `plan-escalation:${env.data.fraction}`;
+    const claim = await this.repo.claim(planId, kind, this.settings.escalationChannel, STALE_CLAIM_MS);
+    if (claim === 'posted') return true;
+    if (claim === 'busy') throw new TransientError(`the escalation of plan ${planId} is being posted`);
+    const plan = await this.plans.get(planId);
+    const msg = planMessage(plan!, { dashboardUrl: this.settings.dashboardUrl });
+    const pct = Math.round(env.data.fraction * 100);
+    const preface = `${this.settings.escalationMention ? `${this.settings.escalationMention} ` : ''}:rotating_light: A plan has waited ${pct}% of its time and still needs a decision.`;
+    try {
+      const res = await this.client.chat.postMessage({
+        channel: this.settings.escalationChannel,
+        text: `Escalation: ${msg.text}`,
+        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: preface } }, ...msg.blocks],
+        unfurl_links: false,
+      });
+      await this.repo.posted(
+        planId,
+        kind,
+        String(res.channel ?? this.settings.escalationChannel),
+        String(res.ts),
+        'pending',
+      );
+    } catch (err) {
+      await this.repo.release(planId, kind);
+      throw new TransientError(`posting the escalation of plan ${planId} failed: ${(err as Error).message}`, err);
+    }
+    return true;
+  }
+
   /** Something happened to a run (a vote, a closure): its plan's message shows it. */
   async refresh(runId: string | null): Promise<void> {
     if (!runId) return;
@@ -108,7 +144,9 @@ export class SlackPlanNotifier {
     const plan = await this.plans.get(planId);
     if (!plan) return;
     const msg = planMessage(plan, { dashboardUrl: this.settings.dashboardUrl });
-    for (const m of (await this.repo.messages(planId)).filter((x) => x.kind === KIND)) {
+    for (const m of await this.repo.messages(planId)) {
+      // the plan's message and its escalations: every one shows the plan as it is now
+      if (m.kind !== KIND && !m.kind.startsWith('plan-escalation:')) continue;
       try {
         await this.client.chat.update({ channel: m.channel, ts: m.ts!, text: msg.text, blocks: msg.blocks });
       } catch (err) {
