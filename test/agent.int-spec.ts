@@ -27,8 +27,8 @@ function testBundle(dir: string): string {
   >;
   delete bundle.tests;
   bundle.version = 'agent-test.1';
-  // the budget is what this bundle tests: loop detection stays at repeated failures only
-  bundle.loops = { max_failures: 3, tier: 2 };
+  // the same call a 4th time is refused as a loop (the shipped bundle: the 51st); escalation far later
+  bundle.loops = { max_failures: 3, tier: 2, max_repeats: 3, escalate_repeats: 10 };
   bundle.budgets = {
     session: { max_tokens: TOKEN_BUDGET, window_seconds: 86_400, escalate_at: null, on_exceed: 'deny', tier: 2 },
   };
@@ -210,30 +210,43 @@ describe('the reference agent: a scripted model behind Warden on the real servic
     expect(existsSync(resolve(workspace, '../outside.txt'))).toBe(false);
   });
 
-  it('stops a runaway model that repeats one call: refusals repeat, and the token budget denies on real usage', async () => {
+  it('stops a runaway model that repeats one call: the loop rule refuses it, the refusals repeat, the agent stops', async () => {
+    const fake = await fakeModel(
+      [{ toolCalls: [{ id: 'loop', name: 'fs.write_file', args: { path: 'loop.md', content: 'again' } }] }],
+      true,
+    );
+    const result = await runAgent({ goal: 'loop', role: 'dev', model: modelOf(fake), client: client(), maxSteps: 30 });
+    expect(result).toMatchObject({ stopReason: 'refusals', steps: 6 });
+    expect(result.calls.map((c) => c.outcome.kind)).toEqual([
+      'executed',
+      'executed',
+      'executed',
+      'refused',
+      'refused',
+      'refused',
+    ]);
+    for (const r of result.calls.slice(3)) {
+      expect(r.outcome).toMatchObject({ status: 'denied', ruleIds: expect.arrayContaining(['loop-repeated-call']) });
+      expect(JSON.stringify(r.outcome)).toMatch(/looping/);
+    }
+    // the model was told it is looping
+    expect(JSON.stringify(fake.requests.at(-1)!.body.messages)).toContain('loop-repeated-call');
+  });
+
+  it('stops a runaway model whose calls differ: the token budget denies on the model’s real usage', async () => {
+    let n = 0;
     const fake = await fakeModel(
       [
-        {
-          toolCalls: [{ id: 'loop', name: 'fs.write_file', args: { path: 'loop.md', content: 'again' } }],
+        () => ({
+          toolCalls: [{ id: `b${n}`, name: 'fs.write_file', args: { path: 'budget.md', content: `take ${n++}` } }],
           usage: { inputTokens: 4_500, outputTokens: 500 },
-        },
+        }),
       ],
       true,
     );
-    const result = await runAgent({
-      goal: 'loop',
-      role: 'dev',
-      model: modelOf(fake),
-      client: client(),
-      maxSteps: 30,
-      maxConsecutiveRefusals: 3,
-    });
+    const result = await runAgent({ goal: 'spend', role: 'dev', model: modelOf(fake), client: client(), maxSteps: 30 });
     expect(result.stopReason).toBe('refusals');
-    expect(result.steps).toBeLessThan(30);
-    const refusals = result.calls.filter((c) => c.outcome.kind === 'refused');
-    expect(refusals.length).toBe(3);
-    // what stopped it is the session's token budget, counted from the model's real usage (5 000 a
-    // response): 4 calls fit in 20 000, the 5th and later are denied with the budget's reason
+    // 5 000 real tokens a response: 4 calls fit in the 20 000 budget, the 5th and later are denied
     expect(result.calls.map((c) => c.outcome.kind)).toEqual([
       'executed',
       'executed',
@@ -243,12 +256,12 @@ describe('the reference agent: a scripted model behind Warden on the real servic
       'refused',
       'refused',
     ]);
-    for (const r of refusals) {
+    for (const r of result.calls.slice(4)) {
       expect(r.outcome).toMatchObject({ status: 'denied', ruleIds: expect.arrayContaining(['session-budget']) });
       expect(JSON.stringify(r.outcome)).toMatch(/max_tokens budget/);
     }
-    // and the model was told so
     expect(JSON.stringify(fake.requests.at(-1)!.body.messages)).toContain('session-budget');
+    expect(result.usage.totalTokens).toBe(7 * 5_000);
   });
 
   it('the step limit stops a model that never answers even when every call is allowed', async () => {
