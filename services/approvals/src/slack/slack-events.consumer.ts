@@ -59,7 +59,10 @@ export class SlackEventsConsumer {
 
   @JetStreamConsumer('slack-voided', { stream: 'events', filter: (s) => s.eventsOfType('run_denied') })
   async onDenied(@Payload() msg: BusMessage): Promise<void> {
-    await this.notifier.onVoided(decodeAs(msg, 'run_denied'));
+    const env = decodeAs(msg, 'run_denied');
+    await this.notifier.onVoided(env);
+    // a plan item denied (by policy at first, or a voided grant) shows on the plan's message
+    await this.plans.refresh(env.run_id);
   }
 
   @JetStreamConsumer('slack-expired', { stream: 'events', filter: (s) => s.eventsOfType('approval_expired') })
