@@ -163,6 +163,7 @@ async function startReplica(service, n) {
   );
   await Promise.race([lib.waitReady(name, r.url, 90_000), died]);
   ready = true;
+  r.ready = true;
   return r;
 }
 async function messagesOf(r) {
@@ -336,7 +337,9 @@ async function main() {
         }, 10_000);
         continue;
       }
-      const names = [...replicas.keys()];
+      // a replica still starting is left alone (a supervisor's restart is already on it)
+      const names = [...replicas.values()].filter((r) => r.ready).map((r) => r.name);
+      if (names.length === 0) continue;
       const name = names[Math.floor(Math.random() * names.length)];
       kills.push({ at_ms: elapsed, target: name });
       log(`kill -9 ${name}`);
@@ -605,16 +608,44 @@ function printSummary(r) {
   console.log(`${lib.table(kills)}\n`);
 }
 
+/** Removes the run's Redis keys (`<prefix>:*`, the machine's Redis is shared). */
+async function cleanRedis() {
+  const { createRedis } = require('@warden/persistence');
+  const redis = createRedis(lib.REDIS_URL, 'soak-cleanup');
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
 let exitCode = 1;
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all([...replicas.keys()].map((n) => stopReplica(n).catch(() => undefined)));
+  for (const n of nodes) n.proc?.kill('SIGKILL');
+  await lib.cleanup(run).catch(() => undefined);
+  await cleanRedis().catch(() => undefined);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => {
+    log(`${sig}: stopping everything the soak started`);
+    void shutdown().finally(() => process.exit(1));
+  });
 main()
   .then((code) => (exitCode = code))
   .catch((err) => {
     console.error(err && err.stack ? err.stack : err);
   })
   .finally(async () => {
-    await Promise.all([...replicas.keys()].map((n) => stopReplica(n).catch(() => undefined)));
-    for (const n of nodes) n.proc?.kill('SIGKILL');
-    await lib.cleanup(run).catch(() => undefined);
-    fs.rmSync(root, { recursive: true, force: true });
+    await shutdown();
     process.exit(exitCode);
   });

@@ -84,7 +84,7 @@ describe('examples/: each one runs against the services and does what its README
       const { stdout } = await run(
         process.execPath,
         [
-          join(ROOT, 'libs/agent/dist/cli/bin.js'),
+          join(ROOT, 'libs/agent/bin/warden-agent.js'),
           'run',
           '--goal',
           'write notes/cli-hello.md',
