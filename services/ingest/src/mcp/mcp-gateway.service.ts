@@ -323,11 +323,12 @@ export class McpGateway implements OnModuleDestroy {
       case 'refused':
         return refused(refusedResult(`Warden refused this proposal (${result.code}); nothing was run:`, result.errors));
       case 'unavailable':
+        // the cause is logged, not told: it may name Warden's internals
         this.log.warn('mcp call not recorded: submission pipeline unavailable', { error: result.error });
         return refused(
           refusedResult(
-            `Warden could not record this call right now (${result.error.message}); nothing was run. Call again ` +
-              'with the same request (it will never run twice).',
+            'Warden could not record this call right now; nothing was run. Call again with the same request ' +
+              '(it will never run twice).',
           ),
         );
     }
