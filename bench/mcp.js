@@ -42,6 +42,7 @@ const DURATION_S = Number(args.duration ?? 10);
 const CLIENTS = Number(args.clients ?? 8);
 const ECHO_CALLS = Number(args['echo-calls'] ?? 200);
 const KEEPALIVE = 'keepalive' in args;
+const LOAD_AT_START = os.loadavg().map(round);
 const run = lib.privateRun('benchm');
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'workers'];
 const BASE_PORT = 18101;
@@ -294,10 +295,12 @@ async function echoOverhead(key) {
   const viaStdio = (i) => direct.callTool({ name: 'echo', arguments: { message: `hello ${i}` } });
   try {
     // warm up both paths (server started, the worker's upstream session held, consumers created)
-    for (let i = 0; i < WARM; i++) {
-      await viaStdio(ECHO_CALLS + i);
-      await viaGateway(ECHO_CALLS + i);
-    }
+    const warm = [
+      await closedLoop(WARM, (i) => viaStdio(ECHO_CALLS + i)),
+      await closedLoop(WARM, (i) => viaGateway(ECHO_CALLS + i)),
+    ];
+    for (const w of warm)
+      for (const [cause, n] of Object.entries(w.errors_by_cause)) console.log(`  warm-up: ${n} × ${cause}`);
     const directR = await closedLoop(ECHO_CALLS, viaStdio);
     const gatewayR = await closedLoop(ECHO_CALLS, viaGateway);
     return {
@@ -369,6 +372,8 @@ async function main() {
     console.log(`warm-up ${i + 1}/3: ${w.ok}/${w.calls} ok, p50 ${w.p50_ms} ms`);
     for (const [cause, n] of Object.entries(w.errors_by_cause)) console.log(`  ${n} × ${cause}`);
   }
+  // the overhead first, on an idle system (an overloaded rate point leaves a backlog behind it)
+  const overhead = await echoOverhead(key);
   const results = [];
   for (const rate of RATES) {
     const r = await measure(key, rate);
@@ -382,7 +387,6 @@ async function main() {
     for (const [cause, n] of Object.entries(r.errors_by_cause)) console.log(`  ${n} × ${cause}`);
     if (r.listen_overflows) console.log(`  ${r.listen_overflows} connections dropped by full listen queues (kernel)`);
   }
-  const overhead = await echoOverhead(key);
   console.log(
     `\nfs.read_file through the gateway (open loop, ${DURATION_S} s per rate, ${CLIENTS} sessions)\n${lib.table([
       ['rate/s', 'calls', 'ok', 'errors', 'achieved/s', 'p50 ms', 'p99 ms', 'max ms', 'client lag ms', 'listen drops'],
@@ -419,7 +423,13 @@ async function main() {
     benchmark:
       'MCP tools/call round trip, allowed fs.read_file through the gateway (open loop); server-everything echo direct vs through Warden (closed loop)',
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, node: process.version, loadavg_at_start: os.loadavg().map(round) },
+    machine: {
+      cpus: os.cpus().length,
+      node: process.version,
+      // other processes on the machine: the 1/5/15-minute load averages when the run started and ended
+      loadavg_at_start: LOAD_AT_START,
+      loadavg_at_end: os.loadavg().map(round),
+    },
     duration_s: DURATION_S,
     clients: CLIENTS,
     connections: KEEPALIVE ? 'pooled keep-alive (--keepalive)' : 'one per request',
