@@ -60,8 +60,13 @@ export class RunStreamController implements OnModuleDestroy {
         'this API key is not bound to an agent; bind it (POST /v1/keys with agent)',
       );
     let closed = false;
+    // a change noticed while reading is not lost: the next sleep returns at once
+    let dirty = false;
     let wake: () => void = () => undefined;
-    const stop = this.notifier.onChange(runId, () => wake());
+    const stop = this.notifier.onChange(runId, () => {
+      dirty = true;
+      wake();
+    });
     // the response's close is the client going away (the request's fires once its body is read)
     const close = () => {
       closed = true;
@@ -71,6 +76,7 @@ export class RunStreamController implements OnModuleDestroy {
     this.open.add(close);
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
+        if (dirty || closed) return resolve();
         const t = setTimeout(resolve, ms);
         wake = () => {
           clearTimeout(t);
@@ -82,6 +88,7 @@ export class RunStreamController implements OnModuleDestroy {
       const appearBy = Date.now() + APPEAR_WAIT_MS;
       while (!run && !closed && Date.now() < appearBy) {
         await sleep(Math.min(250, appearBy - Date.now()));
+        dirty = false;
         run = await this.reader.run(runId);
       }
       // another agent's run is answered as if it did not exist
@@ -99,12 +106,15 @@ export class RunStreamController implements OnModuleDestroy {
       let beat = Date.now();
       const endBy = Date.now() + MAX_STREAM_MS;
       while (!closed && Date.now() < endBy) {
+        dirty = false;
+        // the view first, then the events: both commit together, so the events read include every one
+        // the view reflects (the terminal event always comes before `end`)
+        run = (await this.reader.run(runId)) ?? run;
         for (const e of await this.reader.eventsAfter(runId, seq)) {
           seq = e.seq;
           if (e.note) write(res, 'ignored', { id: e.envelope.id, type: e.envelope.type, reason: e.note }, seq);
           else write(res, 'event', e.envelope, seq);
         }
-        run = (await this.reader.run(runId)) ?? run;
         const view = JSON.stringify(run);
         if (view !== sentRun) {
           sentRun = view;
