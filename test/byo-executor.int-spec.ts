@@ -182,6 +182,17 @@ describe('bring your own executor: Warden decides and approves, the client execu
     expect(granted.data.grant.approval_id).toBeDefined();
   });
 
+  it('a guard call repeated with the same idempotency key never runs the function twice: it answers with the first output', async () => {
+    let calls = 0;
+    const status = client().guard('git.status', async () => ({ n: ++calls }));
+    const key = `retry-${newId()}`;
+    expect(await status({}, { idempotencyKey: key })).toEqual({ n: 1 });
+    // a new process, the same call retried (e.g. after a crash between the answer and its use)
+    const again = client().guard('git.status', async () => ({ n: ++calls }));
+    expect(await again({}, { idempotencyKey: key })).toEqual({ n: 1 });
+    expect(calls).toBe(1);
+  });
+
   it('a rejected approval throws ApprovalRefusedError and the function never runs', async () => {
     let calls = 0;
     const push = client().guard('git.push', async () => calls++);

@@ -4,9 +4,7 @@ import { WardenClient } from './client';
 import { WardenApiError, WardenNetworkError, WardenValidationError } from './errors';
 
 /** A local HTTP server whose answers the test scripts, one handler per request in order. */
-async function server(
-  handlers: ((req: IncomingMessage, res: ServerResponse, body: string) => void)[],
-): Promise<{
+async function server(handlers: ((req: IncomingMessage, res: ServerResponse, body: string) => void)[]): Promise<{
   url: string;
   seen: { method?: string; url?: string; body: string; headers: IncomingMessage['headers'] }[];
   close(): Promise<void>;

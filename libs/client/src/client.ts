@@ -106,13 +106,14 @@ export class WardenClient {
       ...(p.metadata ? { metadata: p.metadata } : {}),
       ...(p.executor ? { executor: p.executor } : {}),
     };
-    const { body } = await requestJson<{ run_id: string; duplicate: boolean }>(
+    const { body, attempt } = await requestJson<{ run_id: string; duplicate: boolean }>(
       this.http,
       'POST',
       `${this.ingestUrl}/v1/tasks`,
       submission,
     );
-    return this.run(body.run_id, body.duplicate);
+    // a duplicate on a retry of this call is the run our own lost attempt created: it is this call's run
+    return this.run(body.run_id, body.duplicate && attempt === 1);
   }
 
   /**
@@ -152,7 +153,9 @@ export class WardenClient {
    * approvers, when it escalates), runs `fn` once on the signed grant, reports the output (or the error)
    * and returns `fn`'s result (or rethrows its error). A denial, rejection or expiry throws
    * {@link RunDeniedError} / {@link ApprovalRefusedError} (`reasons` fit to show a user or a model), and
-   * `fn` never runs.
+   * `fn` never runs. A call repeated with the same `idempotencyKey` (e.g. after a crash) never runs `fn`
+   * again: it returns the output the first call reported, or throws how that run ended (a first call that
+   * crashed before reporting ends `failed` with `outcome_unknown` at the grant's deadline).
    * @example
    * const click = client.guard('browser.click', async (args: { selector: string }) => page.click(args.selector));
    * await click({ selector: '#buy' }, { intent: 'buy the book' });
@@ -168,6 +171,13 @@ export class WardenClient {
         ...(call.usage ? { usage: call.usage } : {}),
         ...(call.idempotencyKey ? { idempotencyKey: call.idempotencyKey } : {}),
       });
+      // a repeated call (same idempotency key) is the earlier call's run: never execute it a second time,
+      // answer with what it did (its reported output, or the typed error of how it ended)
+      if (run.duplicate) {
+        const earlier = await run.outcome(call.signal ? { signal: call.signal } : {});
+        if (earlier.status !== 'succeeded') throw runEndedError(earlier.run, earlier.denial);
+        return earlier.result?.output as R;
+      }
       const grant = await run.grant(call.signal ? { signal: call.signal } : {});
       let value: R;
       try {

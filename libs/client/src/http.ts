@@ -36,6 +36,8 @@ export interface JsonAnswer<T> {
   status: number;
   body: T;
   headers: Headers;
+  /** Which attempt got this answer (1: the first; more: after retries). */
+  attempt: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,7 +74,7 @@ export async function requestJson<T>(
       if (attempt < attempts) await sleep(backoff(attempt, baseDelayMs, maxDelayMs));
       continue;
     }
-    if (res.ok) return { status: res.status, body: (await res.json()) as T, headers: res.headers };
+    if (res.ok) return { status: res.status, body: (await res.json()) as T, headers: res.headers, attempt };
     const problem = await problemOf(res);
     if ((res.status >= 500 || res.status === 429) && attempt < attempts) {
       lastError = problem;

@@ -45,7 +45,10 @@ export class Run {
   constructor(
     /** The run's id. */
     readonly id: string,
-    /** True when this proposal repeated an earlier one (same idempotency key): this is that run. */
+    /**
+     * True when an earlier call made this run (same agent and idempotency key): this call did not create
+     * it. A retry inside one `propose` call after a lost answer finds its own run: `false`.
+     */
     readonly duplicate: boolean,
     private readonly http: HttpOptions,
     private readonly streamUrl: string,
