@@ -71,12 +71,21 @@ const hostile = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
 
+// built once per pattern: requestsFor() builds a route's arbitraries per draw (chain), and building
+// a stringMatching arbitrary (parsing the regex, mapping its character classes) costs ~20 ms
+const MATCHING = new Map();
 function matching(schema) {
-  try {
-    return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length <= (schema.maxLength ?? 200));
-  } catch {
-    return fc.string({ maxLength: 20 });
+  const key = `${schema.maxLength ?? 200} ${schema.pattern}`;
+  let arb = MATCHING.get(key);
+  if (!arb) {
+    try {
+      arb = fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length <= (schema.maxLength ?? 200));
+    } catch {
+      arb = fc.string({ maxLength: 20 });
+    }
+    MATCHING.set(key, arb);
   }
+  return arb;
 }
 
 /** Values for a JSON Schema (the subset our OpenAPI documents use), valid more often than not. */
