@@ -54,6 +54,8 @@ export class ExecutionReportService {
           producer: 'ingest',
           traceId,
           correlationId: runId,
+          // stamped with the time the deadline was checked against: the orchestrator checks it again
+          occurredAt: now,
           data: {
             grant_id: g.grant_id,
             action_hash: body.action_hash,
