@@ -293,6 +293,7 @@ async function main() {
   if (op.status !== 201) throw new Error(`cannot create an operator: ${op.status} ${JSON.stringify(op.body)}`);
   let approving = true;
   let votes = 0;
+  let unvoted = 0;
   const approver = (async () => {
     while (approving || toApprove.length) {
       const a = toApprove.shift();
@@ -300,7 +301,8 @@ async function main() {
         await sleep(100);
         continue;
       }
-      for (let attempt = 0; attempt < 60; attempt++) {
+      // a person keeps trying while the approvals replicas are down (until the drain ends)
+      for (;;) {
         try {
           const r = await api('POST', `/v1/approvals/${a.approvalId}/approve`, op.body.token, {});
           if (r.status === 200 || r.status === 409) {
@@ -310,7 +312,11 @@ async function main() {
         } catch {
           // a replica killed mid-request: another one next time
         }
-        await sleep(500);
+        if (!approving) {
+          unvoted++;
+          break;
+        }
+        await sleep(1000);
       }
     }
   })();
@@ -405,11 +411,23 @@ async function main() {
   const problems = [];
   const approvalClosures = new Map();
   let approvalsRequested = 0;
+  let awaitingApproval = 0;
   for (const runId of accepted) {
     const evs = byRun.get(runId) ?? [];
+    for (const e of evs) {
+      if (e.type === 'approval_requested') {
+        approvalsRequested++;
+        approvalClosures.set(e.data.approval_id, approvalClosures.get(e.data.approval_id) ?? 0);
+      }
+      if (CLOSURES.includes(e.type))
+        approvalClosures.set(e.data.approval_id, (approvalClosures.get(e.data.approval_id) ?? 0) + 1);
+    }
     const ends = evs.filter((e) => TERMINAL.includes(e.type));
     if (ends.length === 0) {
-      lost++;
+      // waiting for a person is not lost (the approver could not reach an approvals replica in time)
+      if (evs.some((e) => e.type === 'approval_requested') && !evs.some((e) => CLOSURES.includes(e.type)))
+        awaitingApproval++;
+      else lost++;
       if (problems.length < 20) problems.push({ runId, kind: kinds.get(runId), events: evs.map((e) => e.type) });
       continue;
     }
@@ -419,14 +437,6 @@ async function main() {
       problems.push({ runId, twice: evs.map((e) => e.type) });
     } else terminalOnce++;
     if (ends[0].type === 'run_failed' && ends[0].data?.result?.outcome_unknown) outcomeUnknown++;
-    for (const e of evs) {
-      if (e.type === 'approval_requested') {
-        approvalsRequested++;
-        approvalClosures.set(e.data.approval_id, approvalClosures.get(e.data.approval_id) ?? 0);
-      }
-      if (CLOSURES.includes(e.type))
-        approvalClosures.set(e.data.approval_id, (approvalClosures.get(e.data.approval_id) ?? 0) + 1);
-    }
   }
   const decidedOnce = [...approvalClosures.values()].filter((n) => n === 1).length;
 
@@ -507,6 +517,7 @@ async function main() {
     refused_at_ingest: refusedAtIngest.length,
     terminal_once: terminalOnce,
     lost,
+    awaiting_approval: awaitingApproval,
     run_twice: twice,
     by_kind: Object.fromEntries(
       ['allow', 'deny', 'escalate'].map((k) => [k, [...accepted].filter((id) => kinds.get(id) === k).length]),
@@ -518,7 +529,7 @@ async function main() {
       emails_missing: emailsMissing,
       emails_sent_twice: emailsTwice,
     },
-    approvals: { requested: approvalsRequested, decided_once: decidedOnce, votes },
+    approvals: { requested: approvalsRequested, decided_once: decidedOnce, votes, not_voted_in_time: unvoted },
     outcome_unknown: outcomeUnknown,
     handed_back: handedBack,
     read_models_equal_rebuild: rebuildEqual,
@@ -532,6 +543,7 @@ async function main() {
   };
   result.ok =
     lost === 0 &&
+    awaitingApproval === 0 &&
     twice === 0 &&
     terminalOnce === accepted.size &&
     missingFiles === 0 &&
@@ -583,7 +595,7 @@ function printSummary(r) {
     ['submitted / accepted', `${r.submitted} / ${r.accepted}`],
     ['allowed / denied / escalated', `${r.by_kind.allow} / ${r.by_kind.deny} / ${r.by_kind.escalate}`],
     ['terminal exactly once', `${r.terminal_once} (accepted = terminal: ${r.terminal_once === r.accepted})`],
-    ['lost', r.lost],
+    ['lost / awaiting approval', `${r.lost} / ${r.awaiting_approval}`],
     [
       'run twice (events, files, .eml)',
       `${r.run_twice}, ${r.side_effects.writes_missing_or_wrong} wrong files, ${r.side_effects.emails_sent_twice} emails twice`,
