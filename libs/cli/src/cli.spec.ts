@@ -125,11 +125,12 @@ describe('main', () => {
       'Signing keys (offline; prints .env lines, stores nothing):',
       expect.stringMatching(/^Dead letters \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
       expect.stringMatching(/^Audit chain \(ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103[;)]/),
+      'Agent (WARDEN_URL, WARDEN_API_KEY; docs/agents.md):',
     ]);
     // every command the program has is documented as the first word of a usage line
     const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z-]+)\b/.exec(l)?.[1]));
     const program = buildProgram({ io: io(), code: 0 }, MODULES);
-    expect(program.commands.length).toBe(17);
+    expect(program.commands.length).toBe(18);
     for (const c of program.commands)
       expect({ name: c.name(), documented: starts.has(c.name()) }).toEqual({ name: c.name(), documented: true });
     expect(starts.has('help')).toBe(true);
@@ -368,7 +369,8 @@ describe('the parser wiring (no I/O)', () => {
     const out: string[][] = [];
     const walk = (cmd: Command, prefix: string[]) => {
       for (const c of cmd.commands) {
-        if (c.name() === 'help') continue;
+        // `agent` hands --help to @warden/agent's own command (tested below)
+        if (c.name() === 'help' || c.name() === 'agent') continue;
         out.push([...prefix, c.name()]);
         walk(c, [...prefix, c.name()]);
       }
@@ -446,11 +448,22 @@ describe('the parser wiring (no I/O)', () => {
           return 7;
         }),
     };
+    const others = MODULES.filter((m) => !m.usage.startsWith('Agent'));
     const a = io();
-    expect(await runProgram(['agent', 'run', '--model', 'm', '--help', 'x=1'], a, [...MODULES, agent])).toBe(7);
+    expect(await runProgram(['agent', 'run', '--model', 'm', '--help', 'x=1'], a, [...others, agent])).toBe(7);
     expect(seen).toEqual([['run', '--model', 'm', '--help', 'x=1']]);
-    expect(await runProgram(['agent'], a, [...MODULES, agent])).toBe(7);
+    expect(await runProgram(['agent'], a, [...others, agent])).toBe(7);
     expect(seen[1]).toEqual([]);
+  });
+
+  it('warden agent is the reference agent of @warden/agent: its own help, its own usage errors', async () => {
+    const a = io();
+    expect(await cli.main(['agent', '--help'], a)).toBe(0);
+    expect(a.stdout.text).toMatch(/^usage: warden agent run --goal/);
+    const b = io();
+    expect(await cli.main(['agent', 'run', '--role', 'dev'], b)).toBe(2);
+    expect(b.stderr.text).toMatch(/--goal/);
+    expect(b.stdout.text).toBe('');
   });
 });
 

@@ -7,6 +7,7 @@
  * import { main } from '@warden/cli';
  * const code = await main(['runs', '--limit', '5'], { stdout: process.stdout, stderr: process.stderr, env: process.env });
  */
+import { agentCommands } from './commands/agent';
 import { approvalsCommands } from './commands/approvals';
 import { auditCommands } from './commands/audit';
 import { dlqCommands } from './commands/dlq';
@@ -28,6 +29,7 @@ export const MODULES: readonly CommandModule[] = [
   signingCommands,
   dlqCommands,
   auditCommands,
+  agentCommands,
 ];
 
 /**
