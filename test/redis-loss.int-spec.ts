@@ -16,6 +16,18 @@ import { policyBucket } from '../services/policy/src/bundle/bundle.registry';
 
 const REDIS_PORT = 26400 + Math.floor(Math.random() * 500);
 
+/**
+ * A run snapshot as the policy reads it: Lua's empty table (`{}`) and an empty array alike, and no
+ * repeat count the same as 0.
+ */
+function normalise(text: string | null): unknown {
+  if (text === null) return null;
+  const snap = JSON.parse(text) as { s?: false | { h?: unknown; r?: number } };
+  if (snap.s && snap.s.h && !Array.isArray(snap.s.h) && Object.keys(snap.s.h).length === 0) snap.s.h = [];
+  if (snap.s) snap.s.r ??= 0;
+  return snap;
+}
+
 /** A private redis-server with no persistence: a kill -9 and restart loses everything. */
 async function startRedis(): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(REDIS_PORT), '--save', '', '--appendonly', 'no'], {
@@ -104,8 +116,16 @@ describe('policy budgets survive the loss of Redis (private redis-server, kill -
 
   it('denies the over-budget proposal after a Redis kill -9 and an empty restart', async () => {
     const session = `sess-${newId()}`;
-    for (let i = 0; i < 3; i++) expect((await propose(session)).data.outcome).toBe('allow');
+    const runs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = await propose(session);
+      expect(d.data.outcome).toBe('allow');
+      runs.push(d.run_id!);
+    }
     expect(await redis.hget(`${t.prefix}:policy:session:${session}`, 'c')).toBe('3');
+    // what each run was judged on, as the Lua script stored it (a redelivery answers with it)
+    const runKey = (id: string) => `${t.prefix}:policy:run:${id}`;
+    const snapshotsBefore = await Promise.all(runs.map(async (id) => normalise(await redis.get(runKey(id)))));
 
     // Redis dies with the counters and comes back empty
     const exited = new Promise((r) => redisProc.once('exit', r));
@@ -123,6 +143,8 @@ describe('policy budgets survive the loss of Redis (private redis-server, kill -
     const loop = await redis.hgetall(`${t.prefix}:policy:session:${session}:fail`);
     expect(Object.entries(loop).flatMap(([k, v]) => (k.startsWith('r:') ? [v] : []))).toEqual(['4']);
     expect(await redis.get(`${t.prefix}:policy:epoch`)).toBeTruthy();
+    // the runs judged before the loss got their snapshots back, as the script had written them
+    expect(await Promise.all(runs.map(async (id) => normalise(await redis.get(runKey(id)))))).toEqual(snapshotsBefore);
 
     // a fresh session is not affected
     expect((await propose(`sess-${newId()}`)).data.outcome).toBe('allow');
