@@ -162,4 +162,21 @@ describe('the MCP view of a run', () => {
     expect(r.content[0]!.text).toContain('- arguments.path: expected string');
     expect(r._meta).toMatchObject({ 'warden/run': { run_id: null, status: 'not_submitted' } });
   });
+
+  it('follows the one run status machine: a client-executed run ends by its settlement, late events change nothing', () => {
+    const grantId = '1b6c5e9e-8a43-4a43-9d7f-1b2a3c4d5e70';
+    const granted = ev('execution_granted', { grant: { grant_id: grantId }, signature: 'ed25519:x' } as never);
+    const v = fold([
+      received,
+      ev('decision_made', decision(), 'policy'),
+      granted,
+      ev('execution_succeeded', { grant_id: grantId, result, reason: 'reported' }),
+      ev('run_failed', { result: { ...result, error: { code: 'X', message: 'late' } } } as never, 'workers'),
+    ]);
+    expect(v.status).toBe('succeeded');
+    expect(v.result).toEqual(result);
+    expect(fold([received, granted]).status).toBe('running');
+    // a status event out of order (started before queued) does not move the view, as in the orchestrator
+    expect(fold([received, ev('run_started', { worker_id: 'w', attempt: 1 }, 'workers')]).status).toBe('received');
+  });
 });

@@ -1,5 +1,6 @@
 import {
   isTerminal,
+  nextStatus,
   type Action,
   type AnyEnvelope,
   type Decision,
@@ -9,8 +10,8 @@ import {
 } from '@warden/contracts';
 
 /**
- * What the MCP gateway knows of a run: the fold of its (authentic) events, with the same status rules
- * as the orchestrator's read model (contract §2): once terminal, no event changes the status.
+ * What the MCP gateway knows of a run: the fold of its (authentic) events, with the status rules of
+ * the orchestrator (contract §2, `nextStatus` in @warden/contracts): once terminal, no event changes it.
  */
 export interface RunView {
   runId: string;
@@ -35,20 +36,27 @@ export function emptyView(runId: string): RunView {
   return { runId, status: 'none' };
 }
 
-/** Applies one event of the run to its view. Pure. */
+/**
+ * Applies one event of the run to its view. Pure. The status moves only by the contracts' one run
+ * status machine ({@link nextStatus}); this fold adds what the gateway shows beside it (the decision,
+ * the approval's votes, the result, why a run was denied or cancelled), taken from the event that
+ * made the transition.
+ */
 export function evolveView(v: RunView, env: AnyEnvelope): RunView {
   if (env.run_id !== v.runId) return v;
-  const terminal = v.status !== 'none' && isTerminal(v.status);
+  const before = v.status;
+  const status = nextStatus(before, env.type);
+  const moved = status !== before;
   switch (env.type) {
     case 'task_received':
-      return v.status === 'none' ? { ...v, status: 'received', action: env.data.submission.action } : v;
+      return moved ? { ...v, status, action: env.data.submission.action } : v;
     case 'decision_made':
-      return v.decision || terminal ? v : { ...v, decision: env.data };
+      return v.decision || (before !== 'none' && isTerminal(before)) ? v : { ...v, decision: env.data };
     case 'approval_requested':
-      if (v.status !== 'received') return v;
+      if (!moved) return v;
       return {
         ...v,
-        status: 'awaiting_approval',
+        status,
         approval: {
           id: env.data.approval_id,
           tier: env.data.tier,
@@ -60,7 +68,7 @@ export function evolveView(v: RunView, env: AnyEnvelope): RunView {
       };
     case 'approval_vote': {
       const a = v.approval;
-      if (v.status !== 'awaiting_approval' || a?.id !== env.data.approval_id) return v;
+      if (before !== 'awaiting_approval' || a?.id !== env.data.approval_id) return v;
       const operator = env.data.operator;
       if (env.data.vote === 'approve')
         return a.approvals.includes(operator) ? v : { ...v, approval: { ...a, approvals: [...a.approvals, operator] } };
@@ -76,31 +84,22 @@ export function evolveView(v: RunView, env: AnyEnvelope): RunView {
     case 'approval_rejected':
     case 'approval_expired': {
       const a = v.approval;
-      if (v.status !== 'awaiting_approval' || a?.id !== env.data.approval_id) return v;
-      const approval = { ...a, ...(env.data.reason ? { reason: env.data.reason } : {}) };
-      if (env.type === 'approval_granted') return { ...v, approval };
-      return { ...v, approval, status: env.type === 'approval_rejected' ? 'rejected' : 'expired' };
+      if (before !== 'awaiting_approval' || a?.id !== env.data.approval_id) return v;
+      return { ...v, status, approval: { ...a, ...(env.data.reason ? { reason: env.data.reason } : {}) } };
     }
-    case 'run_queued':
-      return v.status === 'received' || v.status === 'awaiting_approval' ? { ...v, status: 'queued' } : v;
-    case 'run_started':
-      return v.status === 'queued' ? { ...v, status: 'running' } : v;
     case 'run_succeeded':
     case 'run_failed':
-      if (terminal || v.status === 'none') return v;
-      return { ...v, status: env.type === 'run_succeeded' ? 'succeeded' : 'failed', result: env.data.result };
+    case 'execution_succeeded':
+    case 'execution_failed':
+      return moved ? { ...v, status, result: env.data.result } : v;
     case 'run_denied':
-      if (terminal || v.status === 'none') return v;
-      return { ...v, status: 'denied', denied: { reasons: env.data.reasons, ruleIds: env.data.rule_ids } };
+      return moved ? { ...v, status, denied: { reasons: env.data.reasons, ruleIds: env.data.rule_ids } } : v;
     case 'run_cancelled':
-      if (terminal || v.status === 'none') return v;
-      return {
-        ...v,
-        status: 'cancelled',
-        cancelled: { by: env.data.by, ...(env.data.reason ? { reason: env.data.reason } : {}) },
-      };
+      return moved
+        ? { ...v, status, cancelled: { by: env.data.by, ...(env.data.reason ? { reason: env.data.reason } : {}) } }
+        : v;
     default:
-      return v;
+      return moved ? { ...v, status } : v;
   }
 }
 
