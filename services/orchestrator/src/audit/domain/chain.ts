@@ -6,7 +6,7 @@ import { canonicalJson, rawPublicKey, sha256Canonical } from '@warden/kernel';
  * record's `hash` is the SHA-256 of the RFC 8785 canonical JSON of its fields (the event by its own
  * canonical hash, `event_hash`) including `prev_hash`, the hash of the record before. Checkpoints sign
  * (`chain`, `up_to_seq`, `head_hash`, `created_at`, `key_id`) with the Ed25519 audit key. The verifier
- * (`tools/cli/audit-verify.js`, plain Node) recomputes exactly these forms.
+ * (`libs/cli/src/audit-verify.ts`, no service code) recomputes exactly these forms.
  */
 
 /** `prev_hash` of the first record. */

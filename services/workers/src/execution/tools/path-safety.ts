@@ -81,7 +81,7 @@ export function refuseGitInternal(root: string, abs: string, rel: string): void 
 
 /**
  * The key policy files a path under in `constraints.resolved_paths`: normalised as policy does
- * (backslashes as separators, `.` for the root; services/policy/src/decision/domain/paths.ts).
+ * (backslashes as separators, `.` for the root; libs/policy-language/src/paths.ts).
  */
 export function judgedKey(rel: string): string {
   const normal = path.posix.normalize(rel.replace(/\\/g, '/')).replace(/\/+$/, '');
