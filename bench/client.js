@@ -62,7 +62,8 @@ async function createKey() {
 const submission = () => ({
   idempotency_key: randomUUID(),
   agent: AGENT,
-  session_id: 'bench-client',
+  // a session per call: a shared one would hit the session budgets and loop rules, not measure the client
+  session_id: `bench-${randomUUID()}`,
   action: { tool: 'fs.read_file', args: { path: 'hello.txt' } },
 });
 
@@ -164,19 +165,18 @@ async function main() {
     logFilter: /WARN|ERROR|"level":"(warn|error)"/i,
   });
   const key = await createKey();
-  const client = new WardenClient({
-    baseUrl: ingestUrl,
-    orchestratorUrl,
-    apiKey: key,
-    agent: AGENT,
-    session: 'bench-client',
-  });
+  const client = new WardenClient({ baseUrl: ingestUrl, orchestratorUrl, apiKey: key, agent: AGENT });
   const viaClient = async () => {
-    const r = await client.propose({ tool: 'fs.read_file', args: { path: 'hello.txt' } });
+    const r = await client.propose({
+      tool: 'fs.read_file',
+      args: { path: 'hello.txt' },
+      session: `bench-${randomUUID()}`,
+    });
     return (await r.outcome()).status;
   };
   const guarded = client.guard('git.status', async () => ({ clean: true }));
-  const viaGuard = async () => ((await guarded({})).clean ? 'succeeded' : 'failed');
+  const viaGuard = async () =>
+    (await guarded({}, { session: `bench-${randomUUID()}` })).clean ? 'succeeded' : 'failed';
   const modes = { client: viaClient, raw_sse: () => rawSse(key), raw_poll: () => rawPoll(key), guard: viaGuard };
 
   console.log('services ready; warming up');
@@ -194,8 +194,8 @@ async function main() {
   }
   const res = Object.fromEntries(Object.entries(samples).map(([m, s]) => [m, summary(s, 'succeeded')]));
   const ratio = {
-    p50: round((res.client.p50_ms / res.raw_sse.p50_ms) * 100) / 100,
-    mean: round((res.client.mean_ms / res.raw_sse.mean_ms) * 100) / 100,
+    p50: Math.round((res.client.p50_ms / res.raw_sse.p50_ms) * 100) / 100,
+    mean: Math.round((res.client.mean_ms / res.raw_sse.mean_ms) * 100) / 100,
   };
   const added = {
     p50_ms: round(res.client.p50_ms - res.raw_sse.p50_ms),
