@@ -231,7 +231,7 @@ describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Ward
       });
       expect(Object.keys(tools)).toEqual(expect.arrayContaining(['fs__write_file', 'fs__read_file', 'git__status']));
       expect(Object.keys(tools)).not.toContain('http__get');
-      const out = await tools.fs__write_file.execute!({ path: 'worker/w.md', content: 'by a worker' }, call('w1'));
+      const out = await tools.fs__write_file!.execute!({ path: 'worker/w.md', content: 'by a worker' }, call('w1'));
       expect(out).toMatchObject({ path: 'worker/w.md' });
       expect(readFileSync(join(workspace, 'worker/w.md'), 'utf8')).toBe('by a worker');
       const runs = (await (

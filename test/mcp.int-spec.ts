@@ -335,9 +335,9 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       undefined,
       { onprogress: (p) => progress.push(p), timeout: 60_000 },
     ) as Promise<CallToolResult>;
-    const [{ run_id: runId }] = await waitFor(async () => {
+    const { run_id: runId } = await waitFor(async () => {
       const runs = await runsOfSession(transport.sessionId!);
-      return runs.length ? runs : undefined;
+      return runs[0];
     }, 'the run of the call');
     const approvalId = await pendingApprovalOf(runId);
     await waitFor(
@@ -363,9 +363,9 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       undefined,
       { timeout: 60_000 },
     ) as Promise<CallToolResult>;
-    const [{ run_id: runId }] = await waitFor(async () => {
+    const { run_id: runId } = await waitFor(async () => {
       const runs = await runsOfSession(transport.sessionId!);
-      return runs.length ? runs : undefined;
+      return runs[0];
     }, 'the run of the call');
     const approvalId = await pendingApprovalOf(runId);
     // someone with bus access forges the run's success: the waiting call must not take it
@@ -395,9 +395,9 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       undefined,
       { signal: abort.signal, timeout: 60_000 },
     );
-    const [{ run_id: runId }] = await waitFor(async () => {
+    const { run_id: runId } = await waitFor(async () => {
       const runs = await runsOfSession(transport.sessionId!);
-      return runs.length ? runs : undefined;
+      return runs[0];
     }, 'the run of the call');
     await pendingApprovalOf(runId);
     abort.abort('the user changed their mind');
@@ -417,9 +417,9 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       path: 'prod/mcp-restart.md',
       content: 'survived',
     });
-    const [{ run_id: runId }] = await waitFor(async () => {
+    const { run_id: runId } = await waitFor(async () => {
       const runs = await runsOfSession(sessionId);
-      return runs.length ? runs : undefined;
+      return runs[0];
     }, 'the run of the call');
     const approvalId = await pendingApprovalOf(runId);
 

@@ -470,7 +470,7 @@ describe('ingest bus intake', () => {
       expect(outcomes.filter((k) => k !== 'accepted' && k !== 'duplicate')).toEqual([]);
       expect(outcomes.filter((k) => k === 'accepted')).toHaveLength(roundKeys.length);
     }
-    const [{ n }]: { n: string }[] = await ds.query(
+    const [{ n }]: [{ n: string }] = await ds.query(
       'SELECT count(DISTINCT idempotency_key) AS n FROM ingest.submissions WHERE agent_id = $1',
       [`${tag}-agent`],
     );
@@ -567,7 +567,7 @@ describe('ingest bus intake', () => {
     expect(await metric('warden_ingest_submissions_total', { channel: 'bus', outcome: 'accepted' })).toBe(
       accepted0 + 67,
     );
-    const [{ n }]: { n: string }[] = await ds.query(
+    const [{ n }]: [{ n: string }] = await ds.query(
       'SELECT count(*) AS n FROM ingest.submissions WHERE agent_id LIKE $1',
       [`${tag}-%`],
     );

@@ -592,7 +592,7 @@ describe('replay and what-if', () => {
     // let the projection catch up with everything decided so far
     const all = await readAll(t.bus, t.subjects.streams.events, t.subjects.eventsOfType('decision_made'));
     await waitFor(async () => {
-      const [{ n }] = (await world.ds.query('SELECT count(*)::int AS n FROM "policy".decisions')) as { n: number }[];
+      const [{ n }] = (await world.ds.query('SELECT count(*)::int AS n FROM "policy".decisions')) as [{ n: number }];
       return n >= all.length;
     }, 'decisions projected');
     const res = await fetch(`${url}/v1/policy/replay`, {

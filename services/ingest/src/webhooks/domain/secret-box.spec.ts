@@ -20,7 +20,7 @@ describe('SecretBox (AES-256-GCM)', () => {
     expect(() => box.open(sealed, 'gitlab')).toThrow();
     const parts = sealed.split(':');
     const ct = Buffer.from(parts[3]!, 'base64url');
-    ct[0] ^= 1;
+    ct.writeUInt8(ct.readUInt8(0) ^ 1, 0);
     parts[3] = ct.toString('base64url');
     expect(() => box.open(parts.join(':'), 'github')).toThrow();
     expect(() => new SecretBox(randomBytes(32)).open(sealed, 'github')).toThrow();

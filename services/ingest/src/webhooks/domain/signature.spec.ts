@@ -20,7 +20,7 @@ describe('Standard Webhooks verification', () => {
 
   it('fails when the body differs by one byte', () => {
     const tampered = Buffer.from(SPEC.body);
-    tampered[tampered.length - 2] ^= 1;
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 2) ^ 1, tampered.length - 2);
     expect(verifyDelivery(SPEC, tampered, [verifier(SPEC.secret)], specNow)).toEqual({
       ok: false,
       reason: 'bad_signature',
