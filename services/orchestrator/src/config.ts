@@ -124,7 +124,9 @@ export const OrchestratorEnv = BaseEnv.extend({
     .min(1)
     .max(86_400)
     .default(300)
-    .describe("how long a client's execution grant holds; unreported by then, the run ends `failed` with `outcome_unknown`"),
+    .describe(
+      "how long a client's execution grant holds; unreported by then, the run ends `failed` with `outcome_unknown`",
+    ),
   CLIENT_GRANT_SWEEP_MS: z.coerce
     .number()
     .int()
