@@ -124,9 +124,9 @@ export class McpCatalogStore {
     return this.open('tools', server, await this.kv.tools.get(server));
   }
 
-  /** The server's verified pin, if any. */
+  /** The server's verified pin, if any (signed, and written directly after the entry it names). */
   async pin(server: string): Promise<McpPinEntry | undefined> {
-    return this.open('pins', server, await this.kv.pins.get(server));
+    return this.openPin(server, await this.kv.pins.get(server));
   }
 
   /** Every server with a verified catalog entry (sorted by name). */
@@ -151,15 +151,19 @@ export class McpCatalogStore {
    */
   async pinFirstSight(catalog: McpCatalogEntry): Promise<{ pin: McpPinEntry | undefined; created: boolean }> {
     const raw = await this.kv.pins.get(catalog.server);
-    if (raw && raw.operation === 'PUT') return { pin: this.open('pins', catalog.server, raw), created: false };
+    if (raw && raw.operation === 'PUT') return { pin: await this.openPin(catalog.server, raw), created: false };
+    // a deleted or purged key keeps its marker: the first pin after it names that revision
+    const prev = raw?.revision ?? 0;
     const pin = this.seal('pins', catalog.server, {
       server: catalog.server,
       tools: Object.fromEntries(catalog.tools.map((t) => [t.name, t.digest])),
       pinned_at: new Date().toISOString(),
       pinned_by: 'first-sight',
+      prev_revision: prev,
     }) as McpPinEntry;
     try {
-      await this.kv.pins.create(catalog.server, JSON.stringify(pin));
+      if (prev === 0) await this.kv.pins.create(catalog.server, JSON.stringify(pin));
+      else await this.kv.pins.update(catalog.server, JSON.stringify(pin), prev);
     } catch {
       // another worker pinned first: adopt its pin
       const now = await this.pin(catalog.server);
@@ -176,14 +180,26 @@ export class McpCatalogStore {
   async repin(server: string, by: string): Promise<McpPinEntry> {
     const catalog = await this.catalog(server);
     if (!catalog) throw new DomainError('MCP.SERVER_NOT_FOUND', `no worker has catalogued an MCP server "${server}"`);
-    const pin = this.seal('pins', server, {
-      server,
-      tools: Object.fromEntries(catalog.tools.map((t) => [t.name, t.digest])),
-      pinned_at: new Date().toISOString(),
-      pinned_by: by,
-    }) as McpPinEntry;
-    await this.kv.pins.put(server, JSON.stringify(pin));
-    return pin;
+    // compare-and-set on the entry replaced (whatever it is, a forged one included), which the
+    // signature names: this pin is valid only directly after it
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.kv.pins.get(server);
+      const prev = current?.revision ?? 0;
+      const pin = this.seal('pins', server, {
+        server,
+        tools: Object.fromEntries(catalog.tools.map((t) => [t.name, t.digest])),
+        pinned_at: new Date().toISOString(),
+        pinned_by: by,
+        prev_revision: prev,
+      }) as McpPinEntry;
+      try {
+        if (prev === 0) await this.kv.pins.create(server, JSON.stringify(pin));
+        else await this.kv.pins.update(server, JSON.stringify(pin), prev);
+        return pin;
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+    }
   }
 
   /**
@@ -197,16 +213,16 @@ export class McpCatalogStore {
       view.stoppers.push(() => iter.stop());
       let ready!: () => void;
       const loaded = new Promise<void>((r) => (ready = r));
-      const apply = (e: KvEntry) => {
+      const apply = async (e: KvEntry) => {
         if (e.operation !== 'PUT') view.remove(kind, e.key);
         else {
-          const v = this.open(kind, e.key, e);
+          const v = kind === 'pins' ? await this.openPin(e.key, e) : this.open(kind, e.key, e);
           if (v) view.set(kind, e.key, v, e.revision);
         }
       };
       void (async () => {
         for await (const e of iter) {
-          apply(e);
+          await apply(e);
           if (e.delta === 0) ready();
         }
         ready();
@@ -217,6 +233,27 @@ export class McpCatalogStore {
       await Promise.race([loaded, new Promise((r) => setTimeout(r, 5000))]);
     }
     return view;
+  }
+
+  /**
+   * A pin entry if it is signed ({@link open}) and was written directly after the revision its
+   * signature names: an older genuine pin put again sits after another entry and is refused as a
+   * replay (counted with reason `replayed`).
+   */
+  private async openPin(key: string, e: KvEntry | null): Promise<McpPinEntry | undefined> {
+    const pin = this.open('pins', key, e);
+    if (!pin || !e) return pin;
+    const before = await this.revisionBefore(key, e.revision);
+    if ((pin.prev_revision ?? 0) !== before) return this.refuse('pins', key, 'replayed');
+    return pin;
+  }
+
+  /** The revision of the key's entry directly before `revision` (any operation), 0 when none is left. */
+  private async revisionBefore(key: string, revision: number): Promise<number> {
+    let before = 0;
+    const iter = await this.kv.pins.history({ key });
+    for await (const h of iter) if (h.revision < revision && h.revision > before) before = h.revision;
+    return before;
   }
 
   private seal(kind: BucketKind, key: string, value: object): object {

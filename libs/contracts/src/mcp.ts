@@ -143,6 +143,12 @@ export const McpPinEntry = z.object({
   tools: z.record(McpToolName, Sha256),
   pinned_at: Timestamp,
   pinned_by: z.string(),
+  /**
+   * The KV revision of the entry this pin replaces (0 for a key's first entry), under the signature:
+   * a pin is valid only directly after that revision, so an older genuine pin put again (a replay)
+   * is refused. Absent on pins written before it existed: valid only as a key's first entry.
+   */
+  prev_revision: z.number().int().nonnegative().optional(),
   signed_by: z.string(),
   sig: z.string(),
 });
