@@ -229,6 +229,66 @@ describe('plan approvals', () => {
     expect(after.events.filter((e) => e.type === 'run_started')).toHaveLength(1);
   });
 
+  it('is decided from the CLI: plans list/get show every item, plans approve --items grants a subset (channel cli), plans reject rejects the rest', async () => {
+    const { main } = await import('@warden/cli');
+    const cli = async (argv: string[], tok: string) => {
+      let stdout = '';
+      let stderr = '';
+      const io = {
+        stdout: { write: (x: string) => (stdout += x) },
+        stderr: { write: (x: string) => (stderr += x) },
+        env: { APPROVALS_URL: sys.url('approvals'), WARDEN_TOKEN: tok },
+        root: '/nonexistent',
+      };
+      return { code: await main(argv, io), stdout, stderr };
+    };
+    const ref = newId().slice(0, 8);
+    const plan = await propose([
+      { tool: 'deploy.staging', args: { ref: `${ref}-x` } },
+      { tool: 'deploy.staging', args: { ref: `${ref}-y` } },
+      { tool: 'fs.read_file', args: { path: 'hello.txt' } },
+    ]);
+    await settledPlan(plan.plan_id, 2);
+
+    const listed = await cli(['plans', 'list', '--status', 'pending', '--limit', '100'], ADMIN);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`${plan.plan_id}\\s+pending\\s+2 waiting / 3 items`));
+    const shown = await cli(['plans', 'get', plan.plan_id], ADMIN);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`plan ${plan.plan_id}  pending  2 of 3 items waiting for approval`);
+    expect(shown.stdout).toMatch(
+      new RegExp(`#0  awaiting_approval  deploy.staging \\{"ref":"${ref}-x"\\}  approval \\S+ pending t2 0/1`),
+    );
+    expect(shown.stdout).toMatch(/#2 {2}succeeded {2}fs\.read_file/);
+
+    // usage errors before any request; the requesting agent's own operator is refused, nothing cast
+    expect((await cli(['plans', 'approve', plan.plan_id, '--items', 'one'], alice)).code).toBe(2);
+    expect((await cli(['plans', 'reject', plan.plan_id], alice)).code).toBe(2);
+    const own = await cli(['plans', 'approve', plan.plan_id], selfOp);
+    expect(own.code).toBe(1);
+    expect(own.stderr).toMatch(/own/);
+
+    const approved = await cli(['plans', 'approve', plan.plan_id, '--items', '1', '--rest', 'pending'], alice);
+    expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(approved.stdout).toMatch(/#1 {2}approve {2}approval \S+ {2}granted/);
+    expect(await terminal(plan.runs[1]!.run_id)).toBe('succeeded');
+    expect(deploys(`${ref}-y`)).toBe(1);
+    const a1 = (await http('approvals', 'GET', `/v1/plans/${plan.plan_id}`, ADMIN)).body as Plan;
+    const item1 = a1.items.find((i) => i.index === 1)!;
+    const approval = (await http('approvals', 'GET', `/v1/approvals/${item1.approval!.id}`, ADMIN)).body as {
+      votes: { channel: string }[];
+    };
+    expect(approval.votes.map((v) => v.channel)).toEqual(['cli']);
+
+    const rejected = await cli(['plans', 'reject', plan.plan_id, '--reason', 'not today', '--json'], bob);
+    expect(rejected.code).toBe(0);
+    expect((JSON.parse(rejected.stdout) as { votes: { index: number; vote: string }[] }).votes).toEqual([
+      expect.objectContaining({ index: 0, vote: 'reject', status: 'rejected' }),
+    ]);
+    expect(await terminal(plan.runs[0]!.run_id)).toBe('rejected');
+    expect(deploys(`${ref}-x`)).toBe(0);
+  });
+
   it('anything not in the plan is judged alone: another action claiming a granted slot waits for its own approval', async () => {
     const ref = newId().slice(0, 8);
     const plan = await propose([{ tool: 'deploy.staging', args: { ref: `${ref}-ok` } }]);

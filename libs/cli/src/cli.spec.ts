@@ -120,6 +120,7 @@ describe('main', () => {
       expect.stringMatching(/^Runs \(.*ORCHESTRATOR_URL, default http:\/\/127\.0\.0\.1:7103\):$/),
       'Policy (POLICY_URL, default http://127.0.0.1:7102):',
       'Approvals (APPROVALS_URL, default http://127.0.0.1:7104):',
+      'Plans (APPROVALS_URL, default http://127.0.0.1:7104; docs/plans.md):',
       expect.stringMatching(/^API keys and webhook sources \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
       expect.stringMatching(/^Upstream MCP servers \(INGEST_URL, default http:\/\/127\.0\.0\.1:7101[;)]/),
       'Signing keys (offline; prints .env lines, stores nothing):',
@@ -130,7 +131,7 @@ describe('main', () => {
     // every command the program has is documented as the first word of a usage line
     const starts = new Set(text.split('\n').map((l) => /^ {2}([a-z-]+)\b/.exec(l)?.[1]));
     const program = buildProgram({ io: io(), code: 0 }, MODULES);
-    expect(program.commands.length).toBe(18);
+    expect(program.commands.length).toBe(19);
     for (const c of program.commands)
       expect({ name: c.name(), documented: starts.has(c.name()) }).toEqual({ name: c.name(), documented: true });
     expect(starts.has('help')).toBe(true);

@@ -13,6 +13,7 @@ import { auditCommands } from './commands/audit';
 import { dlqCommands } from './commands/dlq';
 import { keysCommands } from './commands/keys';
 import { mcpCommands } from './commands/mcp';
+import { plansCommands } from './commands/plans';
 import { policyCommands } from './commands/policy';
 import { runsCommands } from './commands/runs';
 import { signingCommands } from './commands/signing';
@@ -24,6 +25,7 @@ export const MODULES: readonly CommandModule[] = [
   runsCommands,
   policyCommands,
   approvalsCommands,
+  plansCommands,
   keysCommands,
   mcpCommands,
   signingCommands,
