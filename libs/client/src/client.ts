@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Agent, ExecutionOutcome, TaskSubmission } from '@warden/contracts';
 import { MAX_OUTPUT_BYTES } from '@warden/contracts';
 import { canonicalJson, sha256Canonical } from '@warden/kernel';
-import { WardenApiError, runEndedError } from './errors';
+import { BusTransport, type BusTransportOptions } from './bus';
+import { WardenApiError, WardenError, runEndedError } from './errors';
 import { requestJson, type HttpOptions, type RetryPolicy } from './http';
 import { Run, type Grant, type RunOutcome } from './run';
+import { followRun } from './stream';
 import type { Proposal } from './types';
 
 /**
@@ -12,6 +14,8 @@ import type { Proposal } from './types';
  * @example { baseUrl: 'http://127.0.0.1:7101', orchestratorUrl: 'http://127.0.0.1:7103', apiKey: process.env.WARDEN_API_KEY!, agent: { id: 'agent-7', role: 'dev' } }
  */
 export interface WardenClientOptions {
+  /** HTTP (the default), or see {@link WardenBusClientOptions}. */
+  transport?: 'http';
   /** Ingest (`POST /v1/tasks`, `POST /v1/runs/:id/execution`), e.g. `http://127.0.0.1:7101`. */
   baseUrl: string;
   /**
@@ -29,6 +33,24 @@ export interface WardenClientOptions {
   /** Per HTTP attempt, in ms (default 30 000). */
   timeoutMs?: number;
   /** A fetch to use instead of the global one (tests, proxies). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * How to reach Warden over NATS (`transport: 'bus'`): proposals are published on
+ * `warden.ingest.tasks.<role>` and runs are followed on the events stream, every event verified with the
+ * producers' public keys (`producerKeys`, the `WARDEN_PRODUCER_KEYS` value). `baseUrl` and `apiKey` are
+ * optional: only {@link WardenClient.report} (bring your own executor) needs them, since reports go over HTTP.
+ * @example { transport: 'bus', servers: 'nats://127.0.0.1:4222', user: 'agents-dev', pass, producerKeys: process.env.WARDEN_PRODUCER_KEYS!, agent: { id: 'agent-7', role: 'dev' } }
+ */
+export interface WardenBusClientOptions extends BusTransportOptions {
+  transport: 'bus' | BusTransport;
+  agent: Agent;
+  session?: string;
+  baseUrl?: string;
+  apiKey?: string;
+  retry?: RetryPolicy;
+  timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -74,12 +96,20 @@ export class WardenClient {
   private readonly http: HttpOptions;
   private readonly ingestUrl: string;
   private readonly orchestratorUrl: string;
+  /** Set for `transport: 'bus'`: proposals and run streams go over NATS. */
+  readonly bus?: BusTransport;
 
-  constructor(private readonly opts: WardenClientOptions) {
-    this.ingestUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.orchestratorUrl = (opts.orchestratorUrl ?? opts.baseUrl).replace(/\/+$/, '');
+  constructor(private readonly opts: WardenClientOptions | WardenBusClientOptions) {
+    if (opts.transport === 'bus') this.bus = new BusTransport(opts);
+    else if (opts.transport instanceof BusTransport) this.bus = opts.transport;
+    const baseUrl = opts.baseUrl ?? '';
+    this.ingestUrl = baseUrl.replace(/\/+$/, '');
+    this.orchestratorUrl = ('orchestratorUrl' in opts && opts.orchestratorUrl ? opts.orchestratorUrl : baseUrl).replace(
+      /\/+$/,
+      '',
+    );
     this.http = {
-      apiKey: opts.apiKey,
+      apiKey: opts.apiKey ?? '',
       fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
       retry: { attempts: 4, baseDelayMs: 200, maxDelayMs: 5000, ...opts.retry },
       timeoutMs: opts.timeoutMs ?? 30_000,
@@ -106,6 +136,10 @@ export class WardenClient {
       ...(p.metadata ? { metadata: p.metadata } : {}),
       ...(p.executor ? { executor: p.executor } : {}),
     };
+    if (this.bus) {
+      const published = await this.bus.propose(submission);
+      return this.run(published.runId, published.duplicate);
+    }
     const { body, attempt } = await requestJson<{ run_id: string; duplicate: boolean }>(
       this.http,
       'POST',
@@ -121,7 +155,18 @@ export class WardenClient {
    * @example const o = await client.run(runId).outcome()
    */
   run(runId: string, duplicate = false): Run {
-    return new Run(runId, duplicate, this.http, `${this.orchestratorUrl}/v1/runs/${encodeURIComponent(runId)}/stream`);
+    const bus = this.bus;
+    if (bus) return new Run(runId, duplicate, (signal) => bus.follow(runId, signal));
+    const url = `${this.orchestratorUrl}/v1/runs/${encodeURIComponent(runId)}/stream`;
+    return new Run(runId, duplicate, (signal) => followRun(this.http, url, signal));
+  }
+
+  /**
+   * Closes the bus connection (`transport: 'bus'`); nothing to do over HTTP.
+   * @example await client.close()
+   */
+  async close(): Promise<void> {
+    await this.bus?.close();
   }
 
   /**
@@ -131,6 +176,8 @@ export class WardenClient {
    * @example await client.report(grant, { output: { ok: true } })
    */
   async report(g: Grant, r: ExecutionReport): Promise<void> {
+    if (!this.ingestUrl || !this.opts.apiKey)
+      throw new WardenError('CLIENT.NO_HTTP', 'reporting an execution goes over HTTP: give baseUrl and apiKey');
     const outcome = executionOutcome(r);
     const url = `${this.ingestUrl}/v1/runs/${encodeURIComponent(g.grant.run_id)}/execution`;
     const body = { grant: g.grant, signature: g.signature, action_hash: g.grant.action_hash, outcome };

@@ -1,6 +1,7 @@
 export {
   WardenClient,
   type WardenClientOptions,
+  type WardenBusClientOptions,
   type ExecutionReport,
   type GuardedFn,
   type GuardCallOptions,
@@ -19,3 +20,4 @@ export {
   ApprovalRefusedError,
   reasonsOf,
 } from './errors';
+export { BusTransport, type BusTransportOptions } from './bus';

@@ -1,8 +1,7 @@
 import type { AnyEnvelope, Envelope, ExecutionGrant } from '@warden/contracts';
 import { isTerminal } from '@warden/contracts';
 import { runEndedError } from './errors';
-import type { HttpOptions } from './http';
-import { followRun, type StreamMessage } from './stream';
+import type { StreamMessage } from './stream';
 import type { RunSnapshot } from './types';
 
 /**
@@ -38,7 +37,8 @@ export interface Grant {
 
 /**
  * One proposed run. Nothing here polls: {@link outcome}, {@link events} and {@link grant} follow the
- * run's server-sent event stream (`GET /v1/runs/:id/stream` on the orchestrator).
+ * run's server-sent event stream (`GET /v1/runs/:id/stream` on the orchestrator), or over the bus the
+ * run's signed events on the events stream, each verified with the producers' public keys.
  * @example const run = await client.propose({ tool: 'git.status' }); console.log((await run.outcome()).status)
  */
 export class Run {
@@ -50,8 +50,11 @@ export class Run {
      * it. A retry inside one `propose` call after a lost answer finds its own run: `false`.
      */
     readonly duplicate: boolean,
-    private readonly http: HttpOptions,
-    private readonly streamUrl: string,
+    /**
+     * The run's stream from its start: the orchestrator's SSE stream over HTTP, or the verified events
+     * stream over the bus (see {@link BusTransport}).
+     */
+    private readonly follow: (signal?: AbortSignal) => AsyncGenerator<StreamMessage>,
   ) {}
 
   /**
@@ -62,7 +65,7 @@ export class Run {
    */
   async outcome(opts: { signal?: AbortSignal } = {}): Promise<RunOutcome> {
     let denial: RunOutcome['denial'];
-    for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
+    for await (const m of this.follow(opts.signal)) {
       denial = deniedBy(m) ?? denial;
       if (m.event === 'end') return toOutcome(m.data as RunSnapshot, denial);
     }
@@ -76,7 +79,7 @@ export class Run {
    * @example for await (const e of run.events()) console.log(e.type)
    */
   async *events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<AnyEnvelope> {
-    for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
+    for await (const m of this.follow(opts.signal)) {
       if (m.event === 'event') yield m.data as AnyEnvelope;
       if (m.event === 'end') return;
     }
@@ -88,7 +91,7 @@ export class Run {
    * @example for await (const s of run.updates()) if (s.status === 'awaiting_approval') notify(s.approval?.id)
    */
   async *updates(opts: { signal?: AbortSignal } = {}): AsyncGenerator<RunSnapshot> {
-    for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
+    for await (const m of this.follow(opts.signal)) {
       if (m.event === 'run' || m.event === 'end') yield m.data as RunSnapshot;
       if (m.event === 'end') return;
     }
@@ -102,7 +105,7 @@ export class Run {
    */
   async grant(opts: { signal?: AbortSignal } = {}): Promise<Grant> {
     let denial: RunOutcome['denial'];
-    for await (const m of followRun(this.http, this.streamUrl, opts.signal)) {
+    for await (const m of this.follow(opts.signal)) {
       denial = deniedBy(m) ?? denial;
       if (m.event === 'event' && (m.data as AnyEnvelope).type === 'execution_granted') {
         const e = m.data as Envelope<'execution_granted'>;
