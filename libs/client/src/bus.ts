@@ -219,7 +219,8 @@ function fold(snap: RunSnapshot | undefined, e: AnyEnvelope): RunSnapshot | unde
     case 'approval_rejected':
     case 'approval_expired': {
       const d = (e as Envelope<'approval_granted'>).data;
-      const status = e.type === 'approval_granted' ? 'granted' : e.type === 'approval_rejected' ? 'rejected' : 'expired';
+      const status =
+        e.type === 'approval_granted' ? 'granted' : e.type === 'approval_rejected' ? 'rejected' : 'expired';
       return snap.approval ? { ...snap, approval: { ...snap.approval, status, operators: d.operators } } : snap;
     }
     case 'run_succeeded':
