@@ -190,4 +190,66 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
     expect(timeline.map((e) => e.id)).not.toContain(forged.id);
     expect(timeline.map((e) => e.type)).not.toContain('approval_rejected');
   });
+
+  describe("follow: 'live' (core subscriptions opened before publishing: all nats-prod.conf grants an integrator)", () => {
+    function liveClient(): { c: WardenClient; bus: BusTransport } {
+      const bus = new BusTransport({ servers: TEST_NATS_URL, prefix: t.prefix, producerKeys, follow: 'live' });
+      const c = new WardenClient({ transport: bus, servers: TEST_NATS_URL, agent, producerKeys });
+      clients.push(c);
+      return { c, bus };
+    }
+
+    it('allowed → succeeded with the whole timeline; invalid → the typed error with its field path', async () => {
+      const { c } = liveClient();
+      const run = await c.propose({ tool: 'fs.read_file', args: { path: 'hello.txt' }, session: `s-${newId()}` });
+      const outcome = await run.outcome();
+      expect(outcome.status).toBe('succeeded');
+      expect(JSON.stringify(outcome.result?.output)).toContain('hello, bus client');
+      expect((await eventsOf(run)).map((e) => e.type)).toEqual([
+        'task_received',
+        'decision_made',
+        'run_queued',
+        'run_started',
+        'run_succeeded',
+      ]);
+      const bad = await c.propose({ tool: 'NotATool' }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(WardenValidationError);
+      expect((bad as WardenValidationError).errors.map((e) => e.path)).toContain('action.tool');
+    });
+
+    it('a forged approval_rejected published live is ignored: the approved run succeeds', async () => {
+      const { c, bus } = liveClient();
+      const run = await c.propose({
+        tool: 'fs.write_file',
+        args: { path: 'prod/live.md', content: 'the genuine live write' },
+        intent: 'write a production note',
+      });
+      let requested: Envelope<'approval_requested'> | undefined;
+      for await (const s of run.updates()) {
+        if (s.status === 'awaiting_approval') break;
+      }
+      for await (const e of run.events()) {
+        if (e.type === 'approval_requested') {
+          requested = e as Envelope<'approval_requested'>;
+          break;
+        }
+      }
+      const forged = forgeAs(
+        makeEnvelope({
+          type: 'approval_rejected',
+          runId: run.id,
+          producer: 'approvals',
+          traceId: requested!.trace_id,
+          data: { approval_id: requested!.data.approval_id, operators: ['mallory'], reason: 'forged' },
+        }),
+      );
+      await t.bus.js.publish(t.subjects.event(run.id, 'approval_rejected'), JSON.stringify(forged));
+      await waitFor(async () => bus.forgedSkipped > 0, 'the forged event to be refused');
+      await approve(run.id, approvers[0]!);
+      await approve(run.id, approvers[1]!);
+      const outcome = await run.outcome();
+      expect(outcome.status).toBe('succeeded');
+      expect((await eventsOf(run)).map((e) => e.id)).not.toContain(forged.id);
+    });
+  });
 });

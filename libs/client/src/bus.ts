@@ -12,7 +12,7 @@ import {
 import { EventAuthenticity, Headers } from '@warden/bus';
 import { deriveId, loadKeyring } from '@warden/kernel';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { WardenNetworkError, WardenValidationError } from './errors';
@@ -40,6 +40,48 @@ export interface BusTransportOptions {
   producerKeys: string;
   /** JetStream request timeout, ms (default 5000). */
   timeoutMs?: number;
+  /**
+   * How runs are read back. `stream` (default): an ordered consumer on the events stream, from the run's
+   * first event (needs the stream API on the events stream). `live`: core subscriptions on the run's
+   * subjects, opened before the proposal is published and buffered, which is all `nats-prod.conf` grants
+   * an integrator user; `client.run(id)` of an older run then sees only events from now on.
+   */
+  follow?: 'stream' | 'live';
+  /** The inbox prefix the NATS user is confined to (nats-prod.conf: `_INBOX_integrator_<name>`). */
+  inboxPrefix?: string;
+}
+
+/** One run followed live: its verified events so far (deduplicated by id) and who waits for more. */
+class LiveRun {
+  readonly events: AnyEnvelope[] = [];
+  private readonly seen = new Set<string>();
+  private wake: (() => void)[] = [];
+  closed = false;
+  constructor(private readonly subs: Subscription[]) {}
+  push(e: AnyEnvelope): void {
+    if (this.seen.has(e.id)) return;
+    this.seen.add(e.id);
+    this.events.push(e);
+    this.notify();
+  }
+  /** Resolves when an event arrives or the run is closed (or `signal` aborts). */
+  next(signal?: AbortSignal): Promise<void> {
+    return new Promise((ok) => {
+      this.wake.push(ok);
+      signal?.addEventListener('abort', () => ok(), { once: true });
+    });
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subs) s.unsubscribe();
+    this.notify();
+  }
+  private notify(): void {
+    const w = this.wake;
+    this.wake = [];
+    for (const f of w) f();
+  }
 }
 
 /** What one bus proposal became (a refusal is thrown). */
@@ -61,6 +103,7 @@ export class BusTransport {
   private conn?: Promise<{ nc: NatsConnection; js: JetStreamClient }>;
   /** Events refused as not their producer's, since this transport was made. */
   forgedSkipped = 0;
+  private readonly live = new Map<string, LiveRun>();
 
   constructor(private readonly opts: BusTransportOptions) {
     this.subjects = new Subjects(opts.prefix ?? 'warden');
@@ -79,6 +122,7 @@ export class BusTransport {
         ...(this.opts.user !== undefined ? { user: this.opts.user } : {}),
         ...(this.opts.pass !== undefined ? { pass: this.opts.pass } : {}),
         ...(this.opts.token !== undefined ? { token: this.opts.token } : {}),
+        ...(this.opts.inboxPrefix !== undefined ? { inboxPrefix: this.opts.inboxPrefix } : {}),
       });
       return { nc, js: jetstream(nc, { timeout: this.opts.timeoutMs ?? 5000 }) };
     })().catch((err: unknown) => {
@@ -101,6 +145,8 @@ export class BusTransport {
     // message by it (`warden.events.rejected.<msg id>.task_rejected`), so one filter follows both answers
     const msgId = runId;
     const { js } = await this.connection();
+    // live: listen before publishing, so no answer can pass unseen
+    const live = this.opts.follow === 'live' ? await this.liveRun(runId, true) : undefined;
     const h = natsHeaders();
     h.set(Headers.msgId, msgId);
     const body = new TextEncoder().encode(JSON.stringify({ ...s, idempotency_key: key, run_id: runId }));
@@ -108,10 +154,15 @@ export class BusTransport {
     try {
       ack = await js.publish(this.subjects.ingestTasksOf(s.agent.role), body, { msgID: msgId, headers: h });
     } catch (err) {
+      live?.close();
       throw new WardenNetworkError(`publishing the submission failed: ${(err as Error).message}`, { cause: err });
     }
-    for await (const e of this.verified(`${this.subjects.prefix}.events.*.${runId}.*`, signal)) {
+    const answers = live
+      ? this.replay(live, signal)
+      : this.verified(`${this.subjects.prefix}.events.*.${runId}.*`, signal);
+    for await (const e of answers) {
       if (e.type === 'task_rejected') {
+        if (live) this.dropLive(runId);
         const { errors } = (e as Envelope<'task_rejected'>).data;
         const detail = errors.map((x) => `${x.path || '(root)'}: ${x.message}`).join('; ');
         throw new WardenValidationError(400, 'VALIDATION.FAILED', detail, errors);
@@ -128,7 +179,11 @@ export class BusTransport {
   async *follow(runId: string, signal?: AbortSignal): AsyncGenerator<StreamMessage> {
     let snap: RunSnapshot | undefined;
     let status: RunStatusOrNone = 'none';
-    for await (const e of this.verified(`${this.subjects.prefix}.events.run.${runId}.>`, signal)) {
+    const events =
+      this.opts.follow === 'live'
+        ? this.replay(await this.liveRun(runId, false), signal)
+        : this.verified(`${this.subjects.prefix}.events.run.${runId}.>`, signal);
+    for await (const e of events) {
       yield { event: 'event', id: e.id, data: e };
       snap = fold(snap, e);
       const next = nextStatus(status, e.type);
@@ -136,10 +191,58 @@ export class BusTransport {
       status = next;
       snap = { ...snap, status: next, updated_at: e.occurred_at };
       if (isTerminal(next)) {
+        this.live.get(runId)?.close();
         yield { event: 'end', data: snap };
         return;
       }
       yield { event: 'run', data: snap };
+    }
+  }
+
+  /** The live follower of `runId` (opened on first use: core subscriptions on its subjects). */
+  private async liveRun(runId: string, withRejection: boolean): Promise<LiveRun> {
+    const known = this.live.get(runId);
+    if (known) return known;
+    const { nc } = await this.connection();
+    const subjects = [`${this.subjects.prefix}.events.run.${runId}.>`];
+    if (withRejection) subjects.push(this.subjects.rejected(runId));
+    const subs: Subscription[] = [];
+    const run = new LiveRun(subs);
+    for (const subject of subjects)
+      subs.push(
+        nc.subscribe(subject, {
+          callback: (err, m) => {
+            if (err) return;
+            let raw: unknown;
+            try {
+              raw = m.json<unknown>();
+              this.auth.check(raw);
+            } catch {
+              this.forgedSkipped++;
+              return;
+            }
+            run.push(raw as AnyEnvelope);
+          },
+        }),
+      );
+    // the server has the subscriptions before anything is published after this
+    await nc.flush();
+    this.live.set(runId, run);
+    return run;
+  }
+
+  private dropLive(runId: string): void {
+    this.live.get(runId)?.close();
+    this.live.delete(runId);
+  }
+
+  /** A live run's events from its first one seen, then as they come, until it closes. */
+  private async *replay(run: LiveRun, signal?: AbortSignal): AsyncGenerator<AnyEnvelope> {
+    let i = 0;
+    for (;;) {
+      while (i < run.events.length) yield run.events[i++]!;
+      if (run.closed || signal?.aborted) return;
+      await run.next(signal);
     }
   }
 
@@ -173,6 +276,8 @@ export class BusTransport {
 
   /** Closes the NATS connection (after draining). */
   async close(): Promise<void> {
+    for (const r of this.live.values()) r.close();
+    this.live.clear();
     const c = this.conn;
     this.conn = undefined;
     if (c) await (await c).nc.drain().catch(() => undefined);
