@@ -199,8 +199,9 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
       return { c, bus };
     }
 
-    it('allowed → succeeded with the whole timeline; invalid → the typed error with its field path', async () => {
+    it('allowed → succeeded with the whole timeline; same key → same run; invalid → the typed error', async () => {
       const { c } = liveClient();
+      const key = `live-${newId()}`;
       const run = await c.propose({ tool: 'fs.read_file', args: { path: 'hello.txt' }, session: `s-${newId()}` });
       const outcome = await run.outcome();
       expect(outcome.status).toBe('succeeded');
@@ -212,6 +213,13 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
         'run_started',
         'run_succeeded',
       ]);
+      // the same key again from this client (a retry): the broker drops the copy, the same run comes back
+      const p = { tool: 'fs.read_file', args: { path: 'hello.txt' }, idempotencyKey: key };
+      const once = await c.propose(p);
+      const retried = await c.propose(p);
+      expect(retried.id).toBe(once.id);
+      expect([once.duplicate, retried.duplicate]).toEqual([false, true]);
+      expect((await retried.outcome()).status).toBe('succeeded');
       const bad = await c.propose({ tool: 'NotATool' }).catch((e: unknown) => e);
       expect(bad).toBeInstanceOf(WardenValidationError);
       expect((bad as WardenValidationError).errors.map((e) => e.path)).toContain('action.tool');

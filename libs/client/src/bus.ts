@@ -157,6 +157,9 @@ export class BusTransport {
       live?.close();
       throw new WardenNetworkError(`publishing the submission failed: ${(err as Error).message}`, { cause: err });
     }
+    // live, a copy the broker dropped gets no answer of its own: the first publish got it (and the run's
+    // later events are still followed on the subscriptions already open)
+    if (live && ack.duplicate) return { runId, duplicate: true };
     const answers = live
       ? this.replay(live, signal)
       : this.verified(`${this.subjects.prefix}.events.*.${runId}.*`, signal);
