@@ -38,14 +38,16 @@ export interface SlackMessage {
   blocks: KnownBlock[];
 }
 
-const SECTION_LIMIT = 2900;
+/** What a section block's text is cut to (Slack refuses more than 3,000 characters). */
+export const SECTION_LIMIT = 2900;
 
 /** Escapes the three characters Slack's mrkdwn treats as control characters. */
 export function escapeMrkdwn(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function truncate(s: string, max: number): string {
+/** `s` cut to `max` characters, an ellipsis marking the cut. */
+export function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
@@ -108,27 +110,58 @@ function statusLine(c: ApprovalCard): string {
   }
 }
 
-function button(text: string, actionId: string, c: ApprovalCard, style: 'primary' | 'danger'): Button {
-  const approve = actionId === APPROVE_ACTION;
+/** A vote button (`value` names what it votes on) behind a confirm dialog: title, mrkdwn text, confirm label. */
+export function voteButton(
+  b: { text: string; actionId: string; value: string; style: 'primary' | 'danger' },
+  confirm: { title: string; text: string; label: string },
+): Button {
   return {
     type: 'button',
-    action_id: actionId,
-    text: { type: 'plain_text', text, emoji: true },
-    value: c.approval_id,
-    style,
+    action_id: b.actionId,
+    text: { type: 'plain_text', text: b.text, emoji: true },
+    value: b.value,
+    style: b.style,
     confirm: {
-      title: { type: 'plain_text', text: approve ? 'Approve this action?' : 'Reject this action?' },
-      text: {
-        type: 'mrkdwn',
-        text: approve
-          ? `Run \`${escapeMrkdwn(c.action.tool)}\` for agent \`${escapeMrkdwn(c.agent.id)}\` exactly as shown.`
-          : `The run ends \`rejected\` once the approval is rejected. To give a reason use \`/warden reject ${c.approval_id} <reason>\`.`,
-      },
-      confirm: { type: 'plain_text', text: approve ? 'Approve' : 'Reject' },
+      title: { type: 'plain_text', text: confirm.title },
+      text: { type: 'mrkdwn', text: confirm.text },
+      confirm: { type: 'plain_text', text: confirm.label },
       deny: { type: 'plain_text', text: 'Cancel' },
-      style,
+      style: b.style,
     },
   };
+}
+
+/**
+ * The message's actions block: the vote buttons (while there is something to vote on) and "Open
+ * dashboard" (with a dashboard URL); none when there is neither.
+ */
+export function actionsBlock(blockId: string, buttons: Button[], dashboardUrl?: string): ActionsBlock | undefined {
+  const link = dashboardUrl
+    ? [
+        {
+          type: 'button' as const,
+          action_id: 'warden_open',
+          text: { type: 'plain_text' as const, text: 'Open dashboard' },
+          url: dashboardUrl,
+        },
+      ]
+    : [];
+  const elements = [...buttons, ...link];
+  return elements.length ? { type: 'actions', block_id: blockId, elements } : undefined;
+}
+
+function button(text: string, actionId: string, c: ApprovalCard, style: 'primary' | 'danger'): Button {
+  const approve = actionId === APPROVE_ACTION;
+  return voteButton(
+    { text, actionId, value: c.approval_id, style },
+    {
+      title: approve ? 'Approve this action?' : 'Reject this action?',
+      text: approve
+        ? `Run \`${escapeMrkdwn(c.action.tool)}\` for agent \`${escapeMrkdwn(c.agent.id)}\` exactly as shown.`
+        : `The run ends \`rejected\` once the approval is rejected. To give a reason use \`/warden reject ${c.approval_id} <reason>\`.`,
+      label: approve ? 'Approve' : 'Reject',
+    },
+  );
 }
 
 /**
@@ -193,30 +226,14 @@ export function approvalMessage(c: ApprovalCard, opts: { dashboardUrl?: string; 
     });
   }
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: statusLine(c) } });
-  const link = opts.dashboardUrl
-    ? [
-        {
-          type: 'button' as const,
-          action_id: 'warden_open',
-          text: { type: 'plain_text' as const, text: 'Open dashboard' },
-          url: opts.dashboardUrl,
-        },
-      ]
-    : [];
-  if (c.status === 'pending') {
-    const actions: ActionsBlock = {
-      type: 'actions',
-      block_id: `warden:${c.approval_id}`,
-      elements: [
-        button('Approve', APPROVE_ACTION, c, 'primary'),
-        button('Reject', REJECT_ACTION, c, 'danger'),
-        ...link,
-      ],
-    };
-    blocks.push(actions);
-  } else if (link.length) {
-    blocks.push({ type: 'actions', block_id: `warden:${c.approval_id}`, elements: link });
-  }
+  const actions = actionsBlock(
+    `warden:${c.approval_id}`,
+    c.status === 'pending'
+      ? [button('Approve', APPROVE_ACTION, c, 'primary'), button('Reject', REJECT_ACTION, c, 'danger')]
+      : [],
+    opts.dashboardUrl,
+  );
+  if (actions) blocks.push(actions);
   const text =
     c.status === 'pending'
       ? `Approval needed (tier ${c.tier}): ${c.action.tool} for agent ${c.agent.id}`

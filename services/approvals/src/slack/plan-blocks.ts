@@ -1,16 +1,18 @@
-import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
+import type { Button, KnownBlock } from '@slack/types';
 import type { PlanItemView, PlanView } from '../plan/plan.repository';
-import { argsDiff, escapeMrkdwn, type SlackMessage } from './approval-blocks';
+import {
+  actionsBlock,
+  argsDiff,
+  escapeMrkdwn,
+  SECTION_LIMIT,
+  truncate,
+  voteButton,
+  type SlackMessage,
+} from './approval-blocks';
 
 /** Button action ids of a plan message (the button's `value` is the plan id). */
 export const PLAN_APPROVE_ALL_ACTION = 'warden_plan_approve_all';
 export const PLAN_REJECT_ALL_ACTION = 'warden_plan_reject_all';
-
-const SECTION_LIMIT = 2900;
-
-function truncate(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}
 
 /** One item's state in words: its approval (tier, votes so far) or, without one, its run's status. */
 export function itemState(i: PlanItemView): string {
@@ -35,25 +37,16 @@ export function itemState(i: PlanItemView): string {
 
 function button(text: string, actionId: string, plan: PlanView, pending: number, style: 'primary' | 'danger'): Button {
   const approve = actionId === PLAN_APPROVE_ALL_ACTION;
-  return {
-    type: 'button',
-    action_id: actionId,
-    text: { type: 'plain_text', text, emoji: true },
-    value: plan.id,
-    style,
-    confirm: {
-      title: { type: 'plain_text', text: approve ? 'Approve the whole plan?' : 'Reject the whole plan?' },
-      text: {
-        type: 'mrkdwn',
-        text: approve
-          ? `Approve all ${pending} waiting item${pending === 1 ? '' : 's'} of agent \`${escapeMrkdwn(plan.agent.id)}\`, each exactly as shown. Items above your tier stay for someone who may decide them.`
-          : `Reject all ${pending} waiting item${pending === 1 ? '' : 's'}: their runs end \`rejected\`. To approve a subset use the dashboard or \`POST /v1/plans/${plan.id}/votes\`.`,
-      },
-      confirm: { type: 'plain_text', text: approve ? 'Approve all' : 'Reject all' },
-      deny: { type: 'plain_text', text: 'Cancel' },
-      style,
+  return voteButton(
+    { text, actionId, value: plan.id, style },
+    {
+      title: approve ? 'Approve the whole plan?' : 'Reject the whole plan?',
+      text: approve
+        ? `Approve all ${pending} waiting item${pending === 1 ? '' : 's'} of agent \`${escapeMrkdwn(plan.agent.id)}\`, each exactly as shown. Items above your tier stay for someone who may decide them.`
+        : `Reject all ${pending} waiting item${pending === 1 ? '' : 's'}: their runs end \`rejected\`. To approve a subset use the dashboard or \`POST /v1/plans/${plan.id}/votes\`.`,
+      label: approve ? 'Approve all' : 'Reject all',
     },
-  };
+  );
 }
 
 /**
@@ -107,27 +100,16 @@ export function planMessage(plan: PlanView, opts: { dashboardUrl?: string } = {}
     type: 'context',
     elements: [{ type: 'mrkdwn', text: `plan \`${plan.id}\` · \`/warden plan ${plan.id}\`` }],
   });
-  const link = opts.dashboardUrl
-    ? [
-        {
-          type: 'button' as const,
-          action_id: 'warden_open',
-          text: { type: 'plain_text' as const, text: 'Open dashboard' },
-          url: opts.dashboardUrl,
-        },
-      ]
-    : [];
-  if (pending.length) {
-    const actions: ActionsBlock = {
-      type: 'actions',
-      block_id: `warden-plan:${plan.id}`,
-      elements: [
-        button('Approve all', PLAN_APPROVE_ALL_ACTION, plan, pending.length, 'primary'),
-        button('Reject all', PLAN_REJECT_ALL_ACTION, plan, pending.length, 'danger'),
-        ...link,
-      ],
-    };
-    blocks.push(actions);
-  } else if (link.length) blocks.push({ type: 'actions', block_id: `warden-plan:${plan.id}`, elements: link });
+  const actions = actionsBlock(
+    `warden-plan:${plan.id}`,
+    pending.length
+      ? [
+          button('Approve all', PLAN_APPROVE_ALL_ACTION, plan, pending.length, 'primary'),
+          button('Reject all', PLAN_REJECT_ALL_ACTION, plan, pending.length, 'danger'),
+        ]
+      : [],
+    opts.dashboardUrl,
+  );
+  if (actions) blocks.push(actions);
   return { text: `${title} for agent ${plan.agent.id}`, blocks };
 }
