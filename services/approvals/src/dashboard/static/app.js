@@ -39,10 +39,13 @@
   }
   function announce(text) {
     const a = $('announcer');
+    if (!a) return;
     a.textContent = '';
     // a fresh text node makes screen readers read it even when it repeats
     window.setTimeout(() => (a.textContent = text), 30);
   }
+  // for the dashboard's other scripts (plans.js, loaded after this one)
+  window.WardenDom = { el, announce };
   function duration(ms) {
     const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
     if (s < 60) return `${s}s`;

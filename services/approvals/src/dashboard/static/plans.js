@@ -33,28 +33,10 @@
   if (typeof document === 'undefined' || !document.getElementById) return;
 
   const $ = (id) => document.getElementById(id);
+  // the element builder and the screen-reader announcer of app.js (index.html loads it first)
+  const { el, announce } = window.WardenDom;
   let timer = null;
   let busy = false;
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = v;
-      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
-
-  function announce(text) {
-    const a = $('announcer');
-    if (!a) return;
-    a.textContent = '';
-    window.setTimeout(() => (a.textContent = text), 30);
-  }
 
   async function api(path, opts = {}) {
     const token = sessionStorage.getItem(TOKEN_KEY) || '';
