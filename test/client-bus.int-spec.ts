@@ -152,7 +152,7 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
 
   it("a forged terminal event on the run's subject is ignored: the outcome is the genuine one", async () => {
     const bus = new BusTransport({ servers: TEST_NATS_URL, prefix: t.prefix, producerKeys });
-    const c = new WardenClient({ transport: bus, servers: TEST_NATS_URL, agent, producerKeys });
+    const c = new WardenClient({ transport: bus, agent });
     clients.push(c);
     const run = await c.propose({
       tool: 'fs.write_file',
@@ -194,7 +194,7 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
   describe("follow: 'live' (core subscriptions opened before publishing: all nats-prod.conf grants an integrator)", () => {
     function liveClient(): { c: WardenClient; bus: BusTransport } {
       const bus = new BusTransport({ servers: TEST_NATS_URL, prefix: t.prefix, producerKeys, follow: 'live' });
-      const c = new WardenClient({ transport: bus, servers: TEST_NATS_URL, agent, producerKeys });
+      const c = new WardenClient({ transport: bus, agent });
       clients.push(c);
       return { c, bus };
     }

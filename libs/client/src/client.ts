@@ -43,13 +43,25 @@ export interface WardenClientOptions {
  * optional: only {@link WardenClient.report} (bring your own executor) needs them, since reports go over HTTP.
  * @example { transport: 'bus', servers: 'nats://127.0.0.1:4222', user: 'agents-dev', pass, producerKeys: process.env.WARDEN_PRODUCER_KEYS!, agent: { id: 'agent-7', role: 'dev' } }
  */
-export interface WardenBusClientOptions extends BusTransportOptions {
-  transport: 'bus' | BusTransport;
+export type WardenBusClientOptions = WardenBusClientBase &
+  (
+    | ({ transport: 'bus' } & BusTransportOptions)
+    | { /** A transport made (and shared) by you. */ transport: BusTransport }
+  );
+
+/**
+ * What a bus client takes besides its transport.
+ * @example { agent: { id: 'agent-7', role: 'dev' }, baseUrl: 'http://127.0.0.1:7101', apiKey } // HTTP only for report()
+ */
+export interface WardenBusClientBase {
   agent: Agent;
   session?: string;
+  /** Ingest, for {@link WardenClient.report} only. */
   baseUrl?: string;
+  /** An API key bound to `agent`, for {@link WardenClient.report} only. */
   apiKey?: string;
   retry?: RetryPolicy;
+  /** Per HTTP attempt (report), in ms; over the bus it is also the JetStream request timeout. */
   timeoutMs?: number;
   fetch?: typeof fetch;
 }

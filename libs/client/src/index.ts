@@ -2,6 +2,7 @@ export {
   WardenClient,
   type WardenClientOptions,
   type WardenBusClientOptions,
+  type WardenBusClientBase,
   type ExecutionReport,
   type GuardedFn,
   type GuardCallOptions,
