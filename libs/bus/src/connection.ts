@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { retryStart } from './retry';
 
 /** An open NATS connection with its JetStream client and manager. */
 export interface BusConnection {
@@ -27,7 +28,8 @@ export async function connectBus(url: string, name: string, timeoutMs = 5000): P
     // otherwise every request builds an Error for its stack trace: measurable CPU on the hot path
     noAsyncTraces: true,
   });
-  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  // the API check times out while a cluster that lost its meta leader elects another: retry it
+  const jsm = await retryStart('jetstream api', () => jetstreamManager(nc, { timeout: timeoutMs }));
   const js = jetstream(nc, { timeout: timeoutMs });
   return { nc, js, jsm };
 }

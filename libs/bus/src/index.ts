@@ -1,6 +1,7 @@
 export * from './headers';
 export * from './connection';
 export * from './provision';
+export * from './retry';
 export * from './authenticity';
 export * from './envelope';
 export * from './publisher';

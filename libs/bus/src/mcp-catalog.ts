@@ -20,6 +20,7 @@ import {
 } from '@warden/kernel';
 import { Logger, registry } from '@warden/observability';
 import { Counter } from 'prom-client';
+import { retryStart } from './retry';
 
 /** Who may sign each bucket's entries: the catalog is the workers'; pins are ingest's (admins) or the workers' (first sight). */
 const SIGNERS = { tools: ['workers'], pins: ['ingest', 'workers'] } as const;
@@ -113,8 +114,8 @@ export class McpCatalogStore {
     const buckets = mcpBuckets(prefix);
     const kvm = new Kvm(js);
     const [tools, pins] = await Promise.all([
-      kvm.create(buckets.tools, { history: 5, replicas }),
-      kvm.create(buckets.pins, { history: 20, replicas }),
+      retryStart(`kv ${buckets.tools}`, () => kvm.create(buckets.tools, { history: 5, replicas })),
+      retryStart(`kv ${buckets.pins}`, () => kvm.create(buckets.pins, { history: 20, replicas })),
     ]);
     return new McpCatalogStore(keyring, buckets, { tools, pins });
   }
@@ -209,7 +210,10 @@ export class McpCatalogStore {
   async follow(): Promise<McpCatalogView> {
     const view = new McpCatalogView();
     for (const kind of ['tools', 'pins'] as const) {
-      const iter = await this.kv[kind].watch({ include: KvWatchInclude.LastValue });
+      // a watch is an R1 ordered consumer: placed on a just-killed node it times out (see OrderedReader)
+      const iter = await retryStart(`kv watch ${this.buckets[kind]}`, () =>
+        this.kv[kind].watch({ include: KvWatchInclude.LastValue }),
+      );
       view.stoppers.push(() => iter.stop());
       let ready!: () => void;
       const loaded = new Promise<void>((r) => (ready = r));

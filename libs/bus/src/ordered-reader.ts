@@ -1,7 +1,8 @@
-import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import { Logger } from '@warden/observability';
 import type { BusConnection } from './connection';
 import { inBatches, type BusMessage } from './message';
+import { retryStart } from './retry';
 
 /** Where an ordered read starts and how big its batches get. */
 export interface OrderedReadSpec {
@@ -19,6 +20,8 @@ export interface OrderedReadSpec {
 }
 
 const LINGER_DUE = Symbol('linger due');
+/** First attempt's timeout for creating the ordered consumer; each retry waits 1 s longer (to 5 s). */
+const ORDERED_CREATE_TIMEOUT_MS = 1000;
 
 /**
  * Reads a stream in strict sequence order with an ordered consumer (no acks: the caller's checkpoint
@@ -42,15 +45,26 @@ export class OrderedReader {
 
   /** Starts reading. With `untilCaughtUp`, resolves once every message present at start is handled. */
   async start(opts: { untilCaughtUp?: boolean } = {}): Promise<void> {
-    const consumer = await this.bus.js.consumers.get(this.spec.stream, {
-      filter_subjects: this.spec.filterSubject,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, this.spec.startSeq),
-    });
+    // An ordered consumer is R1 and the meta leader places it on one of the stream's peers, also on
+    // a peer killed minutes ago (NATS 2.9 counts a node gone without a goodbye as offline only after
+    // ~2.5-4 min): its creation then times out. A fresh attempt is placed anew, so attempts start with
+    // a short timeout (a healthy create takes milliseconds) that grows to the usual 5 s.
+    const { consumer, info } = await retryStart(
+      `ordered read ${this.spec.stream} ${this.spec.filterSubject}`,
+      async (n) => {
+        const js = jetstream(this.bus.nc, { timeout: Math.min(ORDERED_CREATE_TIMEOUT_MS * n, 5000) });
+        const c = await js.consumers.get(this.spec.stream, {
+          filter_subjects: this.spec.filterSubject,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: Math.max(1, this.spec.startSeq),
+        });
+        return { consumer: c, info: await c.info(true) };
+      },
+      { log: this.log },
+    );
     const done = new Promise<void>((resolve) => (this.caughtUp = resolve)).then(() => {
       this.started = true;
     });
-    const info = await consumer.info(true);
     if (info.num_pending === 0) this.caughtUp?.();
     const maxBatch = this.spec.maxBatch ?? 500;
     this.messages = await consumer.consume({ max_messages: maxBatch * 2 });

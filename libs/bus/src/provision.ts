@@ -7,6 +7,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
 import type { Subjects } from '@warden/contracts';
+import { retryStart } from './retry';
 
 /** Knobs for stream provisioning; production sets replicas to 3. */
 export interface StreamOptions {
@@ -73,31 +74,33 @@ export function streamConfigs(s: Subjects, opts: StreamOptions = {}): (Partial<S
 
 /**
  * Creates every stream, or updates it to the wanted configuration. Safe to call from every replica
- * at every start.
+ * at every start. A request the cluster cannot answer yet (a node just lost) is retried, see {@link retryStart}.
  * @example await ensureStreams(bus.jsm, new Subjects('warden'))
  */
 export async function ensureStreams(jsm: JetStreamManager, s: Subjects, opts: StreamOptions = {}): Promise<void> {
-  for (const cfg of streamConfigs(s, opts)) {
-    const name = cfg.name!;
-    const existing = await jsm.streams.info(name).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-    if (!existing) {
-      try {
-        await jsm.streams.add(cfg);
-        continue;
-      } catch (err) {
-        // another replica created it first; fall through to update
-        if (!/already in use|exists/i.test((err as Error).message)) throw err;
-      }
+  for (const cfg of streamConfigs(s, opts)) await retryStart(`stream ${cfg.name}`, () => ensureStream(jsm, cfg));
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const name = cfg.name;
+  const existing = await jsm.streams.info(name).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!existing) {
+    try {
+      await jsm.streams.add(cfg);
+      return;
+    } catch (err) {
+      // another replica created it first; fall through to update
+      if (!/already in use|exists/i.test((err as Error).message)) throw err;
     }
-    // retention and storage cannot change after creation; everything else converges
-    const { retention: _r, storage: _s, ...mutable } = cfg;
-    void _r;
-    void _s;
-    await jsm.streams.update(name, mutable);
   }
+  // retention and storage cannot change after creation; everything else converges
+  const { retention: _r, storage: _s, ...mutable } = cfg;
+  void _r;
+  void _s;
+  await jsm.streams.update(name, mutable);
 }
 
 function isNotFound(err: unknown): boolean {

@@ -11,6 +11,7 @@ import { Logger, MessageSpans, busMetrics, registerLagSource } from '@warden/obs
 import type { BusConnection } from './connection';
 import { Headers } from './headers';
 import { BusMessage, inBatches } from './message';
+import { isTransientJetStreamError, retryStart } from './retry';
 import type { Subjects } from '@warden/contracts';
 
 /** Where and how a durable work consumer reads. */
@@ -94,8 +95,12 @@ export class WorkConsumer {
     return this.durable;
   }
 
-  /** Creates or updates the durable consumer; idempotent. */
+  /** Creates or updates the durable consumer; idempotent; retried while the cluster cannot answer. */
   async ensure(): Promise<void> {
+    await retryStart(`consumer ${this.durable}`, () => this.ensureOnce(), { log: this.log });
+  }
+
+  private async ensureOnce(): Promise<void> {
     const cfg: Partial<ConsumerConfig> = {
       durable_name: this.durable,
       ack_policy: AckPolicy.Explicit,
@@ -105,7 +110,11 @@ export class WorkConsumer {
       max_deliver: -1,
       max_ack_pending: Math.max(1000, (this.spec.concurrency ?? 64) * 4),
     };
-    const existing = await this.bus.jsm.consumers.info(this.spec.stream, this.durable).catch(() => undefined);
+    const existing = await this.bus.jsm.consumers.info(this.spec.stream, this.durable).catch((err: unknown) => {
+      // a timeout is not "missing": adding it again would time out the same way
+      if (isTransientJetStreamError(err)) throw err;
+      return undefined;
+    });
     if (!existing) {
       await this.bus.jsm.consumers.add(this.spec.stream, cfg);
     } else if (existing.config.filter_subject !== cfg.filter_subject || existing.config.ack_wait !== cfg.ack_wait) {
@@ -126,7 +135,9 @@ export class WorkConsumer {
         redelivered: info.num_redelivered,
       };
     });
-    const consumer = await this.bus.js.consumers.get(this.spec.stream, this.durable);
+    const consumer = await retryStart(`consumer ${this.durable}`, () =>
+      this.bus.js.consumers.get(this.spec.stream, this.durable),
+    );
     const handler = this.handler;
     if (typeof handler !== 'function') return this.startBatches(consumer, handler);
     const concurrency = this.spec.concurrency ?? 64;

@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
-import type { BusConnection } from '@warden/bus';
+import { retryStart, type BusConnection } from '@warden/bus';
 import { DomainError, ValidationError, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
 import { registry, type Logger } from '@warden/observability';
 import { Counter } from 'prom-client';
@@ -79,7 +79,9 @@ export class BundleRegistry {
     keys: SigningKeys,
     replicas = 1,
   ): Promise<BundleRegistry> {
-    const kv = await new Kvm(bus.js).create(policyBucket(subjects), { history: 20, replicas });
+    const kv = await retryStart(`kv ${policyBucket(subjects)}`, () =>
+      new Kvm(bus.js).create(policyBucket(subjects), { history: 20, replicas }),
+    );
     const pointers = new PointerSeal(keys, policyBucket(subjects), log);
     const seed = await readBundleFile(file);
     const seen = await ds.query('SELECT 1 FROM "policy".bundles WHERE digest = $1', [seed.loaded.digest]);
@@ -203,7 +205,7 @@ export class BundleRegistry {
   }
 
   private async follow(): Promise<void> {
-    const iter = await this.kv.watch({ key: ACTIVE_KEY });
+    const iter = await retryStart('kv watch policy bundle', () => this.kv.watch({ key: ACTIVE_KEY }));
     this.watching = { stop: () => iter.stop() };
     void (async () => {
       for await (const e of iter) {
