@@ -17,6 +17,7 @@ import {
 import { WardenClient } from '@warden/client';
 import { newId } from '@warden/kernel';
 import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi, type PendingApproval } from './support/admin-api';
 import { System } from './support/system';
 
 const ADMIN = 'adapters-admin-token-0123456789abcdef';
@@ -27,6 +28,7 @@ const call = (id: string) => ({ toolCallId: id, messages: [] });
 describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Warden on the real services', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   let workspace: string;
   let devKey: string;
   const agent = { id: 'agent-adapters', role: 'dev' };
@@ -34,54 +36,10 @@ describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Ward
   const fakes: FakeModelServer[] = [];
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
 
-  async function createKey(bind: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `adapters-${newId()}`, owner: 'adapters-test', agent: bind }),
-    });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('orchestrator')}/v1/runs/${newId()}/stream`, {
-        headers: { authorization: `Bearer ${key}` },
-        signal: AbortSignal.timeout(200),
-      }).catch(() => undefined);
-      return probe === undefined || probe.status !== 401;
-    }, 'the new key to be known');
-    return key;
-  }
-
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
-  }
-
   /** Approves (with every approver, for the two-approver tier) the pending approval of a session's run. */
-  async function approveInSession(session: string): Promise<{ id: string; run_id: string }> {
-    const approval = await waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      const items = ((await r.json()) as { items: { id: string; run_id: string }[] }).items;
-      for (const a of items) {
-        const run = await fetch(`${sys.url('orchestrator')}/v1/runs/${a.run_id}`, { headers: admin });
-        if (run.status === 200 && ((await run.json()) as { session_id?: string }).session_id === session) return a;
-      }
-      return undefined;
-    }, `a pending approval in session ${session}`);
-    for (const token of approvers) {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approval.id}/approve`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ comment: 'fine' }),
-      });
-      if (r.status === 409) break;
-      expect(r.status).toBe(200);
-    }
+  async function approveInSession(session: string): Promise<PendingApproval> {
+    const approval = await api.pendingApprovalInSession(session);
+    await api.approveWithEach(approval.id, approvers, 'fine');
     return approval;
   }
 
@@ -104,9 +62,10 @@ describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Ward
     t = await createTestEnv();
     workspace = mkdtempSync(join(tmpdir(), 'warden-adapters-'));
     sys = new System(t, { WARDEN_WORKSPACE: workspace, WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
+    api = new AdminApi(sys, ADMIN);
     await sys.startAll();
-    devKey = await createKey(agent);
-    approvers.push(await createApprover('alice-adapters'), await createApprover('bob-adapters'));
+    devKey = await api.createKey({ name: `adapters-${newId()}`, owner: 'adapters-test', agent });
+    approvers.push(await api.createApprover('alice-adapters'), await api.createApprover('bob-adapters'));
   }, 120_000);
 
   afterAll(async () => {

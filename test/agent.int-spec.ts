@@ -12,7 +12,8 @@ import {
 } from '@warden/agent';
 import { WardenClient } from '@warden/client';
 import { newId } from '@warden/kernel';
-import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
 const ADMIN = 'agent-admin-token-0123456789abcdef';
@@ -50,64 +51,13 @@ function toolResultSeen(fake: FakeModelServer, callId: string): Record<string, u
 describe('the reference agent: a scripted model behind Warden on the real services', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   let workspace: string;
   let devKey: string;
   const agent = { id: 'agent-ref', role: 'dev' };
   const approvers: string[] = [];
   const fakes: FakeModelServer[] = [];
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
-
-  async function createKey(bind: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `agent-${newId()}`, owner: 'agent-test', agent: bind }),
-    });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('orchestrator')}/v1/runs/${newId()}/stream`, {
-        headers: { authorization: `Bearer ${key}` },
-        signal: AbortSignal.timeout(200),
-      }).catch(() => undefined);
-      return probe === undefined || probe.status !== 401;
-    }, 'the new key to be known');
-    return key;
-  }
-
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
-  }
-
-  async function pendingApprovalOfSession(session: string): Promise<{ id: string; run_id: string }> {
-    return waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      const items = ((await r.json()) as { items: { id: string; run_id: string; session_id?: string }[] }).items;
-      for (const a of items) {
-        const run = await fetch(`${sys.url('orchestrator')}/v1/runs/${a.run_id}`, { headers: admin });
-        if (run.status === 200 && ((await run.json()) as { session_id?: string }).session_id === session) return a;
-      }
-      return undefined;
-    }, `a pending approval in session ${session}`);
-  }
-
-  async function approveAll(approvalId: string): Promise<void> {
-    for (const token of approvers) {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/approve`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ comment: 'looks right' }),
-      });
-      if (r.status === 409) return; // the quorum was already met
-      expect(r.status).toBe(200);
-    }
-  }
 
   function client(): WardenClient {
     return new WardenClient({
@@ -136,9 +86,10 @@ describe('the reference agent: a scripted model behind Warden on the real servic
       WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
       WARDEN_POLICY_FILE: testBundle(mkdtempSync(join(tmpdir(), 'warden-agent-policy-'))),
     });
+    api = new AdminApi(sys, ADMIN);
     await sys.startAll();
-    devKey = await createKey(agent);
-    approvers.push(await createApprover('alice-agent'), await createApprover('bob-agent'));
+    devKey = await api.createKey({ name: `agent-${newId()}`, owner: 'agent-test', agent });
+    approvers.push(await api.createApprover('alice-agent'), await api.createApprover('bob-agent'));
   }, 120_000);
 
   afterAll(async () => {
@@ -287,9 +238,9 @@ describe('the reference agent: a scripted model behind Warden on the real servic
       { text: 'Released.' },
     ]);
     const running = runAgent({ goal: 'release', role: 'dev', model: modelOf(fake), client: client(), session });
-    const approval = await pendingApprovalOfSession(session);
+    const approval = await api.pendingApprovalInSession(session);
     expect(existsSync(join(workspace, 'prod/release.md'))).toBe(false);
-    await approveAll(approval.id);
+    await api.approveWithEach(approval.id, approvers, 'looks right');
     const result = await running;
     expect(result).toMatchObject({ stopReason: 'answered', answer: 'Released.' });
     expect(readFileSync(join(workspace, 'prod/release.md'), 'utf8')).toBe('v2\n');
@@ -305,7 +256,7 @@ describe('the reference agent: a scripted model behind Warden on the real servic
       }),
     ]);
     const running = runAgent({ goal: 'try prod', role: 'dev', model: modelOf(fake), client: client(), session });
-    const approval = await pendingApprovalOfSession(session);
+    const approval = await api.pendingApprovalInSession(session);
     const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approval.id}/reject`, {
       method: 'POST',
       headers: { authorization: `Bearer ${approvers[0]}`, 'content-type': 'application/json' },
@@ -350,7 +301,7 @@ describe('the reference agent: a scripted model behind Warden on the real servic
       onEscalation: 'return',
     });
     expect(result.stopReason).toBe('pending_approval');
-    const approval = await pendingApprovalOfSession(result.session);
+    const approval = await api.pendingApprovalInSession(result.session);
     expect(result.pending).toEqual({ runId: approval.run_id, approvalId: approval.id });
     expect(existsSync(join(workspace, 'prod/later.md'))).toBe(false);
   });

@@ -12,6 +12,7 @@ import { makeEnvelope } from '@warden/bus';
 import type { AnyEnvelope } from '@warden/contracts';
 import { deriveId, newId, sha256Canonical } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
 const ADMIN = 'byo-admin-token-0123456789abcdef';
@@ -28,29 +29,12 @@ type RunView = {
 describe('bring your own executor: Warden decides and approves, the client executes on a single-use signed grant', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   let key: string;
   let otherKey: string;
   let approver: string;
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
   const agent = { id: 'agent-byo', role: 'dev' };
-
-  async function createKey(bind: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `byo-${newId()}`, owner: 'byo-test', agent: bind }),
-    });
-    expect(r.status).toBe(201);
-    const { key: k } = (await r.json()) as { key: string };
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('orchestrator')}/v1/runs/${newId()}/stream`, {
-        headers: { authorization: `Bearer ${k}` },
-        signal: AbortSignal.timeout(200),
-      }).catch(() => undefined);
-      return probe === undefined || probe.status !== 401;
-    }, 'the new key to be known');
-    return k;
-  }
 
   const client = (opts: Partial<WardenClientOptions> = {}) =>
     new WardenClient({
@@ -69,17 +53,7 @@ describe('bring your own executor: Warden decides and approves, the client execu
   }
 
   async function approve(runId: string): Promise<void> {
-    const approvalId = await waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      return ((await r.json()) as { items: { id: string; run_id: string }[] }).items.find((a) => a.run_id === runId)
-        ?.id;
-    }, `the approval of run ${runId}`);
-    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/approve`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment: 'go ahead' }),
-    });
-    expect(r.status).toBe(200);
+    expect(await api.vote(await api.pendingApprovalOf(runId), approver, 'approve', 'go ahead')).toBe(200);
   }
 
   /** A raw report (what a client that does not use @warden/client sends). */
@@ -106,15 +80,15 @@ describe('bring your own executor: Warden decides and approves, the client execu
       CLIENT_GRANT_TTL_SECONDS: String(GRANT_TTL_SECONDS),
       CLIENT_GRANT_SWEEP_MS: '200',
     });
+    api = new AdminApi(sys, ADMIN);
     await sys.startAll();
-    key = await createKey(agent);
-    otherKey = await createKey({ id: 'agent-byo-other', role: 'dev' });
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: 'alice-byo', roles: ['approver'], max_tier: 3 }),
+    key = await api.createKey({ name: `byo-${newId()}`, owner: 'byo-test', agent });
+    otherKey = await api.createKey({
+      name: `byo-${newId()}`,
+      owner: 'byo-test',
+      agent: { id: 'agent-byo-other', role: 'dev' },
     });
-    approver = ((await r.json()) as { token: string }).token;
+    approver = await api.createApprover('alice-byo');
   });
   afterAll(async () => {
     await sys?.stopAll();
@@ -203,16 +177,7 @@ describe('bring your own executor: Warden decides and approves, the client execu
       const run = ((await r.json()) as { runs: { run_id: string; status: string }[] }).runs[0];
       return run?.status === 'awaiting_approval' ? run.run_id : undefined;
     }, 'the run to await approval');
-    const approvalId = await waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      return ((await r.json()) as { items: { id: string; run_id: string }[] }).items.find((a) => a.run_id === runId)
-        ?.id;
-    }, 'the approval');
-    await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/reject`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment: 'not today' }),
-    });
+    await api.vote(await api.pendingApprovalOf(runId), approver, 'reject', 'not today');
     const err = await pushing;
     expect(err).toBeInstanceOf(ApprovalRefusedError);
     expect((err as ApprovalRefusedError).code).toBe('RUN.REJECTED');

@@ -11,7 +11,8 @@ import {
   type WardenClientOptions,
 } from '@warden/client';
 import { newId } from '@warden/kernel';
-import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
 const ADMIN = 'client-admin-token-0123456789abcdef';
@@ -19,55 +20,13 @@ const ADMIN = 'client-admin-token-0123456789abcdef';
 describe('@warden/client: propose, follow and gate runs over HTTP with an API key', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   let devKey: string;
   let otherKey: string;
   let unboundKey: string;
   const approvers: string[] = [];
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
   const agent = { id: 'agent-client', role: 'dev' };
-
-  async function createKey(bind?: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `client-${newId()}`, owner: 'client-test', ...(bind ? { agent: bind } : {}) }),
-    });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    // the orchestrator's identity directory must know the key too (its stream route authenticates it)
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('orchestrator')}/v1/runs/${newId()}/stream`, {
-        headers: { authorization: `Bearer ${key}` },
-        signal: AbortSignal.timeout(200),
-      }).catch(() => undefined);
-      return probe === undefined || probe.status !== 401;
-    }, 'the new key to be known');
-    return key;
-  }
-
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
-  }
-
-  async function approve(runId: string, token: string): Promise<void> {
-    const approvalId = await waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      return ((await r.json()) as { items: { id: string; run_id: string }[] }).items.find((a) => a.run_id === runId)
-        ?.id;
-    }, `the approval of run ${runId}`);
-    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/approve`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment: 'ok' }),
-    });
-    expect(r.status).toBe(200);
-  }
 
   function client(opts: Partial<WardenClientOptions> = {}): WardenClient {
     return new WardenClient({
@@ -90,11 +49,14 @@ describe('@warden/client: propose, follow and gate runs over HTTP with an API ke
     const workspace = mkdtempSync(join(tmpdir(), 'warden-client-'));
     writeFileSync(join(workspace, 'hello.txt'), 'hello, client\n');
     sys = new System(t, { WARDEN_WORKSPACE: workspace, WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
+    api = new AdminApi(sys, ADMIN);
     await sys.startAll();
+    const createKey = (bind?: { id: string; role: string }) =>
+      api.createKey({ name: `client-${newId()}`, owner: 'client-test', agent: bind });
     devKey = await createKey(agent);
     otherKey = await createKey({ id: 'agent-someone-else', role: 'dev' });
     unboundKey = await createKey();
-    approvers.push(await createApprover('alice-client'), await createApprover('bob-client'));
+    approvers.push(await api.createApprover('alice-client'), await api.createApprover('bob-client'));
   });
   afterAll(async () => {
     await sys?.stopAll();
@@ -130,8 +92,9 @@ describe('@warden/client: propose, follow and gate runs over HTTP with an API ke
     const updates = (async () => {
       for await (const s of run.updates()) statuses.push(s.status);
     })();
-    await approve(run.id, approvers[0]!);
-    await approve(run.id, approvers[1]!);
+    const approvalId = await api.pendingApprovalOf(run.id);
+    expect(await api.vote(approvalId, approvers[0]!, 'approve', 'ok')).toBe(200);
+    expect(await api.vote(approvalId, approvers[1]!, 'approve', 'ok')).toBe(200);
     const outcome = await run.outcome();
     await updates;
     expect(outcome.status).toBe('succeeded');

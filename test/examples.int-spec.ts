@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { newId } from '@warden/kernel';
 import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
 const run = promisify(execFile);
@@ -31,20 +32,11 @@ describe('examples/: each one runs against the services and does what its README
     sys = new System(t, { WARDEN_WORKSPACE: workspace, WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
     await sys.startAll();
     const agentId = `agent-examples-${newId().slice(0, 8)}`;
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'examples', owner: 'examples-test', agent: { id: agentId, role: 'dev' } }),
+    const key = await new AdminApi(sys, ADMIN).createKey({
+      name: 'examples',
+      owner: 'examples-test',
+      agent: { id: agentId, role: 'dev' },
     });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('orchestrator')}/v1/runs/${newId()}/stream`, {
-        headers: { authorization: `Bearer ${key}` },
-        signal: AbortSignal.timeout(200),
-      }).catch(() => undefined);
-      return probe === undefined || probe.status !== 401;
-    }, 'the new key to be known');
     const { WARDEN_EXAMPLE_MODEL: _real, ...rest } = process.env;
     env = {
       ...rest,

@@ -8,6 +8,7 @@ import { CallToolResultSchema, type CallToolResult, type Task } from '@modelcont
 import { makeEnvelope } from '@warden/bus';
 import { newId } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System, type ServiceName } from './support/system';
 
 const ADMIN = 'mcp-tasks-admin-token-0123456789ab';
@@ -21,6 +22,7 @@ const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.
 describe('MCP tasks: a task-augmented tools/call follows its durable run', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   /** A second ingest replica on the same database and bus. */
   let replica: System;
   let workspace: string;
@@ -38,32 +40,6 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
       };
   }
 
-  async function createKey(agent: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `mcp-tasks-${newId()}`, owner: 'mcp-test', agent }),
-    });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    for (const s of [sys, replica])
-      await waitFor(async () => {
-        const probe = await fetch(`${s.url('ingest')}/mcp`, { headers: { authorization: `Bearer ${key}` } });
-        return probe.status !== 401;
-      }, 'the new key to be known on every replica');
-    return key;
-  }
-
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
-  }
-
   async function connect(key: string, opts: { sessionId?: string; via?: System } = {}) {
     const transport = new StreamableHTTPClientTransport(new URL(`${(opts.via ?? sys).url('ingest')}/mcp`), {
       requestInit: { headers: { authorization: `Bearer ${key}` } },
@@ -79,23 +55,6 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
   async function getRun(runId: string) {
     const r = await fetch(`${sys.url('orchestrator')}/v1/runs/${runId}`, { headers: admin });
     return r.status === 200 ? ((await r.json()) as { status: string; events: { type: string }[] }) : undefined;
-  }
-
-  async function pendingApprovalOf(runId: string): Promise<string> {
-    return waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      const items = ((await r.json()) as { items: { id: string; run_id: string }[] }).items;
-      return items.find((a) => a.run_id === runId)?.id;
-    }, `the approval of run ${runId}`);
-  }
-
-  async function vote(approvalId: string, token: string, kind: 'approve' | 'reject', comment: string) {
-    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/${kind}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment }),
-    });
-    expect(r.status).toBe(200);
   }
 
   /** tools/call as a task: the CreateTaskResult (the task and the run it follows). */
@@ -131,9 +90,12 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
     ingestEnv();
     await sys.start('ingest');
     await replica.start('ingest');
+    api = new AdminApi(sys, ADMIN);
+    const createKey = (agent: { id: string; role: string }) =>
+      api.createKey({ name: `mcp-tasks-${newId()}`, owner: 'mcp-test', agent, knownBy: 'mcp', on: [sys, replica] });
     devKey = await createKey({ id: 'agent-tasks', role: 'dev' });
     otherDevKey = await createKey({ id: 'agent-tasks-other', role: 'dev' });
-    approvers.push(await createApprover('alice-tasks'), await createApprover('bob-tasks'));
+    approvers.push(await api.createApprover('alice-tasks'), await api.createApprover('bob-tasks'));
   });
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -178,15 +140,15 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
       content: 'approved as a task',
     });
     expect(task.status).toMatch(/^(working|input_required)$/);
-    const approvalId = await pendingApprovalOf(runId!);
+    const approvalId = await api.pendingApprovalOf(runId!);
     const waiting = await statusOf(client, task.taskId, 'input_required');
     expect(waiting.statusMessage).toContain(approvalId);
     expect(waiting.statusMessage).toContain(DASHBOARD);
     expect(existsSync(join(workspace, 'prod/task-approved.md'))).toBe(false);
     // tasks/result blocks until the task is terminal
     const result = client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema, { timeout: 60_000 });
-    await vote(approvalId, approvers[0]!, 'approve', 'ok');
-    await vote(approvalId, approvers[1]!, 'approve', 'ok too');
+    expect(await api.vote(approvalId, approvers[0]!, 'approve', 'ok')).toBe(200);
+    expect(await api.vote(approvalId, approvers[1]!, 'approve', 'ok too')).toBe(200);
     const r = await result;
     expect(r.isError).toBeFalsy();
     expect(meta(r)).toMatchObject({ run_id: runId, status: 'succeeded' });
@@ -197,7 +159,7 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
   it('a rejected call fails with an isError result and the comment; a forged success changes nothing', async () => {
     const { client } = await connect(devKey);
     const { task, runId } = await createTask(client, 'fs.write_file', { path: 'prod/task-rejected.md', content: 'no' });
-    const approvalId = await pendingApprovalOf(runId!);
+    const approvalId = await api.pendingApprovalOf(runId!);
     await statusOf(client, task.taskId, 'input_required');
     await testPublisher(t).publishEvent(
       forgeAs(
@@ -213,7 +175,7 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
     // the forged event is on the stream; a replay of the run still says it waits
     await new Promise((r) => setTimeout(r, 300));
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('input_required');
-    await vote(approvalId, approvers[0]!, 'reject', 'not in prod, please');
+    expect(await api.vote(approvalId, approvers[0]!, 'reject', 'not in prod, please')).toBe(200);
     const failed = await statusOf(client, task.taskId, 'failed');
     expect(failed.statusMessage).toMatch(/rejected/);
     const r = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
@@ -237,7 +199,7 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
   it('tasks/cancel cancels a waiting run that has not started; the task is cancelled and nothing ran', async () => {
     const { client } = await connect(devKey);
     const { task, runId } = await createTask(client, 'fs.write_file', { path: 'prod/task-cancelled.md', content: 'x' });
-    await pendingApprovalOf(runId!);
+    await api.pendingApprovalOf(runId!);
     await statusOf(client, task.taskId, 'input_required');
     const cancelled = await client.experimental.tasks.cancelTask(task.taskId);
     expect(cancelled.status).toBe('cancelled');
@@ -315,7 +277,7 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
       path: 'prod/task-restart.md',
       content: 'survived as a task',
     });
-    const approvalId = await pendingApprovalOf(runId!);
+    const approvalId = await api.pendingApprovalOf(runId!);
     await statusOf(client, task.taskId, 'input_required');
     // the other replica answers for the same session and task
     const { client: viaReplica } = await connect(devKey, { sessionId, via: replica });
@@ -330,8 +292,8 @@ describe('MCP tasks: a task-augmented tools/call follows its durable run', () =>
     expect(again.status).toBe('input_required');
     expect(again.statusMessage).toContain(approvalId);
 
-    await vote(approvalId, approvers[0]!, 'approve', 'fine');
-    await vote(approvalId, approvers[1]!, 'approve', 'fine');
+    expect(await api.vote(approvalId, approvers[0]!, 'approve', 'fine')).toBe(200);
+    expect(await api.vote(approvalId, approvers[1]!, 'approve', 'fine')).toBe(200);
     await statusOf(after, task.taskId, 'completed');
     const r = await after.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
     expect(r.isError).toBeFalsy();

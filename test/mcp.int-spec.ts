@@ -8,6 +8,7 @@ import { makeEnvelope } from '@warden/bus';
 import { roleToolNames } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System, type ServiceName } from './support/system';
 
 const ADMIN = 'mcp-admin-token-0123456789abcdef';
@@ -27,6 +28,7 @@ const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.
 describe('the MCP gateway: any MCP client proposes through Warden', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   let workspace: string;
   let devKey: string;
   let researchKey: string;
@@ -43,35 +45,6 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       ...env,
     };
     await sys.start('ingest');
-  }
-
-  async function createKey(agent?: { id: string; role: string }): Promise<string> {
-    const r = await fetch(`${sys.url('ingest')}/v1/keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `mcp-${newId()}`, owner: 'mcp-test', ...(agent ? { agent } : {}) }),
-    });
-    expect(r.status).toBe(201);
-    const { key } = (await r.json()) as { key: string };
-    // every replica's directory has it within milliseconds
-    await waitFor(async () => {
-      const probe = await fetch(`${sys.url('ingest')}/mcp`, {
-        method: 'GET',
-        headers: { authorization: `Bearer ${key}` },
-      });
-      return probe.status !== 401;
-    }, 'the new key to be known');
-    return key;
-  }
-
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
   }
 
   async function connect(
@@ -103,23 +76,6 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
   async function runsOfSession(sessionId: string): Promise<{ run_id: string; status: string }[]> {
     const r = await fetch(`${sys.url('orchestrator')}/v1/runs?session_id=${sessionId}&limit=100`, { headers: admin });
     return ((await r.json()) as { runs: { run_id: string; status: string }[] }).runs;
-  }
-
-  async function pendingApprovalOf(runId: string): Promise<string> {
-    return waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      const items = ((await r.json()) as { items: { id: string; run_id: string }[] }).items;
-      return items.find((a) => a.run_id === runId)?.id;
-    }, `the approval of run ${runId}`);
-  }
-
-  async function vote(approvalId: string, token: string, kind: 'approve' | 'reject', comment: string) {
-    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/${kind}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment }),
-    });
-    expect(r.status).toBe(200);
   }
 
   async function receivedCount(runId: string): Promise<number> {
@@ -161,11 +117,14 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     });
     for (const s of ['policy', 'orchestrator', 'approvals', 'workers'] as const) await sys.start(s);
     await startIngest();
+    api = new AdminApi(sys, ADMIN);
+    const createKey = (agent?: { id: string; role: string }) =>
+      api.createKey({ name: `mcp-${newId()}`, owner: 'mcp-test', agent, knownBy: 'mcp' });
     devKey = await createKey({ id: 'agent-mcp', role: 'dev' });
     otherDevKey = await createKey({ id: 'agent-other', role: 'dev' });
     researchKey = await createKey({ id: 'agent-research', role: 'research' });
     unboundKey = await createKey();
-    approvers.push(await createApprover('alice-mcp'), await createApprover('bob-mcp'));
+    approvers.push(await api.createApprover('alice-mcp'), await api.createApprover('bob-mcp'));
   });
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
@@ -339,7 +298,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       const runs = await runsOfSession(transport.sessionId!);
       return runs[0];
     }, 'the run of the call');
-    const approvalId = await pendingApprovalOf(runId);
+    const approvalId = await api.pendingApprovalOf(runId);
     await waitFor(
       () => progress.some((p) => p.message?.includes(approvalId)),
       'a progress notification naming the approval',
@@ -348,8 +307,8 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     expect(said).toContain(DASHBOARD);
     expect(said).toContain(runId);
     expect(existsSync(join(workspace, 'prod/mcp-approved.md'))).toBe(false);
-    await vote(approvalId, approvers[0]!, 'approve', 'ok');
-    await vote(approvalId, approvers[1]!, 'approve', 'ok too');
+    expect(await api.vote(approvalId, approvers[0]!, 'approve', 'ok')).toBe(200);
+    expect(await api.vote(approvalId, approvers[1]!, 'approve', 'ok too')).toBe(200);
     const r = await call;
     expect(r.isError).toBeFalsy();
     expect(meta(r)).toMatchObject({ run_id: runId, status: 'succeeded', outcome: 'escalate', tier: 3 });
@@ -367,7 +326,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       const runs = await runsOfSession(transport.sessionId!);
       return runs[0];
     }, 'the run of the call');
-    const approvalId = await pendingApprovalOf(runId);
+    const approvalId = await api.pendingApprovalOf(runId);
     // someone with bus access forges the run's success: the waiting call must not take it
     const forged = forgeAs(
       makeEnvelope({
@@ -379,7 +338,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       }),
     );
     await testPublisher(t).publishEvent(forged);
-    await vote(approvalId, approvers[0]!, 'reject', 'not in prod, please');
+    expect(await api.vote(approvalId, approvers[0]!, 'reject', 'not in prod, please')).toBe(200);
     const r = await call;
     expect(r.isError).toBe(true);
     expect(text(r)).toContain('not in prod, please');
@@ -399,7 +358,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       const runs = await runsOfSession(transport.sessionId!);
       return runs[0];
     }, 'the run of the call');
-    await pendingApprovalOf(runId);
+    await api.pendingApprovalOf(runId);
     abort.abort('the user changed their mind');
     await expect(call).rejects.toThrow();
     const run = await waitFor(async () => {
@@ -421,7 +380,7 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
       const runs = await runsOfSession(sessionId);
       return runs[0];
     }, 'the run of the call');
-    const approvalId = await pendingApprovalOf(runId);
+    const approvalId = await api.pendingApprovalOf(runId);
 
     // a graceful stop answers the waiting call: still waiting, with its run id and how to resume
     await sys.stop('ingest');
@@ -444,8 +403,8 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     })) as CallToolResult;
     expect(foreign.isError).toBe(true);
 
-    await vote(approvalId, approvers[0]!, 'approve', 'fine');
-    await vote(approvalId, approvers[1]!, 'approve', 'fine');
+    expect(await api.vote(approvalId, approvers[0]!, 'approve', 'fine')).toBe(200);
+    expect(await api.vote(approvalId, approvers[1]!, 'approve', 'fine')).toBe(200);
     const done = await waitFor(async () => {
       const r = (await client.callTool({ name: 'warden.await_run', arguments: { run_id: runId } })) as CallToolResult;
       return meta(r).status === 'succeeded' ? r : undefined;
