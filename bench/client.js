@@ -39,25 +39,15 @@ const TERMINAL = new Set(['succeeded', 'failed', 'denied', 'rejected', 'expired'
 
 let procs = [];
 
-async function createKey() {
-  const r = await fetch(`${ingestUrl}/v1/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench-client', owner: 'bench', agent: AGENT }),
-  });
-  if (r.status !== 201) throw new Error(`POST /v1/keys answered ${r.status}: ${await r.text()}`);
-  const { key } = await r.json();
+const createKey = () =>
   // the orchestrator's directory must know it too (it serves the stream)
-  for (let i = 0; i < 100; i++) {
+  lib.createKey({ ingestUrl, adminToken: ADMIN, name: 'bench-client', agent: AGENT }, async (key) => {
     const probe = await fetch(`${orchestratorUrl}/v1/runs/${randomUUID()}/stream`, {
       headers: { authorization: `Bearer ${key}` },
       signal: AbortSignal.timeout(200),
     }).catch(() => undefined);
-    if (probe === undefined || probe.status !== 401) return key;
-    await sleep(50);
-  }
-  throw new Error('the new key never became known');
-}
+    return probe === undefined || probe.status !== 401;
+  });
 
 const submission = () => ({
   idempotency_key: randomUUID(),
@@ -232,22 +222,4 @@ async function main() {
   if (Object.values(res).some((r) => r.ok < r.calls)) process.exitCode = 1;
 }
 
-// stopped early (Ctrl-C, a timeout): the services and the private streams and database go too
-for (const sig of ['SIGINT', 'SIGTERM'])
-  process.once(sig, () => {
-    console.error(`bench: ${sig}: stopping the services`);
-    void lib
-      .stopServices(procs)
-      .then(() => lib.cleanup(run))
-      .finally(() => process.exit(130));
-  });
-
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await lib.stopServices(procs);
-    await lib.cleanup(run);
-  });
+lib.runMain(main, { procs: () => procs, run });

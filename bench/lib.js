@@ -129,6 +129,50 @@ function writeResults(name, result) {
   return path.join('bench', 'results', `${name}.json`);
 }
 
+/**
+ * Creates an API key bound to `agent` (POST /v1/keys on ingest with the admin token) and resolves it
+ * once `isKnown(key)` holds (the services that must authenticate it have it; polled every 50 ms, 100
+ * times at most, then it throws).
+ */
+async function createKey({ ingestUrl, adminToken, name, agent }, isKnown) {
+  const r = await fetch(`${ingestUrl}/v1/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, owner: 'bench', agent }),
+  });
+  if (r.status !== 201) throw new Error(`POST /v1/keys answered ${r.status}: ${await r.text()}`);
+  const { key } = await r.json();
+  for (let i = 0; i < 100; i++) {
+    if (await isKnown(key)) return key;
+    await sleep(50);
+  }
+  throw new Error('the new key never became known');
+}
+
+/**
+ * Runs a benchmark's `main`: an error is printed and sets exit code 1; on the way out, and when stopped
+ * early (SIGINT/SIGTERM: Ctrl-C, a timeout), the services (`procs()`, the current list) and the run's
+ * private streams and database go too.
+ */
+function runMain(main, { procs, run }) {
+  for (const sig of ['SIGINT', 'SIGTERM'])
+    process.once(sig, () => {
+      console.error(`bench: ${sig}: stopping the services`);
+      void stopServices(procs())
+        .then(() => cleanup(run))
+        .finally(() => process.exit(130));
+    });
+  main()
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      await stopServices(procs());
+      await cleanup(run);
+    });
+}
+
 /** Rows of cells as left-aligned columns two spaces apart (the first row is the header). */
 function table(rows) {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
@@ -151,5 +195,7 @@ module.exports = {
   stopServices,
   cleanup,
   writeResults,
+  createKey,
+  runMain,
   table,
 };

@@ -60,21 +60,12 @@ const EVERYTHING = path.join(
 
 let procs = [];
 
-async function createKey() {
-  const r = await fetch(`${ingestUrl}/v1/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench-mcp', owner: 'bench', agent: { id: 'bench-mcp', role: 'research' } }),
-  });
-  if (r.status !== 201) throw new Error(`POST /v1/keys answered ${r.status}: ${await r.text()}`);
-  const { key } = await r.json();
-  for (let i = 0; i < 100; i++) {
-    const probe = await fetch(`${ingestUrl}/mcp`, { method: 'GET', headers: { authorization: `Bearer ${key}` } });
-    if (probe.status !== 401) return key;
-    await sleep(50);
-  }
-  throw new Error('the new key never became known');
-}
+const createKey = () =>
+  lib.createKey(
+    { ingestUrl, adminToken: ADMIN, name: 'bench-mcp', agent: { id: 'bench-mcp', role: 'research' } },
+    async (key) =>
+      (await fetch(`${ingestUrl}/mcp`, { method: 'GET', headers: { authorization: `Bearer ${key}` } })).status !== 401,
+  );
 
 /**
  * `fetch` on a connection of its own per request (`Connection: close`), for the SDK transport.
@@ -441,22 +432,4 @@ async function main() {
     process.exitCode = 1;
 }
 
-// stopped early (Ctrl-C, a timeout): the services and the private streams and database go too
-for (const sig of ['SIGINT', 'SIGTERM'])
-  process.once(sig, () => {
-    console.error(`bench: ${sig}: stopping the services`);
-    void lib
-      .stopServices(procs)
-      .then(() => lib.cleanup(run))
-      .finally(() => process.exit(130));
-  });
-
-main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await lib.stopServices(procs);
-    await lib.cleanup(run);
-  });
+lib.runMain(main, { procs: () => procs, run });
