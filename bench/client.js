@@ -137,17 +137,7 @@ async function main() {
   const { WardenClient } = require('@warden/client');
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-client-'));
   fs.writeFileSync(path.join(workspace, 'hello.txt'), 'hello, bench\n');
-  const env = {
-    ...process.env,
-    WARDEN_SUBJECT_PREFIX: run.prefix,
-    DATABASE_URL: run.databaseUrl,
-    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
-    WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
-    WARDEN_WORKSPACE: workspace,
-    INGEST_RATE_LIMIT_PER_SEC: '100000',
-    INGEST_RATE_LIMIT_BURST: '100000',
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
-  };
+  const env = lib.serviceEnv(run, ADMIN, { WARDEN_WORKSPACE: workspace });
   console.log(`starting ${SERVICES.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
   procs = await lib.startServices(SERVICES, {
     env,

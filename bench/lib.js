@@ -130,6 +130,24 @@ function writeResults(name, result) {
 }
 
 /**
+ * The services' environment for a run: its private prefix and database, a fresh keyring seed, the admin
+ * token, ingest's rate limit out of the way, LOG_LEVEL from BENCH_LOG_LEVEL (default error), then `extra`.
+ */
+function serviceEnv(run, adminToken, extra = {}) {
+  return {
+    ...process.env,
+    WARDEN_SUBJECT_PREFIX: run.prefix,
+    DATABASE_URL: run.databaseUrl,
+    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
+    WARDEN_BOOTSTRAP_ADMIN_TOKEN: adminToken,
+    INGEST_RATE_LIMIT_PER_SEC: '100000',
+    INGEST_RATE_LIMIT_BURST: '100000',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
+    ...extra,
+  };
+}
+
+/**
  * Creates an API key bound to `agent` (POST /v1/keys on ingest with the admin token) and resolves it
  * once `isKnown(key)` holds (the services that must authenticate it have it; polled every 50 ms, 100
  * times at most, then it throws).
@@ -195,6 +213,7 @@ module.exports = {
   stopServices,
   cleanup,
   writeResults,
+  serviceEnv,
   createKey,
   runMain,
   table,

@@ -335,20 +335,12 @@ async function main() {
       '',
     ].join('\n'),
   );
-  const env = {
-    ...process.env,
-    WARDEN_SUBJECT_PREFIX: run.prefix,
-    DATABASE_URL: run.databaseUrl,
-    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
-    WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
+  const env = lib.serviceEnv(run, ADMIN, {
     WARDEN_WORKSPACE: workspace,
     WARDEN_MCP_SERVERS: servers,
     // the gateway cancels a call its client gave up on through the orchestrator's REST API
     ORCHESTRATOR_URL: `http://127.0.0.1:${BASE_PORT + SERVICES.indexOf('orchestrator')}`,
-    INGEST_RATE_LIMIT_PER_SEC: '100000',
-    INGEST_RATE_LIMIT_BURST: '100000',
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
-  };
+  });
   console.log(`starting ${SERVICES.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
   procs = await lib.startServices(SERVICES, {
     env,
