@@ -14,9 +14,9 @@ import {
   WardenRefusalError,
   type FakeModelServer,
 } from '@warden/agent';
-import { WardenClient } from '@warden/client';
 import { newId } from '@warden/kernel';
 import { createTestEnv, waitFor, type TestEnv } from '@warden/testing';
+import { httpClient } from './support/client';
 import { AdminApi, type PendingApproval } from './support/admin-api';
 import { System } from './support/system';
 
@@ -48,15 +48,7 @@ describe('framework adapters: Vercel AI SDK and LangChain.js tools gated by Ward
     return (await r.json()) as { status: string; events: { type: string }[] };
   }
 
-  function client(): WardenClient {
-    return new WardenClient({
-      baseUrl: sys.url('ingest'),
-      orchestratorUrl: sys.url('orchestrator'),
-      apiKey: devKey,
-      agent,
-      retry: { attempts: 4, baseDelayMs: 50, maxDelayMs: 500 },
-    });
-  }
+  const client = () => httpClient(sys, { apiKey: devKey, agent });
 
   beforeAll(async () => {
     t = await createTestEnv();

@@ -10,9 +10,9 @@ import {
   type FakeModelServer,
   type ScriptStep,
 } from '@warden/agent';
-import { WardenClient } from '@warden/client';
 import { newId } from '@warden/kernel';
 import { createTestEnv, type TestEnv } from '@warden/testing';
+import { httpClient } from './support/client';
 import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
@@ -59,15 +59,7 @@ describe('the reference agent: a scripted model behind Warden on the real servic
   const fakes: FakeModelServer[] = [];
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
 
-  function client(): WardenClient {
-    return new WardenClient({
-      baseUrl: sys.url('ingest'),
-      orchestratorUrl: sys.url('orchestrator'),
-      apiKey: devKey,
-      agent,
-      retry: { attempts: 4, baseDelayMs: 50, maxDelayMs: 500 },
-    });
-  }
+  const client = () => httpClient(sys, { apiKey: devKey, agent });
 
   async function fakeModel(script: ScriptStep[], repeatLast = false): Promise<FakeModelServer> {
     const fake = await startFakeModelServer({ script, repeatLast });

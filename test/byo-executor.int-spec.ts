@@ -1,17 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ApprovalRefusedError,
-  RunDeniedError,
-  WardenClient,
-  type Grant,
-  type WardenClientOptions,
-} from '@warden/client';
+import { ApprovalRefusedError, RunDeniedError, type Grant, type WardenClientOptions } from '@warden/client';
 import { makeEnvelope } from '@warden/bus';
 import type { AnyEnvelope } from '@warden/contracts';
 import { deriveId, newId, sha256Canonical } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { httpClient } from './support/client';
 import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
@@ -37,14 +32,7 @@ describe('bring your own executor: Warden decides and approves, the client execu
   const agent = { id: 'agent-byo', role: 'dev' };
 
   const client = (opts: Partial<WardenClientOptions> = {}) =>
-    new WardenClient({
-      baseUrl: sys.url('ingest'),
-      orchestratorUrl: sys.url('orchestrator'),
-      apiKey: key,
-      agent,
-      retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 300 },
-      ...opts,
-    });
+    httpClient(sys, { apiKey: key, agent, retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 300 }, ...opts });
 
   async function getRun(runId: string): Promise<RunView> {
     const r = await fetch(`${sys.url('orchestrator')}/v1/runs/${runId}`, { headers: admin });

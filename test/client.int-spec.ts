@@ -12,6 +12,7 @@ import {
 } from '@warden/client';
 import { newId } from '@warden/kernel';
 import { createTestEnv, type TestEnv } from '@warden/testing';
+import { httpClient } from './support/client';
 import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
@@ -28,16 +29,8 @@ describe('@warden/client: propose, follow and gate runs over HTTP with an API ke
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
   const agent = { id: 'agent-client', role: 'dev' };
 
-  function client(opts: Partial<WardenClientOptions> = {}): WardenClient {
-    return new WardenClient({
-      baseUrl: sys.url('ingest'),
-      orchestratorUrl: sys.url('orchestrator'),
-      apiKey: devKey,
-      agent,
-      retry: { attempts: 4, baseDelayMs: 50, maxDelayMs: 500 },
-      ...opts,
-    });
-  }
+  const client = (opts: Partial<WardenClientOptions> = {}): WardenClient =>
+    httpClient(sys, { apiKey: devKey, agent, ...opts });
 
   async function runsOfSession(session: string): Promise<{ run_id: string }[]> {
     const r = await fetch(`${sys.url('orchestrator')}/v1/runs?session_id=${session}&limit=100`, { headers: admin });
