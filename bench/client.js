@@ -138,12 +138,7 @@ async function main() {
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-client-'));
   fs.writeFileSync(path.join(workspace, 'hello.txt'), 'hello, bench\n');
   const env = lib.serviceEnv(run, ADMIN, { WARDEN_WORKSPACE: workspace });
-  console.log(`starting ${SERVICES.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
-  procs = await lib.startServices(SERVICES, {
-    env,
-    basePort: BASE_PORT,
-    logFilter: /WARN|ERROR|"level":"(warn|error)"/i,
-  });
+  procs = await lib.startServicesWarn(SERVICES, { env, basePort: BASE_PORT });
   const key = await createKey();
   const client = new WardenClient({ baseUrl: ingestUrl, orchestratorUrl, apiKey: key, agent: AGENT });
   const viaClient = async () => {

@@ -7,6 +7,7 @@
 const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
@@ -90,6 +91,15 @@ async function startServices(names, { env, basePort, nodeArgs = [], logFilter = 
     throw err;
   }
   return procs;
+}
+
+/**
+ * {@link startServices} for a benchmark that shows the services' warnings too: says what it starts and
+ * the machine's load average first.
+ */
+function startServicesWarn(names, { env, basePort }) {
+  console.log(`starting ${names.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
+  return startServices(names, { env, basePort, logFilter: /WARN|ERROR|"level":"(warn|error)"/i });
 }
 
 /** SIGTERM to each started service; resolves when all have exited. */
@@ -210,6 +220,7 @@ module.exports = {
   requireBuilt,
   waitReady,
   startServices,
+  startServicesWarn,
   stopServices,
   cleanup,
   writeResults,

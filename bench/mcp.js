@@ -341,12 +341,7 @@ async function main() {
     // the gateway cancels a call its client gave up on through the orchestrator's REST API
     ORCHESTRATOR_URL: `http://127.0.0.1:${BASE_PORT + SERVICES.indexOf('orchestrator')}`,
   });
-  console.log(`starting ${SERVICES.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
-  procs = await lib.startServices(SERVICES, {
-    env,
-    basePort: BASE_PORT,
-    logFilter: /WARN|ERROR|"level":"(warn|error)"/i,
-  });
+  procs = await lib.startServicesWarn(SERVICES, { env, basePort: BASE_PORT });
   const key = await createKey();
   console.log('services ready; warming up');
   // warm up: sandboxes started, consumers created, connections pooled
