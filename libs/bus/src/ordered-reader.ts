@@ -46,8 +46,8 @@ export class OrderedReader {
   /** Starts reading. With `untilCaughtUp`, resolves once every message present at start is handled. */
   async start(opts: { untilCaughtUp?: boolean } = {}): Promise<void> {
     // An ordered consumer is R1 and the meta leader places it on one of the stream's peers, also on
-    // a peer killed minutes ago (NATS 2.9 counts a node gone without a goodbye as offline only after
-    // ~2.5-4 min): its creation then times out. A fresh attempt is placed anew, so attempts start with
+    // a peer killed minutes ago (NATS 2.9 counted a node gone without a goodbye as offline only after
+    // ~3.8 min here): its creation then times out. A fresh attempt is placed anew, so attempts start with
     // a short timeout (a healthy create takes milliseconds) that grows to the usual 5 s.
     const { consumer, info } = await retryStart(
       `ordered read ${this.spec.stream} ${this.spec.filterSubject}`,
