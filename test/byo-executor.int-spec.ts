@@ -141,7 +141,12 @@ describe('bring your own executor: Warden decides and approves, the client execu
     const granted = view.events.find((e) => e.type === 'execution_granted') as AnyEnvelope & {
       data: { grant: { approval_id?: string } };
     };
-    expect(granted.data.grant.approval_id).toBeDefined();
+    // the grant names the approval that let it out: the one granted in this run's log
+    const approvalGranted = view.events.find((e) => e.type === 'approval_granted') as AnyEnvelope & {
+      data: { approval_id: string };
+    };
+    expect(approvalGranted.data.approval_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(granted.data.grant.approval_id).toBe(approvalGranted.data.approval_id);
   });
 
   it('a guard call repeated with the same idempotency key never runs the function twice: it answers with the first output', async () => {

@@ -6,6 +6,7 @@ import { makeEnvelope } from '@warden/bus';
 import { PRODUCERS, type AnyEnvelope, type Envelope } from '@warden/contracts';
 import { newId, ownPublicKey } from '@warden/kernel';
 import { TEST_NATS_URL, createTestEnv, forgeAs, testKeyring, waitFor, type TestEnv } from '@warden/testing';
+import { AdminApi } from './support/admin-api';
 import { System } from './support/system';
 
 const ADMIN = 'client-bus-admin-token-0123456789abcdef';
@@ -13,6 +14,7 @@ const ADMIN = 'client-bus-admin-token-0123456789abcdef';
 describe('@warden/client over the bus: publish on the per-role subject, follow verified events', () => {
   let t: TestEnv;
   let sys: System;
+  let api: AdminApi;
   const approvers: string[] = [];
   const clients: WardenClient[] = [];
   const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
@@ -26,28 +28,34 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
     return c;
   }
 
-  async function createApprover(name: string): Promise<string> {
-    const r = await fetch(`${sys.url('approvals')}/v1/operators`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name, roles: ['approver'], max_tier: 3 }),
-    });
-    expect(r.status).toBe(201);
-    return ((await r.json()) as { token: string }).token;
+  /** One approver's vote on the run's pending approval (tier 3 here: two distinct approvers). */
+  async function approve(runId: string, token: string): Promise<void> {
+    expect(await api.vote(await api.pendingApprovalOf(runId), token, 'approve', 'ok')).toBe(200);
   }
 
-  async function approve(runId: string, token: string): Promise<void> {
-    const approvalId = await waitFor(async () => {
-      const r = await fetch(`${sys.url('approvals')}/v1/approvals?status=pending&limit=100`, { headers: admin });
-      return ((await r.json()) as { items: { id: string; run_id: string }[] }).items.find((a) => a.run_id === runId)
-        ?.id;
-    }, `the approval of run ${runId}`);
-    const r = await fetch(`${sys.url('approvals')}/v1/approvals/${approvalId}/approve`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ comment: 'ok' }),
-    });
-    expect(r.status).toBe(200);
+  /**
+   * What an attacker with publish rights on the events subjects does once the run awaits approval:
+   * "rejects" it with a correctly shaped `approval_rejected` signed by a key that is not approvals'.
+   */
+  async function forgeRejection(run: Run): Promise<AnyEnvelope> {
+    let requested: Envelope<'approval_requested'> | undefined;
+    for await (const e of run.events()) {
+      if (e.type === 'approval_requested') {
+        requested = e as Envelope<'approval_requested'>;
+        break;
+      }
+    }
+    const forged = forgeAs(
+      makeEnvelope({
+        type: 'approval_rejected',
+        runId: run.id,
+        producer: 'approvals',
+        traceId: requested!.trace_id,
+        data: { approval_id: requested!.data.approval_id, operators: ['mallory'], reason: 'forged' },
+      }),
+    );
+    await t.bus.js.publish(t.subjects.event(run.id, 'approval_rejected'), JSON.stringify(forged));
+    return forged as AnyEnvelope;
   }
 
   async function runsOfSession(session: string): Promise<{ run_id: string }[]> {
@@ -67,7 +75,8 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
     writeFileSync(join(workspace, 'hello.txt'), 'hello, bus client\n');
     sys = new System(t, { WARDEN_WORKSPACE: workspace, WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN });
     await sys.startAll();
-    approvers.push(await createApprover('alice-bus'), await createApprover('bob-bus'));
+    api = new AdminApi(sys, ADMIN);
+    approvers.push(await api.createApprover('alice-bus'), await api.createApprover('bob-bus'));
   });
   afterAll(async () => {
     for (const c of clients) await c.close();
@@ -159,25 +168,8 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
       args: { path: 'prod/forged.md', content: 'the genuine write' },
       intent: 'write a production note',
     });
-    // wait until the run awaits its approval, then an attacker with publish rights on the events
-    // subjects "rejects" it with a correctly shaped event signed by a key that is not approvals'
-    let requested: Envelope<'approval_requested'> | undefined;
-    for await (const e of run.events()) {
-      if (e.type === 'approval_requested') {
-        requested = e as Envelope<'approval_requested'>;
-        break;
-      }
-    }
-    const forged = forgeAs(
-      makeEnvelope({
-        type: 'approval_rejected',
-        runId: run.id,
-        producer: 'approvals',
-        traceId: requested!.trace_id,
-        data: { approval_id: requested!.data.approval_id, operators: ['mallory'], reason: 'forged' },
-      }),
-    );
-    await t.bus.js.publish(t.subjects.event(run.id, 'approval_rejected'), JSON.stringify(forged));
+    // once the run awaits its approval, an attacker "rejects" it with a forged event
+    const forged = await forgeRejection(run);
     const skippedBefore = bus.forgedSkipped;
     await approve(run.id, approvers[0]!);
     await approve(run.id, approvers[1]!);
@@ -232,26 +224,10 @@ describe('@warden/client over the bus: publish on the per-role subject, follow v
         args: { path: 'prod/live.md', content: 'the genuine live write' },
         intent: 'write a production note',
       });
-      let requested: Envelope<'approval_requested'> | undefined;
       for await (const s of run.updates()) {
         if (s.status === 'awaiting_approval') break;
       }
-      for await (const e of run.events()) {
-        if (e.type === 'approval_requested') {
-          requested = e as Envelope<'approval_requested'>;
-          break;
-        }
-      }
-      const forged = forgeAs(
-        makeEnvelope({
-          type: 'approval_rejected',
-          runId: run.id,
-          producer: 'approvals',
-          traceId: requested!.trace_id,
-          data: { approval_id: requested!.data.approval_id, operators: ['mallory'], reason: 'forged' },
-        }),
-      );
-      await t.bus.js.publish(t.subjects.event(run.id, 'approval_rejected'), JSON.stringify(forged));
+      const forged = await forgeRejection(run);
       await waitFor(async () => bus.forgedSkipped > 0, 'the forged event to be refused');
       await approve(run.id, approvers[0]!);
       await approve(run.id, approvers[1]!);
