@@ -1,7 +1,7 @@
 import { makeEnvelope } from '@warden/bus';
 import type { Decision } from '@warden/contracts';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
-import { createTestEnv, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, escalatedDecision, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { NatsCluster } from './support/nats-cluster';
 import { Replicas } from './support/replicas';
 
@@ -9,19 +9,7 @@ const ADMIN = 'node-loss-admin-token-0123456789abcdef';
 /** A fresh replica must be ready this soon after a node is lost (20-32 s measured here right after a meta-leader kill on a loaded 2-core box; ~3 minutes before the fix). */
 const READY_WITHIN_MS = 45_000;
 
-const decision = (traceId: string): Decision => ({
-  outcome: 'escalate',
-  tier: 2,
-  mode: 'enforce',
-  rule_ids: ['needs-a-person'],
-  reasons: ['a person decides'],
-  constraints: { required_votes: 1 },
-  policy_version: 'v',
-  policy_digest: 'sha256:' + 'a'.repeat(64),
-  input_hash: 'sha256:' + 'b'.repeat(64),
-  trace_id: traceId,
-  evaluated_at: new Date().toISOString(),
-});
+const decision = (traceId: string): Decision => escalatedDecision(traceId);
 
 /**
  * Issue 15: after one node of a 3-node cluster was killed -9, approvals replicas failed to start for

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { makeEnvelope } from '@warden/bus';
 import type { Decision } from '@warden/contracts';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
-import { createTestEnv, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, escalatedDecision, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { Replicas } from './support/replicas';
 
 const APPROVALS = 150; // one sweep pass (it takes up to 200)
@@ -12,19 +12,7 @@ const TOKEN = 'warden_duty_fencing_token';
 const FENCED = 'warden_duty_fenced_writes_total';
 const DUTY = 'duty="approval-sweeper"';
 
-const decision = (traceId: string): Decision => ({
-  outcome: 'escalate',
-  tier: 2,
-  mode: 'enforce',
-  rule_ids: ['needs-a-person'],
-  reasons: ['a person decides'],
-  constraints: { required_votes: 1 },
-  policy_version: 'v',
-  policy_digest: 'sha256:' + 'a'.repeat(64),
-  input_hash: 'sha256:' + 'b'.repeat(64),
-  trace_id: traceId,
-  evaluated_at: new Date().toISOString(),
-});
+const decision = (traceId: string): Decision => escalatedDecision(traceId);
 
 /**
  * The approval sweeper is a singleton duty on two approvals replicas. Its leader is paused (SIGSTOP)

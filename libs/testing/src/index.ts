@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DeliverPolicy, RetentionPolicy } from '@nats-io/jetstream';
-import { EVENT_PRODUCERS, PRODUCERS, Subjects, type Envelope, type EventType } from '@warden/contracts';
+import { EVENT_PRODUCERS, PRODUCERS, Subjects, type Decision, type Envelope, type EventType } from '@warden/contracts';
 import { loadKeyring, type Keyring } from '@warden/kernel';
 import { BusMessage, EventAuthenticity, Publisher, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
 import { ensureDatabase } from '@warden/persistence';
@@ -64,6 +64,28 @@ export function testBatchPublisher(t: Pick<TestEnv, 'bus' | 'subjects'>): Publis
 }
 
 /** An isolated world for one test file: its own subject prefix, streams and database. */
+/**
+ * A decision that escalates to people, as a test publishes it before an `approval_requested`
+ * (tier 2, one approver, unless `over` says otherwise).
+ * @example escalatedDecision(traceId, { tier: 3, constraints: { required_votes: 2 } })
+ */
+export function escalatedDecision(traceId: string, over: Partial<Decision> = {}): Decision {
+  return {
+    outcome: 'escalate',
+    tier: 2,
+    mode: 'enforce',
+    rule_ids: ['needs-a-person'],
+    reasons: ['a person decides'],
+    constraints: { required_votes: 1 },
+    policy_version: 'v',
+    policy_digest: 'sha256:' + 'a'.repeat(64),
+    input_hash: 'sha256:' + 'b'.repeat(64),
+    trace_id: traceId,
+    evaluated_at: new Date().toISOString(),
+    ...over,
+  };
+}
+
 export interface TestEnv {
   prefix: string;
   subjects: Subjects;

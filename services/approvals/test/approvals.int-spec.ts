@@ -4,7 +4,7 @@ import type { Decision } from '@warden/contracts';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, rebuildService, startService } from '@warden/runtime';
-import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { createTestEnv, escalatedDecision, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { rebuildTarget } from '../src/projections';
@@ -31,19 +31,13 @@ describe('approvals inbox projection on real NATS + Postgres', () => {
     await t?.cleanup();
   });
 
-  const decision = (traceId: string): Decision => ({
-    outcome: 'escalate',
-    tier: 3,
-    mode: 'enforce',
-    rule_ids: ['deploy-production'],
-    reasons: ['production deploys need two approvers'],
-    constraints: { required_votes: 2 },
-    policy_version: 'v',
-    policy_digest: 'sha256:' + 'a'.repeat(64),
-    input_hash: 'sha256:' + 'b'.repeat(64),
-    trace_id: traceId,
-    evaluated_at: new Date().toISOString(),
-  });
+  const decision = (traceId: string): Decision =>
+    escalatedDecision(traceId, {
+      tier: 3,
+      rule_ids: ['deploy-production'],
+      reasons: ['production deploys need two approvers'],
+      constraints: { required_votes: 2 },
+    });
 
   async function requestApproval() {
     const runId = newId();
