@@ -35,11 +35,11 @@ import {
   type RunView,
   type ToolCallResult,
 } from './domain/run-view';
-import { McpSessionRepository, type McpSession } from './mcp-session.repository';
+import { McpSessionRepository, type McpSession } from './projections/mcp-session.repository';
 import { PgTaskStore, type WardenTaskContext } from './mcp-task-store';
 import { RunCanceller } from './run-canceller';
 import { RunWatcher, type Expectation } from './run-watcher';
-import { UPSTREAM_CATALOG, type UpstreamCatalog } from './upstream-catalog';
+import { UPSTREAM_CATALOG, type UpstreamCatalog } from './domain/upstream-catalog';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 

@@ -1,6 +1,6 @@
 import { Logger } from '@warden/observability';
 import type { RunView } from './domain/run-view';
-import type { McpSession, McpSessionRepository, McpTaskRow } from './mcp-session.repository';
+import type { McpSession, McpSessionRepository, McpTaskRow } from './projections/mcp-session.repository';
 import { PgTaskStore, type TaskStoreDeps } from './mcp-task-store';
 import type { CancelOutcome } from './run-canceller';
 

@@ -11,8 +11,8 @@ import { newId } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { terminalResult, type ApprovalHints, type ToolCallResult } from './domain/run-view';
 import { taskStateOf, taskTerminal, type TaskStatus } from './domain/task-view';
-import type { McpSession } from './mcp-session.repository';
-import { McpSessionRepository, type McpTaskRow } from './mcp-session.repository';
+import type { McpSession } from './projections/mcp-session.repository';
+import { McpSessionRepository, type McpTaskRow } from './projections/mcp-session.repository';
 import type { CancelOutcome } from './run-canceller';
 import type { RunWatcher } from './run-watcher';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { roleToolNames, toolArgsSchema, toolInfo, type FieldError } from '@warden/contracts';
-import type { McpToolListing } from '../upstream-catalog';
+import type { McpToolListing } from './upstream-catalog';
 
 /** The gateway's own tool: resume waiting for a run this agent proposed. */
 export const AWAIT_RUN_TOOL = 'warden.await_run';

@@ -12,7 +12,7 @@ import {
   type AuthedRequest,
   type RawBodyRequest,
 } from '@warden/runtime';
-import { RateLimiter } from '../../http/rate-limiter';
+import { RateLimiter } from '../../api/rate-limiter';
 import type { AcceptedResponse, DuplicateResponse } from './submission.schemas';
 import { KeysService } from '../../keys/keys.service';
 import { httpSource } from '../domain/submission';

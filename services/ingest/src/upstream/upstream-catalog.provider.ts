@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { UPSTREAM_CATALOG, type UpstreamCatalog } from '../upstream-catalog';
+import { UPSTREAM_CATALOG, type UpstreamCatalog } from '../mcp/domain/upstream-catalog';
 import { KvUpstreamCatalog } from './kv-upstream-catalog';
 
 /**

@@ -3,7 +3,7 @@ import { splitUpstreamTool, type McpCatalogEntry, type McpCatalogTool, type McpP
 import { McpCatalogStore, pinStatus, type BusConnection, type McpCatalogView } from '@warden/bus';
 import type { Keyring } from '@warden/kernel';
 import { BUS, CONFIG, KEYRING } from '@warden/runtime';
-import type { IngestConfig } from '../../config';
+import type { IngestConfig } from '../config';
 
 /** One upstream tool as the gateway's `tools/list` shows it (MCP's `Tool`, named `<server>.<tool>`). */
 export interface UpstreamToolListing {

@@ -11,11 +11,11 @@ import {
 import { newId } from '@warden/kernel';
 import { currentTraceparent } from '@warden/observability';
 import { Auth, bindingErrors, sendProblem, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
-import { RateLimiter } from '../http/rate-limiter';
-import { KeysService } from '../keys/keys.service';
-import { httpSource } from '../submission/domain/submission';
-import { HttpIntakeService, type HttpIntakeResult } from '../submission/http/http-intake.service';
-import { ingestMetrics } from '../submission/submission.metrics';
+import { RateLimiter } from '../../api/rate-limiter';
+import { KeysService } from '../../keys/keys.service';
+import { httpSource } from '../../submission/domain/submission';
+import { HttpIntakeService, type HttpIntakeResult } from '../../submission/http/http-intake.service';
+import { ingestMetrics } from '../../submission/submission.metrics';
 
 /**
  * The ordinary submissions a plan stands for: item `i` is a `TaskSubmission` with

@@ -10,15 +10,15 @@ import {
   pathParam,
   problemResponse,
 } from '@warden/runtime';
-import { CreateKey, RevokeKey, RotateKey } from '../keys/http/keys.controller';
-import { AcceptedResponse, DuplicateResponse } from '../submission/http/submission.schemas';
-import { CreatedKeyResponse, KeysResponse, RevokedKeyResponse } from '../keys/http/keys.schemas';
-import { CreateSource, RotateSource } from '../webhooks/http/sources.controller';
-import { CreatedSourceResponse, RotatedSourceResponse, SourcesResponse } from '../webhooks/http/sources.schemas';
-import { MCP_OPENAPI_PATHS } from '../mcp/http/mcp.openapi';
-import { MCP_SERVERS_OPENAPI_PATHS } from '../mcp/upstream/mcp-servers.controller';
-import { PLAN_OPENAPI_PATHS } from '../plan/plan.openapi';
-import { EXECUTION_OPENAPI_PATHS } from '../execution/http/execution.openapi';
+import { CreateKey, RevokeKey, RotateKey } from '../../keys/http/keys.controller';
+import { AcceptedResponse, DuplicateResponse } from '../../submission/http/submission.schemas';
+import { CreatedKeyResponse, KeysResponse, RevokedKeyResponse } from '../../keys/http/keys.schemas';
+import { CreateSource, RotateSource } from '../../webhooks/http/sources.controller';
+import { CreatedSourceResponse, RotatedSourceResponse, SourcesResponse } from '../../webhooks/http/sources.schemas';
+import { MCP_OPENAPI_PATHS } from '../../mcp/http/mcp.openapi';
+import { MCP_SERVERS_OPENAPI_PATHS } from '../../upstream/http/mcp-servers.controller';
+import { PLAN_OPENAPI_PATHS } from '../../plan/http/plan.openapi';
+import { EXECUTION_OPENAPI_PATHS } from '../../execution/http/execution.openapi';
 
 // the zod schema every submission is parsed with (docs/schemas/TaskSubmission.schema.json is its export)
 const submissionBody = jsonBody(TaskSubmission);

@@ -1,7 +1,7 @@
 /**
  * What the MCP gateway needs from upstream MCP servers (contract §7): the tools a role may call and a
  * check before a call is proposed. The gateway resolves {@link UPSTREAM_CATALOG}; the provider lives
- * in `./upstream/upstream-catalog.provider.ts` (the proxy replaces the one that offers nothing).
+ * in `src/upstream/upstream-catalog.provider.ts` (the proxy replaces the one that offers nothing).
  */
 
 /** One tool as `tools/list` shows it (the shape of MCP's `Tool`). */

@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nestjs/com
 import { McpServerName } from '@warden/contracts';
 import { DomainError } from '@warden/kernel';
 import { Auth, BEARER_SECURITY, jsonResponse, pathParam, problemResponse, type AuthedRequest } from '@warden/runtime';
-import { KvUpstreamCatalog, type UpstreamServerStatus } from './kv-upstream-catalog';
+import { KvUpstreamCatalog, type UpstreamServerStatus } from '../kv-upstream-catalog';
 
 /**
  * Upstream MCP servers for admins: every catalogued tool with its pin status (`GET /v1/mcp/tools`),
