@@ -1,16 +1,16 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CONFIG, CoreModule, IdentityModule, runProjections } from '@warden/runtime';
-import { AUDIT_KEYS, AuditController } from './audit/audit.controller';
+import { AUDIT_KEYS, AuditController } from './audit/http/audit.controller';
 import { auditKeysFromConfig } from './audit/audit-key';
 import type { OrchestratorConfig } from './config';
 import { migrations } from './migrations';
 import { OpenApiController } from './run/http/openapi.controller';
 import { RunsController } from './run/http/runs.controller';
 import { RunStreamController } from './run/http/run-stream.controller';
-import { RunNotifier } from './run/projections/run-notifier';
+import { RunNotifier } from './run/run-notifier';
 import { GrantSweeper } from './run/grant-sweeper';
-import { orchestratorProjections } from './run/projections/projections';
-import { DeadLettersController } from './dead-letter/dead-letters.controller';
+import { orchestratorProjections } from './projections';
+import { DeadLettersController } from './dead-letter/http/dead-letters.controller';
 import { DeadLetterReader } from './dead-letter/dead-letter.reader';
 
 /** Composition root: wiring only. */

@@ -1,7 +1,101 @@
+import type { DataSource } from 'typeorm';
+import type { Subjects } from '@warden/contracts';
+import type { BusConnection, Publisher } from '@warden/bus';
+import { signingKeysOf, type Keyring } from '@warden/kernel';
+import { CheckpointedProjection } from '@warden/persistence';
+import type { RebuildTarget } from '@warden/runtime';
 import { loadConfig, type OrchestratorConfig } from './config';
 import { migrations } from './migrations';
-import { orchestratorProjections } from './run/projections/projections';
-import type { RebuildTarget } from '@warden/runtime';
+import { AuditProjection } from './audit/projections/audit.projection';
+import { auditKeysFromConfig } from './audit/audit-key';
+import { AUDITED_TYPES } from './audit/domain/chain';
+import { runMetricsRecorder } from './run/run.metrics';
+import { RunProjection } from './run/projections/run.projection';
+
+/**
+ * Every projection the orchestrator runs. Used by the service and by `npm run projections:rebuild`.
+ * @example for (const p of orchestratorProjections(ds, bus, subjects, publisher, config, keyring)) await p.rebuild()
+ */
+export function orchestratorProjections(
+  ds: DataSource,
+  bus: BusConnection,
+  subjects: Subjects,
+  publisher: Publisher,
+  config: Pick<
+    OrchestratorConfig,
+    | 'APPROVAL_TTL_SECONDS'
+    | 'APPROVAL_TTL_TIER2_SECONDS'
+    | 'APPROVAL_TTL_TIER3_SECONDS'
+    | 'PROJECTION_BATCH'
+    | 'NODE_ENV'
+    | 'WARDEN_AUDIT_KEY'
+    | 'WARDEN_AUDIT_PUBLIC_KEYS'
+    | 'WARDEN_KEYRING_SEED'
+    | 'AUDIT_CHECKPOINT_EVERY'
+    | 'AUDIT_CHECKPOINT_SECONDS'
+    | 'CLIENT_EXECUTOR_MAX_TIER'
+    | 'CLIENT_GRANT_TTL_SECONDS'
+  >,
+  keyring: Keyring,
+): CheckpointedProjection[] {
+  const ttlSeconds: Record<number, number> = {
+    1: config.APPROVAL_TTL_SECONDS,
+    2: config.APPROVAL_TTL_TIER2_SECONDS ?? config.APPROVAL_TTL_SECONDS,
+    3: config.APPROVAL_TTL_TIER3_SECONDS ?? config.APPROVAL_TTL_SECONDS,
+  };
+  const handler = new RunProjection(
+    subjects,
+    publisher,
+    // commands are signed with the orchestrator's own key; decisions verify with the policy's
+    { commands: signingKeysOf(keyring, 'orchestrator'), decisions: signingKeysOf(keyring, 'policy') },
+    {
+      approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
+      requiredVotes: { 1: 1, 2: 1, 3: 2 },
+      // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
+      metrics: runMetricsRecorder(config),
+      clientExecutor: { maxTier: config.CLIENT_EXECUTOR_MAX_TIER, grantTtlMs: config.CLIENT_GRANT_TTL_SECONDS * 1000 },
+    },
+  );
+  return [
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name: 'runs',
+        schema: 'orchestrator',
+        service: 'orchestrator',
+        stream: subjects.streams.events,
+        filterSubject: subjects.runEvents,
+        maxBatch: config.PROJECTION_BATCH,
+      },
+      handler,
+    ),
+    // the audit hash chain: its own ordered pass over decisions and outcomes (and dead-letter handling)
+    new CheckpointedProjection(
+      ds,
+      bus,
+      subjects,
+      publisher,
+      {
+        name: 'audit',
+        schema: 'orchestrator',
+        service: 'orchestrator',
+        stream: subjects.streams.events,
+        filterSubject: subjects.eventsAll,
+        maxBatch: config.PROJECTION_BATCH,
+        eventTypes: AUDITED_TYPES,
+      },
+      new AuditProjection({
+        chain: subjects.streams.events,
+        keys: auditKeysFromConfig(config),
+        checkpointEvery: config.AUDIT_CHECKPOINT_EVERY,
+        checkpointSeconds: config.AUDIT_CHECKPOINT_SECONDS,
+      }),
+    ),
+  ];
+}
 
 /** What `npm run projections:rebuild` needs to rebuild this service's read models. */
 export const rebuildTarget: RebuildTarget<OrchestratorConfig> = {

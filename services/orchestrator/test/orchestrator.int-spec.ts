@@ -20,7 +20,7 @@ import { secretHash, startService } from '@warden/runtime';
 import { createTestEnv, forgeAs, readAll, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
-import { orchestratorProjections } from '../src/run/projections/projections';
+import { orchestratorProjections } from '../src/projections';
 
 const ADMIN = 'test-admin-token-0123456789abcdef';
 

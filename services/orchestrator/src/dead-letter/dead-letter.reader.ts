@@ -4,7 +4,7 @@ import type { Subjects } from '@warden/contracts';
 import { Headers, OrderedReader, type BusConnection, type BusMessage } from '@warden/bus';
 import { Logger } from '@warden/observability';
 import { BUS, DATA_SOURCE, SUBJECTS } from '@warden/runtime';
-import { DeadLetterRepository, type NewDeadLetter } from './dead-letter.repository';
+import { DeadLetterRepository, type NewDeadLetter } from './projections/dead-letter.repository';
 
 const CHECKPOINT = 'dead_letters';
 

@@ -11,10 +11,14 @@ import {
   problemResponses,
   queryParams,
 } from '@warden/runtime';
-import { AuditKeysResponse } from '../../audit/audit.schemas';
-import { ExportQuery } from '../../audit/audit.controller';
-import { DeadLetterPage, DeadLetterResponse, DeadLetterSummaryResponse } from '../../dead-letter/dead-letter.schemas';
-import { DiscardBody, ListQuery as DeadLetterQuery, RedriveBody } from '../../dead-letter/dead-letters.controller';
+import { AuditKeysResponse } from '../../audit/http/audit.schemas';
+import { ExportQuery } from '../../audit/http/audit.controller';
+import {
+  DeadLetterPage,
+  DeadLetterResponse,
+  DeadLetterSummaryResponse,
+} from '../../dead-letter/http/dead-letter.schemas';
+import { DiscardBody, ListQuery as DeadLetterQuery, RedriveBody } from '../../dead-letter/http/dead-letters.controller';
 import { CancelResponse, RunDetailResponse, RunPage, RunResponse } from './run.schemas';
 import { ListQuery as RunsQuery } from './runs.controller';
 

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { isTerminal } from '@warden/contracts';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Auth, DATA_SOURCE, bindingAdmits, type AuthedRequest, type Principal } from '@warden/runtime';
-import { RunNotifier } from '../projections/run-notifier';
+import { RunNotifier } from '../run-notifier';
 import { RunStreamReader, type RunView } from '../projections/run.repository';
 
 /** How long a stream waits for a run that does not exist yet (the POST that created it may be a moment ahead). */

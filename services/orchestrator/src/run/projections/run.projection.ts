@@ -16,8 +16,8 @@ import { Counter } from 'prom-client';
 import { react, type ReactContext, type Reaction } from '../domain/run.decide';
 import { evolve, initialState, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
-import type { RunMetricsRecorder } from './run.metrics';
-import { RUN_CHANGED_CHANNEL } from './run-notifier';
+import type { RunMetricsRecorder } from '../run.metrics';
+import { RUN_CHANGED_CHANNEL } from '../run-notifier';
 import { reportRefusal, type ClientExecutorRule } from '../domain/execution';
 
 /** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */

@@ -7,7 +7,7 @@ import { Headers, makeEnvelope, type BusConnection, type Publisher } from '@ward
 import { DomainError, TransientError, deriveId } from '@warden/kernel';
 import { traceIdFrom } from '@warden/observability';
 import { Auth, BUS, DATA_SOURCE, PUBLISHER, SUBJECTS, parseBody, type AuthedRequest } from '@warden/runtime';
-import { DeadLetterRepository, type DeadLetter, type DeadLetterSummary } from './dead-letter.repository';
+import { DeadLetterRepository, type DeadLetter, type DeadLetterSummary } from '../projections/dead-letter.repository';
 import type { DeadLetterPage } from './dead-letter.schemas';
 
 export const ListQuery = z.strictObject({

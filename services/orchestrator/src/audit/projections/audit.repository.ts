@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { AuditCheckpoint, AuditRecord } from './domain/chain';
+import type { AuditCheckpoint, AuditRecord } from '../domain/chain';
 
 const RECORDS = 'orchestrator.audit_records';
 const CHECKPOINTS = 'orchestrator.audit_checkpoints';

@@ -4,10 +4,10 @@ import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import type { Subjects } from '@warden/contracts';
 import { Auth, DATA_SOURCE, SUBJECTS, parseBody } from '@warden/runtime';
-import { AuditRepository } from './audit.repository';
+import { AuditRepository } from '../projections/audit.repository';
 import type { AuditKeysResponse } from './audit.schemas';
-import { GENESIS_HASH, signCheckpoint, type AuditCheckpoint, type AuditKeys } from './domain/chain';
-import { toOcsf } from './domain/ocsf';
+import { GENESIS_HASH, signCheckpoint, type AuditCheckpoint, type AuditKeys } from '../domain/chain';
+import { toOcsf } from '../domain/ocsf';
 
 export const AUDIT_KEYS = Symbol('AUDIT_KEYS');
 

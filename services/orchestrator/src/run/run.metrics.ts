@@ -2,9 +2,9 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { isTerminal, type AnyEnvelope } from '@warden/contracts';
 import { sha256Canonical } from '@warden/kernel';
 import { BoundedLabel, registry } from '@warden/observability';
-import type { RunState } from '../domain/run.state';
-import { DEFAULT_PROD_PATH, sensitiveClasses, type SensitivityRules } from '../domain/sensitivity';
-import type { OrchestratorConfig } from '../../config';
+import type { RunState } from './domain/run.state';
+import { DEFAULT_PROD_PATH, sensitiveClasses, type SensitivityRules } from './domain/sensitivity';
+import type { OrchestratorConfig } from '../config';
 
 function get<T>(name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();

@@ -9,7 +9,7 @@ import {
   type AuditKeys,
   type AuditRecord,
   type RawEvent,
-} from './domain/chain';
+} from '../domain/chain';
 
 const AUDITED = new Set<string>(AUDITED_TYPES);
 
