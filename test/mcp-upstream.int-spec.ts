@@ -7,8 +7,8 @@ import { PRODUCERS, mcpBuckets } from '@warden/contracts';
 import { McpCatalogStore, mcpToolDigest } from '@warden/bus';
 import { loadKeyring, newId, sha256Canonical, signCanonical, signingKeysOf } from '@warden/kernel';
 import { createTestEnv, readAll, testKeyring, waitFor, type TestEnv } from '@warden/testing';
-import { UpstreamServers } from '../services/workers/src/execution/mcp/upstream-servers.service';
-import { ToolError } from '../services/workers/src/execution/tools/tool';
+import { UpstreamServers } from '../services/workers/src/upstream/upstream-servers.service';
+import { ToolError } from '../services/workers/src/tools/domain/tool';
 import { System } from './support/system';
 
 const ADMIN = 'mcp-upstream-admin-token-0123456789';

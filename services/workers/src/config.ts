@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { BaseEnv, parseEnv, port } from '@warden/runtime';
-import type { ToolSettings } from './execution/tools/tool';
+import type { ToolSettings } from './tools/domain/tool';
 
 const ROLE = /^[a-z][a-z0-9_-]*$/;
 const list = z

@@ -11,7 +11,7 @@ import { startService } from '@warden/runtime';
 import { createTestEnv, runEvents, waitFor, type TestEnv, testKeyring } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
-import { SandboxPool } from '../src/execution/sandbox/sandbox-pool';
+import { SandboxPool } from '../src/sandbox/sandbox-pool';
 import { signedCommand } from './signed-command';
 
 interface Event {

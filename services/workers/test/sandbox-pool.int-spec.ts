@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@warden/testing';
-import { SandboxPool } from '../src/execution/sandbox/sandbox-pool';
+import { SandboxPool } from '../src/sandbox/sandbox-pool';
 import { SANDBOX_ENV } from '../src/execution/tool-runner.service';
-import { defaultToolSettings } from '../src/execution/tools/tool';
+import { defaultToolSettings } from '../src/tools/domain/tool';
 
 /** The pool with the real (built) sandbox entry: start-up stays off the execution's path. */
 describe('SandboxPool replacement (real sandbox processes)', () => {

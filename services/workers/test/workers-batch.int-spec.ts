@@ -14,7 +14,7 @@ import { createTestEnv, readAll, runEvents, waitFor, type TestEnv, testKeyring }
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
 import { ExecuteConsumer } from '../src/execution/consumers/execute.consumer';
-import { RunBusyError } from '../src/execution/repositories/execution.repository';
+import { RunBusyError } from '../src/execution/projections/execution.repository';
 import { signedCommand, testDecision } from './signed-command';
 
 type Row = Record<string, unknown>;

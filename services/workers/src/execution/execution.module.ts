@@ -4,13 +4,13 @@ import { CONFIG, KEYRING } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
 import { ExecuteConsumer } from './consumers/execute.consumer';
 import { RoleConsumers } from './consumers/role-consumers.service';
-import { UpstreamServers } from './mcp/upstream-servers.service';
-import { ExecutionRepository } from './repositories/execution.repository';
+import { UpstreamServers } from '../upstream/upstream-servers.service';
+import { ExecutionRepository } from './projections/execution.repository';
 import { RunExecutor } from './run-executor.service';
 import { ToolRunner } from './tool-runner.service';
 import { VERIFIER_KEYS, WORKSPACE_ROOT } from './tokens';
-import { prepareWorkspace } from './tools/path-safety';
-import { BUILTIN_TOOLS, DEFAULT_ROLE_TOOLS, ToolRegistry } from './tools/tool-registry';
+import { prepareWorkspace } from '../tools/path-safety';
+import { BUILTIN_TOOLS, DEFAULT_ROLE_TOOLS, ToolRegistry } from '../tools/tool-registry';
 
 /** Authenticated, at-most-once execution of worker commands, in sandbox processes. */
 @Module({

@@ -14,7 +14,7 @@ import {
   type ExecutionRow,
   type Outcome,
   type RowsByRun,
-} from './repositories/execution.repository';
+} from './projections/execution.repository';
 import { ToolRunner } from './tool-runner.service';
 import { workersMetrics } from './workers.metrics';
 

@@ -8,11 +8,11 @@ import { CONFIG, LOGGER } from '@warden/runtime';
 import { toolSettings, type WorkersConfig } from '../config';
 import { executionLimits } from './domain/constraints';
 import { capResult, failureResult } from './domain/result';
-import { planSandbox, sandboxCode, type SandboxKind, type SandboxPlan } from './sandbox/capabilities';
-import { SandboxPool, sandboxEntry } from './sandbox/sandbox-pool';
-import { runTool } from './tools/run-tool';
-import type { Tool, ToolSettings } from './tools/tool';
-import { ToolRegistry } from './tools/tool-registry';
+import { planSandbox, sandboxCode, type SandboxKind, type SandboxPlan } from '../sandbox/capabilities';
+import { SandboxPool, sandboxEntry } from '../sandbox/sandbox-pool';
+import { runTool } from '../tools/run-tool';
+import type { Tool, ToolSettings } from '../tools/domain/tool';
+import { ToolRegistry } from '../tools/tool-registry';
 import { WORKSPACE_ROOT } from './tokens';
 import { registerPools } from './workers.metrics';
 

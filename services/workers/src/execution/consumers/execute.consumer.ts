@@ -5,7 +5,7 @@ import { Logger } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../../config';
 import { authenticate, parseExecuteCommand, refusalReason } from '../domain/authenticity';
-import { ExecutionRepository, refusalKey, type Refusal } from '../repositories/execution.repository';
+import { ExecutionRepository, refusalKey, type Refusal } from '../projections/execution.repository';
 import { RunExecutor, type AuthenticCommand } from '../run-executor.service';
 import { ToolRunner } from '../tool-runner.service';
 import { VERIFIER_KEYS } from '../tokens';

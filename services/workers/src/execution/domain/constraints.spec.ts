@@ -1,4 +1,4 @@
-import { defaultToolSettings } from '../tools/tool';
+import { defaultToolSettings } from '../../tools/domain/tool';
 import { constrainedEnv, executionLimits, outputCap } from './constraints';
 
 describe('decision constraints → execution limits', () => {

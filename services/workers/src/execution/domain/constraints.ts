@@ -1,5 +1,5 @@
 import { MAX_OUTPUT_BYTES, envAllowed } from '@warden/contracts';
-import type { ToolSettings } from '../tools/tool';
+import type { ToolSettings } from '../../tools/domain/tool';
 
 /** What one execution may use, after a decision's constraints narrowed the worker's limits. */
 export interface ExecutionLimits {

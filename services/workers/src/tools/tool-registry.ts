@@ -8,7 +8,7 @@ import { emailDraftTool, emailSendTool } from './email-send.tool';
 import { gitTools } from './git.tools';
 import { httpGetTool, httpRequestTool } from './http.tools';
 import { shellExecTool } from './shell-exec.tool';
-import type { Tool } from './tool';
+import type { Tool } from './domain/tool';
 
 /** Every built-in tool with a fixed name (`deploy.<target>` tools are made on demand). */
 export const BUILTIN_TOOLS: readonly Tool[] = [

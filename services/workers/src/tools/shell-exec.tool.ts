@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import { z } from 'zod';
 // argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
 import { ShellExecArgs as Args } from '@warden/contracts';
-import { constrainedEnv } from '../domain/constraints';
+import { constrainedEnv } from '../execution/domain/constraints';
 import { resolveExisting } from './path-safety';
 import { runProgram, scrubbedEnv } from './program';
-import { ToolError, parseArgs, settingsOf, type Tool } from './tool';
+import { ToolError, parseArgs, settingsOf, type Tool } from './domain/tool';
 
 /**
  * `shell.exec {argv, cwd?, stdin?, timeout_ms?}` → `{exit_code, signal, stdout, stderr, truncated, timed_out}`.

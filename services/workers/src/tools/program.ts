@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { ToolError } from './tool';
+import { ToolError } from './domain/tool';
 
 /** What a finished program left. */
 export interface ProgramResult {

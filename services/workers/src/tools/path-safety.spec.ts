@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { isInside, prepareWorkspace, resolveExisting, resolveForWrite, resolveLexically } from './path-safety';
-import { ToolError } from './tool';
+import { ToolError } from './domain/tool';
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { FsWriteFileArgs as Args } from '@warden/contracts';
 import { OPEN_WRITE, assertOpenedInside, assertPlainFile, fsError, resolveForWrite } from './path-safety';
 import { refuseGitLayout } from './git-layout';
-import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
+import { ToolError, parseArgs, type Tool, type ToolContext } from './domain/tool';
 
 /** Largest previous content `fs.write_file` reports (the whole result stays under the 64 KiB output cap). */
 export const PREVIOUS_CONTENT_MAX = 32 * 1024;

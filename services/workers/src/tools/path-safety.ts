@@ -1,6 +1,6 @@
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ToolError } from './tool';
+import { ToolError } from './domain/tool';
 
 /**
  * Creates the workspace directory if missing and returns its real path (symlinks resolved), which

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { EmailArgs as Args } from '@warden/contracts';
 import { sha256Canonical } from '@warden/kernel';
-import { ToolError, parseArgs, settingsOf, type Tool, type ToolSettings } from './tool';
+import { ToolError, parseArgs, settingsOf, type Tool, type ToolSettings } from './domain/tool';
 
 const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { prepareWorkspace } from './path-safety';
 import { runTool } from './run-tool';
-import { defaultToolSettings, type ToolSettings } from './tool';
+import { defaultToolSettings, type ToolSettings } from './domain/tool';
 import { ToolRegistry } from './tool-registry';
 
 const tools = new ToolRegistry();

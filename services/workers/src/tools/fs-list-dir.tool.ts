@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { FsListDirArgs as Args } from '@warden/contracts';
 import { fsError, resolveExisting } from './path-safety';
-import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './tool';
+import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './domain/tool';
 
 export interface DirEntry {
   name: string;

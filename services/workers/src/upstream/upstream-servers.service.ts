@@ -4,8 +4,8 @@ import { McpCatalogStore, pinStatus, type BusConnection } from '@warden/bus';
 import type { Keyring } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { BUS, CONFIG, KEYRING, LOGGER, loadMcpServers, type McpServer } from '@warden/runtime';
-import type { WorkersConfig } from '../../config';
-import { ToolError, type Tool } from '../tools/tool';
+import type { WorkersConfig } from '../config';
+import { ToolError, type Tool } from '../tools/domain/tool';
 import type { ToolSource } from '../tools/tool-registry';
 import { UpstreamSession } from './upstream-session';
 

@@ -13,7 +13,7 @@ import {
 } from '@warden/contracts';
 import { resolveLexically } from './path-safety';
 import { runProgram, scrubbedEnv, type ProgramResult } from './program';
-import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext, type ToolSettings } from './tool';
+import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext, type ToolSettings } from './domain/tool';
 
 /** Flags each operation accepts; anything else (and every form of force) is refused. */
 export const GIT_FLAGS: Record<string, readonly string[]> = {

@@ -6,7 +6,7 @@ import { McpToolDefinition, type McpCatalogTool } from '@warden/contracts';
 import { catalogTool } from '@warden/bus';
 import type { Logger } from '@warden/observability';
 import type { McpServer } from '@warden/runtime';
-import { ToolError } from '../tools/tool';
+import { ToolError } from '../tools/domain/tool';
 import { launchStdio, type LaunchLimits } from './upstream-launch';
 
 /** Restart back-off of a server that died or could not be reached: 1 s doubling to 30 s. */

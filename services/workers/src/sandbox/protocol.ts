@@ -1,5 +1,5 @@
 import type { Action, RunResult } from '@warden/contracts';
-import type { ToolSettings } from '../tools/tool';
+import type { ToolSettings } from '../tools/domain/tool';
 
 /** Parent → sandbox: execute one action. Plain JSON over the IPC channel. */
 export interface SandboxRequest {

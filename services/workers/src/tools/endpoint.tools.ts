@@ -10,7 +10,7 @@ import {
   deployTargetOk,
 } from '@warden/contracts';
 import { git } from './git.tools';
-import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './tool';
+import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './domain/tool';
 
 const Output = z.object({ status: z.number().int(), response: z.unknown() });
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { hostAllowed, isPrivateAddress } from './http.tools';
 import { runTool } from './run-tool';
-import { defaultToolSettings, type ToolSettings } from './tool';
+import { defaultToolSettings, type ToolSettings } from './domain/tool';
 import { ToolRegistry } from './tool-registry';
 
 const tools = new ToolRegistry();

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { FsReadFileArgs as Args } from '@warden/contracts';
 import { OPEN_READ, assertOpenedInside, assertPlainFile, fsError, resolveExisting } from './path-safety';
-import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './tool';
+import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './domain/tool';
 
 /** Files larger than this are refused rather than loaded (the output hash needs the whole content). */
 export const MAX_READ_BYTES = 16 * 1024 * 1024;

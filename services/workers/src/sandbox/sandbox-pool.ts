@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunResult } from '@warden/contracts';
 import type { Logger } from '@warden/observability';
-import { failureResult } from '../domain/result';
+import { failureResult } from '../execution/domain/result';
 import type { SandboxMessage, SandboxRequest } from './protocol';
 
 /** Where the compiled sandbox entry is (from `src/` under ts-jest, the built `dist/` twin). */

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ToolError } from './tool';
+import { ToolError } from './domain/tool';
 
 const kind = async (p: string): Promise<'file' | 'dir' | undefined> => {
   const st = await fs.lstat(p).catch(() => undefined);

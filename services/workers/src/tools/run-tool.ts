@@ -1,7 +1,7 @@
 import type { Action, RunResult } from '@warden/contracts';
-import { outputCap } from '../domain/constraints';
-import { failureResult, successResult } from '../domain/result';
-import { ToolError, type ToolContext } from './tool';
+import { outputCap } from '../execution/domain/constraints';
+import { failureResult, successResult } from '../execution/domain/result';
+import { ToolError, type ToolContext } from './domain/tool';
 import type { ToolRegistry } from './tool-registry';
 
 /**

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { runTool } from './run-tool';
-import { defaultToolSettings, type ToolSettings } from './tool';
+import { defaultToolSettings, type ToolSettings } from './domain/tool';
 import { ToolRegistry } from './tool-registry';
 
 const git = (cwd: string, ...args: string[]) =>

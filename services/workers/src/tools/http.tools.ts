@@ -6,7 +6,7 @@ import { z } from 'zod';
 // argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
 import { HttpGetArgs as GetArgs, HttpRequestArgs as RequestArgs } from '@warden/contracts';
 import { isPrivateAddress } from './ip-address';
-import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './tool';
+import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './domain/tool';
 
 // the SSRF guard lives in ip-address.ts (every IPv6 form that embeds IPv4 is normalised there)
 export { isPrivateAddress };

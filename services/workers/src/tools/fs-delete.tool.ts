@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { FsDeleteArgs as Args } from '@warden/contracts';
 import { assertAsJudged, fsError, isInside, refuseGitInternal, resolveLexically, resolveReal } from './path-safety';
-import { ToolError, parseArgs, type Tool, type ToolContext } from './tool';
+import { ToolError, parseArgs, type Tool, type ToolContext } from './domain/tool';
 
 /**
  * `fs.delete {path, recursive? = false}` → `{path, deleted: 'file'|'dir'|'symlink'}`. The parent is
