@@ -1,4 +1,4 @@
-import type { Decision, Envelope, ExecutionGrant } from '@warden/contracts';
+import type { Decision, ExecutionGrant } from '@warden/contracts';
 import { WORKER_CONSTRAINTS } from '@warden/contracts';
 import { deriveId, sha256Canonical } from '@warden/kernel';
 import type { RunState } from './run.state';
@@ -11,15 +11,6 @@ import type { RunState } from './run.state';
  * (`execution_succeeded` / `execution_failed`). A grant left unreported past its deadline ends the run
  * `failed` with `outcome_unknown` (the grant sweeper). Default deny: see {@link clientExecutionRefusal}.
  */
-
-/** The grant a client-executed run holds, as folded from its events. */
-export interface RunGrant {
-  id: string;
-  actionHash: string;
-  expiresAt: string;
-  /** The `execution_reported` event that settled it, once one did. */
-  reportId?: string;
-}
 
 /** The orchestrator's rule for client executors (from its config). */
 export interface ClientExecutorRule {
@@ -77,52 +68,4 @@ export function grantFor(
     expires_at: new Date(opts.now.getTime() + opts.ttlMs).toISOString(),
     ...(state.traceId ? { trace_id: state.traceId } : {}),
   };
-}
-
-/**
- * Why a report does not settle this run (or undefined when it does): the run must hold an unsettled
- * grant, and the report must name that grant and its action hash, before the grant's deadline. Used by
- * the fold and the process manager alike, so both agree on what a report did.
- * @example reportRefusal(state, env) // 'the grant was already reported'
- */
-export function reportRefusal(state: RunState, env: Envelope<'execution_reported'>): string | undefined {
-  const g = state.grant;
-  if (!g || state.executor !== 'client') return 'the run holds no execution grant';
-  if (env.data.grant_id !== g.id) return 'the report names another grant';
-  if (g.reportId) return 'the grant was already reported';
-  if (state.status !== 'running') return `the run is ${state.status}`;
-  if (env.data.action_hash !== g.actionHash) return "the reported action is not the grant's action";
-  if (Date.parse(env.occurred_at) > Date.parse(g.expiresAt)) return 'the grant had expired';
-  return undefined;
-}
-
-/**
- * Folds the bring-your-own-executor events into the run; `status` is what the run status machine says.
- * @example evolveExecution(state, env, nextStatus(state.status, env.type))
- */
-export function evolveExecution(
-  state: RunState,
-  env: Envelope<'execution_granted' | 'execution_reported' | 'execution_succeeded' | 'execution_failed'>,
-  status: RunState['status'],
-): RunState {
-  const moved = status !== state.status;
-  const s: RunState = { ...state, updatedAt: env.occurred_at };
-  switch (env.type) {
-    case 'execution_granted': {
-      const g = (env as Envelope<'execution_granted'>).data.grant;
-      if (!moved || state.executor !== 'client') return state;
-      return { ...s, status, grant: { id: g.grant_id, actionHash: g.action_hash, expiresAt: g.expires_at } };
-    }
-    case 'execution_reported': {
-      const e = env as Envelope<'execution_reported'>;
-      if (reportRefusal(state, e)) return state;
-      return { ...s, grant: { ...state.grant!, reportId: e.id } };
-    }
-    case 'execution_succeeded':
-    case 'execution_failed': {
-      const data = (env as Envelope<'execution_succeeded'>).data;
-      if (!moved || state.grant?.id !== data.grant_id) return state;
-      return { ...s, status, result: data.result };
-    }
-  }
 }

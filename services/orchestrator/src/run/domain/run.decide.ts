@@ -1,14 +1,8 @@
 import type { Action, AnyEnvelope, Decision, EventData, EventType, ExecutionGrant } from '@warden/contracts';
 import { isTerminal } from '@warden/contracts';
 import { DomainError, deriveId, sha256Canonical } from '@warden/kernel';
-import type { RunState } from './run.state';
-import {
-  CLIENT_EXECUTOR_RULE,
-  clientExecutionRefusal,
-  grantFor,
-  reportRefusal,
-  type ClientExecutorRule,
-} from './execution';
+import { reportRefusal, type RunState } from './run.state';
+import { CLIENT_EXECUTOR_RULE, clientExecutionRefusal, grantFor, type ClientExecutorRule } from './execution';
 
 /** An event the orchestrator will publish in reaction. */
 export interface EmitEvent<T extends EventType = EventType> {

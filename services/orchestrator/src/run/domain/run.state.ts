@@ -1,6 +1,5 @@
-import type { Action, Agent, AnyEnvelope, Decision, RunResult, RunStatus } from '@warden/contracts';
+import type { Action, Agent, AnyEnvelope, Decision, Envelope, RunResult, RunStatus } from '@warden/contracts';
 import { isTerminal, nextStatus } from '@warden/contracts';
-import { evolveExecution, type RunGrant } from './execution';
 
 /** What the orchestrator knows about a run: the fold of its events. */
 export interface RunState {
@@ -20,6 +19,15 @@ export interface RunState {
   grant?: RunGrant;
   createdAt?: string;
   updatedAt?: string;
+}
+
+/** The grant a client-executed run holds, as folded from its events. */
+export interface RunGrant {
+  id: string;
+  actionHash: string;
+  expiresAt: string;
+  /** The `execution_reported` event that settled it, once one did. */
+  reportId?: string;
 }
 
 export interface RunApproval {
@@ -125,5 +133,53 @@ export function evolve(state: RunState, env: AnyEnvelope): RunState {
       return moved ? { ...s, status } : state;
     default:
       return state; // votes, budget notices: part of the timeline, not of the status
+  }
+}
+
+/**
+ * Why a report does not settle this run (or undefined when it does): the run must hold an unsettled
+ * grant, and the report must name that grant and its action hash, before the grant's deadline. Used by
+ * the fold and the process manager alike, so both agree on what a report did.
+ * @example reportRefusal(state, env) // 'the grant was already reported'
+ */
+export function reportRefusal(state: RunState, env: Envelope<'execution_reported'>): string | undefined {
+  const g = state.grant;
+  if (!g || state.executor !== 'client') return 'the run holds no execution grant';
+  if (env.data.grant_id !== g.id) return 'the report names another grant';
+  if (g.reportId) return 'the grant was already reported';
+  if (state.status !== 'running') return `the run is ${state.status}`;
+  if (env.data.action_hash !== g.actionHash) return "the reported action is not the grant's action";
+  if (Date.parse(env.occurred_at) > Date.parse(g.expiresAt)) return 'the grant had expired';
+  return undefined;
+}
+
+/**
+ * Folds the bring-your-own-executor events into the run; `status` is what the run status machine says.
+ * @example evolveExecution(state, env, nextStatus(state.status, env.type))
+ */
+export function evolveExecution(
+  state: RunState,
+  env: Envelope<'execution_granted' | 'execution_reported' | 'execution_succeeded' | 'execution_failed'>,
+  status: RunState['status'],
+): RunState {
+  const moved = status !== state.status;
+  const s: RunState = { ...state, updatedAt: env.occurred_at };
+  switch (env.type) {
+    case 'execution_granted': {
+      const g = (env as Envelope<'execution_granted'>).data.grant;
+      if (!moved || state.executor !== 'client') return state;
+      return { ...s, status, grant: { id: g.grant_id, actionHash: g.action_hash, expiresAt: g.expires_at } };
+    }
+    case 'execution_reported': {
+      const e = env as Envelope<'execution_reported'>;
+      if (reportRefusal(state, e)) return state;
+      return { ...s, grant: { ...state.grant!, reportId: e.id } };
+    }
+    case 'execution_succeeded':
+    case 'execution_failed': {
+      const data = (env as Envelope<'execution_succeeded'>).data;
+      if (!moved || state.grant?.id !== data.grant_id) return state;
+      return { ...s, status, result: data.result };
+    }
   }
 }

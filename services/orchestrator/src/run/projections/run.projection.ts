@@ -14,11 +14,11 @@ import type { ApplyContext, ProjectedEvent, ProjectionHandler } from '@warden/pe
 import { childSpan, registry } from '@warden/observability';
 import { Counter } from 'prom-client';
 import { react, type ReactContext, type Reaction } from '../domain/run.decide';
-import { evolve, initialState, type RunState } from '../domain/run.state';
+import { evolve, initialState, reportRefusal, type RunState } from '../domain/run.state';
 import { RunRepository, type RunEventRow } from './run.repository';
 import type { RunMetricsRecorder } from '../run.metrics';
 import { RUN_CHANGED_CHANNEL } from '../run-notifier';
-import { reportRefusal, type ClientExecutorRule } from '../domain/execution';
+import type { ClientExecutorRule } from '../domain/execution';
 
 /** Decisions whose signature does not verify: ignored (never folded into the run), counted, kept in the timeline. */
 const forgedDecisions =
