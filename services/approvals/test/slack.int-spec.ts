@@ -10,7 +10,7 @@ import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@w
 import { System } from '../../../test/support/system';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/approval-blocks';
 import { SlackNotifier } from '../src/slack/slack-notifier';
-import { signSlackRequest } from '../src/slack/slack-signature';
+import { signSlackRequest } from '../src/slack/http/slack-signature';
 import { FakeSlack, type SlackCall } from './support/fake-slack';
 
 const SECRET = 'slack-signing-secret-for-tests';

@@ -25,11 +25,11 @@ import {
   encodeCursor,
   type ApprovalView,
   type LoadedApproval,
-} from './approval.repository';
+} from './projections/approval.repository';
 import { approvalMetrics } from './approval.metrics';
-import { PolicyRecheck } from './policy/policy-recheck';
+import { PolicyRecheck } from './policy-recheck';
 
-export type { ApprovalView } from './approval.repository';
+export type { ApprovalView } from './projections/approval.repository';
 export type { VoteChannel } from './domain/approval';
 
 export interface VoteInput {

@@ -6,7 +6,7 @@ import type { Logger } from '@warden/observability';
 import { FencedLease, FencedOutError } from '@warden/persistence';
 import { CONFIG, DATA_SOURCE, LOGGER } from '@warden/runtime';
 import type { ApprovalsConfig } from '../config';
-import { ApprovalRepository } from './approval.repository';
+import { ApprovalRepository } from './projections/approval.repository';
 import { ApprovalService, type WriteFence } from './approval.service';
 import { approvalMetrics } from './approval.metrics';
 

@@ -12,7 +12,7 @@ import { ApprovalsModule } from '../approval/approval.module';
 import { ApprovalService } from '../approval/approval.service';
 import { addOpenApiPaths } from '../approval/http/openapi.controller';
 import { APPROVALS } from '../slack/approvals.port';
-import { DashboardRunsRepository } from './dashboard-runs.repository';
+import { DashboardRunsRepository } from './projections/dashboard-runs.repository';
 import { DASHBOARD_CONFIG, type DashboardEnv } from './dashboard.config';
 import { DashboardController } from './http/dashboard.controller';
 import { DASHBOARD_OPENAPI_PATHS } from './http/dashboard.openapi';

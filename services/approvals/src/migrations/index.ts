@@ -4,10 +4,10 @@ import { Closures1700000000002 } from './1700000000002-closures';
 import { Votes1700000000003 } from './1700000000003-votes';
 import { RunEndings1700000000004 } from './1700000000004-run-endings';
 import { DutyLeases1700000000005 } from './1700000000005-duty-leases';
-import { PlanItems1700000000006 } from '../plan/migrations/1700000000006-plan-items';
-import { Slack1700000000100 } from '../slack/migrations/1700000000100-slack';
-import { Dashboard1700000000101 } from '../dashboard/migrations/1700000000101-dashboard';
-import { DashboardPhantoms1700000000102 } from '../dashboard/migrations/1700000000102-dashboard-phantoms';
+import { PlanItems1700000000006 } from './1700000000006-plan-items';
+import { Slack1700000000100 } from './1700000000100-slack';
+import { Dashboard1700000000101 } from './1700000000101-dashboard';
+import { DashboardPhantoms1700000000102 } from './1700000000102-dashboard-phantoms';
 
 export const migrations = [
   Initial1700000000000,

@@ -2,11 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { DomainError } from '@warden/kernel';
 import { DATA_SOURCE, type Principal } from '@warden/runtime';
-import { ApprovalRepository } from '../approval/approval.repository';
+import { ApprovalRepository } from '../approval/projections/approval.repository';
 import { ApprovalService } from '../approval/approval.service';
 import { decideVote, type VoteChannel } from '../approval/domain/approval';
 import { ballot, type PlanVoteRequest } from './domain/plan';
-import { PlanRepository, type PlanView } from './plan.repository';
+import { PlanRepository, type PlanView } from './projections/plan.repository';
 
 /** Item votes of one plan vote cast at once. */
 const VOTE_CONCURRENCY = 8;

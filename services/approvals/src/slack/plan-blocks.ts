@@ -1,5 +1,5 @@
 import type { Button, KnownBlock } from '@slack/types';
-import type { PlanItemView, PlanView } from '../plan/plan.repository';
+import type { PlanItemView, PlanView } from '../plan/projections/plan.repository';
 import {
   actionsBlock,
   argsDiff,

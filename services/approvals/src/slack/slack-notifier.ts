@@ -6,7 +6,7 @@ import { Logger } from '@warden/observability';
 import { IdentityDirectory, LOGGER } from '@warden/runtime';
 import { approvalMessage, escalationMessage, type ApprovalCard, type SlackMessage } from './approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
-import { SlackMessagesRepository, type SlackApprovalRow } from './slack-messages.repository';
+import { SlackMessagesRepository, type SlackApprovalRow } from './projections/slack-messages.repository';
 import { slackMetrics } from './slack.metrics';
 import type { SlackSettings } from './slack.config';
 

@@ -9,7 +9,7 @@ import { BUS, DATA_SOURCE, LOGGER, SUBJECTS } from '@warden/runtime';
 import { PlanService } from '../plan/plan.service';
 import { planMessage } from './plan-blocks';
 import { SLACK_CLIENT, SLACK_SETTINGS } from './slack-notifier';
-import { SlackMessagesRepository } from './slack-messages.repository';
+import { SlackMessagesRepository } from './projections/slack-messages.repository';
 import type { SlackSettings } from './slack.config';
 
 /** A post claim older than this was left by a delivery that died mid-call. */

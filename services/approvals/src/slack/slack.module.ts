@@ -5,14 +5,14 @@ import { ApprovalsModule } from '../approval/approval.module';
 import { ApprovalService } from '../approval/approval.service';
 import { addOpenApiPaths } from '../approval/http/openapi.controller';
 import { APPROVALS, type ApprovalsPort } from './approvals.port';
-import { SlackEventsConsumer } from './slack-events.consumer';
-import { SlackMessagesRepository } from './slack-messages.repository';
+import { SlackEventsConsumer } from './consumers/slack-events.consumer';
+import { SlackMessagesRepository } from './projections/slack-messages.repository';
 import { SLACK_CLIENT, SLACK_SETTINGS, SlackNotifier, createSlackClient } from './slack-notifier';
-import { SlackController } from './slack.controller';
+import { SlackController } from './http/slack.controller';
 import { PlanModule } from '../plan/plan.module';
 import { SlackPlanNotifier } from './slack-plans';
 import { slackSettings, type SlackEnv } from './slack.config';
-import { SLACK_OPENAPI_PATHS } from './slack.openapi';
+import { SLACK_OPENAPI_PATHS } from './http/slack.openapi';
 
 // compile-time check that the engine satisfies what Slack and the dashboard use
 export const approvalsPortCheck = (s: ApprovalService): ApprovalsPort => s;

@@ -4,7 +4,7 @@ import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
 import { reviewProjections } from '../../review/projections/review.projection';
-import { PlanItemsProjection } from '../../plan/plan-items.projection';
+import { PlanItemsProjection } from '../../plan/projections/plan-items.projection';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;

@@ -8,7 +8,7 @@ import { runStatusScript, toFieldErrors } from '@warden/contracts';
 import { DomainError, ValidationError, isUuid } from '@warden/kernel';
 import { Auth, writeProblem, type AuthedRequest } from '@warden/runtime';
 import { APPROVALS, type ApprovalsPort, type ApprovalView } from '../../slack/approvals.port';
-import { DashboardRunsRepository, type DashboardRun } from '../dashboard-runs.repository';
+import { DashboardRunsRepository, type DashboardRun } from '../projections/dashboard-runs.repository';
 import { LiveEvents } from '../live-events';
 import type { DashboardMeResponse } from './dashboard.schemas';
 

@@ -4,7 +4,7 @@ import { MAX_PLAN_ITEMS } from '@warden/contracts';
 import { DomainError } from '@warden/kernel';
 import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
 import { PlanService, type PlanVoteResult } from '../plan.service';
-import type { PlanView } from '../plan.repository';
+import type { PlanView } from '../projections/plan.repository';
 
 const ListQuery = z.strictObject({
   status: z.enum(['pending']).optional(),

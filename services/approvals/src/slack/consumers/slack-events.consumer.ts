@@ -3,8 +3,8 @@ import { Payload } from '@nestjs/microservices';
 import { BusMessage, JetStreamConsumer, decodeEnvelope } from '@warden/bus';
 import type { Envelope, EventType } from '@warden/contracts';
 import { ValidationError } from '@warden/kernel';
-import { SlackNotifier } from './slack-notifier';
-import { SlackPlanNotifier } from './slack-plans';
+import { SlackNotifier } from '../slack-notifier';
+import { SlackPlanNotifier } from '../slack-plans';
 
 function decodeAs<T extends EventType>(msg: BusMessage, type: T): Envelope<T> {
   const env = decodeEnvelope(msg.json());

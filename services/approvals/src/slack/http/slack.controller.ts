@@ -3,15 +3,15 @@ import type { Request, Response } from 'express';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal, type RawBodyRequest } from '@warden/runtime';
-import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from './approval-blocks';
-import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
-import { PlanService } from '../plan/plan.service';
-import { PLAN_APPROVE_ALL_ACTION, PLAN_REJECT_ALL_ACTION, planMessage } from './plan-blocks';
-import { SlackPlanNotifier } from './slack-plans';
-import { SlackNotifier } from './slack-notifier';
+import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from '../approval-blocks';
+import { APPROVALS, type ApprovalView, type ApprovalsPort } from '../approvals.port';
+import { PlanService } from '../../plan/plan.service';
+import { PLAN_APPROVE_ALL_ACTION, PLAN_REJECT_ALL_ACTION, planMessage } from '../plan-blocks';
+import { SlackPlanNotifier } from '../slack-plans';
+import { SlackNotifier } from '../slack-notifier';
 import { verifySlackSignature } from './slack-signature';
-import { slackMetrics } from './slack.metrics';
-import type { SlackEnv } from './slack.config';
+import { slackMetrics } from '../slack.metrics';
+import type { SlackEnv } from '../slack.config';
 
 /** Slack wants an answer within 3 s; past this, the reply follows on `response_url`. */
 const ANSWER_WITHIN_MS = 2_500;

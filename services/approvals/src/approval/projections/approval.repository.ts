@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Action, Agent, Decision } from '@warden/contracts';
 import { ValidationError, isUuid, sha256Canonical } from '@warden/kernel';
-import type { ApprovalSnapshot, ApprovalStatus, VoteChannel, VoteKind, VoteRecord } from './domain/approval';
+import type { ApprovalSnapshot, ApprovalStatus, VoteChannel, VoteKind, VoteRecord } from '../domain/approval';
 
 /** An approval as the APIs (REST, Slack, dashboard, CLI) show it. */
 export interface ApprovalView {
