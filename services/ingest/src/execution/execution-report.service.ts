@@ -3,7 +3,7 @@ import type { ExecutionReportRequest } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { deriveId, signingKeysOf, type Keyring, type SigningKeys } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
-import { CONFIG, KEYRING, PUBLISHER, REDIS, type Principal } from '@warden/runtime';
+import { CONFIG, KEYRING, PUBLISHER, REDIS, bindingAdmits, type Principal } from '@warden/runtime';
 import type { IngestConfig } from '../config';
 import { checkReport, type ReportRefusal } from './domain/report';
 
@@ -37,7 +37,7 @@ export class ExecutionReportService {
     traceId: string,
     now = new Date(),
   ): Promise<ReportRefusal | { grantId: string }> {
-    const refusal = checkReport(body, runId, principal, this.orchestrator, now);
+    const refusal = checkReport(body, runId, bindingAdmits(principal, body.grant.agent), this.orchestrator, now);
     if (refusal) return refusal;
     const g = body.grant;
     const key = this.prefix + g.grant_id;

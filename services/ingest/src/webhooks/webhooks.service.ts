@@ -9,9 +9,10 @@ import { webhookSource } from '../submission/domain/submission';
 import { HttpIntakeService, type HttpIntakeResult } from '../submission/http/http-intake.service';
 import { ingestMetrics } from '../submission/submission.metrics';
 import { CLOCK } from '../submission/submission.service';
-import { SecretBox, loadSecretsKey } from './domain/secret-box';
+import { SecretBox } from './domain/secret-box';
 import { TOLERANCE_SECONDS, verifier, verifyDelivery, type Verifier, type WebhookHeaders } from './domain/signature';
 import { SourceRepository } from './projections/source.repository';
+import { loadSecretsKey } from './secrets-key';
 
 /** Source names: a path segment, and never `sources` (the admin routes live there). */
 export const SOURCE_NAME = /^(?!sources$)[a-z0-9][a-z0-9_-]{0,62}$/;

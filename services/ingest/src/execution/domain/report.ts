@@ -1,7 +1,6 @@
 import type { ExecutionReportRequest } from '@warden/contracts';
 import { grantSigningPayload } from '@warden/contracts';
 import { sha256Canonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
-import { bindingAdmits, type Principal } from '@warden/runtime';
 
 /** Why a report is refused at the edge: a stable code (its HTTP status is the runtime's), words, the field at fault. */
 export interface ReportRefusal {
@@ -11,16 +10,22 @@ export interface ReportRefusal {
 }
 
 /**
+ * Whether the caller's API key speaks for the grant's agent (the shell asks the runtime's
+ * `bindingAdmits(principal, grant.agent)`): inside its binding, outside it, or a key without a binding.
+ */
+export type KeyBinding = 'ok' | 'unbound' | 'outside';
+
+/**
  * The checks ingest makes before it records a client's execution report (pure; time passed in): the
  * grant is the orchestrator's (signature), for this run, not expired, spoken for by this API key
  * (bound to the grant's agent), the report names the grant's action hash, and the output hash is the
  * output's. Single use is the caller's (Redis) and, finally, the orchestrator's (it settles once).
- * @example checkReport(body, runId, principal, orchestratorKeys, new Date()) // undefined when acceptable
+ * @example checkReport(body, runId, 'ok', orchestratorKeys, new Date()) // undefined when acceptable
  */
 export function checkReport(
   body: ExecutionReportRequest,
   runId: string,
-  principal: Principal,
+  binding: KeyBinding,
   orchestrator: SigningKeys,
   now: Date,
 ): ReportRefusal | undefined {
@@ -29,7 +34,6 @@ export function checkReport(
     return { code: 'GRANT.BAD_SIGNATURE', detail: 'the grant is not signed by the orchestrator', path: 'signature' };
   if (g.run_id !== runId)
     return { code: 'GRANT.RUN_MISMATCH', detail: 'the grant is for another run', path: 'grant.run_id' };
-  const binding = bindingAdmits(principal, g.agent);
   if (binding === 'unbound')
     return {
       code: 'KEY.NOT_BOUND',

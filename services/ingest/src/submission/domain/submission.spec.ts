@@ -1,9 +1,12 @@
 import { MAX_SUBMISSION_BYTES, Subjects, TaskReceivedData, TaskRejectedData, EnvelopeBase } from '@warden/contracts';
+import { makeEnvelope } from '@warden/bus';
 import { deriveId } from '@warden/kernel';
+import { parseTraceparent } from '@warden/observability';
 import {
   busSource,
   classifyConflict,
   collidingRows,
+  incomingTraceId,
   insertedMask,
   parseSubmission,
   receivedEnvelope,
@@ -149,6 +152,22 @@ describe('ids', () => {
     expect(traceIdFor(busSource({ stream: 'S', seq: 1, traceparent: tp }))).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
   });
 
+  it('reads a traceparent by the rule of parseTraceparent (@warden/observability)', () => {
+    const cases = [
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '  00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00 ',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+      '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01',
+      'garbage',
+      '',
+      undefined,
+    ];
+    for (const tp of cases) expect(incomingTraceId(tp)).toBe(parseTraceparent(tp)?.traceId);
+    expect(incomingTraceId(cases[1])).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
   it('derives a stable W3C trace id when traceparent is absent or malformed', () => {
     const a = traceIdFor(busSource({ stream: 'S', seq: 1 }));
     expect(a).toMatch(/^[0-9a-f]{32}$/);
@@ -198,6 +217,37 @@ describe('envelopes', () => {
     expect(EnvelopeBase.safeParse(env).success).toBe(true);
     expect(TaskRejectedData.safeParse(env.data).success).toBe(true);
     expect('agent_id' in rejectedEnvelope(errors, src, undefined, T0).data).toBe(false);
+  });
+
+  it('are exactly what makeEnvelope (@warden/bus) builds, field order included', () => {
+    const p = parseSubmission(enc({ ...valid, run_id: '0190a5a4-7c3e-7b1e-9a4f-3c2d1e0f9a8b' }));
+    if (!p.ok) throw new Error('fixture invalid');
+    const http = { ...src, channel: 'http' as const, submittedBy: { kind: 'api_key' as const, id: 'key-9' } };
+    const received = receivedEnvelope(p.submission, http, T0);
+    const built = makeEnvelope({
+      type: 'task_received',
+      id: deriveId('task_received', ...http.key),
+      runId: '0190a5a4-7c3e-7b1e-9a4f-3c2d1e0f9a8b',
+      producer: 'ingest',
+      traceId: traceIdFor(http),
+      occurredAt: T0,
+      data: received.data,
+    });
+    expect(received).toStrictEqual(built);
+    expect(JSON.stringify(received)).toBe(JSON.stringify(built));
+    const errors = [{ path: '', message: 'bad' }];
+    const rejected = rejectedEnvelope(errors, src, undefined, T0);
+    const builtRejected = makeEnvelope({
+      type: 'task_rejected',
+      id: deriveId('task_rejected', ...src.key),
+      runId: null,
+      correlationId: 'key-1',
+      producer: 'ingest',
+      traceId: traceIdFor(src),
+      occurredAt: T0,
+      data: { errors, channel: 'bus', source_id: 'key-1' },
+    });
+    expect(JSON.stringify(rejected)).toBe(JSON.stringify(builtRejected));
   });
 });
 

@@ -9,9 +9,7 @@ import {
   type Envelope,
   type FieldError,
 } from '@warden/contracts';
-import { makeEnvelope } from '@warden/bus';
 import { deriveId } from '@warden/kernel';
-import { parseTraceparent } from '@warden/observability';
 
 /** How a submission reached ingest (a bounded metric label too). */
 export type Channel = 'bus' | 'http' | 'webhook' | 'mcp';
@@ -199,7 +197,7 @@ export function runIdFor(submission: TaskSubmission, source: SubmissionSource): 
  * give a redelivered submission a different trace than its first attempt.
  */
 export function traceIdFor(source: SubmissionSource): string {
-  const incoming = parseTraceparent(source.traceparent)?.traceId;
+  const incoming = incomingTraceId(source.traceparent);
   if (incoming) return incoming;
   const hex = createHash('sha256')
     .update(['trace', ...source.key].join('\u0000'))
@@ -207,6 +205,19 @@ export function traceIdFor(source: SubmissionSource): string {
     .slice(0, 32);
   // an all-zero trace id is invalid in W3C; vanishingly unlikely, but never emit one
   return /^0+$/.test(hex) ? '0'.repeat(31) + '1' : hex;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The trace id of a W3C `traceparent` (version 00, neither id all zeros), else undefined; the rule of
+ * `parseTraceparent` in @warden/observability, kept here so the domain needs no observability import.
+ */
+export function incomingTraceId(traceparent: string | undefined): string | undefined {
+  if (!traceparent) return undefined;
+  const m = TRACEPARENT.exec(traceparent.trim());
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined;
+  return m[1]!;
 }
 
 export function receivedEventId(source: SubmissionSource): string {
@@ -229,20 +240,24 @@ export function receivedEnvelope(
   occurredAt: Date,
 ): Envelope<'task_received'> {
   const runId = runIdFor(submission, source);
-  return makeEnvelope({
-    type: 'task_received',
+  // the envelope `makeEnvelope` (@warden/bus) builds from these, field for field
+  return {
     id: receivedEventId(source),
-    runId,
+    type: 'task_received',
+    version: 1,
+    run_id: runId,
+    occurred_at: occurredAt.toISOString(),
     producer: 'ingest',
-    traceId: traceIdFor(source),
-    occurredAt,
+    correlation_id: runId,
+    causation_id: null,
+    trace_id: traceIdFor(source),
     data: {
       submission: { ...submission, run_id: runId },
       channel: source.channel,
       source_id: source.sourceId,
       ...(source.submittedBy ? { submitted_by: source.submittedBy } : {}),
     },
-  });
+  };
 }
 
 /**
@@ -255,21 +270,24 @@ export function rejectedEnvelope(
   agentId: string | undefined,
   occurredAt: Date,
 ): Envelope<'task_rejected'> {
-  return makeEnvelope({
-    type: 'task_rejected',
+  // the envelope `makeEnvelope` (@warden/bus) builds from these, field for field
+  return {
     id: rejectedEventId(source),
-    runId: null,
-    correlationId: rejectionToken(source),
+    type: 'task_rejected',
+    version: 1,
+    run_id: null,
+    occurred_at: occurredAt.toISOString(),
     producer: 'ingest',
-    traceId: traceIdFor(source),
-    occurredAt,
+    correlation_id: rejectionToken(source),
+    causation_id: null,
+    trace_id: traceIdFor(source),
     data: {
       errors,
       channel: source.channel,
       source_id: source.sourceId,
       ...(agentId !== undefined ? { agent_id: agentId } : {}),
     },
-  });
+  };
 }
 
 /** A row of the dedupe table, as far as conflict resolution needs it. */

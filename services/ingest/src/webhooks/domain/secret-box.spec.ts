@@ -1,8 +1,5 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SecretBox, decodeKey32, loadSecretsKey } from './secret-box';
+import { SecretBox, decodeKey32 } from './secret-box';
 
 describe('SecretBox (AES-256-GCM)', () => {
   const box = new SecretBox(randomBytes(32));
@@ -32,15 +29,5 @@ describe('SecretBox (AES-256-GCM)', () => {
     expect(decodeKey32(randomBytes(32).toString('base64'), 'k')).toHaveLength(32);
     expect(() => decodeKey32('c2hvcnQ=', 'WARDEN_SECRETS_KEY')).toThrow('WARDEN_SECRETS_KEY must be 32 bytes');
     expect(() => new SecretBox(randomBytes(16))).toThrow();
-  });
-
-  it('creates a development key file once (mode 0600) and reuses it', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'var', 'secrets.key');
-    const first = loadSecretsKey(undefined, file);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(loadSecretsKey(undefined, file).equals(first)).toBe(true);
-    expect(readFileSync(file, 'utf8').trim()).toBe(first.toString('base64'));
-    const env = randomBytes(32);
-    expect(loadSecretsKey(env.toString('base64'), file).equals(env)).toBe(true);
   });
 });

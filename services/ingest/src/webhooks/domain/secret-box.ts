@@ -1,6 +1,4 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 
 /**
  * AES-256-GCM encryption of secrets at rest (webhook secrets: HMAC needs the secret itself, so it
@@ -42,27 +40,4 @@ export function decodeKey32(value: string, what: string): Buffer {
   const key = /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
   if (key.length !== 32) throw new Error(`${what} must be 32 bytes, base64 or hex (got ${key.length} bytes)`);
   return key;
-}
-
-/**
- * The secrets key: `WARDEN_SECRETS_KEY` if set; otherwise (development only, `loadConfig` refuses
- * production without it) the key in `file`, created random with mode 0600 on first use so every local
- * process and restart agrees, like `var/signing.key`.
- */
-export function loadSecretsKey(envKey: string | undefined, file: string): Buffer {
-  if (envKey) return decodeKey32(envKey, 'WARDEN_SECRETS_KEY');
-  try {
-    return decodeKey32(readFileSync(file, 'utf8'), file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dirname(file), { recursive: true });
-  try {
-    writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // another process created it first: use theirs
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  chmodSync(file, 0o600);
-  return decodeKey32(readFileSync(file, 'utf8'), file);
 }
