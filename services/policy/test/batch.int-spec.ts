@@ -12,7 +12,7 @@ import { startPolicyWorld, received, type PolicyWorld } from './support/policy-w
 import { parseBundle, type LoadedBundle, evaluate, policyInput } from '@warden/policy-language';
 import { DecisionService } from '../src/decision/decision.service';
 import { DecisionProjection } from '../src/decision/projections/decision.projection';
-import { PolicyStateStore, type StateRequest } from '../src/decision/policy-state.store';
+import { PolicyStateStore, type StateRequest } from '../src/usage/policy-state.store';
 
 const CONSUMER = 'policy-task-received';
 

@@ -4,7 +4,7 @@ import { makeEnvelope } from '@warden/bus';
 import { ValidationError, canonicalJson, deriveId, sha256Hex, type Clock, type SigningKeys } from '@warden/kernel';
 import { ActiveBundle } from '../bundle/active-bundle';
 import { policyMetrics } from './decision.metrics';
-import { DecisionInputRepository } from './decision-input.repository';
+import { DecisionInputRepository } from './projections/decision-input.repository';
 import {
   type LoadedBundle,
   budgetCrossings,
@@ -18,8 +18,8 @@ import {
   workspacePathsOf,
   type ResolvedPaths,
 } from '@warden/policy-language';
-import { signDecision } from './decision-signer';
-import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
+import { signDecision } from './domain/decision.signature';
+import { PolicyStateStore, type StateRequest, type StoredState } from '../usage/policy-state.store';
 import {
   CLOCK,
   MCP_TOOL_FACTS,

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, isUuid } from '@warden/kernel';
 import { BundleRegistry } from '../bundle/bundle.registry';
-import { DecisionInputRepository } from '../decision/decision-input.repository';
+import { DecisionInputRepository } from '../decision/projections/decision-input.repository';
 import { parseBundle, replay, whatIf, type ReplayResult, type WhatIfReport } from '@warden/policy-language';
 
 /** Replay (recorded input under its recorded digest) and what-if (recorded inputs under a candidate). */

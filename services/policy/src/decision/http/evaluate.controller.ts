@@ -4,7 +4,7 @@ import type { Decision } from '@warden/contracts';
 import { Logger } from '@warden/observability';
 import { Auth, LOGGER, UNBOUND_KEY_WARNING, agentMismatch, bindingErrors, type AuthedRequest } from '@warden/runtime';
 import { DecisionService } from '../decision.service';
-import { dryRunRequest } from '../evaluate.handler';
+import { dryRunRequest } from '../dry-run';
 import { ReplayService } from '../../replay/replay.service';
 import type { ReplayResult } from '@warden/policy-language';
 

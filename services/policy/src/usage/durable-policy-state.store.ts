@@ -241,7 +241,7 @@ function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]>
 }
 
 /**
- * The row of one counted run, with the snapshot in the Lua script's format (policy-state.store.ts:
+ * The row of one counted run, with the snapshot in the Lua script's format (usage/policy-state.store.ts:
  * `{s: {c, t, m, h, f, r?} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
  * that a rebuilt run key answers a redelivery exactly as the lost one would have.
  */

@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/nats-core';
-import { TaskSubmission, decodeJson, parseWith, type Decision, type Subjects } from '@warden/contracts';
+import { decodeJson, type Decision, type Subjects } from '@warden/contracts';
 import type { BusConnection } from '@warden/bus';
 import { DomainError, ValidationError } from '@warden/kernel';
-import { traceIdFrom, type Logger } from '@warden/observability';
+import type { Logger } from '@warden/observability';
 import { BUS, LOGGER, SUBJECTS, statusForCode } from '@warden/runtime';
-import { DecisionService } from './decision.service';
+import { DecisionService } from '../decision.service';
+import { dryRunRequest } from '../dry-run';
 
 /** An RFC 9457 problem, as the bus reply carries it. */
 export interface Problem {
@@ -14,24 +15,6 @@ export interface Problem {
   status: number;
   detail: string;
   errors?: { path: string; message: string }[];
-}
-
-/**
- * Validates a dry-run request (a TaskSubmission) and evaluates it; the same for HTTP and the bus.
- * `admit` may refuse the valid submission (by throwing) before it is evaluated, e.g. an API key
- * bound to another agent.
- * @throws ValidationError with field paths for an invalid submission
- */
-export async function dryRunRequest(
-  decisions: DecisionService,
-  body: unknown,
-  traceparent?: string,
-  admit?: (s: TaskSubmission) => void,
-): Promise<Decision> {
-  const parsed = parseWith(TaskSubmission, body);
-  if (!parsed.ok) throw new ValidationError(parsed.errors);
-  admit?.(parsed.value);
-  return decisions.dryRun(parsed.value, traceIdFrom(traceparent));
 }
 
 /** The problem object for an error (the same mapping as the HTTP edge). */

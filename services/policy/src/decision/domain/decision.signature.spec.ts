@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { decisionSigningPayload, type Action, type Decision } from '@warden/contracts';
 import { canonicalJson, exportPublicKey, loadSigningKeys, signCanonical, verifyCanonical } from '@warden/kernel';
-import { canonicalSigningText, signDecision } from './decision-signer';
+import { canonicalSigningText, signDecision } from './decision.signature';
 
 const keys = loadSigningKeys(randomBytes(32).toString('base64'), undefined);
 const runId = '0b0e8c7a-5d43-4a8e-9a57-2f6a3e1c9d11';
