@@ -10,7 +10,10 @@ import { AuditProjection } from './audit/projections/audit.projection';
 import { auditKeysFromConfig } from './audit/audit-key';
 import { AUDITED_TYPES } from './audit/domain/chain';
 import { runMetricsRecorder } from './run/run.metrics';
-import { RunProjection } from './run/projections/run.projection';
+import { RunProcessConsumer } from './run/consumers/run-process.consumer';
+import { RunTimelineProjection } from './run/projections/run-timeline.projection';
+import { RunPass } from './run/run.pass';
+import { RunSigner } from './run/run-signer';
 
 /**
  * Every projection the orchestrator runs. Used by the service and by `npm run projections:rebuild`.
@@ -43,19 +46,19 @@ export function orchestratorProjections(
     2: config.APPROVAL_TTL_TIER2_SECONDS ?? config.APPROVAL_TTL_SECONDS,
     3: config.APPROVAL_TTL_TIER3_SECONDS ?? config.APPROVAL_TTL_SECONDS,
   };
-  const handler = new RunProjection(
+  const runProcess = new RunProcessConsumer(
     subjects,
     publisher,
     // commands are signed with the orchestrator's own key; decisions verify with the policy's
-    { commands: signingKeysOf(keyring, 'orchestrator'), decisions: signingKeysOf(keyring, 'policy') },
+    new RunSigner({ commands: signingKeysOf(keyring, 'orchestrator'), decisions: signingKeysOf(keyring, 'policy') }),
     {
       approvalTtlMs: (tier) => (ttlSeconds[tier] ?? config.APPROVAL_TTL_SECONDS) * 1000,
       requiredVotes: { 1: 1, 2: 1, 3: 2 },
-      // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
-      metrics: runMetricsRecorder(config),
       clientExecutor: { maxTier: config.CLIENT_EXECUTOR_MAX_TIER, grantTtlMs: config.CLIENT_GRANT_TTL_SECONDS * 1000 },
     },
   );
+  // the whole config is passed in; its agent-metrics settings are optional here (rebuilds count nothing)
+  const timeline = new RunTimelineProjection(runMetricsRecorder(config));
   return [
     new CheckpointedProjection(
       ds,
@@ -70,7 +73,8 @@ export function orchestratorProjections(
         filterSubject: subjects.runEvents,
         maxBatch: config.PROJECTION_BATCH,
       },
-      handler,
+      // the process manager and the runs read model in one ordered pass (one load, one fold per event)
+      new RunPass(runProcess, timeline),
     ),
     // the audit hash chain: its own ordered pass over decisions and outcomes (and dead-letter handling)
     new CheckpointedProjection(

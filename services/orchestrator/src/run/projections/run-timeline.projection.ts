@@ -1,0 +1,89 @@
+import type { EntityManager } from 'typeorm';
+import type { AnyEnvelope } from '@warden/contracts';
+import type { ApplyContext, ProjectedEvent } from '@warden/persistence';
+import { initialState, type RunState } from '../domain/run.state';
+import { foldTimeline } from '../domain/run.timeline';
+import type { RunMetricsRecorder } from '../run.metrics';
+import { RUN_CHANGED_CHANNEL } from '../run-notifier';
+import { RunRepository, type RunEventRow } from './run.repository';
+
+/**
+ * The runs read model: each run's state (the fold of its events, {@link foldTimeline}) and its event
+ * timeline, in tables `runs` and `run_events`. One batch at a time: {@link RunTimelineProjection.begin}
+ * loads the batch's runs and the ids already stored (two queries), the pass asks each event's
+ * {@link RunTimelineBatch.before} and {@link RunTimelineBatch.record}s it, then {@link RunTimelineBatch.flush} writes.
+ * @example const tl = await projection.begin(em, events, ctx); … tl.record(seq, env, before, forged); await tl.flush()
+ */
+export class RunTimelineProjection {
+  /** @param metrics run latency and agent-behaviour metrics (live only, never while rebuilding) */
+  constructor(private readonly metrics?: RunMetricsRecorder) {}
+
+  async begin(em: EntityManager, runEvents: ProjectedEvent[], ctx: ApplyContext): Promise<RunTimelineBatch> {
+    const repo = new RunRepository(em);
+    const states = await repo.loadStates([...new Set(runEvents.map((e) => e.env.run_id!))]);
+    const stored = await repo.existingEventIds(runEvents.map((e) => e.env.id));
+    const metrics = ctx.rebuild ? undefined : this.metrics;
+    metrics?.begin();
+    return new RunTimelineBatch(em, repo, states, stored, !ctx.rebuild, metrics);
+  }
+
+  async reset(em: EntityManager): Promise<void> {
+    await new RunRepository(em).reset();
+  }
+
+  committed(): void {
+    this.metrics?.commit();
+  }
+}
+
+/** One batch of the runs read model (see {@link RunTimelineProjection}). */
+export class RunTimelineBatch {
+  private readonly touched = new Map<string, { state: RunState; lastSeq: number }>();
+  private readonly rows: RunEventRow[] = [];
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly repo: RunRepository,
+    private readonly states: Map<string, RunState>,
+    private readonly stored: Set<string>,
+    private readonly live: boolean,
+    private readonly metrics?: RunMetricsRecorder,
+  ) {}
+
+  /** The run as it was before this event, or undefined for a duplicate already in the timeline (skip it). */
+  before(env: AnyEnvelope): RunState | undefined {
+    if (this.stored.has(env.id)) return undefined; // a duplicate that slipped past the broker's window
+    this.stored.add(env.id);
+    return this.states.get(env.run_id!) ?? initialState(env.run_id!);
+  }
+
+  /** Folds the event into its run and adds it to the run's timeline (`forged`: a decision that did not verify). */
+  record(seq: number, env: AnyEnvelope, before: RunState, forged: boolean): void {
+    const runId = env.run_id!;
+    const { after, note, saveState } = foldTimeline(before, env, forged);
+    this.metrics?.observe(before, after, env);
+    this.states.set(runId, after);
+    if (saveState) this.touched.set(runId, { state: after, lastSeq: seq });
+    this.rows.push({
+      id: env.id,
+      run_id: runId,
+      seq,
+      type: env.type,
+      occurred_at: env.occurred_at,
+      envelope: env,
+      ...(note ? { note } : {}),
+    });
+  }
+
+  /** Writes the batch's timeline rows and run states, and wakes the run streams once it commits. */
+  async flush(): Promise<void> {
+    await this.repo.insertEvents(this.rows);
+    await this.repo.saveStates([...this.touched.values()]);
+    // wakes the run streams (GET /v1/runs/:id/stream) of every replica once this batch commits
+    if (this.live && this.rows.length)
+      await this.em.query('SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r', [
+        RUN_CHANGED_CHANNEL,
+        [...new Set(this.rows.map((r) => r.run_id))],
+      ]);
+  }
+}
