@@ -1,9 +1,10 @@
 import type { Decision } from '@warden/contracts';
-import type { Principal } from '@warden/runtime';
+import { ROLES, hasRole, type Principal } from '@warden/runtime';
 import {
   approvers,
   decideVote,
   escalationDueAt,
+  mayVote,
   recheckVerdict,
   standingFrom,
   type ApprovalSnapshot,
@@ -59,6 +60,29 @@ describe('decideVote (given an approval / when a vote / then)', () => {
       outcome: 'quorum',
       vote: { operatorId: 'bob', operator: 'bob', vote: 'approve', channel: 'slack', at: NOW.toISOString() },
     });
+  });
+
+  it('given a tier 2 approval needing one vote, when the first approve comes, then the quorum is in', () => {
+    expect(
+      decideVote(snap({ tier: 2, requiredVotes: 1 }), { principal: op('alice'), vote: 'approve', channel: 'rest' }, NOW)
+        .outcome,
+    ).toBe('quorum');
+  });
+
+  it('given a run that ended while the approval was open, when a vote comes, then 409 ALREADY_DECIDED naming the status', () => {
+    const v = { principal: op('carol'), vote: 'approve' as const, channel: 'rest' as const };
+    expect(() => decideVote(snap({ runEnded: 'cancelled' }), v, NOW)).toThrow(
+      expect.objectContaining({
+        code: 'APPROVAL.ALREADY_DECIDED',
+        message: 'the run has ended (cancelled); this approval is closed',
+        details: { status: 'cancelled' },
+      }),
+    );
+  });
+
+  it('lets exactly the roles vote that hasRole(p, "approver") admits (the runtime ranking)', () => {
+    for (const roles of [[], ...ROLES.map((r) => [r]), ['viewer', 'admin']] as Principal['roles'][])
+      expect([roles, mayVote(op('x', { roles }))]).toEqual([roles, hasRole(op('x', { roles }), 'approver')]);
   });
 
   it('rejects on one reject', () => {

@@ -1,6 +1,5 @@
 import type { Decision } from '@warden/contracts';
 import { DomainError, ValidationError, deriveId } from '@warden/kernel';
-import { hasRole, type Principal } from '@warden/runtime';
 
 export type VoteChannel = 'rest' | 'slack' | 'dashboard' | 'cli';
 export type ApprovalStatus = 'pending' | 'granted' | 'rejected' | 'expired';
@@ -36,8 +35,28 @@ export interface ApprovalSnapshot {
   votes: VoteRecord[];
 }
 
+/**
+ * Who votes, as the credential says (the fields of `@warden/runtime`'s `Principal` a vote reads; a
+ * Principal is one). Kept here so the domain needs no runtime.
+ */
+export interface Voter {
+  kind: 'bootstrap' | 'operator' | 'api_key';
+  id: string;
+  name: string;
+  roles: readonly string[];
+  maxTier: number;
+}
+
+/** Roles that may vote: `approver` and any role above it (`admin`), as `hasRole(p, 'approver')` ranks them. */
+const VOTING_ROLES: readonly string[] = ['approver', 'admin'];
+
+/** Whether the voter holds `approver` or a higher role. */
+export function mayVote(v: Voter): boolean {
+  return v.roles.some((r) => VOTING_ROLES.includes(r));
+}
+
 export interface VoteCommand {
-  principal: Principal;
+  principal: Voter;
   vote: VoteKind;
   comment?: string;
   channel: VoteChannel;
@@ -72,7 +91,7 @@ export function decideVote(
     throw new DomainError('APPROVAL.ALREADY_DECIDED', 'approval has the votes it needs; the grant is being completed');
   const p = cmd.principal;
   if (p.kind === 'api_key') throw new DomainError('AUTH.FORBIDDEN', 'API keys cannot vote; use an operator token');
-  if (!hasRole(p, 'approver')) throw new DomainError('AUTH.FORBIDDEN', 'requires role approver');
+  if (!mayVote(p)) throw new DomainError('AUTH.FORBIDDEN', 'requires role approver');
   if (p.maxTier < s.tier)
     throw new DomainError('AUTH.FORBIDDEN', `operator max_tier ${p.maxTier} does not cover tier ${s.tier}`);
   if (p.id === s.agentId || p.name === s.agentId)
