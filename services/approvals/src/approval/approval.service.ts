@@ -8,17 +8,26 @@ import { childSpan, tracingEnabled, traceparentOf, type Logger } from '@warden/o
 import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS, type Principal } from '@warden/runtime';
 import type { ApprovalsConfig } from '../config';
 import {
-  approvers,
-  countedVotes,
   voteEventId,
   decideVote,
-  recheckVerdict,
-  standingFrom,
   type ApprovalStatus,
+  type Recheck,
   type StandingRequest,
   type VoteChannel,
   type VoteKind,
 } from './domain/approval';
+import {
+  CLOSED_STATUS,
+  closureData,
+  decideClosure,
+  isClosing,
+  recheckOutcome,
+  standingGrant,
+  standingIdOf,
+  type ClosingType,
+  type Closure,
+  type ClosureTrigger,
+} from './domain/closure.decide';
 import {
   ApprovalRepository,
   decodeCursor,
@@ -39,25 +48,6 @@ export interface VoteInput {
   comment?: string;
   channel: VoteChannel;
   standing?: StandingRequest;
-}
-
-type ClosingType = 'approval_granted' | 'approval_rejected' | 'approval_expired';
-const STATUS: Record<ClosingType, Exclude<ApprovalStatus, 'pending'>> = {
-  approval_granted: 'granted',
-  approval_rejected: 'rejected',
-  approval_expired: 'expired',
-};
-
-/** A closure to emit, decided under the approval's lock. */
-interface Closure {
-  type: ClosingType;
-  operators: string[];
-  /** On a grant: the approve votes it counts (by vote event id and operator id). */
-  votes?: { vote_id: string; operator_id: string; operator: string }[];
-  reason?: string;
-  channel?: VoteChannel;
-  /** Published in the same batch, after the closure (standing approvals). */
-  extra?: Envelope[];
 }
 
 class VersionConflict extends Error {}
@@ -173,13 +163,7 @@ export class ApprovalService {
       });
       return outcome;
     }
-    const rejecting = { vote_id: voteEnv.id, operator_id: vote.operatorId, operator: vote.operator };
-    await this.emitClosure(
-      repo,
-      a,
-      { type: 'approval_rejected', operators: [vote.operator], votes: [rejecting], channel: i.channel },
-      [voteEnv],
-    );
+    await this.emitClosure(repo, a, decideClosure(a.snapshot, { kind: 'reject', vote }, now)!, [voteEnv]);
     return outcome;
   }
 
@@ -193,14 +177,10 @@ export class ApprovalService {
   async finalizeGrant(approvalId: string, attempts: number, fence?: WriteFence): Promise<boolean> {
     const a = await new ApprovalRepository(this.ds.manager).load(approvalId);
     if (!a || a.snapshot.status !== 'pending') return true;
-    let verdict: { ok: true } | { ok: false; reason: string } | undefined;
+    let verdict: Recheck | undefined;
     for (let n = 0; n < attempts && !verdict; n++) {
       try {
-        const answer = await this.policy.evaluate(this.submissionOf(a));
-        verdict =
-          answer.kind === 'refused'
-            ? { ok: false, reason: `policy re-check refused the action: ${answer.detail}` }
-            : recheckVerdict(a.view.tier, answer.decision);
+        verdict = recheckOutcome(a.view.tier, await this.policy.evaluate(this.submissionOf(a)));
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
         approvalMetrics.recheckFailures.inc();
@@ -209,38 +189,13 @@ export class ApprovalService {
       }
     }
     if (!verdict) return false;
-    const decided = verdict;
-    await this.closeUnderLock(approvalId, fence, (locked) => {
-      const votes = locked.snapshot.votes;
-      if (approvers(votes).length < locked.snapshot.requiredVotes) return undefined;
-      const closing = votes.filter((v) => v.vote === 'approve').pop();
-      if (!decided.ok) {
-        approvalMetrics.voided.inc();
-        return {
-          type: 'approval_rejected',
-          operators: approvers(votes),
-          reason: decided.reason,
-          channel: closing?.channel,
-        };
-      }
-      return {
-        type: 'approval_granted',
-        operators: approvers(votes),
-        votes: countedVotes(approvalId, votes),
-        channel: closing?.channel,
-        extra: this.standingEvents(locked),
-      };
-    });
+    await this.closeUnderLock(approvalId, fence, { kind: 'recheck', verdict });
     return true;
   }
 
   /** Expires an approval that is still pending (the sweeper calls this when `expires_at` has passed). */
   async expire(approvalId: string, now = new Date(), fence?: WriteFence): Promise<boolean> {
-    return this.closeUnderLock(approvalId, fence, (a) =>
-      Date.parse(a.view.expires_at) <= now.getTime()
-        ? { type: 'approval_expired', operators: [], reason: `no decision before ${a.view.expires_at}` }
-        : undefined,
-    );
+    return this.closeUnderLock(approvalId, fence, { kind: 'expire' }, now);
   }
 
   /**
@@ -254,11 +209,7 @@ export class ApprovalService {
     reason: string | null,
     fence?: WriteFence,
   ): Promise<boolean> {
-    return this.closeUnderLock(approvalId, fence, () => ({
-      type: 'approval_expired',
-      operators: [],
-      reason: `the run was ${runStatus}${reason ? ` (${reason})` : ''} before a decision`,
-    }));
+    return this.closeUnderLock(approvalId, fence, { kind: 'run_ended', runStatus, reason });
   }
 
   /**
@@ -306,10 +257,20 @@ export class ApprovalService {
     };
   }
 
-  private standingEvents(a: LoadedApproval): Envelope[] {
-    const st = standingFrom(a.snapshot.votes);
-    if (!st) return [];
-    const standingId = deriveId(a.view.id, 'standing');
+  /** The events a grant publishes after its closure: the standing approval its votes asked for, if any. */
+  private standingEvents(a: LoadedApproval, now: Date): Envelope[] {
+    const data = standingGrant(
+      {
+        id: a.view.id,
+        tier: a.view.tier,
+        agentId: a.view.agent.id,
+        sessionId: a.view.session_id,
+        tool: a.view.action.tool,
+      },
+      a.snapshot.votes,
+      now,
+    );
+    if (!data) return [];
     return [
       makeEnvelope({
         type: 'standing_approval_granted',
@@ -317,40 +278,33 @@ export class ApprovalService {
         runId: null,
         producer: PRODUCER,
         traceId: a.view.trace_id,
-        correlationId: standingId,
-        data: {
-          standing_id: standingId,
-          approval_id: a.view.id,
-          scope: st.scope,
-          agent_id: a.view.agent.id,
-          ...(st.scope === 'session' && a.view.session_id ? { session_id: a.view.session_id } : {}),
-          tool: a.view.action.tool,
-          max_tier: a.view.tier as 1 | 2 | 3,
-          expires_at: new Date(Date.now() + st.ttl_seconds * 1000).toISOString(),
-          granted_by: approvers(a.snapshot.votes),
-        },
+        correlationId: standingIdOf(a.view.id),
+        data,
       }),
     ];
   }
 
   /**
    * Closes an approval once: takes the approval's row lock, re-reads it, and if still pending and
-   * `decide` says so, publishes the closure and records it before committing.
+   * `decideClosure` says so, publishes the closure and records it before committing.
    */
   private async closeUnderLock(
     approvalId: string,
     fence: WriteFence | undefined,
-    decide: (a: LoadedApproval) => Closure | undefined,
+    trigger: ClosureTrigger,
+    now = new Date(),
   ): Promise<boolean> {
     return this.ds.transaction(async (em) => {
       await fence?.(em);
       const repo = new ApprovalRepository(em);
       await repo.lockForClose(approvalId);
       const a = await repo.load(approvalId);
-      if (!a || a.snapshot.status !== 'pending') return false;
-      const c = decide(a);
+      if (!a) return false;
+      const c = decideClosure(a.snapshot, trigger, now);
       if (!c) return false;
-      await this.emitClosure(repo, a, c, []);
+      if (c.voided) approvalMetrics.voided.inc();
+      const extra = c.type === 'approval_granted' ? this.standingEvents(a, now) : [];
+      await this.emitClosure(repo, a, c, [], extra);
       await repo.bumpVersion(approvalId, a.version);
       return true;
     });
@@ -366,6 +320,7 @@ export class ApprovalService {
     a: LoadedApproval,
     c: Closure,
     before: Envelope[],
+    extra: Envelope[] = [],
   ): Promise<void> {
     const now = new Date();
     const closure = makeEnvelope({
@@ -376,16 +331,7 @@ export class ApprovalService {
       traceId: a.view.trace_id,
       correlationId: a.view.run_id,
       occurredAt: now,
-      data: {
-        approval_id: a.view.id,
-        operators: c.operators,
-        ...(c.votes ? { votes: c.votes } : {}),
-        ...(c.reason ? { reason: c.reason } : {}),
-        ...(c.channel ? { channel: c.channel } : {}),
-        ...(c.type === 'approval_granted'
-          ? { action_hash: a.view.action_hash, policy_digest: a.view.policy_digest, tier: a.view.tier as 1 | 2 | 3 }
-          : {}),
-      },
+      data: closureData(a.view, c),
     });
     // the wait is a span of the run's trace (from the request to now), under the request's publish;
     // the vote and the closure are published under it, whichever request or timer closed it
@@ -397,7 +343,7 @@ export class ApprovalService {
         'warden.run_id': a.view.run_id,
         'warden.approval_id': a.view.id,
         'warden.tier': a.view.tier,
-        'warden.approval.outcome': STATUS[c.type],
+        'warden.approval.outcome': CLOSED_STATUS[c.type],
         'gen_ai.tool.name': a.view.action.tool,
         'gen_ai.agent.id': a.view.agent.id,
         ...(a.view.session_id ? { 'gen_ai.conversation.id': a.view.session_id } : {}),
@@ -417,14 +363,14 @@ export class ApprovalService {
     const env = recorded.env as Envelope<ClosingType>;
     await repo.insertClosure({
       id: a.view.id,
-      status: STATUS[env.type],
+      status: CLOSED_STATUS[env.type],
       closedAt: env.occurred_at,
       operators: env.data.operators,
       streamSeq: recorded.seq,
       reason: env.data.reason,
     });
-    if (env.id === closure.id && env.type === c.type && c.extra?.length) await this.publisher.publishEvents(c.extra);
-    const outcome = STATUS[env.type];
+    if (env.id === closure.id && env.type === c.type && extra.length) await this.publisher.publishEvents(extra);
+    const outcome = CLOSED_STATUS[env.type];
     approvalMetrics.waitSeconds.observe(
       { outcome, tier: String(a.view.tier) },
       (Date.parse(env.occurred_at) - Date.parse(a.view.created_at)) / 1000,
@@ -447,8 +393,4 @@ export class ApprovalService {
     if (!m) throw new TransientError(`closure at seq ${ack.seq} not readable`);
     return { env: decodeEnvelope(m.json()), seq: ack.seq };
   }
-}
-
-function isClosing(type: string): type is ClosingType {
-  return type === 'approval_granted' || type === 'approval_rejected' || type === 'approval_expired';
 }

@@ -1,9 +1,9 @@
 import type { BusConnection } from '@warden/bus';
 import { Decision, type Subjects, type TaskSubmission } from '@warden/contracts';
 import { TransientError } from '@warden/kernel';
+import type { RecheckAnswer } from './domain/closure.decide';
 
-/** The policy's answer to a re-check: a Decision, or a refusal it gave for good (a 4xx problem). */
-export type RecheckAnswer = { kind: 'decision'; decision: Decision } | { kind: 'refused'; detail: string };
+export type { RecheckAnswer } from './domain/closure.decide';
 
 /**
  * Asks the policy service (bus request/reply on `subjects.policyEvaluate`) what it would decide now.
