@@ -12,6 +12,11 @@ import {
 import { DomainError } from '@warden/kernel';
 import { Logger, MessageSpans, busMetrics, traceIdFrom } from '@warden/observability';
 
+/** The pg client under a TypeORM query runner: a multi-statement text query answers one result per statement. */
+interface RawClient {
+  query(text: string): Promise<{ rows: Record<string, unknown>[] }[]>;
+}
+
 /** One decoded event in a projection batch. */
 export interface ProjectedEvent {
   msg: BusMessage;
@@ -201,16 +206,9 @@ export class CheckpointedProjection {
   private async applyWanted(batch: BusMessage[], rebuild: boolean, started: bigint): Promise<void> {
     let outgoing: OutgoingMessage[] = [];
     let applied = false;
-    await this.ds.transaction(async (em) => {
-      const rows: { position: string }[] = await em.query(
-        // read models are rebuilt from the stream, and the checkpoint commits with the rows, so a commit
-        // lost in a crash is simply re-applied: no need to wait for the WAL flush (SET LOCAL)
-        `SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = $1 FOR UPDATE`,
-        [this.spec.name],
-      );
-      const position = Number(rows[0]!.position);
+    await this.inTransaction(async (em, position) => {
       const fresh = batch.filter((m) => m.seq > position);
-      if (fresh.length === 0) return; // another replica (or an earlier attempt) applied it
+      if (fresh.length === 0) return undefined; // another replica (or an earlier attempt) applied it
       const events: ProjectedEvent[] = [];
       const dead: OutgoingMessage[] = [];
       let forged = 0;
@@ -230,22 +228,60 @@ export class CheckpointedProjection {
       outgoing = rebuild ? [] : [...out, ...dead];
       // publish before commit: a crash in between republishes the same ids, which the broker drops
       if (outgoing.length && this.publisher) await this.publisher.publishAll(outgoing);
-      await em.query(`UPDATE ${this.table} SET position = $2, updated_at = now() WHERE name = $1`, [
-        this.spec.name,
-        fresh[fresh.length - 1]!.seq,
-      ]);
       busMetrics.projectionEvents.inc({ projection: this.spec.name }, events.length);
       if (dead.length && !rebuild) {
         const consumer = `${this.spec.service}-${this.spec.name}`;
         if (dead.length > forged) busMetrics.deadLetters.inc({ consumer, reason: 'invalid' }, dead.length - forged);
         if (forged) busMetrics.deadLetters.inc({ consumer, reason: 'forged' }, forged);
       }
+      return fresh[fresh.length - 1]!.seq;
     });
     if (applied && !rebuild) this.handler.committed?.();
     busMetrics.projectionBatches.observe(
       { projection: this.spec.name },
       Number(process.hrtime.bigint() - started) / 1e9,
     );
+  }
+
+  /**
+   * One batch's transaction in two round trips besides what `work` sends: `BEGIN` and the locked
+   * checkpoint read go together, and so do the checkpoint update and `COMMIT` (simple-protocol
+   * multi-statement queries; the name and position are inlined, never user input). `work` gets the
+   * stored position and returns the position to store, or undefined to store nothing. TypeORM's runner
+   * is told a transaction is open, so anything in `work` that would start one makes a savepoint instead.
+   * Read models are rebuilt from the stream and the checkpoint commits with the rows, so a commit lost
+   * in a crash is simply re-applied: no need to wait for the WAL flush (`synchronous_commit` off, local).
+   */
+  private async inTransaction(work: (em: EntityManager, position: number) => Promise<number | undefined>) {
+    const runner = this.ds.createQueryRunner();
+    const client = (await runner.connect()) as RawClient;
+    const name = `'${this.spec.name.replace(/'/g, "''")}'`;
+    try {
+      const results = await client.query(
+        `BEGIN; SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = ${name} FOR UPDATE`,
+      );
+      const held = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+      held.isTransactionActive = true;
+      held.transactionDepth = 1;
+      const position = Number(results[1]!.rows[0]!.position);
+      const to = await work(runner.manager, position);
+      held.isTransactionActive = false;
+      held.transactionDepth = 0;
+      await client.query(
+        to === undefined
+          ? 'COMMIT'
+          : `UPDATE ${this.table} SET position = ${Math.trunc(to)}, updated_at = now() WHERE name = ${name}; COMMIT`,
+      );
+    } catch (err) {
+      // whatever failed (the work, the update, the commit), the session is back outside a transaction
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      const held = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+      held.isTransactionActive = false;
+      held.transactionDepth = 0;
+      await runner.release();
+    }
   }
 
   /**

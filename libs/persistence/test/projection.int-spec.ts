@@ -1,0 +1,130 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { EventAuthenticity, installEventAuthenticity, makeEnvelope } from '@warden/bus';
+import { newId, newTraceId } from '@warden/kernel';
+import { createTestEnv, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { openDataSource } from '../src/database';
+import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '../src/projection';
+
+const SCHEMA = 'proj_test';
+
+/** Records each run id it applies; fails (after writing, inside a nested transaction too) while `failures` > 0. */
+class Recorder implements ProjectionHandler {
+  failures = 0;
+  attempts = 0;
+  async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
+    this.attempts++;
+    for (const { env } of events) await em.query(`INSERT INTO ${SCHEMA}.seen (run_id) VALUES ($1)`, [env.run_id]);
+    // a nested transaction inside apply is a savepoint: it must not commit the batch early
+    await em.transaction((inner) => inner.query(`INSERT INTO ${SCHEMA}.nested (n) VALUES ($1)`, [events.length]));
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('apply failed after writing');
+    }
+  }
+  async reset(em: EntityManager): Promise<void> {
+    await em.query(`DELETE FROM ${SCHEMA}.seen`);
+    await em.query(`DELETE FROM ${SCHEMA}.nested`);
+  }
+}
+
+describe('CheckpointedProjection on real NATS and Postgres', () => {
+  let t: TestEnv;
+  let ds: DataSource;
+  beforeAll(async () => {
+    t = await createTestEnv();
+    installEventAuthenticity(new EventAuthenticity(testKeyring('orchestrator')));
+    ds = await openDataSource({ url: t.databaseUrl, schema: SCHEMA, migrations: [] });
+    await ds.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
+    await ds.query(
+      `CREATE TABLE ${SCHEMA}.projection_checkpoints (name text PRIMARY KEY, position bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await ds.query(`CREATE TABLE ${SCHEMA}.seen (run_id uuid NOT NULL)`);
+    await ds.query(`CREATE TABLE ${SCHEMA}.nested (n int NOT NULL)`);
+  });
+  afterAll(async () => {
+    await ds?.destroy();
+    await t?.cleanup();
+  });
+
+  const publishRuns = async (n: number): Promise<string[]> => {
+    const ids = Array.from({ length: n }, () => newId());
+    for (const runId of ids)
+      await testPublisher(t).publishEvent(
+        makeEnvelope({
+          type: 'run_cancelled',
+          runId,
+          producer: 'orchestrator',
+          traceId: newTraceId(),
+          data: { reason: 'test', by: 'test' },
+        }),
+      );
+    return ids;
+  };
+  const projection = (name: string, handler: Recorder) =>
+    new CheckpointedProjection(
+      ds,
+      t.bus,
+      t.subjects,
+      undefined,
+      { name, schema: SCHEMA, service: 'test', stream: t.subjects.streams.events, filterSubject: t.subjects.runEvents },
+      handler,
+    );
+  const count = async (table: string) => Number((await ds.query(`SELECT count(*) AS n FROM ${SCHEMA}.${table}`))[0].n);
+
+  it('applies each event once with its checkpoint; a failed batch leaves no row (nested writes too) and is retried', async () => {
+    const ids = await publishRuns(3);
+    const handler = new Recorder();
+    handler.failures = 1;
+    const p = projection('recorder', handler);
+    await p.start();
+    try {
+      await waitFor(async () => (await count('seen')) === 3 || undefined, 'the three events applied', 15_000);
+      expect(handler.attempts).toBeGreaterThanOrEqual(2); // the first attempt failed after writing
+      const seen: { run_id: string }[] = await ds.query(`SELECT run_id FROM ${SCHEMA}.seen ORDER BY run_id`);
+      expect(seen.map((r) => r.run_id)).toEqual([...ids].sort());
+      // the failed attempt's nested write was rolled back with it: one row per successful batch only
+      const nested: { n: number }[] = await ds.query(`SELECT n FROM ${SCHEMA}.nested`);
+      expect(nested.reduce((a, r) => a + r.n, 0)).toBe(3);
+      expect(await p.position()).toBe(3);
+      // the session was handed back clean: the pool's connections are outside any transaction
+      const open: { n: string }[] = await ds.query(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+      );
+      expect(Number(open[0]!.n)).toBe(0);
+    } finally {
+      await p.stop();
+    }
+
+    // a restart resumes after the checkpoint: nothing applied twice
+    const again = new Recorder();
+    const q = projection('recorder', again);
+    await q.start();
+    try {
+      await publishRuns(1);
+      await waitFor(async () => (await count('seen')) === 4 || undefined, 'the fourth event applied', 15_000);
+      expect(await q.position()).toBe(4);
+      expect(await count('seen')).toBe(4);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('two instances of one projection (replicas) never apply a batch twice', async () => {
+    await ds.query(`DELETE FROM ${SCHEMA}.seen`);
+    const a = projection('replicated', new Recorder());
+    const b = projection('replicated', new Recorder());
+    await Promise.all([a.start(), b.start()]);
+    try {
+      await publishRuns(20);
+      const total = 4 + 20; // the stream holds the first test's four events too
+      await waitFor(async () => (await a.position()) === total || undefined, 'both caught up', 20_000);
+      const rows: { run_id: string; n: string }[] = await ds.query(
+        `SELECT run_id, count(*) AS n FROM ${SCHEMA}.seen GROUP BY run_id HAVING count(*) > 1`,
+      );
+      expect(rows).toEqual([]);
+      expect(await count('seen')).toBe(total);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
