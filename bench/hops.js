@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/*
+ * Where an unloaded run's time goes: publishes `fs.read_file` proposals one at a time (like e2e's unloaded
+ * point) and records when each message of the run arrives on a plain NATS subscription to the whole
+ * prefix (events, commands, results). Prints the median time from the publish to each message, and the
+ * median gap between consecutive messages, so each hop (a service's consume → decide → commit → publish)
+ * has its own figure.
+ *
+ *   node bench/hops.js [--n 200] [--rate 0] [--base-port 17901]
+ *     --rate R   publish R per s open loop instead of one at a time (the hops under load)
+ *
+ * Starts the five services (built dist) on its own prefix and database; writes bench/results/hops.json.
+ */
+'use strict';
+const { randomBytes, randomUUID } = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { connect } = require('@nats-io/transport-node');
+const { jetstream } = require('@nats-io/jetstream');
+const lib = require('./lib');
+const { NATS_URL, sleep, percentile, round } = lib;
+
+const args = lib.parseArgs();
+const N = Number(args.n ?? 200);
+const RATE = Number(args.rate ?? 0);
+const BASE_PORT = Number(args['base-port'] ?? 17901);
+const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
+const run = lib.privateRun('hops');
+let procs = [];
+
+/** The subject with its run id (and any prefix) replaced: `events.run.*.run_started`. */
+function shape(subject, runId) {
+  return subject
+    .slice(run.prefix.length + 1)
+    .split('.')
+    .map((t) => (t === runId ? '*' : t))
+    .join('.');
+}
+
+async function main() {
+  lib.requireBuilt(...SERVICES);
+  const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-hops-'));
+  fs.writeFileSync(path.join(workspace, 'bench.txt'), 'hello from the benchmark\n');
+  procs = await lib.startServicesWarn(SERVICES, {
+    env: lib.serviceEnv(run, randomBytes(24).toString('hex'), { WARDEN_WORKSPACE: workspace }),
+    basePort: BASE_PORT,
+  });
+  const nc = await connect({ servers: NATS_URL, name: 'warden-hops' });
+  const js = jetstream(nc, { timeout: 10_000 });
+  const runs = new Map(); // id -> { t0, seen: Map<shape, ms>, done }
+  const sub = nc.subscribe(`${run.prefix}.>`);
+  (async () => {
+    for await (const m of sub) {
+      const at = performance.now();
+      for (const [id, r] of runs) {
+        if (!m.subject.includes(id) && !(m.headers?.get('Nats-Msg-Id') ?? '').includes(id)) continue;
+        const s = shape(m.subject, id);
+        if (!r.seen.has(s)) r.seen.set(s, at - r.t0);
+        if (/run_(succeeded|failed|denied)$/.test(m.subject)) r.done?.();
+      }
+    }
+  })();
+  await nc.flush();
+
+  const publish = (measured) => {
+    const id = randomUUID();
+    const r = { t0: performance.now(), seen: new Map(), measured };
+    const done = new Promise((resolve) => (r.done = resolve));
+    runs.set(id, r);
+    void js.publish(
+      `${run.prefix}.ingest.tasks`,
+      JSON.stringify({
+        run_id: id,
+        agent: { id: `hops-${runs.size % 20}`, role: 'research' },
+        action: { tool: 'fs.read_file', args: { path: 'bench.txt' } },
+      }),
+      { msgID: id },
+    );
+    return Promise.race([done, sleep(30_000)]).then(() => {
+      if (!measured) runs.delete(id);
+    });
+  };
+  for (let i = 0; i < 50; i++) await publish(false); // warm-up
+  const t = performance.now();
+  if (RATE > 0) {
+    const all = [];
+    for (let i = 0; i < N; i++) {
+      all.push(publish(true));
+      await sleep(1000 / RATE);
+    }
+    await Promise.all(all);
+  } else for (let i = 0; i < N; i++) await publish(true);
+  const wallMs = performance.now() - t;
+  await sleep(500);
+  sub.unsubscribe();
+
+  // median arrival per message shape, in the order of those medians
+  const byShape = new Map();
+  for (const r of runs.values()) for (const [s, ms] of r.seen) byShape.set(s, [...(byShape.get(s) ?? []), ms]);
+  const rows = [...byShape]
+    .map(([s, list]) => ({
+      message: s,
+      n: list.length,
+      p50: percentile(
+        list.sort((a, b) => a - b),
+        50,
+      ),
+    }))
+    .filter((r) => r.n >= N / 2)
+    .sort((a, b) => a.p50 - b.p50);
+  let prev = 0;
+  const table = rows.map((r) => {
+    const row = {
+      message: r.message,
+      seen: r.n,
+      'p50 since publish (ms)': round(r.p50),
+      'gap (ms)': round(r.p50 - prev),
+    };
+    prev = r.p50;
+    return row;
+  });
+  console.log(`\nhops: ${N} runs ${RATE ? `at ${RATE}/s` : 'one at a time'} in ${(wallMs / 1000).toFixed(1)} s`);
+  console.table(table);
+  console.log(
+    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table })}`,
+  );
+  await nc.drain();
+}
+
+lib.runMain(main, { procs: () => procs, run });
