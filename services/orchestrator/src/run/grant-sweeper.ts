@@ -3,10 +3,10 @@ import type { DataSource } from 'typeorm';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Subjects } from '@warden/contracts';
 import { decodeEnvelope, makeEnvelope, type BusConnection, type Publisher } from '@warden/bus';
-import { deriveId, sha256Canonical } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS } from '@warden/runtime';
 import type { OrchestratorConfig } from '../config';
+import { grantExpiry } from './domain/execution';
 import { expiredGrants } from './projections/run.repository';
 
 /** A report accepted by ingest just before the deadline has this long to be in the log. */
@@ -58,25 +58,16 @@ export class GrantSweeper implements OnModuleInit, OnModuleDestroy {
     for (const r of expired) {
       if (await this.reportedInLog(r.run_id, r.grant.id)) continue;
       ended++;
-      const message = `the execution grant expired at ${r.grant.expiresAt} without a report`;
+      const expiry = grantExpiry(r.grant);
       await this.publisher.publishEvent(
         makeEnvelope({
-          id: deriveId(r.grant.id, 'expired'),
+          id: expiry.id,
           type: 'execution_failed',
           runId: r.run_id,
           producer: 'orchestrator',
           traceId: r.trace_id,
           correlationId: r.run_id,
-          data: {
-            grant_id: r.grant.id,
-            reason: 'expired',
-            result: {
-              output: null,
-              output_hash: sha256Canonical(null),
-              error: { code: 'GRANT.EXPIRED', message },
-              outcome_unknown: true,
-            },
-          },
+          data: expiry.data,
         }),
       );
     }

@@ -1,6 +1,6 @@
 import type { AnyEnvelope, Decision, ExecutionGrant } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
-import { CLIENT_EXECUTOR_RULE } from './execution';
+import { CLIENT_EXECUTOR_RULE, grantExpiry } from './execution';
 import { react, type GrantExecution, type ReactContext } from './run.decide';
 import { evolve, initialState, type RunState } from './run.state';
 
@@ -163,6 +163,36 @@ describe('bring your own executor (given / when / then)', () => {
     const failed = evolve(state, env('execution_failed', { grant_id: grant.grant_id, reason: 'expired', result }));
     expect(failed).toMatchObject({ status: 'failed', result: { outcome_unknown: true } });
     expect(react(failed, report(grant), ctx)).toEqual([]);
+  });
+
+  it("the sweeper's expiry of a grant: one id per grant, execution_failed expired with outcome_unknown, ending the run", () => {
+    const { state, grant } = granted();
+    const expiry = grantExpiry(state.grant!);
+    expect(expiry).toEqual({
+      id: deriveId(grant.grant_id, 'expired'),
+      data: {
+        grant_id: grant.grant_id,
+        reason: 'expired',
+        result: {
+          output: null,
+          output_hash: sha256Canonical(null),
+          error: {
+            code: 'GRANT.EXPIRED',
+            message: `the execution grant expired at ${grant.expires_at} without a report`,
+          },
+          outcome_unknown: true,
+        },
+      },
+    });
+    expect(grantExpiry({ id: grant.grant_id, expiresAt: 'later' }).id).toBe(expiry.id);
+    expect(grantExpiry({ id: deriveId('byo-test', 'another grant'), expiresAt: grant.expires_at }).id).not.toBe(
+      expiry.id,
+    );
+    const failed = evolve(state, env('execution_failed', expiry.data));
+    expect(failed).toMatchObject({
+      status: 'failed',
+      result: { outcome_unknown: true, error: { code: 'GRANT.EXPIRED' } },
+    });
   });
 
   it('an execution_granted for a worker run changes nothing (the run stays with the workers)', () => {

@@ -1,7 +1,7 @@
-import type { Decision, ExecutionGrant } from '@warden/contracts';
+import type { Decision, EventData, ExecutionGrant } from '@warden/contracts';
 import { WORKER_CONSTRAINTS } from '@warden/contracts';
 import { deriveId, sha256Canonical } from '@warden/kernel';
-import type { RunState } from './run.state';
+import type { RunGrant, RunState } from './run.state';
 
 /**
  * Bring your own executor, the orchestrator's half. A run proposed with `executor: "client"` is never
@@ -67,5 +67,31 @@ export function grantFor(
     issued_at: opts.now.toISOString(),
     expires_at: new Date(opts.now.getTime() + opts.ttlMs).toISOString(),
     ...(state.traceId ? { trace_id: state.traceId } : {}),
+  };
+}
+
+/**
+ * How a run ends when its grant passed its deadline unreported (the grant sweeper publishes it):
+ * `execution_failed` with `outcome_unknown`, since the client may or may not have run the tool. The id
+ * is derived from the grant, so every replica's sweep yields the same event and the broker keeps one.
+ * @example const { id, data } = grantExpiry(state.grant!)
+ */
+export function grantExpiry(grant: Pick<RunGrant, 'id' | 'expiresAt'>): {
+  id: string;
+  data: EventData<'execution_failed'>;
+} {
+  const message = `the execution grant expired at ${grant.expiresAt} without a report`;
+  return {
+    id: deriveId(grant.id, 'expired'),
+    data: {
+      grant_id: grant.id,
+      reason: 'expired',
+      result: {
+        output: null,
+        output_hash: sha256Canonical(null),
+        error: { code: 'GRANT.EXPIRED', message },
+        outcome_unknown: true,
+      },
+    },
   };
 }
