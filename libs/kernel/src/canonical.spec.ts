@@ -45,6 +45,22 @@ describe('Ed25519 signing', () => {
     expect(verifyCanonical(verifier, { run_id: 'r', n: 1 }, 'garbage')).toBe(false);
     expect(() => signCanonical(verifier, {})).toThrow(/no private/);
   });
+  it('a remembered success is bound to its key set and exact text: never to another payload or another key', () => {
+    const keys = loadSigningKeys(seed, undefined);
+    const other = loadSigningKeys(randomBytes(32).toString('base64'), undefined);
+    const sig = signCanonical(keys, { run_id: 'r', n: 7 });
+    // verified twice (the second from memory), then the same signature on anything else still fails
+    expect(verifyCanonical(keys, { run_id: 'r', n: 7 }, sig)).toBe(true);
+    expect(verifyCanonical(keys, { n: 7, run_id: 'r' }, sig)).toBe(true);
+    expect(verifyCanonical(keys, { run_id: 'r', n: 8 }, sig)).toBe(false);
+    expect(verifyCanonical(keys, { run_id: 'r', n: 7, extra: true }, sig)).toBe(false);
+    expect(verifyCanonical(other, { run_id: 'r', n: 7 }, sig)).toBe(false);
+    // a failure is not remembered as anything: the genuine pair still verifies afterwards
+    expect(verifyCanonical(other, { run_id: 'r', n: 7 }, signCanonical(other, { run_id: 'r', n: 7 }))).toBe(true);
+    // a remembered signature with one character changed is checked afresh, and fails
+    const tampered = `${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`;
+    expect(verifyCanonical(keys, { run_id: 'r', n: 7 }, tampered)).toBe(false);
+  });
   it('authenticates decisions with an HMAC only seed holders can make or check', () => {
     const keys = loadSigningKeys(seed, undefined);
     const mac = macCanonical(keys, { run_id: 'r', n: 1 });

@@ -150,12 +150,30 @@ export function signCanonicalText(keys: SigningKeys, canonicalText: string): str
   return sign(null, Buffer.from(canonicalText), keys.privateKey).toString('base64');
 }
 
-/** Verifies a signature made by {@link signCanonical}; false on any malformed input. */
+/** Signatures (with their exact text) that verified, per key set: a process checks one decision several times. */
+const verifiedByKeys = new WeakMap<SigningKeys, Map<string, true>>();
+const VERIFIED_MAX = 4096;
+
+/**
+ * Verifies a signature made by {@link signCanonical}; false on any malformed input. A success is
+ * remembered for this exact key set, signature and canonical text (the last 4,096), so checking the
+ * same signed payload again costs a lookup instead of an Ed25519 verification; failures are not.
+ */
 export function verifyCanonical(keys: SigningKeys, payload: unknown, signature: string): boolean {
   try {
-    const data = Buffer.from(canonicalJson(payload));
+    const text = canonicalJson(payload);
+    const seen = verifiedByKeys.get(keys) ?? new Map<string, true>();
+    const key = `${signature}\n${text}`;
+    if (seen.has(key)) return true;
+    const data = Buffer.from(text);
     const sig = Buffer.from(signature, 'base64');
-    return [keys.publicKey, ...(keys.acceptedPublicKeys ?? [])].some((k) => verify(null, data, k, sig));
+    const ok = [keys.publicKey, ...(keys.acceptedPublicKeys ?? [])].some((k) => verify(null, data, k, sig));
+    if (ok) {
+      if (seen.size >= VERIFIED_MAX) seen.delete(seen.keys().next().value!);
+      seen.set(key, true);
+      verifiedByKeys.set(keys, seen);
+    }
+    return ok;
   } catch {
     return false;
   }
