@@ -6,7 +6,17 @@ import { Logger, SpanStatusCode, childSpan } from '@warden/observability';
 import { CONFIG, LOGGER, PUBLISHER } from '@warden/runtime';
 import type { WorkersConfig } from '../config';
 import { planBatch, runKey, type RunPlan } from './domain/batch-plan';
-import { failureResult, outcomeUnknownResult } from './domain/result';
+import { outcomeUnknownResult } from './domain/result';
+import {
+  completionEvent,
+  completionOutcome,
+  decideRun,
+  resultStatus,
+  settleFollower,
+  settleLead,
+  type CommandMessage,
+  type RunDecision,
+} from './domain/settlement';
 import { mapLimit } from './map-limit';
 import {
   ExecutionRepository,
@@ -43,26 +53,19 @@ export interface AuthenticCommand {
   refusal?: DomainError;
 }
 
-/** The result a run refused for a tool outside the worker's role ends with. */
-export function notInRoleResult(refusal: DomainError): RunResult {
-  return failureResult({ code: 'TOOL.NOT_IN_ROLE', message: refusal.message });
-}
-
-/** A command for a run that another message already executed: refused, nothing runs or is republished. */
-export function replayRefusal(runId: string): DomainError {
-  return new DomainError('COMMAND.REPLAYED', `run ${runId} was already executed by another command message`, {
-    run_id: runId,
-  });
-}
-
-/** True if `seq` is the message that claimed the run (old claims without a sequence: same command id). */
-function isClaimingMessage(row: ExecutionRow, item: AuthenticCommand): boolean {
-  return row.stream_seq !== null ? String(row.stream_seq) === String(item.seq) : row.command_id === item.cmd.command_id;
+/** A command of the batch this worker holds the run of, with its place in the batch. */
+interface Held {
+  index: number;
+  item: AuthenticCommand;
+  runId: string;
+  tool: string;
 }
 
 /** One run of a batch, as it moves through the stages. */
 interface RunWork {
-  plan: RunPlan;
+  plan: RunPlan<Held>;
+  /** What the batch does with it (decided once, before anything is claimed). */
+  decision: RunDecision;
   lead: AuthenticCommand;
   /** The claim it acts on (new, taken over, or found). */
   row?: ExecutionRow;
@@ -73,8 +76,11 @@ interface RunWork {
   done?: ExecutionRow;
   /** Settles the run's messages when set; nothing later happens to the run. */
   error?: unknown;
-  /** The lead's refusal, settling it once its run's `run_failed` is published (authentic, tool not in role). */
-  refusal?: DomainError;
+}
+
+/** What settling needs of an authentic command. */
+function messageOf(item: AuthenticCommand): CommandMessage {
+  return { commandId: item.cmd.command_id, seq: item.seq, ...(item.refusal ? { refusal: item.refusal } : {}) };
 }
 
 /**
@@ -86,7 +92,8 @@ interface RunWork {
  * (its worker died while it waited for a slot) is handed back to the next delivery and runs there;
  * only a tool that had begun ends `outcome_unknown`. Every event's id derives from
  * the claiming command's id, so a redelivery or a second command for a run republishes the very same
- * events instead of running anything again.
+ * events instead of running anything again. What happens to each run and how each message settles
+ * is decided by the pure functions of `domain/settlement.ts`; this class loads, acts and publishes.
  */
 @Injectable()
 export class RunExecutor {
@@ -113,43 +120,26 @@ export class RunExecutor {
     if (items.length === 0) return outcomes;
     const runIds = [...new Set(items.map((i) => runKey(i.cmd.run_id)))];
     await this.repo.withRunLocks(runIds, async (locked, claims) => {
-      const mine: number[] = [];
-      items.forEach((item, i) => {
-        if (locked.has(runKey(item.cmd.run_id))) mine.push(i);
-        else outcomes[i] = new RunBusyError(`run ${item.cmd.run_id} is being executed by another worker`);
+      const mine: Held[] = [];
+      items.forEach((item, index) => {
+        if (locked.has(runKey(item.cmd.run_id)))
+          mine.push({ index, item, runId: item.cmd.run_id, tool: item.action.tool });
+        else outcomes[index] = new RunBusyError(`run ${item.cmd.run_id} is being executed by another worker`);
       });
       if (mine.length === 0) return;
-      const plans = planBatch(
-        mine.map((i) => ({ runId: items[i]!.cmd.run_id, tool: items[i]!.action.tool })),
-        claims,
-        (tool) => this.runner.idempotent(tool),
-      );
+      const plans = planBatch(mine, claims, (tool) => this.runner.idempotent(tool));
       const runs: RunWork[] = plans.map((plan) => {
-        const lead = items[mine[plan.lead]!]!;
+        const lead = plan.lead.item;
         const row = claims.get(plan.runId);
-        // a finished run answers only the message that claimed it (a redelivery): anything else is a replay
-        const replay = plan.plan.kind === 'republish' && row && !isClaimingMessage(row, lead);
-        if (lead.refusal) {
-          // a tool outside the role only ever ends a run nobody claimed (or republishes its own ending)
-          const own = plan.plan.kind === 'execute' || (plan.plan.kind === 'republish' && !replay);
-          return { plan, lead, row, error: own ? undefined : lead.refusal, refusal: lead.refusal };
-        }
-        return { plan, lead, row, error: replay ? replayRefusal(plan.runId) : undefined };
+        const decision = decideRun(plan.runId, plan.plan, row, messageOf(lead));
+        return { plan, decision, lead, row, error: decision.kind === 'refuse' ? decision.error : undefined };
       });
       await this.process(runs);
       for (const run of runs) {
-        outcomes[mine[run.plan.lead]!] = run.error ?? run.refusal;
-        for (const f of run.plan.followers) {
-          const item = items[mine[f]!]!;
-          // other copies in the same batch: retried with the lead if it must be retried, else replays
-          if (run.error !== undefined && !(run.error instanceof DomainError)) outcomes[mine[f]!] = run.error;
-          else if (!run.row || !isClaimingMessage(run.row, item))
-            outcomes[mine[f]!] = item.refusal ?? replayRefusal(run.plan.runId);
-          // the claiming message behind a replay in the same batch: settle it on its own later
-          else if (run.error !== undefined)
-            outcomes[mine[f]!] = new TransientError(`run ${run.plan.runId}: retry alone`);
-          else outcomes[mine[f]!] = item.refusal;
-        }
+        outcomes[run.plan.lead.index] = settleLead(run.decision, run.error);
+        // other copies in the same batch never execute: they settle by the lead's fate and the claim
+        for (const f of run.plan.followers)
+          outcomes[f.index] = settleFollower(run.plan.runId, run.error, run.row, messageOf(f.item));
       }
     });
     return outcomes;
@@ -168,46 +158,46 @@ export class RunExecutor {
    * for a tool outside the role is claimed already finished (`failed`, never started).
    */
   private async claim(runs: RunWork[]): Promise<void> {
-    const fresh = runs.filter((r) => r.error === undefined && r.plan.plan.kind === 'execute');
-    const taken = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind === 'reexecute');
-    if (fresh.length + taken.length === 0) return;
-    for (const r of taken) {
-      const unstarted = r.plan.plan.kind === 'reexecute' && r.plan.plan.unstarted;
-      if (unstarted)
-        this.log.info('taking over a claimed run whose worker stopped before its tool began', {
-          run_id: r.plan.runId,
-          previous_worker: r.row!.worker_id,
-        });
-      else
-        this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
-          run_id: r.plan.runId,
-          previous_worker: r.row!.worker_id,
-          attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : undefined,
-        });
+    const fresh: { run: RunWork; result?: RunResult }[] = [];
+    const taken: { run: RunWork; attempt: number }[] = [];
+    for (const run of runs) {
+      if (run.error !== undefined) continue;
+      const { decision } = run;
+      if (decision.kind === 'claim') fresh.push({ run });
+      else if (decision.kind === 'end_refused') fresh.push({ run, result: decision.result });
+      else if (decision.kind === 'take_over') {
+        taken.push({ run, attempt: decision.attempt });
+        const context = { run_id: run.plan.runId, previous_worker: run.row?.worker_id };
+        if (decision.unstarted)
+          this.log.info('taking over a claimed run whose worker stopped before its tool began', context);
+        else
+          this.log.warn('re-executing an idempotent run whose worker stopped mid-execution', {
+            ...context,
+            attempt: decision.attempt,
+          });
+      }
     }
+    if (fresh.length + taken.length === 0) return;
     let rows: RowsByRun;
     try {
       rows = await this.repo.claim(
-        fresh.map((r) => ({
-          runId: r.plan.runId,
-          commandId: r.lead.cmd.command_id,
-          action: r.lead.action,
-          traceId: r.lead.cmd.trace_id,
-          streamSeq: r.lead.seq,
-          ...(r.refusal ? { result: notInRoleResult(r.refusal) } : {}),
+        fresh.map(({ run, result }) => ({
+          runId: run.plan.runId,
+          commandId: run.lead.cmd.command_id,
+          action: run.lead.action,
+          traceId: run.lead.cmd.trace_id,
+          streamSeq: run.lead.seq,
+          ...(result ? { result } : {}),
         })),
-        taken.map((r) => ({
-          runId: r.plan.runId,
-          attempt: r.plan.plan.kind === 'reexecute' ? r.plan.plan.attempt : 1,
-        })),
+        taken.map(({ run, attempt }) => ({ runId: run.plan.runId, attempt })),
         this.config.WORKER_ID,
       );
     } catch (err) {
-      for (const r of [...fresh, ...taken]) r.error = err;
+      for (const { run } of [...fresh, ...taken]) run.error = err;
       return;
     }
     const assigned = new Set<string>();
-    for (const r of fresh) {
+    for (const { run: r, result } of fresh) {
       const row = rows.get(r.plan.runId);
       if (row instanceof Error)
         r.error = new TransientError(`claiming run ${r.plan.runId} failed: ${row.message}`, row);
@@ -218,10 +208,10 @@ export class RunExecutor {
       else {
         assigned.add(row.run_id);
         // a refused run's claim is its ending: nothing starts or runs, its run_failed is published
-        Object.assign(r, r.refusal ? { row, done: row } : { row, claimedNow: true });
+        Object.assign(r, result ? { row, done: row } : { row, claimedNow: true });
       }
     }
-    for (const r of taken) {
+    for (const { run: r } of taken) {
       const row = rows.get(r.plan.runId);
       if (row instanceof Error)
         r.error = new TransientError(`taking over run ${r.plan.runId} failed: ${row.message}`, row);
@@ -236,36 +226,37 @@ export class RunExecutor {
    * finished run. A run whose event fails is settled with the error; its fresh claim is given back.
    */
   private async publishStarts(runs: RunWork[]): Promise<void> {
-    const sent: { run: RunWork; msg: OutgoingMessage }[] = [];
+    const sent: { run: RunWork; row: ExecutionRow; msg: OutgoingMessage }[] = [];
     for (const run of runs) {
-      if (run.error !== undefined || !run.row || run.done) continue;
-      if (run.plan.plan.kind === 'republish') {
+      const { row } = run;
+      if (run.error !== undefined || !row || run.done) continue;
+      if (run.decision.kind === 'republish') {
         this.log.info('run already executed; republishing its completion', {
           run_id: run.plan.runId,
           command_id: run.lead.cmd.command_id,
-          claimed_by_command: run.row.command_id,
+          claimed_by_command: row.command_id,
         });
-        sent.push({ run, msg: this.completionMessage(run.row) });
+        sent.push({ run, row, msg: this.completionMessage(row) });
       } else {
-        if (run.plan.plan.kind === 'outcome_unknown') {
+        if (run.decision.kind === 'outcome_unknown') {
           this.log.warn('a non-idempotent run was interrupted mid-execution; failing it outcome_unknown', {
             run_id: run.plan.runId,
-            tool: run.row.tool,
-            previous_worker: run.row.worker_id,
+            tool: row.tool,
+            previous_worker: row.worker_id,
           });
         }
-        sent.push({ run, msg: this.startedMessage(run.row) });
+        sent.push({ run, row, msg: this.startedMessage(row) });
       }
     }
     const failed = await this.publishEach(sent.map((s) => s.msg));
     const giveBack: { runId: string; commandId: string }[] = [];
-    sent.forEach(({ run }, i) => {
+    sent.forEach(({ run, row }, i) => {
       const err = failed[i];
       if (err !== undefined) {
         run.error = err;
-        if (run.claimedNow) giveBack.push({ runId: run.row!.run_id, commandId: run.row!.command_id });
-      } else if (run.plan.plan.kind === 'republish') {
-        workersMetrics.executions.inc({ tool: this.toolLabel(run.row!.tool), outcome: 'duplicate' });
+        if (run.claimedNow) giveBack.push({ runId: row.run_id, commandId: row.command_id });
+      } else if (run.decision.kind === 'republish') {
+        workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome: 'duplicate' });
       }
     });
     // nothing ran under these claims: give them back so the retry is a clean first attempt
@@ -279,17 +270,21 @@ export class RunExecutor {
 
   /** Runs the claimed tools, at most WORKER_CONCURRENCY at once; an interrupted non-idempotent run is not run. */
   private async runTools(runs: RunWork[]): Promise<void> {
-    const live = runs.filter((r) => r.error === undefined && !r.refusal && r.plan.plan.kind !== 'republish');
-    await mapLimit(live, this.config.WORKER_CONCURRENCY, async (run) => {
-      if (run.plan.plan.kind === 'outcome_unknown') {
-        run.result = outcomeUnknownResult(run.row!.tool);
+    const live = runs.flatMap((run) => {
+      const { row, decision } = run;
+      const runs = decision.kind === 'claim' || decision.kind === 'take_over' || decision.kind === 'outcome_unknown';
+      return run.error === undefined && runs && row ? [{ run, row }] : [];
+    });
+    await mapLimit(live, this.config.WORKER_CONCURRENCY, async ({ run, row }) => {
+      if (run.decision.kind === 'outcome_unknown') {
+        run.result = outcomeUnknownResult(row.tool);
         return;
       }
       // the mark that separates a claim waiting for a slot (handed back if this worker dies) from an
       // execution that began (outcome_unknown if it dies); refused if the claim is no longer ours
       let begun: boolean;
       try {
-        begun = await this.begin(run.row!);
+        begun = await this.begin(row);
       } catch (err) {
         run.error = new TransientError(`marking run ${run.plan.runId} begun failed: ${(err as Error).message}`, err);
         return;
@@ -299,7 +294,7 @@ export class RunExecutor {
         return;
       }
       const { cmd } = run.lead;
-      const tool = run.row!.action.tool;
+      const tool = row.action.tool;
       // GenAI execute_tool span under the command's consume span; the arguments and output stay out
       const span = childSpan('workers', `execute_tool ${tool}`, cmd.trace_id, {
         'gen_ai.operation.name': 'execute_tool',
@@ -316,7 +311,7 @@ export class RunExecutor {
       });
       const started = process.hrtime.bigint();
       try {
-        run.result = await this.runner.run(cmd.role, run.row!.action, cmd.decision.constraints);
+        run.result = await this.runner.run(cmd.role, row.action, cmd.decision.constraints);
       } finally {
         const error = run.result?.error;
         const outcome = run.result ? (error ? 'failed' : 'succeeded') : 'error';
@@ -339,12 +334,12 @@ export class RunExecutor {
    * giving up to redelivery.
    */
   private async finish(runs: RunWork[]): Promise<void> {
-    const pending = runs.filter((r) => r.error === undefined && r.result);
+    const pending = runs.flatMap((run) => (run.error === undefined && run.result ? [{ run, result: run.result }] : []));
     if (pending.length === 0) return;
-    const outcomes: Outcome[] = pending.map((r) => ({
-      runId: r.plan.runId,
-      status: r.result!.error ? 'failed' : 'succeeded',
-      result: r.result!,
+    const outcomes: Outcome[] = pending.map(({ run, result }) => ({
+      runId: run.plan.runId,
+      status: resultStatus(result),
+      result,
     }));
     let rows: RowsByRun | undefined;
     for (let attempt = 1; !rows; attempt++) {
@@ -352,12 +347,12 @@ export class RunExecutor {
         rows = await this.repo.finish(outcomes);
       } catch (err) {
         if (attempt >= FINISH_ATTEMPTS) {
-          for (const r of pending) r.error = err;
+          for (const { run } of pending) run.error = err;
           return;
         }
         const delay = 200 * 2 ** attempt;
         this.log.warn('recording run results failed; retrying', {
-          run_ids: pending.map((r) => r.plan.runId),
+          run_ids: pending.map(({ run }) => run.plan.runId),
           attempt,
           delay_ms: delay,
           error: err as Error,
@@ -365,7 +360,7 @@ export class RunExecutor {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
-    for (const r of pending) {
+    for (const { run: r } of pending) {
       const row = rows.get(r.plan.runId);
       if (row instanceof Error)
         r.error = new TransientError(`recording run ${r.plan.runId} failed: ${row.message}`, row);
@@ -375,21 +370,16 @@ export class RunExecutor {
   }
 
   private async publishCompletions(runs: RunWork[]): Promise<void> {
-    const done = runs.filter((r) => r.error === undefined && r.done);
-    const failed = await this.publishEach(done.map((r) => this.completionMessage(r.done!)));
-    done.forEach((run, i) => {
+    const done = runs.flatMap((run) => (run.error === undefined && run.done ? [{ run, row: run.done }] : []));
+    const failed = await this.publishEach(done.map(({ row }) => this.completionMessage(row)));
+    done.forEach(({ run, row }, i) => {
       if (failed[i] !== undefined) {
         run.error = failed[i];
         return;
       }
-      const row = run.done!;
-      const outcome = run.refusal
-        ? 'tool_not_in_role'
-        : run.plan.plan.kind === 'outcome_unknown'
-          ? 'outcome_unknown'
-          : row.status;
+      const outcome = completionOutcome(run.decision, row.status);
       workersMetrics.executions.inc({ tool: this.toolLabel(row.tool), outcome });
-      if (run.refusal) {
+      if (run.decision.kind === 'end_refused') {
         this.log.warn('authentic command for a tool outside the role: run ended failed, nothing executed', {
           run_id: row.run_id,
           tool: row.tool,
@@ -445,7 +435,7 @@ export class RunExecutor {
   }
 
   private completionMessage(row: ExecutionRow): OutgoingMessage {
-    const result = row.result!;
+    const { type, result } = completionEvent(row);
     const common = {
       runId: row.run_id,
       producer: PRODUCER,
@@ -456,7 +446,7 @@ export class RunExecutor {
       data: { result },
     };
     return this.publisher.eventMessage(
-      row.status === 'succeeded'
+      type === 'run_succeeded'
         ? makeEnvelope({ type: 'run_succeeded', ...common })
         : makeEnvelope({ type: 'run_failed', ...common }),
     );

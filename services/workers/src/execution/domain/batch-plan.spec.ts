@@ -6,35 +6,33 @@ const idempotent = (tool: string) => tool === 'fs.read_file';
 
 describe('planBatch', () => {
   it('plans each unclaimed run once, in order of first appearance', () => {
-    const plans = planBatch(
-      [
-        { runId: A, tool: 'fs.write_file' },
-        { runId: B, tool: 'fs.read_file' },
-      ],
-      new Map(),
-      idempotent,
-    );
+    const cmds = [
+      { runId: A, tool: 'fs.write_file' },
+      { runId: B, tool: 'fs.read_file' },
+    ];
+    const plans = planBatch(cmds, new Map(), idempotent);
     expect(plans).toEqual([
-      { runId: A, lead: 0, followers: [], plan: { kind: 'execute', attempt: 1 } },
-      { runId: B, lead: 1, followers: [], plan: { kind: 'execute', attempt: 1 } },
+      { runId: A, lead: cmds[0], followers: [], plan: { kind: 'execute', attempt: 1 } },
+      { runId: B, lead: cmds[1], followers: [], plan: { kind: 'execute', attempt: 1 } },
     ]);
+    expect(plans[0]!.lead).toBe(cmds[0]);
   });
 
   it('executes a run at most once when several of its commands share a batch', () => {
-    const plans = planBatch(
-      [
-        { runId: A, tool: 'fs.write_file' },
-        { runId: B, tool: 'fs.read_file' },
-        { runId: A, tool: 'fs.write_file' },
-        // another command for the same run, in another letter case
-        { runId: A.toUpperCase(), tool: 'fs.read_file' },
-      ],
-      new Map(),
-      idempotent,
-    );
+    const cmds = [
+      { runId: A, tool: 'fs.write_file', n: 0 },
+      { runId: B, tool: 'fs.read_file', n: 1 },
+      { runId: A, tool: 'fs.write_file', n: 2 },
+      // another command for the same run, in another letter case
+      { runId: A.toUpperCase(), tool: 'fs.read_file', n: 3 },
+    ];
+    const plans = planBatch(cmds, new Map(), idempotent);
     expect(plans).toHaveLength(2);
-    expect(plans[0]).toMatchObject({ runId: A, lead: 0, followers: [2, 3], plan: { kind: 'execute' } });
-    expect(plans[1]).toMatchObject({ runId: B, lead: 1, followers: [] });
+    expect(plans[0]).toMatchObject({ runId: A, plan: { kind: 'execute' } });
+    expect(plans[0]!.lead.n).toBe(0);
+    expect(plans[0]!.followers.map((f) => f.n)).toEqual([2, 3]);
+    expect(plans[1]!.lead.n).toBe(1);
+    expect(plans[1]!.followers).toEqual([]);
   });
 
   it("plans a claimed run on the claimed tool, not on a later command's", () => {

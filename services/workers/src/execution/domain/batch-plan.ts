@@ -16,10 +16,10 @@ export interface ExistingClaim extends ClaimState {
  * against the run's claim; the others (`followers`: redeliveries, or other commands for the same run)
  * never execute and settle with the lead's outcome.
  */
-export interface RunPlan {
+export interface RunPlan<C extends PlannedCommand = PlannedCommand> {
   runId: string;
-  lead: number;
-  followers: number[];
+  lead: C;
+  followers: C[];
   plan: ExecutionPlan;
 }
 
@@ -34,26 +34,26 @@ export function runKey(runId: string): string {
  * A claimed run is planned on the claimed tool's idempotency, never on a later command's.
  * @example planBatch(cmds, new Map(), (tool) => tool === 'fs.read_file')
  */
-export function planBatch(
-  cmds: readonly PlannedCommand[],
+export function planBatch<C extends PlannedCommand>(
+  cmds: readonly C[],
   claims: ReadonlyMap<string, ExistingClaim>,
   idempotent: (tool: string) => boolean,
-): RunPlan[] {
-  const byRun = new Map<string, RunPlan>();
-  cmds.forEach((cmd, i) => {
+): RunPlan<C>[] {
+  const byRun = new Map<string, RunPlan<C>>();
+  for (const cmd of cmds) {
     const key = runKey(cmd.runId);
     const seen = byRun.get(key);
     if (seen) {
-      seen.followers.push(i);
-      return;
+      seen.followers.push(cmd);
+      continue;
     }
     const claim = claims.get(key);
     byRun.set(key, {
       runId: key,
-      lead: i,
+      lead: cmd,
       followers: [],
       plan: planExecution(claim, idempotent(claim ? claim.tool : cmd.tool)),
     });
-  });
+  }
   return [...byRun.values()];
 }
