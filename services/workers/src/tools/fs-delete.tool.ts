@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FsDeleteArgs as Args } from '@warden/contracts';
-import { assertAsJudged, fsError, isInside, refuseGitInternal, resolveLexically, resolveReal } from './path-safety';
+import { isInside, refuseGitInternal, resolveLexically } from './domain/path-rules';
+import { assertAsJudged, fsError, resolveReal } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './domain/tool';
 
 /**

@@ -10,7 +10,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { judgedKey, judgedPath, prepareWorkspace } from './path-safety';
+import { judgedKey, judgedPath } from './domain/path-rules';
+import { prepareWorkspace } from './path-safety';
 import { runTool } from './run-tool';
 import { ToolRegistry } from './tool-registry';
 

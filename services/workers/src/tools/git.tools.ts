@@ -11,7 +11,7 @@ import {
   GitRevertArgs as RevertArgs,
   GitStatusArgs as StatusArgs,
 } from '@warden/contracts';
-import { resolveLexically } from './path-safety';
+import { resolveLexically } from './domain/path-rules';
 import { runProgram, scrubbedEnv, type ProgramResult } from './program';
 import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext, type ToolSettings } from './domain/tool';
 

@@ -1,7 +1,8 @@
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { isInside, prepareWorkspace, resolveExisting, resolveForWrite, resolveLexically } from './path-safety';
+import { isInside, resolveLexically } from './domain/path-rules';
+import { prepareWorkspace, resolveExisting, resolveForWrite } from './path-safety';
 import { ToolError } from './domain/tool';
 
 async function code(p: Promise<unknown>): Promise<string> {
