@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { makeEnvelope } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
-import { PLAN_APPROVE_ALL_ACTION } from '../services/approvals/src/slack/plan-blocks';
+import { PLAN_APPROVE_ALL_ACTION } from '../services/approvals/src/slack/domain/plan-blocks';
 import { signSlackRequest } from '../services/approvals/src/slack/http/slack-signature';
 import { FakeSlack } from '../services/approvals/test/support/fake-slack';
 import { System } from './support/system';

@@ -8,7 +8,7 @@ import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, IdentityDirectory, secretHash } from '@warden/runtime';
 import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { System } from '../../../test/support/system';
-import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/approval-blocks';
+import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/domain/approval-blocks';
 import { SlackNotifier } from '../src/slack/slack-notifier';
 import { signSlackRequest } from '../src/slack/http/slack-signature';
 import { FakeSlack, type SlackCall } from './support/fake-slack';

@@ -4,7 +4,7 @@ import type { Envelope } from '@warden/contracts';
 import { DomainError, TransientError } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { IdentityDirectory, LOGGER } from '@warden/runtime';
-import { approvalMessage, escalationMessage, type ApprovalCard, type SlackMessage } from './approval-blocks';
+import { approvalMessage, escalationMessage, type ApprovalCard, type SlackMessage } from './domain/approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from './approvals.port';
 import { SlackMessagesRepository, type SlackApprovalRow } from './projections/slack-messages.repository';
 import { slackMetrics } from './slack.metrics';

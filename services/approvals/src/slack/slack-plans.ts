@@ -7,7 +7,7 @@ import { TransientError } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { BUS, DATA_SOURCE, LOGGER, SUBJECTS } from '@warden/runtime';
 import { PlanService } from '../plan/plan.service';
-import { planMessage } from './plan-blocks';
+import { planMessage } from './domain/plan-blocks';
 import { SLACK_CLIENT, SLACK_SETTINGS } from './slack-notifier';
 import { SlackMessagesRepository } from './projections/slack-messages.repository';
 import type { SlackSettings } from './slack.config';

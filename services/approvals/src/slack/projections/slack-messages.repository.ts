@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { DATA_SOURCE } from '@warden/runtime';
-import type { ApprovalCard, ApprovalStatus } from '../approval-blocks';
+import type { ApprovalCard, ApprovalStatus } from '../domain/approval-blocks';
 
 /** One posted (or being posted) Slack message of an approval. */
 export interface SlackMessageRow {

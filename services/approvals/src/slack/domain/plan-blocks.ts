@@ -1,5 +1,5 @@
-import type { Button, KnownBlock } from '@slack/types';
-import type { PlanItemView, PlanView } from '../plan/projections/plan.repository';
+import type { Button, KnownBlock } from './block-kit';
+import type { PlanItemView, PlanView } from '../../plan/domain/plan-view';
 import {
   actionsBlock,
   argsDiff,
