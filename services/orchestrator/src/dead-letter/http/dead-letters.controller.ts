@@ -2,13 +2,24 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { headers as natsHeaders } from '@nats-io/nats-core';
-import type { EventType, Subjects } from '@warden/contracts';
+import type { Subjects } from '@warden/contracts';
 import { Headers, makeEnvelope, type BusConnection, type Publisher } from '@warden/bus';
-import { DomainError, TransientError, deriveId } from '@warden/kernel';
+import { DomainError, TransientError } from '@warden/kernel';
 import { traceIdFrom } from '@warden/observability';
 import { Auth, BUS, DATA_SOURCE, PUBLISHER, SUBJECTS, parseBody, type AuthedRequest } from '@warden/runtime';
 import { DeadLetterRepository, type DeadLetter, type DeadLetterSummary } from '../projections/dead-letter.repository';
 import type { DeadLetterPage } from './dead-letter.schemas';
+import {
+  bodyView,
+  discarded,
+  handledEvent,
+  handlingRefusal,
+  isCarriedHeader,
+  originalBytes,
+  redriveMsgId,
+  redriven,
+  type Handling,
+} from '../domain/dead-letter.decide';
 
 export const ListQuery = z.strictObject({
   service: z.string().min(1).max(200).optional(),
@@ -30,28 +41,6 @@ function seqParam(raw: string): number {
   const n = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n)) throw new DomainError('DEAD_LETTER.NOT_FOUND', 'no such dead letter');
   return n;
-}
-
-/** Headers the redriven copy does not take over: the dead-letter facts and the broker's own. */
-function isCarriedHeader(name: string): boolean {
-  return !/^warden-dlq-/i.test(name) && !/^nats-/i.test(name);
-}
-
-/** What was refused: a projection wraps bytes that were not JSON as `{raw_base64}`. */
-function originalBytes(body: Buffer): Uint8Array {
-  const v = bodyView(body).body as { raw_base64?: unknown } | undefined;
-  return v && typeof v === 'object' && Object.keys(v).length === 1 && typeof v.raw_base64 === 'string'
-    ? Buffer.from(v.raw_base64, 'base64')
-    : body;
-}
-
-/** The body as JSON when it is JSON, else base64. */
-function bodyView(body: Buffer): { body?: unknown; body_base64?: string } {
-  try {
-    return { body: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) };
-  } catch {
-    return { body_base64: body.toString('base64') };
-  }
 }
 
 /**
@@ -104,11 +93,8 @@ export class DeadLettersController {
   ): Promise<DeadLetterSummary> {
     const seq = seqParam(raw);
     const { comment } = parseBody(RedriveBody, body ?? {});
-    return this.handle(seq, req, async (d) => {
-      if (!d.original_subject) {
-        throw new DomainError('DEAD_LETTER.NOT_REDRIVABLE', 'the dead letter does not name its original subject');
-      }
-      const msgId = `redrive:${this.subjects.streams.deadLetters}:${seq}`;
+    return this.handle(seq, req, 'redrive', async (d) => {
+      const msgId = redriveMsgId(this.subjects.streams.deadLetters, seq);
       const h = natsHeaders();
       for (const [k, v] of Object.entries(d.headers)) if (isCarriedHeader(k)) h.set(k, v);
       let ack;
@@ -122,16 +108,7 @@ export class DeadLettersController {
       } catch (err) {
         throw new TransientError(`redrive to ${d.original_subject} failed: ${(err as Error).message}`, err);
       }
-      return {
-        type: 'dead_letter_redriven' as const,
-        data: {
-          redrive_msg_id: msgId,
-          redrive_stream: ack.stream,
-          redrive_seq: ack.seq,
-          ...(comment ? { comment } : {}),
-        },
-        row: { status: 'redriven' as const, note: comment, redriveMsgId: msgId, redriveSeq: ack.seq },
-      };
+      return redriven(msgId, ack, comment);
     });
   }
 
@@ -145,25 +122,19 @@ export class DeadLettersController {
   ): Promise<DeadLetterSummary> {
     const seq = seqParam(raw);
     const { reason } = parseBody(DiscardBody, body ?? {});
-    return this.handle(seq, req, async () => ({
-      type: 'dead_letter_discarded' as const,
-      data: reason ? { reason } : {},
-      row: { status: 'discarded' as const, note: reason },
-    }));
+    return this.handle(seq, req, 'discard', async () => discarded(reason));
   }
 
   /**
-   * Under the row lock: refuses a dead letter already handled (409), acts, records the signed audit
-   * event (deterministic id: a retry after a crash republishes the same one), marks the row handled.
+   * Under the row lock: refuses a dead letter already handled (409) or not redrivable, acts, records
+   * the signed audit event (deterministic id: a retry after a crash republishes the same one), marks
+   * the row handled.
    */
   private async handle(
     seq: number,
     req: AuthedRequest,
-    act: (d: DeadLetter) => Promise<{
-      type: Extract<EventType, 'dead_letter_redriven' | 'dead_letter_discarded'>;
-      data: Record<string, unknown>;
-      row: { status: 'redriven' | 'discarded'; note?: string; redriveMsgId?: string; redriveSeq?: number };
-    }>,
+    action: 'redrive' | 'discard',
+    act: (d: DeadLetter) => Promise<Handling>,
   ): Promise<DeadLetterSummary> {
     const principal = req.principal!;
     return this.ds
@@ -171,35 +142,20 @@ export class DeadLettersController {
         const repo = new DeadLetterRepository(em);
         const d = await repo.get(seq, true);
         if (!d) throw new DomainError('DEAD_LETTER.NOT_FOUND', 'no such dead letter');
-        if (d.status !== 'pending') {
-          throw new DomainError(
-            'DEAD_LETTER.ALREADY_HANDLED',
-            `dead letter ${seq} was already ${d.status} by ${d.handled_by ?? '?'} at ${d.handled_at ?? '?'}`,
-          );
-        }
+        const refused = handlingRefusal(d, action);
+        if (refused) throw refused;
         const done = await act(d);
         const now = new Date();
-        const ref = {
-          dlq_seq: d.dlq_seq,
-          dlq_subject: d.dlq_subject,
-          service: d.service,
-          consumer: d.consumer,
-          code: d.code,
-          original_subject: d.original_subject,
-          ...(d.original_stream ? { original_stream: d.original_stream } : {}),
-          ...(d.original_seq ? { original_seq: d.original_seq } : {}),
-          operator_id: principal.id,
-          operator: principal.name,
-        };
+        const event = handledEvent(d, done, principal, this.subjects.streams.deadLetters);
         await this.publisher.publishEvent(
           makeEnvelope({
-            id: deriveId(`${this.subjects.streams.deadLetters}:${seq}`, done.type),
+            id: event.id,
             type: done.type,
             runId: null,
             producer: 'orchestrator',
             traceId: traceIdFrom(d.headers[Headers.traceparent]),
             correlationId: String(seq),
-            data: { ...ref, ...done.data } as never,
+            data: event.data as never,
             occurredAt: now,
           }),
         );
