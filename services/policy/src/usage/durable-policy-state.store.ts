@@ -6,6 +6,7 @@ import type { Logger } from '@warden/observability';
 import type { Redis } from '@warden/persistence';
 import { CONFIG, DATA_SOURCE, LOGGER, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
+import { usageRow } from './domain/usage.snapshot';
 import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
 
 /** Written once the counters in Redis are complete; missing means Redis lost them (restart, flush, failover). */
@@ -238,48 +239,4 @@ function groupBy<T>(rows: readonly T[], key: (r: T) => string): Map<string, T[]>
   const out = new Map<string, T[]>();
   for (const r of rows) out.set(key(r), [...(out.get(key(r)) ?? []), r]);
   return out;
-}
-
-/**
- * The row of one counted run, with the snapshot in the Lua script's format (usage/policy-state.store.ts:
- * `{s: {c, t, m, h, f, r?} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
- * that a rebuilt run key answers a redelivery exactly as the lost one would have.
- */
-function usageRow(r: StateRequest, s: StoredState, sessionKey: string) {
-  const micro = (usd: number) => Math.round(usd * 1e6);
-  const snapshot = {
-    s: s.session
-      ? {
-          c: s.session.calls,
-          t: s.session.tokens,
-          m: micro(s.session.cost_usd),
-          h: [
-            ...Object.entries(s.session.tools).flatMap(([tool, n]) => [`t:${tool}`, String(n)]),
-            ...s.session.hosts.flatMap((h) => [`h:${h}`, '1']),
-          ],
-          f: s.failures,
-          ...(s.repeats ? { r: s.repeats } : {}),
-        }
-      : false,
-    a: s.agent ? { c: s.agent.calls, t: s.agent.tokens, m: micro(s.agent.cost_usd) } : false,
-    r: s.rate ? (s.rate.limited ? 2 : 1) : 0,
-    ...(r.sessionId ? { l: [`${sessionKey}:fail`, r.fingerprint] } : {}),
-  };
-  return {
-    run_id: r.runId,
-    session_id: r.sessionId,
-    agent_id: r.agentId,
-    tool: r.tool,
-    tokens: Math.max(0, Math.trunc(r.tokens)),
-    micro_usd: Math.max(0, micro(r.costUsd)),
-    host: r.host,
-    fingerprint: r.fingerprint,
-    track_agent: r.trackAgent,
-    session_ttl: r.sessionTtl,
-    agent_ttl: r.agentTtl,
-    rate_key: r.rate ? `${r.rate.id}:${r.agentId}:${r.tool}` : null,
-    rate_capacity: r.rate?.capacity ?? null,
-    rate_per_ms: r.rate ? r.rate.per * 1000 : null,
-    snapshot,
-  };
 }

@@ -3,7 +3,8 @@ import type { Redis } from '@warden/persistence';
 import { TransientError } from '@warden/kernel';
 import { CONFIG, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
-import type { RateLimit, PolicyState, SessionState, UsageCounters } from '@warden/policy-language';
+import { parseSnapshot, type StoredState } from './domain/usage.snapshot';
+import type { StateRequest } from './domain/usage.request';
 
 /**
  * Everything a decision reads from Redis, read and updated in one atomic script per run:
@@ -106,27 +107,7 @@ type WithScripts = Redis & {
   policyRecordFailure(run: string, marker: string, ttl: number): Promise<number>;
 };
 
-/** What the store needs to know about one proposal. */
-export interface StateRequest {
-  runId: string;
-  sessionId: string | null;
-  agentId: string;
-  tool: string;
-  tokens: number;
-  costUsd: number;
-  /** The host the proposal fetches ("" if none), for session history. */
-  host: string;
-  /** Hash of (tool, args): what loop detection counts failures and repeats of. */
-  fingerprint: string;
-  rate: RateLimit | null;
-  /** Count the agent's calls/tokens/cost (the bundle has an agent budget). */
-  trackAgent: boolean;
-  sessionTtl: number;
-  agentTtl: number;
-}
-
-/** The Redis part of a {@link PolicyState}. */
-export type StoredState = Omit<PolicyState, 'standing'>;
+export type { StateRequest, StoredState };
 
 /** Session, agent, loop and rate-limit state in Redis, keyed under the subject prefix. */
 @Injectable()
@@ -222,47 +203,4 @@ export class PolicyStateStore {
     );
     return n === 1;
   }
-}
-
-interface Snapshot {
-  /** `r`: earlier proposals of the same call (absent in snapshots stored before it was counted). */
-  s: false | { c: number; t: number; m: number; h: string[] | Record<string, never>; f: number; r?: number };
-  a: false | { c: number; t: number; m: number };
-  r: 0 | 1 | 2;
-}
-
-function counters(x: { c: number; t: number; m: number }): UsageCounters {
-  return { calls: x.c, tokens: x.t, cost_usd: x.m / 1e6 };
-}
-
-function parseSnapshot(text: string, r: StateRequest): StoredState {
-  const snap = JSON.parse(text) as Snapshot;
-  let session: SessionState | null = null;
-  let failures = 0;
-  let repeats = 0;
-  if (snap.s && r.sessionId) {
-    const tools: Record<string, number> = {};
-    const hosts: string[] = [];
-    const flat = Array.isArray(snap.s.h) ? snap.s.h : [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const k = flat[i]!;
-      if (k.startsWith('t:')) tools[k.slice(2)] = Number(flat[i + 1]);
-      else if (k.startsWith('h:')) hosts.push(k.slice(2));
-    }
-    hosts.sort();
-    session = { ...counters(snap.s), tools: sortKeys(tools), hosts };
-    failures = snap.s.f;
-    repeats = snap.s.r ?? 0;
-  }
-  return {
-    session,
-    agent: snap.a && r.trackAgent ? counters(snap.a) : null,
-    rate: r.rate && snap.r ? { limit_id: r.rate.id, limited: snap.r === 2 } : null,
-    failures,
-    ...(repeats ? { repeats } : {}),
-  };
-}
-
-function sortKeys(o: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -3,6 +3,7 @@ import { Payload } from '@nestjs/microservices';
 import { BusMessage, JetStreamConsumer, decodeEnvelope } from '@warden/bus';
 import { ValidationError } from '@warden/kernel';
 import { ActiveBundle } from '../../bundle/active-bundle';
+import { DEFAULT_WINDOW_SECONDS } from '../domain/usage.request';
 import { PolicyStateStore } from '../policy-state.store';
 
 /**
@@ -24,7 +25,7 @@ export class RunFailedConsumer {
     concurrency: 1,
   })
   async onRunFailed(@Payload() msgs: BusMessage[]): Promise<(unknown | undefined)[]> {
-    const ttl = this.bundles.current.bundle.budgets.session?.window_seconds ?? 86400;
+    const ttl = this.bundles.current.bundle.budgets.session?.window_seconds ?? DEFAULT_WINDOW_SECONDS;
     return Promise.all(
       msgs.map(async (msg) => {
         try {
