@@ -1,25 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Action, Decision, Envelope, TaskSubmission } from '@warden/contracts';
-import { makeEnvelope } from '@warden/bus';
-import { ValidationError, canonicalJson, deriveId, sha256Hex, type Clock, type SigningKeys } from '@warden/kernel';
-import { ActiveBundle } from '../bundle/active-bundle';
-import { policyMetrics } from './decision.metrics';
-import { DecisionInputRepository } from './projections/decision-input.repository';
+import type { Decision, Envelope } from '@warden/contracts';
+import { makeEnvelope, type EnvelopeInput } from '@warden/bus';
+import { ValidationError, type Clock, type SigningKeys } from '@warden/kernel';
 import {
   type LoadedBundle,
-  budgetCrossings,
   evaluate,
-  fetchedHost,
   pathsToResolve,
-  policyInput,
   type PolicyInput,
-  type StandingGrant,
-  type Verdict,
   workspacePathsOf,
   type ResolvedPaths,
 } from '@warden/policy-language';
-import { signDecision } from './domain/decision.signature';
-import { PolicyStateStore, type StateRequest, type StoredState } from '../usage/policy-state.store';
+import { ActiveBundle } from '../bundle/active-bundle';
+import { stateRequest, type StateRequest } from '../usage/domain/usage.request';
+import { PolicyStateStore, type StoredState } from '../usage/policy-state.store';
+import { policyMetrics } from './decision.metrics';
+import { assembleDecision } from './domain/decision.assemble';
+import { judgedInput, standingGrantsFor, type Judged } from './domain/decision.input';
+import { DecisionInputRepository } from './projections/decision-input.repository';
 import {
   CLOCK,
   MCP_TOOL_FACTS,
@@ -31,13 +28,10 @@ import {
 import { WorkspacePaths } from './workspace-paths';
 
 const PRODUCER = 'policy';
-/** Counter lifetime when the bundle sets no budget (sessions and agents are still counted). */
-const DEFAULT_WINDOW_SECONDS = 86400;
 /** Rounds of path resolution: the action's paths, then a rewrite's (which may depend on them). */
 const PATH_ROUNDS = 3;
 
-/** A submission the policy judges (a `task_received`'s, or a dry run's). */
-export type Judged = Pick<TaskSubmission, 'agent' | 'session_id' | 'action' | 'usage'>;
+export type { Judged };
 
 /**
  * Judges received tasks: records each run's session/agent state, evaluates under the active bundle,
@@ -101,10 +95,7 @@ export class DecisionService {
         const settled = results[i];
         if (settled) return settled;
         const submission = r.data.submission;
-        const input = this.withMcp(
-          policyInput(submission, { ...stored[i]!, standing: this.standingFor(submission, now) }),
-        );
-        return this.withPaths(policy, input, resolved[i]).catch((err: unknown) =>
+        return this.withPaths(policy, this.inputOf(submission, stored[i]!, now), resolved[i]).catch((err: unknown) =>
           err instanceof Error ? err : new Error(String(err)),
         );
       }),
@@ -141,10 +132,7 @@ export class DecisionService {
     const request = stateRequest(policy, 'dry-run', submission);
     const stored = await this.state.peek(request);
     const now = this.clock.now();
-    const input = await this.withPaths(
-      policy,
-      this.withMcp(policyInput(submission, { ...stored, standing: this.standingFor(submission, now) })),
-    );
+    const input = await this.withPaths(policy, this.inputOf(submission, stored, now));
     return { ...evaluate(policy, input, now), trace_id: traceId };
   }
 
@@ -165,29 +153,14 @@ export class DecisionService {
     return Object.keys(paths).length ? { ...input, paths } : input;
   }
 
-  /** The input with the signed MCP catalog's facts about its tool, when it is an upstream server's. */
-  withMcp(input: PolicyInput): PolicyInput {
-    const mcp = this.mcp.facts(input.action.tool);
-    return mcp ? { ...input, mcp } : input;
-  }
-
-  /** Active standing approvals for this agent and tool, as evaluated (sorted by id). */
-  standingFor(submission: Judged, now: Date): StandingGrant[] {
-    return this.standing
-      .standingApprovals(now)
-      .filter((g) => g.agent_id === submission.agent.id && g.tool === submission.action.tool)
-      .map((g) => {
-        const grant: StandingGrant = {
-          id: g.standing_id,
-          scope: g.scope,
-          agent_id: g.agent_id,
-          tool: g.tool,
-          max_tier: g.max_tier,
-        };
-        if (g.session_id !== undefined) grant.session_id = g.session_id;
-        return grant;
-      })
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  /** What `submission` is judged on before its paths are resolved (see {@link judgedInput}). */
+  private inputOf(submission: Judged, state: StoredState, now: Date): PolicyInput {
+    return judgedInput(
+      submission,
+      state,
+      standingGrantsFor(submission, this.standing.standingApprovals(now)),
+      this.mcp.facts(submission.action.tool),
+    );
   }
 
   /** Evaluates and signs one task under `policy`, given its input (the state before it, its paths). */
@@ -197,89 +170,31 @@ export class DecisionService {
     input: PolicyInput,
     now: Date,
   ): { events: Envelope[]; input: PolicyInput; hash: string } {
-    const submission = received.data.submission;
-    const runId = submission.run_id;
-    const canonicalAction = canonicalJson(input.action);
-    // a fresh object: completed in place rather than copied twice
-    const decision: Decision = Object.assign(evaluate(policy, input, now, canonicalAction) as Verdict, {
-      trace_id: received.trace_id,
-    });
-    decision.signature = signDecision(
-      this.keys,
-      runId,
-      submission.action,
-      // the input's action is the submission's (tool, args): the same canonical JSON
-      sameAction(submission.action, input.action) ? canonicalAction : canonicalJson(submission.action),
-      decision,
-    );
-    const events: Envelope[] = [
-      makeEnvelope({
-        type: 'decision_made',
-        runId,
-        producer: PRODUCER,
-        traceId: received.trace_id,
-        correlationId: runId,
-        causationId: received.id,
-        occurredAt: now,
-        data: decision,
-      }),
-    ];
-    for (const c of budgetCrossings(policy, input)) {
-      events.push(
+    const { decision, events } = assembleDecision(policy, received, input, now, this.keys);
+    const runId = received.data.submission.run_id;
+    return {
+      events: events.map((e) =>
         makeEnvelope({
-          type: 'budget_exceeded',
+          type: e.type,
+          id: e.id,
           runId,
           producer: PRODUCER,
           traceId: received.trace_id,
           correlationId: runId,
           causationId: received.id,
           occurredAt: now,
-          // one per budget and scope: several may be crossed by the same run
-          id:
-            c.scope === 'session'
-              ? deriveId(received.id, 'budget_exceeded', c.budget)
-              : deriveId(received.id, 'budget_exceeded', `agent:${c.budget}`),
-          data: {
-            scope: c.scope,
-            ...(submission.session_id ? { session_id: submission.session_id } : {}),
-            agent_id: submission.agent.id,
-            budget: c.budget,
-            used: c.used,
-            limit: c.limit,
-          },
-        }),
-      );
-    }
-    return { events, input, hash: decision.input_hash };
+          data: e.data,
+        } as EnvelopeInput<typeof e.type>),
+      ),
+      input,
+      hash: decision.input_hash,
+    };
   }
-}
-
-/** What the state store needs for one proposal under `policy`. */
-export function stateRequest(policy: LoadedBundle, runId: string, s: Judged): StateRequest {
-  const { bundle, plan } = policy;
-  return {
-    runId,
-    sessionId: s.session_id ?? null,
-    agentId: s.agent.id,
-    tool: s.action.tool,
-    tokens: s.usage?.tokens ?? 0,
-    costUsd: s.usage?.cost_usd ?? 0,
-    host: fetchedHost(bundle, s.action.args),
-    fingerprint: sha256Hex(canonicalJson({ tool: s.action.tool, args: s.action.args })).slice(0, 32),
-    rate: plan.rateLimitFor(s.agent.id, s.action.tool),
-    trackAgent: bundle.budgets.agent !== undefined,
-    sessionTtl: bundle.budgets.session?.window_seconds ?? DEFAULT_WINDOW_SECONDS,
-    agentTtl: bundle.budgets.agent?.window_seconds ?? DEFAULT_WINDOW_SECONDS,
-  };
 }
 
 function dedupe<T extends { input_hash: string }>(rows: T[]): T[] {
   const seen = new Set<string>();
   return rows.filter((r) => (seen.has(r.input_hash) ? false : (seen.add(r.input_hash), true)));
-}
-
-function sameAction(a: Action, b: PolicyInput['action']): boolean {
-  return a.tool === b.tool && a.args === b.args && Object.keys(a).length === 2;
 }
 
 /** Counts a batch's decisions and budget crossings with one increment per label set. */
