@@ -21,7 +21,7 @@ const kind = async (p: string): Promise<'file' | 'dir' | undefined> => {
  * `config`, `HEAD` or `refs/…` in a directory that is not (and does not become) such a layout are
  * not refused. `.gitattributes` and `.gitmodules` are allowed: they only name drivers (`filter=x`)
  * whose commands git reads from config alone, and the worker's repository config may define none
- * (git.tools.ts ALLOWED_REPO_CONFIG); a `.gitmodules` `update = !cmd` is ignored by git since 2.24.
+ * (ALLOWED_REPO_CONFIG, domain/git-rules.ts); a `.gitmodules` `update = !cmd` is ignored by git since 2.24.
  * @param target absolute real path (final component not followed) inside `root`
  */
 export async function refuseGitLayout(root: string, target: string, rel: string): Promise<void> {

@@ -27,17 +27,6 @@ export interface ProgramOptions {
   shareGroup?: boolean;
 }
 
-/** The environment every program starts with: no secrets of the worker, a fixed PATH and locale. */
-export function scrubbedEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    LANG: 'C.UTF-8',
-    LC_ALL: 'C.UTF-8',
-    HOME: '/nonexistent',
-    ...extra,
-  };
-}
-
 /**
  * Runs `argv` without a shell in its own process group; on timeout (or abort) the whole group is
  * killed, so a grandchild cannot outlive it. Output beyond `maxOutput` bytes per stream is dropped.

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { ShellExecArgs as Args } from '@warden/contracts';
 import { constrainedEnv } from '../execution/domain/constraints';
 import { resolveExisting } from './path-safety';
-import { runProgram, scrubbedEnv } from './program';
+import { scrubbedEnv } from './domain/environment';
+import { runProgram } from './program';
 import { ToolError, parseArgs, settingsOf, type Tool } from './domain/tool';
 
 /**
