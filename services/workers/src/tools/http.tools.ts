@@ -5,28 +5,12 @@ import { isIP, type LookupFunction } from 'node:net';
 import { z } from 'zod';
 // argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
 import { HttpGetArgs as GetArgs, HttpRequestArgs as RequestArgs } from '@warden/contracts';
+import { allowedHosts, hostAllowed } from './domain/host-rules';
 import { isPrivateAddress } from './ip-address';
 import { ToolError, parseArgs, settingsOf, type Tool, type ToolContext } from './domain/tool';
 
 // the SSRF guard lives in ip-address.ts (every IPv6 form that embeds IPv4 is normalised there)
 export { isPrivateAddress };
-
-/** True if `host` matches an allow-list entry (`example.com`, or `*.example.com` for its subdomains). */
-export function hostAllowed(host: string, allowed: readonly string[]): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '');
-  return allowed.some((entry) => {
-    const e = entry.toLowerCase().trim();
-    if (e.startsWith('*.')) return h.endsWith(e.slice(1)) && h.length > e.length - 1;
-    return h === e;
-  });
-}
-
-/** The host allow-list: the decision's `constraints.http_hosts` if it names one, else the worker's. */
-export function allowedHosts(ctx: ToolContext): string[] {
-  const c = ctx.constraints?.http_hosts ?? ctx.constraints?.allowed_hosts;
-  if (Array.isArray(c) && c.every((x) => typeof x === 'string')) return c;
-  return settingsOf(ctx, 'http').http.allowedHosts;
-}
 
 const Output = z.object({
   status: z.number().int(),
