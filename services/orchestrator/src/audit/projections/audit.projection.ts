@@ -35,8 +35,10 @@ export class AuditProjection implements ProjectionHandler {
     const wanted = events.filter((e) => AUDITED.has(e.env.type));
     if (!wanted.length) return;
     const repo = new AuditRepository(em);
-    const seen = await repo.recordedIds(wanted.map((e) => e.env.id));
-    let prev = await repo.head();
+    // one round trip: the ids already recorded, the head and the last checkpoint (which only this
+    // batch, at its end, can move)
+    const { recorded: seen, head, lastCheckpoint } = await repo.batchContext(wanted.map((e) => e.env.id));
+    let prev = head;
     const records: AuditRecord[] = [];
     for (const { msg, env } of wanted) {
       if (seen.has(env.id)) continue;
@@ -50,7 +52,7 @@ export class AuditProjection implements ProjectionHandler {
     await repo.insertRecords(records);
     if (!prev) return;
     const policy = { every: this.opts.checkpointEvery, seconds: this.opts.checkpointSeconds };
-    if (checkpointDue(await repo.lastCheckpoint(), prev.seq, ctx.now, policy)) {
+    if (checkpointDue(lastCheckpoint, prev.seq, ctx.now, policy)) {
       await repo.insertCheckpoint(
         signCheckpoint(this.opts.keys, {
           kind: 'checkpoint',

@@ -54,13 +54,33 @@ export class AuditRepository {
     return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : undefined;
   }
 
-  async recordedIds(ids: string[]): Promise<Set<string>> {
-    if (!ids.length) return new Set();
-    const rows: { event_id: string }[] = await this.em.query(
-      `SELECT event_id FROM ${RECORDS} WHERE event_id = ANY($1::uuid[])`,
+  /**
+   * What a batch of the chain starts from, in one round trip: which of `ids` are recorded already,
+   * the chain's head and its last signed checkpoint.
+   */
+  async batchContext(ids: string[]): Promise<{
+    recorded: Set<string>;
+    head: { seq: number; hash: string } | undefined;
+    lastCheckpoint: { up_to_seq: number; created_at: string } | undefined;
+  }> {
+    const [row] = (await this.em.query(
+      `SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM ${RECORDS} WHERE event_id = ANY($1::uuid[])) AS recorded,
+              (SELECT json_build_object('seq', seq::text, 'hash', hash) FROM ${RECORDS} ORDER BY seq DESC LIMIT 1) AS head,
+              (SELECT json_build_object('up_to_seq', up_to_seq::text, 'created_at', created_at) FROM ${CHECKPOINTS}
+                ORDER BY up_to_seq DESC LIMIT 1) AS last`,
       [ids],
-    );
-    return new Set(rows.map((r) => r.event_id));
+    )) as [
+      {
+        recorded: string[];
+        head: { seq: string; hash: string } | null;
+        last: { up_to_seq: string; created_at: string } | null;
+      },
+    ];
+    return {
+      recorded: new Set(row.recorded),
+      head: row.head ? { seq: Number(row.head.seq), hash: row.head.hash } : undefined,
+      lastCheckpoint: row.last ? { up_to_seq: Number(row.last.up_to_seq), created_at: row.last.created_at } : undefined,
+    };
   }
 
   async insertRecords(records: AuditRecord[]): Promise<void> {
@@ -88,13 +108,6 @@ export class AuditRepository {
        VALUES ${tuples.join(', ')}`,
       values,
     );
-  }
-
-  async lastCheckpoint(): Promise<{ up_to_seq: number; created_at: string } | undefined> {
-    const rows: CheckpointRow[] = await this.em.query(
-      `SELECT up_to_seq, created_at FROM ${CHECKPOINTS} ORDER BY up_to_seq DESC LIMIT 1`,
-    );
-    return rows[0] ? { up_to_seq: Number(rows[0].up_to_seq), created_at: rows[0].created_at } : undefined;
   }
 
   async insertCheckpoint(c: AuditCheckpoint): Promise<void> {

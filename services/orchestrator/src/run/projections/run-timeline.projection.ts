@@ -10,7 +10,7 @@ import { RunRepository, type RunEventRow } from './run.repository';
 /**
  * The runs read model: each run's state (the fold of its events, {@link foldTimeline}) and its event
  * timeline, in tables `runs` and `run_events`. One batch at a time: {@link RunTimelineProjection.begin}
- * loads the batch's runs and the ids already stored (two queries), the pass asks each event's
+ * loads the batch's runs and the ids already stored (one query), the pass asks each event's
  * {@link RunTimelineBatch.before} and {@link RunTimelineBatch.record}s it, then {@link RunTimelineBatch.flush} writes.
  * @example const tl = await projection.begin(em, events, ctx); … tl.record(seq, env, before, forged); await tl.flush()
  */
@@ -20,11 +20,13 @@ export class RunTimelineProjection {
 
   async begin(em: EntityManager, runEvents: ProjectedEvent[], ctx: ApplyContext): Promise<RunTimelineBatch> {
     const repo = new RunRepository(em);
-    const states = await repo.loadStates([...new Set(runEvents.map((e) => e.env.run_id!))]);
-    const stored = await repo.existingEventIds(runEvents.map((e) => e.env.id));
+    const { states, stored } = await repo.loadBatch(
+      [...new Set(runEvents.map((e) => e.env.run_id!))],
+      runEvents.map((e) => e.env.id),
+    );
     const metrics = ctx.rebuild ? undefined : this.metrics;
     metrics?.begin();
-    return new RunTimelineBatch(em, repo, states, stored, !ctx.rebuild, metrics);
+    return new RunTimelineBatch(repo, states, stored, !ctx.rebuild, metrics);
   }
 
   async reset(em: EntityManager): Promise<void> {
@@ -42,7 +44,6 @@ export class RunTimelineBatch {
   private readonly rows: RunEventRow[] = [];
 
   constructor(
-    private readonly em: EntityManager,
     private readonly repo: RunRepository,
     private readonly states: Map<string, RunState>,
     private readonly stored: Set<string>,
@@ -75,15 +76,14 @@ export class RunTimelineBatch {
     });
   }
 
-  /** Writes the batch's timeline rows and run states, and wakes the run streams once it commits. */
+  /**
+   * Writes the batch's timeline rows and run states, and wakes the run streams (GET /v1/runs/:id/stream)
+   * of every replica once it commits: one statement.
+   */
   async flush(): Promise<void> {
-    await this.repo.insertEvents(this.rows);
-    await this.repo.saveStates([...this.touched.values()]);
-    // wakes the run streams (GET /v1/runs/:id/stream) of every replica once this batch commits
-    if (this.live && this.rows.length)
-      await this.em.query('SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r', [
-        RUN_CHANGED_CHANNEL,
-        [...new Set(this.rows.map((r) => r.run_id))],
-      ]);
+    await this.repo.writeBatch(this.rows, [...this.touched.values()], {
+      channel: RUN_CHANGED_CHANNEL,
+      runIds: this.live ? [...new Set(this.rows.map((r) => r.run_id))] : [],
+    });
   }
 }

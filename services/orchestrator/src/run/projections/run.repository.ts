@@ -122,31 +122,44 @@ export class RunRepository {
     return new Map(rows.map((r) => [r.run_id, toState(r)]));
   }
 
-  async existingEventIds(ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const rows: { id: string }[] = await this.em.query(
-      'SELECT id FROM orchestrator.run_events WHERE id = ANY($1::uuid[])',
-      [ids],
+  /**
+   * What a batch of the ordered pass starts from, in one round trip: the state of each of its runs
+   * and which of its event ids are already in a timeline (duplicates that slipped past the broker).
+   */
+  async loadBatch(
+    runIds: string[],
+    eventIds: string[],
+  ): Promise<{ states: Map<string, RunState>; stored: Set<string> }> {
+    if (runIds.length === 0 && eventIds.length === 0) return { states: new Map(), stored: new Set() };
+    const [row] = (await this.em.query(
+      `SELECT (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT ${COLUMNS} FROM orchestrator.runs
+                 WHERE run_id = ANY($1::uuid[])) r) AS runs,
+              (SELECT coalesce(array_agg(id::text), '{}') FROM orchestrator.run_events WHERE id = ANY($2::uuid[])) AS stored`,
+      [runIds, eventIds],
+    )) as [
+      {
+        runs: (Omit<RunRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string })[];
+        stored: string[];
+      },
+    ];
+    // json_agg gives timestamps as text: the same instants as the driver's Dates
+    const states = row.runs.map((r) =>
+      toState({ ...r, created_at: new Date(r.created_at), updated_at: new Date(r.updated_at) }),
     );
-    return new Set(rows.map((r) => r.id));
+    return { states: new Map(states.map((st) => [st.runId, st])), stored: new Set(row.stored) };
   }
 
-  /** Multi-row insert of timeline entries; an id already stored is left alone. */
-  async insertEvents(rows: RunEventRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.em.query(
-      `INSERT INTO orchestrator.run_events (id, run_id, seq, type, occurred_at, envelope, note)
-       SELECT x.id, x.run_id, x.seq, x.type, x.occurred_at, x.envelope, x.note
-       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, run_id uuid, seq bigint, type text, occurred_at timestamptz,
-         envelope jsonb, note text)
-       ON CONFLICT (id) DO NOTHING`,
-      [JSON.stringify(rows)],
-    );
-  }
-
-  /** Multi-row upsert of run states (those that have seen task_received). */
-  async saveStates(states: { state: RunState; lastSeq: number }[]): Promise<void> {
-    const rows = states
+  /**
+   * Writes a batch of the ordered pass in one statement: the timeline rows (an id already stored is
+   * left alone), the upserted states of the runs that have seen `task_received`, and a `pg_notify`
+   * on `channel` for each run in `notify` (delivered when the transaction commits).
+   */
+  async writeBatch(
+    rows: RunEventRow[],
+    states: { state: RunState; lastSeq: number }[],
+    notify: { channel: string; runIds: string[] },
+  ): Promise<void> {
+    const runs = states
       .filter(({ state }) => state.status !== 'none')
       .map(({ state: s, lastSeq }) => ({
         run_id: s.runId,
@@ -166,18 +179,26 @@ export class RunRepository {
         updated_at: s.updatedAt,
         last_seq: lastSeq,
       }));
-    if (rows.length === 0) return;
+    if (rows.length === 0 && runs.length === 0 && notify.runIds.length === 0) return;
     await this.em.query(
-      `INSERT INTO orchestrator.runs (${COLUMNS})
-       SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS x(run_id uuid, status text, agent_id text, agent_role text,
-         session_id text, action jsonb, decision jsonb, decision_event_id uuid, approval jsonb, result jsonb, executor text,
-         "grant" jsonb, trace_id text,
-         created_at timestamptz, updated_at timestamptz, last_seq bigint)
-       ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, decision = EXCLUDED.decision,
-         decision_event_id = EXCLUDED.decision_event_id, approval = EXCLUDED.approval, result = EXCLUDED.result,
-         "grant" = EXCLUDED."grant",
-         updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq`,
-      [JSON.stringify(rows)],
+      `WITH events AS (
+         INSERT INTO orchestrator.run_events (id, run_id, seq, type, occurred_at, envelope, note)
+         SELECT x.id, x.run_id, x.seq, x.type, x.occurred_at, x.envelope, x.note
+         FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, run_id uuid, seq bigint, type text, occurred_at timestamptz,
+           envelope jsonb, note text)
+         ON CONFLICT (id) DO NOTHING),
+       states AS (
+         INSERT INTO orchestrator.runs (${COLUMNS})
+         SELECT ${COLUMNS} FROM jsonb_to_recordset($2::jsonb) AS x(run_id uuid, status text, agent_id text, agent_role text,
+           session_id text, action jsonb, decision jsonb, decision_event_id uuid, approval jsonb, result jsonb, executor text,
+           "grant" jsonb, trace_id text,
+           created_at timestamptz, updated_at timestamptz, last_seq bigint)
+         ON CONFLICT (run_id) DO UPDATE SET status = EXCLUDED.status, decision = EXCLUDED.decision,
+           decision_event_id = EXCLUDED.decision_event_id, approval = EXCLUDED.approval, result = EXCLUDED.result,
+           "grant" = EXCLUDED."grant",
+           updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq)
+       SELECT pg_notify($3, r) FROM unnest($4::text[]) AS r`,
+      [JSON.stringify(rows), JSON.stringify(runs), notify.channel, notify.runIds],
     );
   }
 
