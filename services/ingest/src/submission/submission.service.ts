@@ -6,18 +6,14 @@ import { TransientError, systemClock, type Clock } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { DATA_SOURCE, LOGGER, PUBLISHER } from '@warden/runtime';
 import {
-  insertedMask,
-  parseSubmission,
-  receivedEnvelope,
-  rejectedEnvelope,
-  rejectionToken,
-  resolveBatch,
-  subjectRoleErrors,
-  traceIdFor,
-  type RejectReason,
-  type SubmissionSource,
-} from './domain/submission';
-import { SubmissionRepository, type SubmissionRow } from './projections/submission.repository';
+  decideAdmission,
+  screenSubmission,
+  type Admissible,
+  type AdmissionDecision,
+  type Refused,
+} from './domain/admission.decide';
+import { insertedMask, rejectionToken, traceIdFor, type SubmissionSource } from './domain/submission';
+import { SubmissionRepository } from './projections/submission.repository';
 import { ingestMetrics } from './submission.metrics';
 
 /** What became of one delivery. */
@@ -43,22 +39,10 @@ export type IntakeResult = PromiseSettledResult<IntakeOutcome>;
 export const CLOCK = Symbol('CLOCK');
 
 /** A submission refused before it reached the table, or on its run id inside the transaction. */
-interface Refusal {
-  index: number;
-  source: SubmissionSource;
-  reason: RejectReason;
-  errors: FieldError[];
-  agentId: string | undefined;
-}
+type Refusal = Pick<Refused, 'reason' | 'errors' | 'agentId'> & { index: number; source: SubmissionSource };
 
-/** A valid submission and the row and event it would create. */
-interface Admission {
-  index: number;
-  source: SubmissionSource;
-  submission: TaskSubmission;
-  received: Envelope<'task_received'>;
-  row: SubmissionRow;
-}
+/** A valid submission (its row and event) and its place in the batch. */
+type Admission = Admissible & { index: number };
 
 /**
  * Turns raw submissions into exactly one run each: validates them, dedupes them against
@@ -99,40 +83,15 @@ export class SubmissionService {
   async submitAll(items: readonly IntakeItem[]): Promise<IntakeResult[]> {
     const now = this.clock.now();
     const results: IntakeResult[] = new Array(items.length);
-    const refusals: Refusal[] = [];
+    const refusals: (Refused & { index: number; source: SubmissionSource })[] = [];
     const admissions: Admission[] = [];
-    items.forEach(({ source, body, parsed: given }, index) => {
-      const parsed = given ? { ok: true as const, submission: given } : parseSubmission(body);
-      if (!parsed.ok) {
-        refusals.push({ index, source, reason: parsed.reason, errors: parsed.errors, agentId: parsed.agentId });
-        return;
-      }
-      const { submission } = parsed;
-      const outside = subjectRoleErrors(submission, source);
-      if (outside.length > 0) {
-        refusals.push({ index, source, reason: 'role_mismatch', errors: outside, agentId: submission.agent.id });
-        return;
-      }
-      const received = receivedEnvelope(submission, source, now);
-      admissions.push({
-        index,
-        source,
-        submission,
-        received,
-        row: {
-          runId: received.run_id!,
-          eventId: received.id,
-          agentId: submission.agent.id,
-          idempotencyKey: submission.idempotency_key ?? null,
-          traceId: received.trace_id,
-          sourceStream: source.stream ?? null,
-          sourceSeq: source.seq ?? null,
-          createdAt: now,
-        },
-      });
+    items.forEach(({ source, body, parsed }, index) => {
+      const screened = screenSubmission(source, body, parsed, now);
+      if (screened.kind === 'refused') refusals.push({ ...screened, index, source });
+      else admissions.push({ ...screened, index });
     });
     // rejections need no row: they leave while the transaction runs
-    await Promise.all([this.refuse(refusals, now, results), this.admit(admissions, now, results)]);
+    await Promise.all([this.refuse(refusals, results), this.admit(admissions, now, results)]);
     return results;
   }
 
@@ -148,9 +107,12 @@ export class SubmissionService {
   }
 
   /** Publishes the rejections of `refusals` together and settles them in `results`. */
-  private async refuse(refusals: readonly Refusal[], now: Date, results: IntakeResult[]): Promise<void> {
+  private async refuse(
+    refusals: readonly (Refused & { index: number; source: SubmissionSource })[],
+    results: IntakeResult[],
+  ): Promise<void> {
     if (refusals.length === 0) return;
-    const envs = refusals.map((r) => rejectedEnvelope(r.errors, r.source, r.agentId, now));
+    const envs = refusals.map((r) => r.publish);
     try {
       await this.publishTraced(envs, refusals);
     } catch (err) {
@@ -172,51 +134,19 @@ export class SubmissionService {
     let settled: Settled[];
     try {
       settled = await this.ds.transaction(async (em): Promise<Settled[]> => {
+        // load what the decision needs: which rows went in, and the stored rows the others collided with
         const rows = admissions.map((a) => a.row);
         const inserted = await this.repo.insert(em, rows);
         const mask = insertedMask(rows, inserted);
         const skipped = rows.filter((_, i) => !mask[i]);
         const stored = skipped.length > 0 ? await this.repo.conflicting(em, skipped) : [];
-        const resolutions = resolveBatch(rows, inserted, stored);
-        const envs: Envelope[] = [];
-        const out = admissions.map((a, i): Settled => {
-          const runId = a.row.runId;
-          const eventId = a.received.id;
-          const r = resolutions[i]!;
-          switch (r.kind) {
-            case 'inserted':
-              envs.push(a.received);
-              return { outcome: { kind: 'accepted', runId, eventId } };
-            case 'redelivery':
-              // over HTTP the row proves the event was acked (it is published before the commit), so a
-              // repeat of the same (agent, key) or webhook id is the caller's duplicate, not our redelivery
-              if (a.source.channel !== 'bus') return { outcome: { kind: 'duplicate', runId: r.existing.runId } };
-              // same occurred_at as the first attempt, so the republished event is the same event
-              envs.push(receivedEnvelope(a.submission, a.source, r.existing.createdAt));
-              return { outcome: { kind: 'redelivered', runId, eventId } };
-            case 'duplicate':
-              return { outcome: { kind: 'duplicate', runId: r.existing.runId } };
-            case 'run_id_in_use': {
-              const refusal: Refusal = {
-                index: a.index,
-                source: a.source,
-                reason: 'run_id_in_use',
-                errors: r.errors,
-                agentId: a.row.agentId,
-              };
-              const env = rejectedEnvelope(r.errors, a.source, refusal.agentId, now);
-              envs.push(env);
-              return {
-                outcome: { kind: 'rejected', eventId: env.id, token: rejectionToken(a.source), errors: r.errors },
-                refusal,
-              };
-            }
-            case 'vanished':
-              return { error: new TransientError(`submission for run ${runId} collided with a row that vanished`) };
-          }
-        });
-        await this.publishTraced(envs, admissions);
-        return out;
+        const decisions = decideAdmission(admissions, { insertedEventIds: inserted, stored }, now);
+        // publish before the commit: a failed publish leaves no row claiming a run that never started
+        await this.publishTraced(
+          decisions.flatMap((d) => ('publish' in d ? [d.publish] : [])),
+          admissions,
+        );
+        return decisions.map((d, i) => settle(d, admissions[i]!));
       });
     } catch (err) {
       // keys are inserted in one order (see SubmissionRepository.insert), but a client run id shared by
@@ -284,6 +214,27 @@ export class SubmissionService {
       errors: r.errors.slice(0, 5),
     });
     return { kind: 'rejected', eventId, token: rejectionToken(r.source), errors: r.errors };
+  }
+}
+
+/** A decision as the delivery's outcome (and the refusal to count), or the transient error to retry it with. */
+function settle(
+  d: AdmissionDecision,
+  a: Admission,
+): { outcome: IntakeOutcome; refusal?: Refusal } | { error: TransientError } {
+  switch (d.kind) {
+    case 'accepted':
+    case 'redelivered':
+      return { outcome: { kind: d.kind, runId: d.runId, eventId: d.eventId } };
+    case 'duplicate':
+      return { outcome: { kind: 'duplicate', runId: d.runId } };
+    case 'refused':
+      return {
+        outcome: { kind: 'rejected', eventId: d.eventId, token: d.token, errors: d.errors },
+        refusal: { index: a.index, source: a.source, reason: d.reason, errors: d.errors, agentId: d.agentId },
+      };
+    case 'retry':
+      return { error: new TransientError(d.message) };
   }
 }
 

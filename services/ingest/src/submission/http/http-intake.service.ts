@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { FieldError, TaskSubmission } from '@warden/contracts';
 import { Logger } from '@warden/observability';
 import { LOGGER } from '@warden/runtime';
+import { screenAtEdge } from '../domain/admission.decide';
 import { parseSubmission, type SubmissionSource } from '../domain/submission';
 import { SubmissionBatcher } from '../submission.batcher';
 import { ingestMetrics } from '../submission.metrics';
@@ -44,29 +45,17 @@ export class HttpIntakeService {
     sourceFor: (s: TaskSubmission) => SubmissionSource,
     outsideBinding?: (s: TaskSubmission) => FieldError[],
   ): Promise<HttpIntakeResult> {
-    const parsed = parseSubmission(body);
-    if (!parsed.ok) {
+    const screened = screenAtEdge(parseSubmission(body), outsideBinding);
+    if (screened.kind === 'refused') {
       ingestMetrics.submissions.inc({ channel, outcome: 'rejected' });
-      ingestMetrics.rejections.inc({ channel, reason: parsed.reason });
-      const status = parsed.reason === 'too_large' ? 413 : 400;
-      return {
-        kind: 'refused',
-        status,
-        code: status === 413 ? 'SUBMISSION.TOO_LARGE' : 'VALIDATION.FAILED',
-        errors: parsed.errors,
-      };
-    }
-    const outside = outsideBinding?.(parsed.submission) ?? [];
-    if (outside.length > 0) {
-      ingestMetrics.submissions.inc({ channel, outcome: 'rejected' });
-      ingestMetrics.rejections.inc({ channel, reason: 'agent_mismatch' });
-      return { kind: 'refused', status: 403, code: 'KEY.AGENT_MISMATCH', errors: outside };
+      ingestMetrics.rejections.inc({ channel, reason: screened.reason });
+      return { kind: 'refused', status: screened.status, code: screened.code, errors: screened.errors };
     }
     try {
       const outcome = await this.batcher.submit({
-        source: sourceFor(parsed.submission),
+        source: sourceFor(screened.submission),
         body,
-        parsed: parsed.submission,
+        parsed: screened.submission,
       });
       switch (outcome.kind) {
         case 'accepted':
