@@ -2,43 +2,29 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { DataSource } from 'typeorm';
 import type { Subjects } from '@warden/contracts';
 import { retryStart, type BusConnection } from '@warden/bus';
-import { DomainError, ValidationError, signCanonical, verifyCanonical, type SigningKeys } from '@warden/kernel';
+import type { SigningKeys } from '@warden/kernel';
 import { registry, type Logger } from '@warden/observability';
 import { Counter } from 'prom-client';
-import { parseBundle, type LoadedBundle, unexecutableRewrites } from '@warden/policy-language';
+import type { LoadedBundle } from '@warden/policy-language';
 import { ActiveBundle, readBundleFile, type BundleInfo } from './active-bundle';
+import { BundleStore } from './bundle.store';
+import {
+  isStale,
+  openPointer,
+  pointerFor,
+  policyBucket,
+  sealPointer,
+  startupSteps,
+  type ActivePointer,
+  type PointerRefusal,
+} from './domain/active-pointer';
+import { compilePushed, compileStored, storedBundleOf, type StoredBundle } from './domain/bundle.rules';
 
-/**
- * The KV entry every replica watches: which bundle is active. Signed by the policy's own key over
- * the pointer and its bucket (`sig`), so a pointer put by anyone else on the bus activates nothing;
- * a signed pointer older than the active one (a replayed earlier activation) is refused too.
- */
-export interface ActivePointer {
-  digest: string;
-  version: string;
-  activated_at: string;
-  activated_by: string;
-  sig?: string;
-}
-
-/** A stored bundle, as `GET /v1/policy/bundles` lists it. */
-export interface StoredBundle {
-  digest: string;
-  version: string;
-  created_at: string;
-  created_by: string;
-  last_activated_at: string | null;
-  active: boolean;
-}
+export { policyBucket };
 
 const ACTIVE_KEY = 'active';
 /** Parsed bundles kept for replay and what-if (by digest). */
 const CACHE_SIZE = 16;
-
-/** The KV bucket of a subject prefix: `WARDEN_POLICY` for `warden` (tests get their own). */
-export function policyBucket(subjects: Subjects): string {
-  return `${subjects.prefix.toUpperCase().replace(/-/g, '_')}_POLICY`;
-}
 
 /**
  * Bundles by digest in Postgres (`policy.bundles`, `policy.activations`), the active one named in
@@ -57,7 +43,7 @@ export class BundleRegistry {
   private closed = false;
 
   private constructor(
-    private readonly ds: DataSource,
+    private readonly store: BundleStore,
     private readonly kv: KV,
     readonly active: ActiveBundle,
     private readonly log: Logger,
@@ -79,25 +65,25 @@ export class BundleRegistry {
     keys: SigningKeys,
     replicas = 1,
   ): Promise<BundleRegistry> {
+    const store = new BundleStore(ds);
     const kv = await retryStart(`kv ${policyBucket(subjects)}`, () =>
       new Kvm(bus.js).create(policyBucket(subjects), { history: 20, replicas }),
     );
     const pointers = new PointerSeal(keys, policyBucket(subjects), log);
     const seed = await readBundleFile(file);
-    const seen = await ds.query('SELECT 1 FROM "policy".bundles WHERE digest = $1', [seed.loaded.digest]);
-    await storeBundle(ds, seed.text, seed.loaded, `file:${file}`);
+    const seen = await store.has(seed.loaded.digest);
+    await store.store(seed.text, seed.loaded, `file:${file}`);
     let pointer = await readPointer(kv, pointers);
     // Postgres records every activation: a signed pointer that is not the latest one is a replay
-    const latest: { digest: string; activated_by: string }[] = await ds.query(
-      'SELECT digest, activated_by FROM "policy".activations ORDER BY id DESC LIMIT 1',
-    );
-    if (pointer && latest[0] && pointer.digest !== latest[0].digest) {
+    const latest = await store.latestActivation();
+    const steps = startupSteps(pointer?.digest, latest?.digest, seen);
+    if (steps.restore && pointer && latest) {
       pointers.refuse('stale', pointer);
-      const restored = await loadStored(ds, latest[0].digest);
-      pointer = pointers.seal(pointerFor(restored, new Date(), latest[0].activated_by));
+      const restored = compileStored(await store.sourceText(latest.digest), latest.digest);
+      pointer = pointers.seal(pointerFor(restored, new Date(), latest.activated_by));
       await kv.put(ACTIVE_KEY, JSON.stringify(pointer));
     }
-    if (!pointer || seen.length === 0) {
+    if (steps.activateSeed) {
       const next = pointers.seal(pointerFor(seed.loaded, new Date(), `file:${file}`));
       // an unsigned or forged pointer counts as none: the seed file is activated over it
       if (pointer || (await kv.get(ACTIVE_KEY))) await kv.put(ACTIVE_KEY, JSON.stringify(next));
@@ -105,17 +91,19 @@ export class BundleRegistry {
         // two replicas starting at once: the first create wins, the other adopts it
         await kv.create(ACTIVE_KEY, JSON.stringify(next)).catch(() => undefined);
       }
-      await ds.query('INSERT INTO "policy".activations (digest, activated_by) VALUES ($1, $2)', [
-        seed.loaded.digest,
-        next.activated_by,
-      ]);
+      await store.recordActivation(seed.loaded.digest, next.activated_by);
       pointer = (await readPointer(kv, pointers)) ?? next;
     }
-    const loaded = pointer.digest === seed.loaded.digest ? seed.loaded : await loadStored(ds, pointer.digest);
+    // startupSteps activates the seed whenever the bucket named none
+    const settled = pointer!;
+    const loaded =
+      settled.digest === seed.loaded.digest
+        ? seed.loaded
+        : compileStored(await store.sourceText(settled.digest), settled.digest);
     const registry = new BundleRegistry(
-      ds,
+      store,
       kv,
-      new ActiveBundle(loaded, new Date(pointer.activated_at)),
+      new ActiveBundle(loaded, new Date(settled.activated_at)),
       log,
       pointers,
     );
@@ -134,10 +122,8 @@ export class BundleRegistry {
    * bundle whose tests show a compute rewrite no worker can execute is refused the same way.
    */
   async push(text: string, by: string): Promise<BundleInfo> {
-    const loaded = parseBundle(text);
-    const unexecutable = unexecutableRewrites(loaded);
-    if (unexecutable.length) throw new ValidationError(unexecutable);
-    await storeBundle(this.ds, text, loaded, by);
+    const loaded = compilePushed(text);
+    await this.store.store(text, loaded, by);
     this.remember(loaded);
     return this.activate(loaded.digest, by);
   }
@@ -149,7 +135,7 @@ export class BundleRegistry {
   async activate(digest: string, by: string): Promise<BundleInfo> {
     const loaded = await this.load(digest);
     const pointer = this.pointers.seal(pointerFor(loaded, new Date(), by));
-    await this.ds.query('INSERT INTO "policy".activations (digest, activated_by) VALUES ($1, $2)', [digest, by]);
+    await this.store.recordActivation(digest, by);
     await this.kv.put(ACTIVE_KEY, JSON.stringify(pointer));
     // this replica switches now; the others when the watch tells them (this one's watch then finds it done)
     this.apply(loaded, pointer);
@@ -160,43 +146,21 @@ export class BundleRegistry {
   async load(digest: string): Promise<LoadedBundle> {
     const hit = this.cache.get(digest);
     if (hit) return hit;
-    const loaded = await loadStored(this.ds, digest);
+    const loaded = compileStored(await this.store.sourceText(digest), digest);
     this.remember(loaded);
     return loaded;
   }
 
   /** A stored bundle's source text. */
   async source(digest: string): Promise<{ digest: string; version: string; source: string }> {
-    const rows: { digest: string; version: string; source: string }[] = await this.ds.query(
-      'SELECT digest, version, source FROM "policy".bundles WHERE digest = $1',
-      [digest],
-    );
-    if (!rows[0]) throw new DomainError('BUNDLE.NOT_FOUND', `no stored bundle ${digest}`);
-    return rows[0];
+    return this.store.source(digest);
   }
 
   /** Stored bundles, newest first. */
   async list(): Promise<StoredBundle[]> {
-    const rows: {
-      digest: string;
-      version: string;
-      created_at: Date;
-      created_by: string;
-      last: Date | null;
-    }[] = await this.ds.query(
-      `SELECT b.digest, b.version, b.created_at, b.created_by, max(a.activated_at) AS last
-         FROM "policy".bundles b LEFT JOIN "policy".activations a ON a.digest = b.digest
-        GROUP BY b.digest ORDER BY b.created_at DESC LIMIT 100`,
-    );
+    const rows = await this.store.list();
     const current = this.active.current.digest;
-    return rows.map((r) => ({
-      digest: r.digest,
-      version: r.version,
-      created_at: new Date(r.created_at).toISOString(),
-      created_by: r.created_by,
-      last_activated_at: r.last ? new Date(r.last).toISOString() : null,
-      active: r.digest === current,
-    }));
+    return rows.map((r) => storedBundleOf(r, current));
   }
 
   close(): void {
@@ -214,7 +178,7 @@ export class BundleRegistry {
         try {
           const pointer = this.pointers.open(e.json<ActivePointer>());
           if (!pointer || pointer.digest === this.active.current.digest) continue;
-          if (Date.parse(pointer.activated_at) < Date.parse(this.active.info().activated_at)) {
+          if (isStale(pointer, this.active.info().activated_at)) {
             this.pointers.refuse('stale', pointer);
             continue;
           }
@@ -240,10 +204,6 @@ export class BundleRegistry {
   }
 }
 
-function pointerFor(loaded: LoadedBundle, at: Date, by: string): ActivePointer {
-  return { digest: loaded.digest, version: loaded.bundle.version, activated_at: at.toISOString(), activated_by: by };
-}
-
 async function readPointer(kv: KV, pointers: PointerSeal): Promise<ActivePointer | undefined> {
   const e = await kv.get(ACTIVE_KEY);
   if (!e || e.operation !== 'PUT') return undefined;
@@ -263,7 +223,7 @@ const forgedPointers =
     registers: [registry],
   });
 
-/** Signs and checks activation pointers with the policy's own key, bound to the bucket they live in. */
+/** Signs and checks activation pointers (domain/active-pointer.ts), counting and logging each refusal. */
 class PointerSeal {
   constructor(
     private readonly keys: SigningKeys,
@@ -272,48 +232,18 @@ class PointerSeal {
   ) {}
 
   seal(p: ActivePointer): ActivePointer {
-    const { sig: _old, ...unsigned } = p;
-    return { ...unsigned, sig: signCanonical(this.keys, { ...unsigned, bucket: this.bucket }) };
+    return sealPointer(this.keys, this.bucket, p);
   }
 
   /** The pointer if the policy signed it for this bucket; undefined (counted, logged) otherwise. */
   open(p: ActivePointer): ActivePointer | undefined {
-    if (!p || typeof p !== 'object') return this.refuse('malformed', undefined);
-    const { sig, ...unsigned } = p;
-    if (typeof sig !== 'string') return this.refuse('unsigned', p);
-    if (!verifyCanonical(this.keys, { ...unsigned, bucket: this.bucket }, sig)) return this.refuse('bad_signature', p);
-    return p;
+    const opened = openPointer(this.keys, this.bucket, p);
+    return 'refused' in opened ? this.refuse(opened.refused, opened.pointer) : opened.pointer;
   }
 
-  refuse(reason: string, p: ActivePointer | undefined): undefined {
+  refuse(reason: PointerRefusal, p: ActivePointer | undefined): undefined {
     forgedPointers.inc({ reason });
     this.log.warn('security: policy activation refused', { reason, digest: p?.digest, activated_by: p?.activated_by });
     return undefined;
   }
-}
-
-async function storeBundle(ds: DataSource, text: string, loaded: LoadedBundle, by: string): Promise<void> {
-  await ds.query(
-    `INSERT INTO "policy".bundles (digest, version, source, created_by) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (digest) DO NOTHING`,
-    [loaded.digest, loaded.bundle.version, text, by],
-  );
-}
-
-async function loadStored(ds: DataSource, digest: string): Promise<LoadedBundle> {
-  const rows: { source: string }[] = await ds.query('SELECT source FROM "policy".bundles WHERE digest = $1', [digest]);
-  if (!rows[0]) throw new DomainError('BUNDLE.NOT_FOUND', `no stored bundle ${digest}`);
-  let loaded: LoadedBundle;
-  try {
-    loaded = parseBundle(rows[0].source);
-  } catch (err) {
-    if (err instanceof ValidationError)
-      throw new DomainError('POLICY.BUNDLE_INVALID', `stored bundle ${digest} no longer validates: ${err.message}`);
-    throw err;
-  }
-  if (loaded.digest !== digest) {
-    // the schema's defaults changed since it was stored: its canonical form (and so digest) moved
-    throw new DomainError('POLICY.BUNDLE_INVALID', `stored bundle ${digest} now parses to ${loaded.digest}`);
-  }
-  return loaded;
 }
