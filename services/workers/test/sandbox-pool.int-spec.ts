@@ -57,6 +57,42 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     }
   });
 
+  it('an execution takes a ready sandbox before a starting successor, and every start is counted by why', async () => {
+    const starts: string[] = [];
+    const pool = new SandboxPool({
+      prefix: [],
+      warm: 2,
+      reuse: 1,
+      env: SANDBOX_ENV,
+      onStart: (reason) => starts.push(reason),
+    });
+    try {
+      await pool.warmUp();
+      expect(starts).toEqual(['warm', 'warm']);
+      // reuse 1: each execution retires its sandbox and starts a successor (not ready for a while)
+      const first = await pool.execute(request('a.txt'), pure);
+      expect(first.error).toBeUndefined();
+      expect(starts.filter((s) => s === 'recycle')).toHaveLength(1);
+      // the next one is served at once by the other warm (ready) sandbox, not the successor still starting
+      const t = performance.now();
+      const second = await pool.execute(request('a.txt'), pure);
+      const ms = performance.now() - t;
+      expect(second.error).toBeUndefined();
+      expect(starts).not.toContain('on_path');
+      // a Node start inside a sandbox takes far longer than an IPC round trip to a ready one
+      expect(ms).toBeLessThan(1000);
+      // one more at once than there are idle sandboxes: the last waits for a new one, counted as on the path
+      await waitFor(async () => pool.idleSize >= 2 && pool.size === pool.idleSize, 'the pool at rest', 10_000, 20);
+      const idle = pool.idleSize;
+      starts.length = 0;
+      const all = await Promise.all(Array.from({ length: idle + 1 }, () => pool.execute(request('a.txt'), pure)));
+      expect(all.filter((r) => r.error)).toEqual([]);
+      expect(starts.filter((s) => s === 'on_path')).toHaveLength(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a missing file is a tool error from the sandbox, and a closed pool starts nothing', async () => {
     const pool = new SandboxPool({ prefix: [], warm: 0, reuse: 1, env: SANDBOX_ENV });
     const r = await pool.execute(request('missing.txt'), pure);

@@ -14,7 +14,7 @@ import { runTool } from '../tools/run-tool';
 import type { Tool, ToolSettings } from '../tools/domain/tool';
 import { ToolRegistry } from '../tools/tool-registry';
 import { WORKSPACE_ROOT } from './tokens';
-import { registerPools } from './workers.metrics';
+import { registerPools, workersMetrics } from './workers.metrics';
 
 /** The environment of a sandbox: nothing of the worker's (no keys, no database URL). */
 export const SANDBOX_ENV: Record<string, string> = {
@@ -95,7 +95,12 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
         const needed = roles.some((r) => r.names().some((n) => sameKind(r.get(n)!, kind)));
         this.pools.set(
           poolKey(kind),
-          new SandboxPool({ ...common, prefix: this.plan.prefix(kind), warm: needed ? c.WORKER_SANDBOX_WARM : 0 }),
+          new SandboxPool({
+            ...common,
+            prefix: this.plan.prefix(kind),
+            warm: needed ? c.WORKER_SANDBOX_WARM : 0,
+            onStart: (reason) => workersMetrics.sandboxStarts.inc({ pool: poolKey(kind), reason }),
+          }),
         );
       }
     }

@@ -25,6 +25,11 @@ export function registerPools(read: () => PoolState[]): () => void {
 /** Workers metrics. Labels are bounded: refusal reasons, registered tool names (else `unknown`), outcomes. */
 export const workersMetrics = {
   refused: counter('warden_workers_refused_total', 'Execute commands refused before anything ran', ['reason']),
+  sandboxStarts: counter(
+    'warden_workers_sandbox_starts_total',
+    'Sandbox processes started, by pool and why (warm, refill, recycle; on_path: an execution waited for one)',
+    ['pool', 'reason'],
+  ),
   executions: counter('warden_workers_executions_total', 'Execute commands settled, by what happened', [
     'tool',
     'outcome',

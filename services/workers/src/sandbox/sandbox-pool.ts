@@ -23,11 +23,22 @@ export interface PoolOptions {
   env: Record<string, string>;
   entry?: string;
   log?: Logger;
+  /** Counts each process start by why it started (see {@link StartReason}). */
+  onStart?: (reason: StartReason) => void;
 }
+
+/**
+ * Why a sandbox started: `warm` (at start-up), `refill` (topping up the idle ones), `recycle` (the
+ * successor of one retired after its uses or a program-starting tool), `on_path` (an execution found
+ * none started and waited for a new one: the pool is smaller than the load).
+ */
+export type StartReason = 'warm' | 'refill' | 'recycle' | 'on_path';
 
 interface Sandbox {
   child: ChildProcess;
   ready: Promise<void>;
+  /** `ready` has resolved: the process said it is ready. */
+  isReady: boolean;
   uses: number;
   dead: boolean;
   /** Settles the execution in hand when the process dies. */
@@ -71,7 +82,7 @@ export class SandboxPool {
 
   /** Starts the warm sandboxes and waits until they are ready. */
   async warmUp(): Promise<void> {
-    while (this.idle.length < this.opts.warm) this.idle.push(this.start());
+    while (this.idle.length < this.opts.warm) this.idle.push(this.start('warm'));
     await Promise.all(this.idle.map((s) => s.ready));
   }
 
@@ -130,7 +141,7 @@ export class SandboxPool {
     if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
       this.retire(sb);
       // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
-      if (!this.closed) this.idle.push(this.start());
+      if (!this.closed) this.idle.push(this.start('recycle'));
     } else this.idle.push(sb);
     return result;
   }
@@ -152,18 +163,21 @@ export class SandboxPool {
     return this.idle.filter((s) => !s.dead).length;
   }
 
+  /**
+   * An idle sandbox that is ready (the oldest), else one still starting (the oldest: it is nearest to
+   * ready), else a new one. A starting successor never makes an execution wait while a ready one idles.
+   */
   private take(): Sandbox {
-    while (this.idle.length > 0) {
-      const s = this.idle.shift()!;
-      if (!s.dead) return s;
-    }
-    return this.start();
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dead) this.idle.splice(i, 1);
+    const at = this.idle.findIndex((s) => s.isReady);
+    if (at >= 0) return this.idle.splice(at, 1)[0]!;
+    return this.idle.shift() ?? this.start('on_path');
   }
 
   private refill(): void {
     if (this.closed) return;
     const live = this.idle.filter((s) => !s.dead).length;
-    for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start());
+    for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start('refill'));
   }
 
   private refillPending = false;
@@ -178,7 +192,8 @@ export class SandboxPool {
     });
   }
 
-  private start(): Sandbox {
+  private start(reason: StartReason): Sandbox {
+    this.opts.onStart?.(reason);
     const argv = [...this.opts.prefix, process.execPath, this.entry];
     const child = spawn(argv[0]!, argv.slice(1), {
       env: this.opts.env,
@@ -186,7 +201,7 @@ export class SandboxPool {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
-    const sb: Sandbox = { child, uses: 0, dead: false, ready: Promise.resolve() };
+    const sb: Sandbox = { child, uses: 0, dead: false, ready: Promise.resolve(), isReady: false };
     this.all.add(sb);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
@@ -202,6 +217,7 @@ export class SandboxPool {
       stuck.unref();
       const onReady = (m: SandboxMessage) => {
         if ('ready' in m) {
+          sb.isReady = true;
           clearTimeout(stuck);
           child.off('message', onReady);
           resolve();
