@@ -396,7 +396,12 @@ describe('approvals engine: voting, binding, expiry, operators, standing approva
     expect(await events(a.runId, 'approval_granted')).toEqual([]);
     policyMode = 'escalate';
     await waitFor(async () => (await events(a.runId, 'approval_granted')).length === 1, 'the sweeper to grant');
-    expect((await call('GET', `/v1/approvals/${a.approvalId}`, ADMIN)).body.status).toBe('granted');
+    // the grant is published before its transaction commits: the inbox shows it a moment later
+    await waitFor(
+      async () => (await call('GET', `/v1/approvals/${a.approvalId}`, ADMIN)).body.status === 'granted',
+      'the inbox to show the grant',
+    );
+    expect(await events(a.runId, 'approval_granted')).toHaveLength(1);
   });
 
   it('escalates at the configured fraction, then expires exactly once; a late vote is 409', async () => {

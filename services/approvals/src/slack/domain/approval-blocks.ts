@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from './block-kit';
+import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
 
 /** Button action ids (the button's `value` is the approval id). */
 export const APPROVE_ACTION = 'warden_approve';

@@ -1,4 +1,4 @@
-import type { Button, KnownBlock } from './block-kit';
+import type { Button, KnownBlock } from '@slack/types';
 import type { PlanItemView, PlanView } from '../../plan/domain/plan-view';
 import {
   actionsBlock,
