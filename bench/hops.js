@@ -45,6 +45,8 @@ async function main() {
   procs = await lib.startServicesWarn(SERVICES, {
     env: lib.serviceEnv(run, randomBytes(24).toString('hex'), { WARDEN_WORKSPACE: workspace }),
     basePort: BASE_PORT,
+    // BENCH_CPU_PROF=<dir>: a .cpuprofile per service (bench/profile-summary.js <dir>)
+    nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [],
   });
   const nc = await connect({ servers: NATS_URL, name: 'warden-hops' });
   const js = jetstream(nc, { timeout: 10_000 });

@@ -97,9 +97,9 @@ async function startServices(names, { env, basePort, nodeArgs = [], logFilter = 
  * {@link startServices} for a benchmark that shows the services' warnings too: says what it starts and
  * the machine's load average first.
  */
-function startServicesWarn(names, { env, basePort }) {
+function startServicesWarn(names, { env, basePort, nodeArgs = [] }) {
   console.log(`starting ${names.join(', ')} (load average ${os.loadavg().map(round).join(' ')})`);
-  return startServices(names, { env, basePort, logFilter: /WARN|ERROR|"level":"(warn|error)"/i });
+  return startServices(names, { env, basePort, nodeArgs, logFilter: /WARN|ERROR|"level":"(warn|error)"/i });
 }
 
 /** SIGTERM to each started service; resolves when all have exited. */
