@@ -124,6 +124,14 @@ async function main() {
   });
   console.log(`\nhops: ${N} runs ${RATE ? `at ${RATE}/s` : 'one at a time'} in ${(wallMs / 1000).toFixed(1)} s`);
   console.table(table);
+  // BENCH_METRICS=<regex>: print the services' /metrics lines matching it (batch sizes and times per consumer)
+  if (process.env.BENCH_METRICS) {
+    const re = new RegExp(process.env.BENCH_METRICS);
+    for (const p of procs) {
+      const text = await (await fetch(`${p.url}/metrics`)).text();
+      for (const line of text.split('\n')) if (re.test(line) && !line.startsWith('#')) console.log(`[${p.name}] ${line}`);
+    }
+  }
   console.log(
     `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table })}`,
   );
