@@ -87,6 +87,12 @@ const contractsOnlyZod = {
   regex: '^(?!zod$|\\.{1,2}/)',
   message: "libs/contracts imports only 'zod' (and its own files): it is the contract every service and client shares.",
 };
+/** libs/identity is the pure identity model: no framework, no bus, no I/O (the Nest glue is libs/runtime). */
+const identityPure = {
+  regex: '^(?!(zod|@warden/contracts|@warden/kernel|node:crypto)$|\\.{1,2}/)',
+  message:
+    "libs/identity is pure: it imports only '@warden/contracts', '@warden/kernel', 'zod' and 'node:crypto' (the Nest glue is libs/runtime).",
+};
 const serviceBan = {
   group: ['@warden/*-service', '@warden/*-service/**', '**/services/*', '**/services/*/**'],
   message: 'Code outside a service must not import a service; services talk over the bus.',
@@ -154,6 +160,11 @@ module.exports = tseslint.config(
     files: ['libs/contracts/src/**/*.ts'],
     ignores: ['**/*.spec.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [deepImportBan, serviceBan, contractsOnlyZod] }] },
+  },
+  {
+    files: ['libs/identity/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [deepImportBan, serviceBan, identityPure] }] },
   },
   {
     // a service's code never imports another service (its own relative imports are fine);

@@ -4,15 +4,14 @@ import type { EventData, EventType } from '@warden/contracts';
 import { newId, newTraceId } from '@warden/kernel';
 import { EventAuthenticity } from '@warden/bus';
 import { createTestEnv, forgeAs, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { newSecret, secretHash } from '@warden/identity';
 import {
   Auth,
   BaseEnv,
   CoreModule,
   IdentityDirectory,
   IdentityModule,
-  newSecret,
   parseEnv,
-  secretHash,
   startService,
   type AuthedRequest,
 } from '../src';

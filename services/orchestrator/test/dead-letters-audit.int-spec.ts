@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Publisher, WorkConsumer, decodeEnvelope, makeEnvelope } from '@warden/bus';
 import { DomainError, deriveProducerSeed, ed25519PrivateKey, newId, newTraceId, rawPublicKey } from '@warden/kernel';
-import { secretHash, startService } from '@warden/runtime';
+import { startService } from '@warden/runtime';
+import { secretHash } from '@warden/identity';
 import {
   TEST_KEYRING_SEED,
   createTestEnv,

@@ -16,7 +16,8 @@ import {
   verifyCanonical,
   type SigningKeys,
 } from '@warden/kernel';
-import { secretHash, startService } from '@warden/runtime';
+import { startService } from '@warden/runtime';
+import { secretHash } from '@warden/identity';
 import { createTestEnv, forgeAs, readAll, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
-import { newSecret, secretHash } from '@warden/runtime';
+import { newSecret, secretHash } from '@warden/identity';
 import { testPublisher, waitFor } from '@warden/testing';
 import { startPolicyWorld, type PolicyWorld } from './support/policy-world';
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
 import { loadSigningKeys, newId, newTraceId, signCanonical } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
-import { newSecret, secretHash } from '@warden/runtime';
+import { newSecret, secretHash } from '@warden/identity';
 import { readAll, waitFor, type TestEnv, testPublisher, forgeAs } from '@warden/testing';
 import { ADMIN_TOKEN, startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle, evaluate } from '@warden/policy-language';

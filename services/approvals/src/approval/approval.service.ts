@@ -5,7 +5,8 @@ import type { AnyEnvelope, Envelope, Subjects, TaskSubmission } from '@warden/co
 import { decodeEnvelope, makeEnvelope, type BusConnection, type OutgoingMessage, type Publisher } from '@warden/bus';
 import { DomainError, TransientError, ValidationError, deriveId } from '@warden/kernel';
 import { childSpan, tracingEnabled, traceparentOf, type Logger } from '@warden/observability';
-import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS, type Principal } from '@warden/runtime';
+import { BUS, CONFIG, DATA_SOURCE, LOGGER, PUBLISHER, SUBJECTS } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 import type { ApprovalsConfig } from '../config';
 import {
   voteEventId,

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { DomainError } from '@warden/kernel';
-import { DATA_SOURCE, type Principal } from '@warden/runtime';
+import { DATA_SOURCE } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 import { ApprovalRepository } from '../approval/projections/approval.repository';
 import { ApprovalService } from '../approval/approval.service';
 import { decideVote, type VoteChannel } from '../approval/domain/approval';

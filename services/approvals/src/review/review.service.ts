@@ -3,7 +3,8 @@ import type { DataSource } from 'typeorm';
 import type { Action, Agent, RunResult, Subjects, TaskSubmission } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { DomainError, ValidationError, deriveId, isUuid } from '@warden/kernel';
-import { DATA_SOURCE, PUBLISHER, SUBJECTS, hasRole, type Principal } from '@warden/runtime';
+import { DATA_SOURCE, PUBLISHER, SUBJECTS } from '@warden/runtime';
+import { hasRole, type Principal } from '@warden/identity';
 import { compensationFor } from './domain/compensation';
 
 export type ReviewStatus = 'pending' | 'fine' | 'flagged';

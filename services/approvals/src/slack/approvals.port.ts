@@ -1,4 +1,4 @@
-import type { Principal } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 
 /**
  * What Slack and the dashboard need from the approvals engine (`ApprovalService`), bound with

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Publisher, makeEnvelope } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
-import { IdentityDirectory, secretHash } from '@warden/runtime';
+import { IdentityDirectory } from '@warden/runtime';
+import { secretHash } from '@warden/identity';
 import { createTestEnv, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { System } from '../../../../test/support/system';
 

@@ -3,7 +3,8 @@ import type { ExecutionReportRequest } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { deriveId, signingKeysOf, type Keyring, type SigningKeys } from '@warden/kernel';
 import type { Redis } from '@warden/persistence';
-import { CONFIG, KEYRING, PUBLISHER, REDIS, bindingAdmits, type Principal } from '@warden/runtime';
+import { CONFIG, KEYRING, PUBLISHER, REDIS } from '@warden/runtime';
+import { bindingAdmits, type Principal } from '@warden/identity';
 import type { IngestConfig } from '../config';
 import { checkReport, type ReportRefusal } from './domain/report';
 

@@ -3,17 +3,8 @@ import type { DataSource } from 'typeorm';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { DomainError, ValidationError, newId, newTraceId, systemClock, type Clock } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import {
-  CONFIG,
-  DATA_SOURCE,
-  IdentityDirectory,
-  LOGGER,
-  PUBLISHER,
-  newSecret,
-  secretHash,
-  type ApiKeyView,
-  type Principal,
-} from '@warden/runtime';
+import { CONFIG, DATA_SOURCE, IdentityDirectory, LOGGER, PUBLISHER } from '@warden/runtime';
+import { newSecret, secretHash, type ApiKeyView, type Principal } from '@warden/identity';
 import type { IngestConfig } from '../config';
 import { CLOCK } from '../submission/submission.service';
 import { KeyRepository, type KeyRow } from './projections/key.repository';

@@ -21,7 +21,8 @@ import type { CreateTaskResult } from '@modelcontextprotocol/sdk/experimental/ta
 import { toolArgsSchema, type TaskSubmission } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import { CONFIG, LOGGER, type Principal, type RawBodyRequest } from '@warden/runtime';
+import { CONFIG, LOGGER, type RawBodyRequest } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 import type { IngestConfig } from '../config';
 import { mcpSource, runIdFor } from '../submission/domain/submission';
 import { HttpIntakeService } from '../submission/http/http-intake.service';

@@ -1,5 +1,5 @@
 import type { McpToolFacts } from '@warden/contracts';
-import type { StandingApprovalView } from '@warden/runtime';
+import type { StandingApprovalView } from '@warden/identity';
 
 /** Ed25519 keys that sign decisions (from WARDEN_SIGNING_KEY). */
 export const SIGNING_KEYS = Symbol('SIGNING_KEYS');

@@ -1,5 +1,5 @@
 import type { Decision } from '@warden/contracts';
-import { ROLES, hasRole, type Principal } from '@warden/runtime';
+import { ROLES, hasRole, type Principal } from '@warden/identity';
 import {
   approvers,
   decideVote,

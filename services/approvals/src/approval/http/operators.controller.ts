@@ -4,16 +4,8 @@ import { z } from 'zod';
 import { OperatorRole, Tier } from '@warden/contracts';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { DomainError, isUuid, newId, newTraceId } from '@warden/kernel';
-import {
-  Auth,
-  DATA_SOURCE,
-  IdentityDirectory,
-  PUBLISHER,
-  newSecret,
-  secretHash,
-  type AuthedRequest,
-  parseBody,
-} from '@warden/runtime';
+import { Auth, DATA_SOURCE, IdentityDirectory, PUBLISHER, type AuthedRequest, parseBody } from '@warden/runtime';
+import { newSecret, secretHash } from '@warden/identity';
 
 export const CreateOperator = z.strictObject({
   name: z.string().min(1).max(200),

@@ -2,14 +2,8 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req } from
 import { z } from 'zod';
 import { makeEnvelope, type Publisher } from '@warden/bus';
 import { DomainError, newTraceId } from '@warden/kernel';
-import {
-  Auth,
-  IdentityDirectory,
-  PUBLISHER,
-  type AuthedRequest,
-  type StandingApprovalView,
-  parseBody,
-} from '@warden/runtime';
+import { Auth, IdentityDirectory, PUBLISHER, type AuthedRequest, parseBody } from '@warden/runtime';
+import type { StandingApprovalView } from '@warden/identity';
 
 export const ListQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 export const RevokeBody = z.strictObject({ reason: z.string().max(2000).optional() });

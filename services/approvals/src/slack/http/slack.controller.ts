@@ -2,7 +2,8 @@ import { Controller, HttpCode, Inject, Optional, Post, Req, Res, type OnApplicat
 import type { Request, Response } from 'express';
 import { DomainError, isUuid } from '@warden/kernel';
 import { Logger } from '@warden/observability';
-import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type Principal, type RawBodyRequest } from '@warden/runtime';
+import { CONFIG, IdentityDirectory, LOGGER, writeProblem, type RawBodyRequest } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 import { APPROVE_ACTION, REJECT_ACTION, ephemeral } from '../domain/approval-blocks';
 import { APPROVALS, type ApprovalView, type ApprovalsPort } from '../approvals.port';
 import { PlanService } from '../../plan/plan.service';

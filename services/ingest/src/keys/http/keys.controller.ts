@@ -2,7 +2,8 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from '@nest
 import { z } from 'zod';
 import { Agent, Timestamp } from '@warden/contracts';
 import { DomainError, isUuid } from '@warden/kernel';
-import { Auth, type AuthedRequest, type Principal, parseBody } from '@warden/runtime';
+import { Auth, type AuthedRequest, parseBody } from '@warden/runtime';
+import type { Principal } from '@warden/identity';
 import { KeysService, type CreatedKey, type KeyListing } from '../keys.service';
 import type { RevokedKeyResponse } from './keys.schemas';
 

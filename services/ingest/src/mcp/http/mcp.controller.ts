@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { IdentityDirectory, bearerToken, sendProblem, type RawBodyRequest } from '@warden/runtime';
+import { IdentityDirectory, sendProblem, type RawBodyRequest } from '@warden/runtime';
+import { bearerToken } from '@warden/identity';
 import { RateLimiter } from '../../api/rate-limiter';
 import { KeysService } from '../../keys/keys.service';
 import { ingestMetrics } from '../../submission/submission.metrics';

@@ -10,7 +10,8 @@ import {
 } from '@warden/contracts';
 import { newId } from '@warden/kernel';
 import { currentTraceparent } from '@warden/observability';
-import { Auth, bindingErrors, sendProblem, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { Auth, sendProblem, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { bindingErrors } from '@warden/identity';
 import { RateLimiter } from '../../api/rate-limiter';
 import { KeysService } from '../../keys/keys.service';
 import { httpSource } from '../../submission/domain/submission';

@@ -3,15 +3,8 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import { newId } from '@warden/kernel';
 import { Logger, currentTraceparent } from '@warden/observability';
-import {
-  Auth,
-  LOGGER,
-  UNBOUND_KEY_WARNING,
-  bindingErrors,
-  sendProblem,
-  type AuthedRequest,
-  type RawBodyRequest,
-} from '@warden/runtime';
+import { Auth, LOGGER, sendProblem, type AuthedRequest, type RawBodyRequest } from '@warden/runtime';
+import { UNBOUND_KEY_WARNING, bindingErrors } from '@warden/identity';
 import { RateLimiter } from '../../api/rate-limiter';
 import type { AcceptedResponse, DuplicateResponse } from './submission.schemas';
 import { KeysService } from '../../keys/keys.service';

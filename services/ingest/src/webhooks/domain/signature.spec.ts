@@ -1,4 +1,4 @@
-import { newSecret } from '@warden/runtime';
+import { newSecret } from '@warden/identity';
 import { TOLERANCE_SECONDS, signDelivery, verifier, verifyDelivery } from './signature';
 
 // the example published with the Standard Webhooks specification

@@ -3,7 +3,8 @@ import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { isTerminal } from '@warden/contracts';
 import { DomainError, isUuid } from '@warden/kernel';
-import { Auth, DATA_SOURCE, bindingAdmits, type AuthedRequest, type Principal } from '@warden/runtime';
+import { Auth, DATA_SOURCE, type AuthedRequest } from '@warden/runtime';
+import { bindingAdmits, type Principal } from '@warden/identity';
 import { RunNotifier } from '../run-notifier';
 import { RunStreamReader, type RunView } from '../projections/run.repository';
 

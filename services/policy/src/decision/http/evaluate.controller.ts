@@ -2,7 +2,8 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, Res } from '
 import type { Request, Response } from 'express';
 import type { Decision } from '@warden/contracts';
 import { Logger } from '@warden/observability';
-import { Auth, LOGGER, UNBOUND_KEY_WARNING, agentMismatch, bindingErrors, type AuthedRequest } from '@warden/runtime';
+import { Auth, LOGGER, type AuthedRequest } from '@warden/runtime';
+import { UNBOUND_KEY_WARNING, agentMismatch, bindingErrors } from '@warden/identity';
 import { DecisionService } from '../decision.service';
 import { dryRunRequest } from '../dry-run';
 import { ReplayService } from '../../replay/replay.service';

@@ -1,7 +1,5 @@
-import { makeEnvelope } from '@warden/bus';
 import { newId } from '@warden/kernel';
-import { bindingAdmits, bindingErrors, globMatches, type Principal } from './auth';
-import { IdentityState, newSecret, secretHash } from './identity';
+import { admits, bindingAdmits, bindingErrors, globMatches, type Principal } from './auth';
 
 const key = (binding?: Principal['binding']): Principal => ({
   kind: 'api_key',
@@ -65,35 +63,16 @@ describe('globMatches', () => {
   });
 });
 
-describe('IdentityState carries a key binding to the principal', () => {
-  const at = new Date();
-  const created = (data: Record<string, unknown>) => {
-    const token = newSecret('wk');
-    const keyId = newId();
-    const s = new IdentityState();
-    s.apply(
-      makeEnvelope({
-        type: 'api_key_created',
-        runId: null,
-        correlationId: keyId,
-        producer: 'ingest',
-        traceId: '0af7651916cd43dd8448eb211c80319c',
-        occurredAt: at,
-        data: { key_id: keyId, name: 'k', owner: 'o', key_hash: secretHash(token), created_by: 'admin', ...data },
-      }),
-    );
-    return { s, token };
-  };
-
-  it('an agent binding, a roles + pattern binding, and none', () => {
-    const one = created({ agent: { id: 'agent-7', role: 'dev' } });
-    expect(one.s.authenticate(one.token)?.binding).toEqual({ agent: { id: 'agent-7', role: 'dev' } });
-    expect(one.s.apiKeys()[0]).toMatchObject({ agent: { id: 'agent-7', role: 'dev' } });
-    const harness = created({ roles: ['dev', 'research'], agent_pattern: 'h-*' });
-    expect(harness.s.authenticate(harness.token)?.binding).toEqual({ roles: ['dev', 'research'], agentPattern: 'h-*' });
-    expect(harness.s.apiKeys()[0]).toMatchObject({ roles: ['dev', 'research'], agent_pattern: 'h-*' });
-    const legacy = created({});
-    expect(legacy.s.authenticate(legacy.token)).not.toHaveProperty('binding');
-    expect(bindingAdmits(legacy.s.authenticate(legacy.token)!, { id: 'a', role: 'ops' })).toBe('unbound');
+describe('admits', () => {
+  const op = { kind: 'operator' as const, id: '1', name: 'v', roles: ['viewer' as const], maxTier: 1 };
+  const key = { kind: 'api_key' as const, id: '2', name: 'k', roles: [], maxTier: 0 };
+  it('API-key routes admit keys only; role routes admit operators with the role', () => {
+    expect(admits({ apiKey: true }, key)).toBe(true);
+    expect(admits({ apiKey: true }, op)).toBe(false);
+    expect(admits({ role: 'viewer' }, key)).toBe(false);
+    expect(admits({ role: 'viewer' }, op)).toBe(true);
+    expect(admits({ role: 'approver' }, op)).toBe(false);
+    expect(admits({ apiKey: true, role: 'viewer' }, op)).toBe(true);
+    expect(admits({ apiKey: true, role: 'viewer' }, key)).toBe(true);
   });
 });

@@ -121,3 +121,18 @@ export function agentMismatch(errors: { path: string; message: string }[]): Doma
 
 /** The `Warning` header an unbound (legacy) API key's answers carry, next to `Deprecation: true`. */
 export const UNBOUND_KEY_WARNING = '299 - "API key is not bound to an agent; bind it (POST /v1/keys with agent)"';
+
+/** Who may call a route. */
+export interface AuthRequirement {
+  /** Operators need at least this role. Without it, operators are not admitted (unless apiKey alone is set). */
+  role?: Role;
+  /** Admit API keys. */
+  apiKey?: boolean;
+}
+
+/** Whether a requirement admits a principal (API keys only where `apiKey` is set; operators by role). */
+export function admits(need: AuthRequirement, p: Principal): boolean {
+  if (p.kind === 'api_key') return need.apiKey === true;
+  if (need.role) return hasRole(p, need.role);
+  return !need.apiKey; // an API-key-only route admits no operator; an empty requirement admits any
+}

@@ -1,11 +1,23 @@
-import { makeEnvelope } from '@warden/bus';
-import type { EventData, EventType } from '@warden/contracts';
+import type { Envelope, EventData, EventType } from '@warden/contracts';
 import { newId } from '@warden/kernel';
-import { IdentityState, admits, newSecret, secretHash } from './identity';
+import { bindingAdmits } from './auth';
+import { IdentityState, newSecret, secretHash } from './identity-state';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
-function ev<T extends EventType>(type: T, id: string, data: EventData<T>, at = new Date()) {
-  return makeEnvelope({ type, runId: null, correlationId: id, producer: 'test', traceId: TRACE, data, occurredAt: at });
+/** A directory event as the stream delivers it (plain data: the fold needs no bus). */
+function ev<T extends EventType>(type: T, id: string, data: EventData<T>, at = new Date()): Envelope<T> {
+  return {
+    id: newId(),
+    type,
+    version: 1,
+    run_id: null,
+    occurred_at: at.toISOString(),
+    producer: 'test',
+    correlation_id: id,
+    causation_id: null,
+    trace_id: TRACE,
+    data,
+  };
 }
 
 describe('IdentityState', () => {
@@ -153,20 +165,6 @@ describe('IdentityState', () => {
   });
 });
 
-describe('admits', () => {
-  const op = { kind: 'operator' as const, id: '1', name: 'v', roles: ['viewer' as const], maxTier: 1 };
-  const key = { kind: 'api_key' as const, id: '2', name: 'k', roles: [], maxTier: 0 };
-  it('API-key routes admit keys only; role routes admit operators with the role', () => {
-    expect(admits({ apiKey: true }, key)).toBe(true);
-    expect(admits({ apiKey: true }, op)).toBe(false);
-    expect(admits({ role: 'viewer' }, key)).toBe(false);
-    expect(admits({ role: 'viewer' }, op)).toBe(true);
-    expect(admits({ role: 'approver' }, op)).toBe(false);
-    expect(admits({ apiKey: true, role: 'viewer' }, op)).toBe(true);
-    expect(admits({ apiKey: true, role: 'viewer' }, key)).toBe(true);
-  });
-});
-
 describe('secrets', () => {
   it('are 256-bit, prefixed, distinct, and hashed as sha256:<hex>', () => {
     const a = newSecret('wk');
@@ -174,5 +172,35 @@ describe('secrets', () => {
     expect(newSecret('whsec')).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(newSecret('wk')).not.toBe(a);
     expect(secretHash(a)).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+});
+
+describe('IdentityState carries a key binding to the principal', () => {
+  const at = new Date();
+  const created = (data: Record<string, unknown>) => {
+    const token = newSecret('wk');
+    const keyId = newId();
+    const s = new IdentityState();
+    s.apply(
+      ev(
+        'api_key_created',
+        keyId,
+        { key_id: keyId, name: 'k', owner: 'o', key_hash: secretHash(token), created_by: 'admin', ...data },
+        at,
+      ),
+    );
+    return { s, token };
+  };
+
+  it('an agent binding, a roles + pattern binding, and none', () => {
+    const one = created({ agent: { id: 'agent-7', role: 'dev' } });
+    expect(one.s.authenticate(one.token)?.binding).toEqual({ agent: { id: 'agent-7', role: 'dev' } });
+    expect(one.s.apiKeys()[0]).toMatchObject({ agent: { id: 'agent-7', role: 'dev' } });
+    const harness = created({ roles: ['dev', 'research'], agent_pattern: 'h-*' });
+    expect(harness.s.authenticate(harness.token)?.binding).toEqual({ roles: ['dev', 'research'], agentPattern: 'h-*' });
+    expect(harness.s.apiKeys()[0]).toMatchObject({ roles: ['dev', 'research'], agent_pattern: 'h-*' });
+    const legacy = created({});
+    expect(legacy.s.authenticate(legacy.token)).not.toHaveProperty('binding');
+    expect(bindingAdmits(legacy.s.authenticate(legacy.token)!, { id: 'a', role: 'ops' })).toBe('unbound');
   });
 });
