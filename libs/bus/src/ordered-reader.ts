@@ -17,6 +17,12 @@ export interface OrderedReadSpec {
    * as soon as nothing more is buffered — for process managers, where latency matters.
    */
   lingerMs?: number;
+  /**
+   * With `lingerMs`: which messages may wait in a held batch. A message for which this is false hands
+   * the batch over at once (with everything held before it), so a process manager can linger over the
+   * events it only records and still react to the ones it acts on without delay. Default: all may wait.
+   */
+  mayLinger?: (msg: BusMessage) => boolean;
 }
 
 const LINGER_DUE = Symbol('linger due');
@@ -105,7 +111,8 @@ export class OrderedReader {
         held.push(...r.value);
         // caught up on a start that waits for it: never hold back what start() is waiting for
         const waitingForCatchUp = r.value[r.value.length - 1]!.raw.info.pending === 0 && !this.started;
-        if (linger <= 0 || held.length >= maxBatch || waitingForCatchUp) await handOver();
+        const urgent = this.spec.mayLinger ? r.value.some((m) => !this.spec.mayLinger!(m)) : false;
+        if (linger <= 0 || urgent || held.length >= maxBatch || waitingForCatchUp) await handOver();
         if (this.stopped) break;
       }
     })().catch((err: unknown) => this.log.error('ordered read ended', { error: err as Error }));

@@ -54,6 +54,11 @@ export interface ProjectionSpec {
   /** See {@link OrderedReadSpec.lingerMs}: for read models that may lag by this much. Default 0. */
   lingerMs?: number;
   /**
+   * With `lingerMs`, the event types that may wait (the rest hand the batch over at once; see
+   * {@link OrderedReadSpec.mayLinger}). Default: every type may wait.
+   */
+  lingerTypes?: readonly string[];
+  /**
    * Event types this projection cares about; others only advance the checkpoint, undecoded
    * (read from the `Warden-Event-Type` header). Default: all.
    */
@@ -109,6 +114,7 @@ export class CheckpointedProjection {
         startSeq: from,
         maxBatch: this.spec.maxBatch,
         lingerMs: this.spec.lingerMs,
+        ...(this.spec.lingerTypes ? { mayLinger: lingerFilter(this.spec.lingerTypes) } : {}),
       },
       (batch) => this.applyIsolating(batch, false),
       this.log,
@@ -352,6 +358,12 @@ export class CheckpointedProjection {
       },
     };
   }
+}
+
+/** Whether a message may wait in a held batch: its type (the `Warden-Event-Type` header) is one of `types`. */
+function lingerFilter(types: readonly string[]): (msg: BusMessage) => boolean {
+  const set = new Set(types);
+  return (msg) => set.has(msg.header(Headers.eventType) ?? '');
 }
 
 /** A Postgres data exception or integrity violation: retrying the same rows can never succeed. */

@@ -11,8 +11,11 @@ const SCHEMA = 'proj_test';
 class Recorder implements ProjectionHandler {
   failures = 0;
   attempts = 0;
+  /** The event types of each batch applied, with when it was applied. */
+  batches: { types: string[]; at: number }[] = [];
   async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
     this.attempts++;
+    this.batches.push({ types: events.map((e) => e.env.type), at: performance.now() });
     for (const { env } of events) await em.query(`INSERT INTO ${SCHEMA}.seen (run_id) VALUES ($1)`, [env.run_id]);
     // a nested transaction inside apply is a savepoint: it must not commit the batch early
     await em.transaction((inner) => inner.query(`INSERT INTO ${SCHEMA}.nested (n) VALUES ($1)`, [events.length]));
@@ -60,13 +63,20 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
       );
     return ids;
   };
-  const projection = (name: string, handler: Recorder) =>
+  const projection = (name: string, handler: Recorder, linger: { lingerMs?: number; lingerTypes?: string[] } = {}) =>
     new CheckpointedProjection(
       ds,
       t.bus,
       t.subjects,
       undefined,
-      { name, schema: SCHEMA, service: 'test', stream: t.subjects.streams.events, filterSubject: t.subjects.runEvents },
+      {
+        name,
+        schema: SCHEMA,
+        service: 'test',
+        stream: t.subjects.streams.events,
+        filterSubject: t.subjects.runEvents,
+        ...linger,
+      },
       handler,
     );
   const count = async (table: string) => Number((await ds.query(`SELECT count(*) AS n FROM ${SCHEMA}.${table}`))[0].n);
@@ -125,6 +135,39 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
       expect(await count('seen')).toBe(total);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('lingers over the types it may hold, and an event of any other type hands the held batch over at once', async () => {
+    const handler = new Recorder();
+    const p = projection('lingering', handler, { lingerMs: 1500, lingerTypes: ['run_queued'] });
+    await p.start();
+    await waitFor(async () => handler.batches.length > 0 || undefined, 'the backlog applied', 15_000);
+    handler.batches.length = 0;
+    try {
+      const runId = newId();
+      const queued = makeEnvelope({
+        type: 'run_queued',
+        runId,
+        producer: 'orchestrator',
+        traceId: newTraceId(),
+        data: { role: 'dev', subject: 'x', action: { tool: 'fs.read_file', args: { path: 'a' } } },
+      });
+      // a held type alone waits for the linger
+      const t0 = performance.now();
+      await testPublisher(t).publishEvent(queued);
+      await waitFor(async () => handler.batches.length === 1 || undefined, 'the lone held event', 10_000, 20);
+      expect(handler.batches[0]!.types).toEqual(['run_queued']);
+      expect(handler.batches[0]!.at - t0).toBeGreaterThanOrEqual(1400);
+      // a held type followed by another type: both together, long before the linger is up
+      const t1 = performance.now();
+      await testPublisher(t).publishEvent({ ...queued, id: newId() });
+      await publishRuns(1);
+      await waitFor(async () => handler.batches.length === 2 || undefined, 'the urgent batch', 10_000, 20);
+      expect(handler.batches[1]!.types).toEqual(['run_queued', 'run_cancelled']);
+      expect(handler.batches[1]!.at - t1).toBeLessThan(1000);
+    } finally {
+      await p.stop();
     }
   });
 });

@@ -14,6 +14,12 @@ import { RunProcessConsumer } from './run/consumers/run-process.consumer';
 import { RunTimelineProjection } from './run/projections/run-timeline.projection';
 import { RunPass } from './run/run.pass';
 import { RunSigner } from './run/run-signer';
+import { RECORDED_ONLY } from './run/domain/run.decide';
+
+/** How long the runs pass holds events it only records (see {@link RECORDED_ONLY}). */
+export const RUNS_LINGER_MS = 20;
+/** How long the audit chain holds a batch open: it is read by auditors, never on a run's path. */
+export const AUDIT_LINGER_MS = 250;
 
 /**
  * Every projection the orchestrator runs. Used by the service and by `npm run projections:rebuild`.
@@ -72,6 +78,10 @@ export function orchestratorProjections(
         stream: subjects.streams.events,
         filterSubject: subjects.runEvents,
         maxBatch: config.PROJECTION_BATCH,
+        // events it only records wait up to 20 ms for company (fewer transactions per run); an event it
+        // acts on, or a terminal one, is applied at once with whatever waited before it
+        lingerMs: RUNS_LINGER_MS,
+        lingerTypes: RECORDED_ONLY,
       },
       // the process manager and the runs read model in one ordered pass (one load, one fold per event)
       new RunPass(runProcess, timeline),
@@ -90,6 +100,8 @@ export function orchestratorProjections(
         filterSubject: subjects.eventsAll,
         maxBatch: config.PROJECTION_BATCH,
         eventTypes: AUDITED_TYPES,
+        // off every run's path: a record may lag its event by this much, and a batch holds many
+        lingerMs: AUDIT_LINGER_MS,
       },
       new AuditProjection({
         chain: subjects.streams.events,

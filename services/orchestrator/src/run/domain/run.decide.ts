@@ -136,6 +136,21 @@ function queue(state: RunState, decision: Decision, ctx: ReactContext, approvalI
 }
 
 /**
+ * Run events the process manager only records: {@link react} never acts on them, whatever the run's
+ * state. The ordered pass may hold them a moment to write several in one transaction; any other event
+ * (one it acts on, or a terminal one a client waits for) hands the held batch over at once.
+ */
+export const RECORDED_ONLY: readonly EventType[] = [
+  'task_received',
+  'run_queued',
+  'run_started',
+  'approval_requested',
+  'approval_vote',
+  'approval_escalated',
+  'execution_granted',
+];
+
+/**
  * The process manager: given the run as it was before `env`, what the orchestrator does about it.
  * Pure and deterministic (time comes from ctx, ids are derived from the triggering event), so it is
  * unit-tested as given/when/then.

@@ -1,6 +1,6 @@
 import type { AnyEnvelope, Decision } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
-import { decideCancel, react, type ReactContext } from './run.decide';
+import { RECORDED_ONLY, decideCancel, react, type ReactContext } from './run.decide';
 import { evolve, initialState, type RunState } from './run.state';
 
 const RUN = '11111111-1111-4111-8111-111111111111';
@@ -299,5 +299,23 @@ describe('run process (given / when / then)', () => {
       env('run_denied', { reasons: [], rule_ids: [] }),
     );
     expect(() => decideCancel(done)).toThrow(expect.objectContaining({ code: 'RUN.ALREADY_TERMINAL' }));
+  });
+});
+
+describe('events the process manager only records', () => {
+  it('never reacts to a RECORDED_ONLY event, in any state a run can be in', () => {
+    const queued = given(received(), env('decision_made', decision()));
+    const awaiting = given(received(), env('decision_made', decision({ outcome: 'escalate', tier: 2 })));
+    const running = evolve(queued, env('run_started', { worker_id: 'w1', attempt: 1 } as never));
+    for (const state of [initialState(RUN), given(received()), queued, awaiting, running])
+      for (const type of RECORDED_ONLY) {
+        // the data is irrelevant to the switch: react() acts on the type alone, and these types it ignores
+        expect([state.status, type, react(state, env(type, {} as never), ctx)]).toEqual([state.status, type, []]);
+      }
+  });
+
+  it('is not the whole list: the events it acts on are outside it', () => {
+    for (const type of ['decision_made', 'approval_granted', 'execution_reported', 'run_succeeded', 'run_failed'])
+      expect(RECORDED_ONLY).not.toContain(type);
   });
 });
