@@ -1,5 +1,19 @@
-import { newId } from '@warden/kernel';
-import { admits, bindingAdmits, bindingErrors, globMatches, type Principal } from './auth';
+import { DomainError, newId } from '@warden/kernel';
+import {
+  admits,
+  agentMismatch,
+  bearerToken,
+  bindingAdmits,
+  bindingErrors,
+  forbidden,
+  globMatches,
+  hasRole,
+  hashToken,
+  safeEqual,
+  unauthenticated,
+  type Principal,
+  type Role,
+} from './auth';
 
 const key = (binding?: Principal['binding']): Principal => ({
   kind: 'api_key',
@@ -74,5 +88,70 @@ describe('admits', () => {
     expect(admits({ role: 'approver' }, op)).toBe(false);
     expect(admits({ apiKey: true, role: 'viewer' }, op)).toBe(true);
     expect(admits({ apiKey: true, role: 'viewer' }, key)).toBe(true);
+  });
+  it('an empty requirement admits any operator and no API key', () => {
+    expect(admits({}, op)).toBe(true);
+    expect(admits({}, key)).toBe(false);
+  });
+});
+
+describe('hasRole', () => {
+  const op = (roles: Role[]): Principal => ({ kind: 'operator', id: '1', name: 'o', roles, maxTier: 1 });
+  it('a role admits itself and every lower one, never a higher one', () => {
+    expect(hasRole(op(['admin']), 'viewer')).toBe(true);
+    expect(hasRole(op(['admin']), 'approver')).toBe(true);
+    expect(hasRole(op(['approver']), 'approver')).toBe(true);
+    expect(hasRole(op(['approver']), 'admin')).toBe(false);
+    expect(hasRole(op(['viewer']), 'approver')).toBe(false);
+  });
+  it('any one role is enough; no roles admit nothing', () => {
+    expect(hasRole(op(['viewer', 'admin']), 'admin')).toBe(true);
+    expect(hasRole(op([]), 'viewer')).toBe(false);
+  });
+});
+
+describe('tokens', () => {
+  it('hashToken is the SHA-256 hex of the token', () => {
+    expect(hashToken('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+  it('safeEqual is true only for the identical string, whatever the lengths', () => {
+    expect(safeEqual('wop_secret', 'wop_secret')).toBe(true);
+    expect(safeEqual('wop_secret', 'wop_secreT')).toBe(false);
+    expect(safeEqual('wop_secret', 'wop_secret2')).toBe(false);
+    expect(safeEqual('', 'x')).toBe(false);
+    expect(safeEqual('', '')).toBe(true);
+  });
+  it.each<[string | undefined, string | undefined]>([
+    ['Bearer wk_abc', 'wk_abc'],
+    ['bearer   wk_abc  ', 'wk_abc'],
+    [undefined, undefined],
+    ['', undefined],
+    ['Bearer ', undefined],
+    ['Basic d2s6YWJj', undefined],
+    ['Bearer wk_abc extra', undefined],
+    ['wk_abc', undefined],
+  ])('bearerToken(%p) is %p', (header, want) => {
+    expect(bearerToken(header)).toBe(want);
+  });
+});
+
+describe('auth errors', () => {
+  it('401 and 403 carry stable codes; a 403 names the role it needs', () => {
+    expect(unauthenticated()).toMatchObject({
+      code: 'AUTH.UNAUTHENTICATED',
+      message: 'a valid bearer token is required',
+    });
+    expect(forbidden('approver')).toMatchObject({ code: 'AUTH.FORBIDDEN', message: 'requires role approver' });
+    expect(forbidden('approver')).toBeInstanceOf(DomainError);
+  });
+  it('agentMismatch names every field outside the binding, and says so plainly without fields', () => {
+    const errors = bindingErrors(key({ agent: { id: 'agent-7', role: 'dev' } }), { id: 'agent-8', role: 'ops' });
+    const e = agentMismatch(errors);
+    expect(e.code).toBe('KEY.AGENT_MISMATCH');
+    expect(e.message).toBe(
+      'agent.id: this API key speaks for agent "agent-7" only; agent.role: this API key speaks for role "dev" only',
+    );
+    expect(e.details).toEqual({ errors });
+    expect(agentMismatch([]).message).toBe('the submission names an agent this API key does not speak for');
   });
 });
