@@ -9,6 +9,9 @@ import { PlanItemsProjection } from '../../plan/projections/plan-items.projectio
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;
 
+/** How long run endings wait for company: up to this long before a pending approval of an ended run closes. */
+const RUN_ENDINGS_LINGER_MS = 100;
+
 /**
  * The approval inbox: one row per `approval_requested` (`approvals.approvals`): the row votes, expiry
  * and the APIs act on.
@@ -236,7 +239,8 @@ export function approvalsProjections(
       perType(`closures-${CLOSING[type]}`, type, new ApprovalClosureProjection(type)),
     ),
     ...(Object.keys(RUN_ENDINGS) as RunEndingType[]).map((type) =>
-      perType(`run-endings-${RUN_ENDINGS[type]}`, type, new RunEndingProjection(type)),
+      // every run ends, few have an approval to close (the sweeper closes a late one too): batch them
+      perType(`run-endings-${RUN_ENDINGS[type]}`, type, new RunEndingProjection(type), RUN_ENDINGS_LINGER_MS),
     ),
   ];
 }
