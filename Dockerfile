@@ -12,6 +12,7 @@ COPY libs/contracts/package.json libs/contracts/
 COPY libs/observability/package.json libs/observability/
 COPY libs/bus/package.json libs/bus/
 COPY libs/persistence/package.json libs/persistence/
+COPY libs/identity/package.json libs/identity/
 COPY libs/runtime/package.json libs/runtime/
 COPY libs/testing/package.json libs/testing/
 COPY libs/policy-language/package.json libs/policy-language/
