@@ -112,7 +112,8 @@ export class DecisionService {
     });
     const rows = judged.flatMap((j) => (j instanceof Error ? [] : [{ input_hash: j.hash, input: j.input }]));
     try {
-      await this.inputs.saveAll(dedupe(rows));
+      // the inputs and every counted run's usage row, in one commit before anything is published
+      await this.inputs.saveAll(dedupe(rows), this.state.durableUsage(requests, states));
     } catch (err) {
       // without its input a decision could not be replayed: retry them
       return judged.map((j) => (j instanceof Error ? j : (err as Error)));

@@ -6,7 +6,7 @@ import type { Logger } from '@warden/observability';
 import type { Redis } from '@warden/persistence';
 import { CONFIG, DATA_SOURCE, LOGGER, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
-import { usageRow } from './domain/usage.snapshot';
+import { usageRow, type UsageRecord } from './domain/usage.snapshot';
 import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
 
 /** Written once the counters in Redis are complete; missing means Redis lost them (restart, flush, failover). */
@@ -33,7 +33,8 @@ interface UsageRow {
 /**
  * The policy's Redis state (session and agent budgets, loop failures, session history, run
  * snapshots, rate buckets) made durable: every run it counts is also written to `policy.usage`
- * (one multi-row insert per batch, before the decision is published), and when Redis comes back
+ * ({@link durableUsage}: in the batch's one statement with its decision inputs, before any decision
+ * is published), and when Redis comes back
  * without its epoch key (a restart with no persistence, a flush, a failover to an empty replica) the
  * counters are rebuilt from those rows before the next decision — one replica rebuilds under a Redis
  * lock while the others' decisions wait (a transient error: the bus redelivers). A session counts
@@ -70,30 +71,18 @@ export class DurablePolicyStateStore extends PolicyStateStore {
         err instanceof TransientError ? err : new TransientError(`policy state: ${(err as Error).message}`, err);
       return requests.map(() => e);
     }
-    const states = await super.recordAll(requests);
-    const rows = requests.flatMap((r, i) => {
+    return super.recordAll(requests);
+  }
+
+  /** Every counted run's row; the decision service writes them with the batch's inputs, in one statement. */
+  override durableUsage(
+    requests: readonly StateRequest[],
+    states: readonly (StoredState | TransientError)[],
+  ): UsageRecord[] {
+    return requests.flatMap((r, i) => {
       const s = states[i];
       return s instanceof TransientError || !s ? [] : [usageRow(r, s, this.sessionKey(r.sessionId ?? ''))];
     });
-    if (rows.length === 0) return states;
-    try {
-      await this.ds.query(
-        `INSERT INTO "policy".usage (run_id, session_id, agent_id, tool, tokens, micro_usd, host, fingerprint, track_agent,
-                                     session_ttl, agent_ttl, rate_key, rate_capacity, rate_per_ms, snapshot)
-         SELECT run_id, session_id, agent_id, tool, tokens, micro_usd, host, fingerprint, track_agent, session_ttl,
-                agent_ttl, rate_key, rate_capacity, rate_per_ms, snapshot
-         FROM jsonb_to_recordset($1::jsonb) AS x(run_id text, session_id text, agent_id text, tool text, tokens bigint,
-              micro_usd bigint, host text, fingerprint text, track_agent boolean, session_ttl integer, agent_ttl integer,
-              rate_key text, rate_capacity integer, rate_per_ms integer, snapshot jsonb)
-         ON CONFLICT (run_id) DO NOTHING`,
-        [JSON.stringify(rows)],
-      );
-    } catch (err) {
-      // not durable: no decision may rest on it (the redelivery finds the run's snapshot in Redis)
-      const e = new TransientError(`recording policy usage failed: ${(err as Error).message}`, err);
-      return requests.map(() => e);
-    }
-    return states;
   }
 
   override async peek(request: StateRequest): Promise<StoredState> {

@@ -3,7 +3,7 @@ import type { Redis } from '@warden/persistence';
 import { TransientError } from '@warden/kernel';
 import { CONFIG, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
-import { parseSnapshot, type StoredState } from './domain/usage.snapshot';
+import { parseSnapshot, type StoredState, type UsageRecord } from './domain/usage.snapshot';
 import type { StateRequest } from './domain/usage.request';
 
 /**
@@ -187,6 +187,14 @@ export class PolicyStateStore {
         return new TransientError(`unreadable policy state: ${(e as Error).message}`, e);
       }
     });
+  }
+
+  /**
+   * The `policy.usage` rows a batch's counted runs leave, written with its decision inputs (before any
+   * decision is published). This Redis-only store keeps none; {@link DurablePolicyStateStore} does.
+   */
+  durableUsage(_requests: readonly StateRequest[], _states: readonly (StoredState | TransientError)[]): UsageRecord[] {
+    return [];
   }
 
   /** The state a run would be judged on now, changing nothing (dry runs). */

@@ -61,6 +61,9 @@ function sortKeys(o: Record<string, number>): Record<string, number> {
  * `{s: {c, t, m, h, f, r?} | false, a: {c, t, m} | false, r: 0|1|2, l?: [failKey, fingerprint]}`), so
  * that a rebuilt run key answers a redelivery exactly as the lost one would have.
  */
+/** One `policy.usage` row as a decision batch writes it (see {@link usageRow}). */
+export type UsageRecord = ReturnType<typeof usageRow>;
+
 export function usageRow(r: StateRequest, s: StoredState, sessionKey: string) {
   const micro = (usd: number) => Math.round(usd * 1e6);
   const snapshot = {
