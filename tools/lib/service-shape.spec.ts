@@ -23,7 +23,7 @@ const ASSET_DIRS = new Set(['static']);
 
 /** What a domain file may import: pure libraries and other domain files. Everything else is I/O or framework. */
 const DOMAIN_MAY_IMPORT = [
-  /^@warden\/(contracts|kernel|policy-language)$/,
+  /^@warden\/(contracts|kernel|identity|policy-language)$/,
   /^zod$/,
   /^node:(crypto|path|util|url|buffer)$/,
   /^(ipaddr\.js|re2js|minimatch|picomatch|standardwebhooks)$/,
