@@ -2,6 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ResolvedPath, ResolvedPaths } from '@warden/policy-language';
 
+/** How long the workspace root's real path is reused (a re-pointed workspace mount is seen within it). */
+const ROOT_TTL_MS = 1000;
+
 /**
  * Reads the workspace (`WARDEN_WORKSPACE`; the policy only reads it, production mounts it read-only)
  * to resolve path arguments the way the worker will: `..` applied first (the path is already
@@ -13,9 +16,19 @@ import type { ResolvedPath, ResolvedPaths } from '@warden/policy-language';
  */
 export class WorkspacePaths {
   private readonly dir: string;
+  /** The workspace's own real path, read at most once a second (every decision with a path needs it). */
+  private root?: { real: string; at: number };
 
   constructor(dir: string) {
     this.dir = path.resolve(dir);
+  }
+
+  private async realRoot(): Promise<string> {
+    const now = Date.now();
+    if (this.root && now - this.root.at < ROOT_TTL_MS) return this.root.real;
+    const real = await fs.realpath(this.dir);
+    this.root = { real, at: now };
+    return real;
   }
 
   /**
@@ -27,7 +40,7 @@ export class WorkspacePaths {
     if (!paths.length) return out;
     let root: string | undefined;
     try {
-      root = await fs.realpath(this.dir);
+      root = await this.realRoot();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       for (const p of paths) out[p] = code === 'ENOENT' ? { real: p } : { error: code };
