@@ -64,7 +64,9 @@ export const WorkersEnv = BaseEnv.extend({
     .min(1)
     .max(100_000)
     .default(100)
-    .describe('executions one sandbox process serves before it is replaced (tools that start programs: always 1)'),
+    .describe(
+      'executions one sandbox process serves at most before it is replaced; each draws its own limit between half and this, so replacements spread out (tools that start programs: always 1)',
+    ),
   WORKER_SANDBOX_WARM: z.coerce
     .number()
     .int()

@@ -40,6 +40,8 @@ interface Sandbox {
   /** `ready` has resolved: the process said it is ready. */
   isReady: boolean;
   uses: number;
+  /** Executions this one serves before it is replaced (see {@link reuseLimit}). */
+  limit: number;
   dead: boolean;
   /** Settles the execution in hand when the process dies. */
   onDeath?: (why: string) => void;
@@ -53,6 +55,18 @@ export interface ExecSpec {
 }
 
 let nextId = 1;
+
+/**
+ * How many executions one sandbox serves: `reuse`, less up to half at random. Sandboxes started
+ * together share the load evenly, so with one fixed limit they would all be replaced together — a
+ * burst of process starts (~150 ms of CPU each) that stalls every run behind it; spread limits
+ * spread the replacements. Never more than `reuse`, so the bound an operator sets still holds.
+ * @example reuseLimit(100) // 50..100
+ */
+export function reuseLimit(reuse: number, random: () => number = Math.random): number {
+  if (reuse <= 1) return 1;
+  return Math.max(1, reuse - Math.floor(random() * Math.floor(reuse / 2 + 1)));
+}
 /** How long a starting sandbox may take to report ready (namespaces, mounts and Node start-up). */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -138,7 +152,7 @@ export class SandboxPool {
       );
     });
     sb.uses++;
-    if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
+    if (sb.dead || spec.spawns || sb.uses >= sb.limit) {
       this.retire(sb);
       // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
       if (!this.closed) this.idle.push(this.start('recycle'));
@@ -201,7 +215,14 @@ export class SandboxPool {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
-    const sb: Sandbox = { child, uses: 0, dead: false, ready: Promise.resolve(), isReady: false };
+    const sb: Sandbox = {
+      child,
+      uses: 0,
+      limit: reuseLimit(this.opts.reuse),
+      dead: false,
+      ready: Promise.resolve(),
+      isReady: false,
+    };
     this.all.add(sb);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
