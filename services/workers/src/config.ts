@@ -65,7 +65,7 @@ export const WorkersEnv = BaseEnv.extend({
     .max(100_000)
     .default(100)
     .describe(
-      'executions one sandbox process serves at most before it is replaced; each draws its own limit between half and this, so replacements spread out (tools that start programs: always 1)',
+      'executions one sandbox process serves at most before it is replaced; sandboxes started together draw limits between half and this, so they are not replaced together (tools that start programs: always 1)',
     ),
   WORKER_SANDBOX_WARM: z.coerce
     .number()

@@ -57,10 +57,11 @@ export interface ExecSpec {
 let nextId = 1;
 
 /**
- * How many executions one sandbox serves: `reuse`, less up to half at random. Sandboxes started
- * together share the load evenly, so with one fixed limit they would all be replaced together — a
- * burst of process starts (~150 ms of CPU each) that stalls every run behind it; spread limits
- * spread the replacements. Never more than `reuse`, so the bound an operator sets still holds.
+ * How many executions a sandbox of a cohort (started with others: warm-up, refill, growth) serves:
+ * `reuse`, less up to half at random. Sandboxes started together share the load evenly, so with one
+ * fixed limit they would all be replaced together — a burst of process starts (~150 ms of CPU each)
+ * that stalls every run behind it; spread limits spread the replacements (a replacement, started
+ * alone, serves the full `reuse`). Never more than `reuse`, so the bound an operator sets holds.
  * @example reuseLimit(100) // 50..100
  */
 export function reuseLimit(reuse: number, random: () => number = Math.random): number {
@@ -218,7 +219,8 @@ export class SandboxPool {
     const sb: Sandbox = {
       child,
       uses: 0,
-      limit: reuseLimit(this.opts.reuse),
+      // a successor starts alone, so it may serve the full bound; a cohort (warm, refill, growth) is spread
+      limit: reason === 'recycle' ? Math.max(1, this.opts.reuse) : reuseLimit(this.opts.reuse),
       dead: false,
       ready: Promise.resolve(),
       isReady: false,
