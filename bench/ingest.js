@@ -118,6 +118,8 @@ async function main() {
     WARDEN_SUBJECT_PREFIX: prefix,
     DATABASE_URL: benchRun.databaseUrl,
     WARDEN_BOOTSTRAP_ADMIN_TOKEN: ADMIN,
+    // ingest signs every event it emits: a development keyring for the run
+    WARDEN_KEYRING_SEED: randomBytes(32).toString('base64'),
     WARDEN_SECRETS_KEY: randomBytes(32).toString('base64'),
     INGEST_RATE_LIMIT_PER_SEC: '1000000',
     INGEST_RATE_LIMIT_BURST: '1000000',

@@ -31,6 +31,8 @@ const ms = (ns) => Number(ns) / 1e6;
 async function main() {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'warden-bench-ws-')));
   fs.writeFileSync(path.join(root, 'a.md'), 'x'.repeat(1024));
+  // the sandbox runs as its own unprivileged user (WORKER_SANDBOX_USER): it must be able to read the workspace
+  fs.chmodSync(root, 0o755);
   const action = { tool: 'fs.read_file', args: { path: 'a.md' } };
   const settings = defaultToolSettings();
   const registry = new ToolRegistry().forRole('research');
