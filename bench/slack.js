@@ -19,6 +19,13 @@ const http = require('node:http');
 const { connect, headers: natsHeaders } = require('@nats-io/transport-node');
 const { jetstream } = require('@nats-io/jetstream');
 const lib = require('./lib');
+const { loadKeyring } = require('@warden/kernel');
+const { EventAuthenticity } = require('@warden/bus');
+
+// approvals takes only signed events: the benchmark signs its approval_requested as the orchestrator would,
+// with the orchestrator's key from the run's development keyring
+const KEYRING_SEED = randomBytes(32).toString('base64');
+const asOrchestrator = new EventAuthenticity(loadKeyring({ self: 'orchestrator', keyringSeed: KEYRING_SEED }, []));
 const { NATS_URL, sleep, percentile, round } = lib;
 
 const args = lib.parseArgs();
@@ -61,7 +68,7 @@ function approvalRequested(approvalId) {
       version: 1,
       run_id: runId,
       occurred_at: new Date().toISOString(),
-      producer: 'bench',
+      producer: 'orchestrator',
       correlation_id: runId,
       causation_id: null,
       trace_id: traceId,
@@ -101,6 +108,7 @@ async function main() {
     ...process.env,
     WARDEN_SUBJECT_PREFIX: prefix,
     DATABASE_URL: run.databaseUrl,
+    WARDEN_KEYRING_SEED: KEYRING_SEED,
     SLACK_API_URL: `http://127.0.0.1:${server.address().port}/api/`,
     SLACK_BOT_TOKEN: 'xoxb-bench',
     SLACK_APPROVALS_CHANNEL: 'C_BENCH',
@@ -114,7 +122,7 @@ async function main() {
     const publish = (m) => {
       const h = natsHeaders();
       h.set('Warden-Event-Type', 'approval_requested');
-      return js.publish(m.subject, JSON.stringify(m.env), { msgID: m.id, headers: h });
+      return js.publish(m.subject, JSON.stringify(asOrchestrator.seal(m.env)), { msgID: m.id, headers: h });
     };
 
     // 1. the backlog: PENDING approvals at once
