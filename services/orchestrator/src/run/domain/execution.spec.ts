@@ -1,5 +1,6 @@
-import type { AnyEnvelope, Decision, ExecutionGrant } from '@warden/contracts';
+import type { AnyEnvelope, ExecutionGrant } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
+import { runFixtures } from '../../../test/support/run-fixtures';
 import { CLIENT_EXECUTOR_RULE, grantExpiry } from './execution';
 import { react, type GrantExecution, type ReactContext } from './run.decide';
 import { evolve, initialState, type RunState } from './run.state';
@@ -7,27 +8,7 @@ import { evolve, initialState, type RunState } from './run.state';
 const RUN = '22222222-2222-4222-8222-222222222222';
 const TRACE = 'b'.repeat(32);
 const clock = fixedClock('2026-12-03T10:00:00.000Z');
-let n = 0;
-
-function env<T extends AnyEnvelope['type']>(
-  type: T,
-  data: Extract<AnyEnvelope, { type: T }>['data'],
-  at?: Date,
-): AnyEnvelope {
-  n += 1;
-  return {
-    id: deriveId('byo-test', String(n)),
-    type,
-    version: 1,
-    run_id: RUN,
-    occurred_at: (at ?? new Date(clock.now().getTime() + n)).toISOString(),
-    producer: 'test',
-    correlation_id: RUN,
-    causation_id: null,
-    trace_id: TRACE,
-    data,
-  } as AnyEnvelope;
-}
+const { env, decision } = runFixtures({ runId: RUN, traceId: TRACE, clock, idPrefix: 'byo-test' });
 
 const action = { tool: 'browser.click', args: { selector: '#buy' } };
 const received = (executor?: 'client' | 'worker') =>
@@ -35,24 +16,6 @@ const received = (executor?: 'client' | 'worker') =>
     submission: { run_id: RUN, agent: { id: 'a1', role: 'dev' }, action, ...(executor ? { executor } : {}) },
     channel: 'http',
   });
-
-function decision(over: Partial<Decision> = {}): Decision {
-  return {
-    outcome: 'allow',
-    tier: 1,
-    mode: 'enforce',
-    rule_ids: ['r1'],
-    reasons: ['because'],
-    constraints: {},
-    policy_version: 'v1',
-    policy_digest: 'sha256:' + '0'.repeat(64),
-    input_hash: 'sha256:' + '1'.repeat(64),
-    trace_id: TRACE,
-    evaluated_at: clock.now().toISOString(),
-    signature: 'sig',
-    ...over,
-  };
-}
 
 const ctx: ReactContext = {
   now: clock.now(),

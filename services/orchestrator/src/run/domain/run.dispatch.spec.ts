@@ -1,5 +1,6 @@
-import type { AnyEnvelope, Decision } from '@warden/contracts';
+import type { AnyEnvelope } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
+import { runFixtures } from '../../../test/support/run-fixtures';
 import { react, type DispatchRun, type ReactContext } from './run.decide';
 import { executeCommandFor } from './run.dispatch';
 import { evolve, initialState, type RunState } from './run.state';
@@ -7,23 +8,7 @@ import { evolve, initialState, type RunState } from './run.state';
 const RUN = '44444444-4444-4444-8444-444444444444';
 const TRACE = 'd'.repeat(32);
 const clock = fixedClock('2026-12-03T10:00:00.000Z');
-let n = 0;
-
-function env<T extends AnyEnvelope['type']>(type: T, data: Extract<AnyEnvelope, { type: T }>['data']): AnyEnvelope {
-  n += 1;
-  return {
-    id: deriveId('dispatch-test', String(n)),
-    type,
-    version: 1,
-    run_id: RUN,
-    occurred_at: new Date(clock.now().getTime() + n).toISOString(),
-    producer: 'test',
-    correlation_id: RUN,
-    causation_id: null,
-    trace_id: TRACE,
-    data,
-  } as AnyEnvelope;
-}
+const { env, decision } = runFixtures({ runId: RUN, traceId: TRACE, clock, idPrefix: 'dispatch-test' });
 
 const action = { tool: 'fs.write_file', args: { path: 'x', content: 'y' } };
 const received = (sessionId?: string) =>
@@ -36,22 +21,6 @@ const received = (sessionId?: string) =>
     },
     channel: 'bus',
   });
-
-const decision = (over: Partial<Decision> = {}): Decision => ({
-  outcome: 'allow',
-  tier: 1,
-  mode: 'enforce',
-  rule_ids: ['r1'],
-  reasons: ['because'],
-  constraints: {},
-  policy_version: 'v1',
-  policy_digest: 'sha256:' + '0'.repeat(64),
-  input_hash: 'sha256:' + '1'.repeat(64),
-  trace_id: TRACE,
-  evaluated_at: clock.now().toISOString(),
-  signature: 'sig',
-  ...over,
-});
 
 const ctx: ReactContext = {
   now: clock.now(),

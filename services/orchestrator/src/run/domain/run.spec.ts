@@ -1,28 +1,13 @@
-import type { AnyEnvelope, Decision } from '@warden/contracts';
+import type { AnyEnvelope } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
+import { runFixtures } from '../../../test/support/run-fixtures';
 import { RECORDED_ONLY, decideCancel, react, type ReactContext } from './run.decide';
 import { evolve, initialState, type RunState } from './run.state';
 
 const RUN = '11111111-1111-4111-8111-111111111111';
 const TRACE = 'a'.repeat(32);
 const clock = fixedClock('2026-11-21T10:00:00.000Z');
-let n = 0;
-
-function env<T extends AnyEnvelope['type']>(type: T, data: Extract<AnyEnvelope, { type: T }>['data']): AnyEnvelope {
-  n += 1;
-  return {
-    id: deriveId('test', String(n)),
-    type,
-    version: 1,
-    run_id: RUN,
-    occurred_at: new Date(clock.now().getTime() + n).toISOString(),
-    producer: 'test',
-    correlation_id: RUN,
-    causation_id: null,
-    trace_id: TRACE,
-    data,
-  } as AnyEnvelope;
-}
+const { env, decision } = runFixtures({ runId: RUN, traceId: TRACE, clock, idPrefix: 'test' });
 
 const received = () =>
   env('task_received', {
@@ -34,24 +19,6 @@ const received = () =>
     },
     channel: 'bus',
   });
-
-function decision(over: Partial<Decision> = {}): Decision {
-  return {
-    outcome: 'allow',
-    tier: 1,
-    mode: 'enforce',
-    rule_ids: ['r1'],
-    reasons: ['because'],
-    constraints: {},
-    policy_version: 'v1',
-    policy_digest: 'sha256:' + '0'.repeat(64),
-    input_hash: 'sha256:' + '1'.repeat(64),
-    trace_id: TRACE,
-    evaluated_at: clock.now().toISOString(),
-    signature: 'sig',
-    ...over,
-  };
-}
 
 const ctx: ReactContext = {
   now: clock.now(),

@@ -1,28 +1,13 @@
-import type { AnyEnvelope, Decision, ExecutionGrant } from '@warden/contracts';
+import type { AnyEnvelope, ExecutionGrant } from '@warden/contracts';
 import { deriveId, fixedClock, sha256Canonical } from '@warden/kernel';
+import { runFixtures } from '../../../test/support/run-fixtures';
 import { FORGED_DECISION_NOTE, foldTimeline } from './run.timeline';
 import { evolve, initialState, type RunState } from './run.state';
 
 const RUN = '33333333-3333-4333-8333-333333333333';
 const TRACE = 'c'.repeat(32);
 const clock = fixedClock('2026-12-03T10:00:00.000Z');
-let n = 0;
-
-function env<T extends AnyEnvelope['type']>(type: T, data: Extract<AnyEnvelope, { type: T }>['data']): AnyEnvelope {
-  n += 1;
-  return {
-    id: deriveId('timeline-test', String(n)),
-    type,
-    version: 1,
-    run_id: RUN,
-    occurred_at: new Date(clock.now().getTime() + n).toISOString(),
-    producer: 'test',
-    correlation_id: RUN,
-    causation_id: null,
-    trace_id: TRACE,
-    data,
-  } as AnyEnvelope;
-}
+const { env, decision } = runFixtures({ runId: RUN, traceId: TRACE, clock, idPrefix: 'timeline-test' });
 
 const action = { tool: 'browser.click', args: { selector: '#buy' } };
 const received = (executor?: 'client') =>
@@ -30,22 +15,6 @@ const received = (executor?: 'client') =>
     submission: { run_id: RUN, agent: { id: 'a1', role: 'dev' }, action, ...(executor ? { executor } : {}) },
     channel: 'http',
   });
-
-const decision = (over: Partial<Decision> = {}): Decision => ({
-  outcome: 'allow',
-  tier: 1,
-  mode: 'enforce',
-  rule_ids: ['r1'],
-  reasons: ['because'],
-  constraints: {},
-  policy_version: 'v1',
-  policy_digest: 'sha256:' + '0'.repeat(64),
-  input_hash: 'sha256:' + '1'.repeat(64),
-  trace_id: TRACE,
-  evaluated_at: clock.now().toISOString(),
-  signature: 'sig',
-  ...over,
-});
 
 const given = (...events: AnyEnvelope[]): RunState => events.reduce(evolve, initialState(RUN));
 
