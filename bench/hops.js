@@ -46,7 +46,9 @@ async function main() {
     env: lib.serviceEnv(run, randomBytes(24).toString('hex'), { WARDEN_WORKSPACE: workspace }),
     basePort: BASE_PORT,
     // BENCH_CPU_PROF=<dir>: a .cpuprofile per service (bench/profile-summary.js <dir>)
-    nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [],
+    nodeArgs: process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+      : [],
   });
   const nc = await connect({ servers: NATS_URL, name: 'warden-hops' });
   const js = jetstream(nc, { timeout: 10_000 });
@@ -129,7 +131,8 @@ async function main() {
     const re = new RegExp(process.env.BENCH_METRICS);
     for (const p of procs) {
       const text = await (await fetch(`${p.url}/metrics`)).text();
-      for (const line of text.split('\n')) if (re.test(line) && !line.startsWith('#')) console.log(`[${p.name}] ${line}`);
+      for (const line of text.split('\n'))
+        if (re.test(line) && !line.startsWith('#')) console.log(`[${p.name}] ${line}`);
     }
   }
   console.log(
