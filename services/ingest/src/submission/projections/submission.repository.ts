@@ -1,18 +1,12 @@
 import type { EntityManager } from 'typeorm';
+import type { SubmissionRecord } from '../domain/admission.decide';
 import type { Candidate, ExistingSubmission } from '../domain/submission';
 
-/** A row of `ingest.submissions`: one per run ingest created; the dedupe source of truth. */
-export interface SubmissionRow {
-  runId: string;
-  agentId: string;
-  idempotencyKey: string | null;
-  traceId: string;
-  /** Provenance on the bus; null for rows rebuilt from events (the event does not carry it). */
-  sourceStream: string | null;
-  sourceSeq: number | null;
-  eventId: string;
-  createdAt: Date;
-}
+/**
+ * A row of `ingest.submissions`: one per run ingest created; the dedupe source of truth. The bus
+ * provenance (`sourceStream`, `sourceSeq`) is null for rows rebuilt from events, which do not carry it.
+ */
+export type SubmissionRow = SubmissionRecord;
 
 const TABLE = '"ingest".submissions';
 
