@@ -79,9 +79,11 @@ describe('the run timeline fold (given / when / then)', () => {
 
   it('a report that settles the grant is folded without a note', () => {
     const { state, grant } = clientRunGranted();
-    const step = foldTimeline(state, reportOf(grant), false);
+    const report = reportOf(grant);
+    const step = foldTimeline(state, report, false);
     expect(step.note).toBeUndefined();
-    expect(step.after.grant?.reportId).toBeDefined();
+    // the grant now names the report that settled it
+    expect(step.after.grant?.reportId).toBe(report.id);
   });
 
   it('a second report, or one naming another grant, changes nothing and is noted with the reason', () => {
