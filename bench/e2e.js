@@ -662,6 +662,8 @@ async function dumpMetrics(procs) {
     const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
     const sums = {};
     for (const line of text.split('\n')) {
+      // sandbox processes started, by pool and why (warm, refill, recycle, on_path)
+      if (line.startsWith('warden_workers_sandbox_starts_total{')) console.log(`${p.name.padEnd(13)} ${line}`);
       const m =
         /^(warden_(?:bus_handle_seconds|bus_batch_seconds|bus_batch_size|projection_batch_seconds))_(sum|count)\{([^}]*)\} ([0-9.e+-]+)/.exec(
           line,

@@ -64,9 +64,7 @@ export const WorkersEnv = BaseEnv.extend({
     .min(1)
     .max(100_000)
     .default(100)
-    .describe(
-      'executions one sandbox process serves at most before it is replaced; sandboxes started together draw limits between half and this, so they are not replaced together (tools that start programs: always 1)',
-    ),
+    .describe('executions one sandbox process serves before it is replaced (tools that start programs: always 1)'),
   WORKER_SANDBOX_WARM: z.coerce
     .number()
     .int()

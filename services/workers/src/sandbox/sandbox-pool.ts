@@ -40,8 +40,6 @@ interface Sandbox {
   /** `ready` has resolved: the process said it is ready. */
   isReady: boolean;
   uses: number;
-  /** Executions this one serves before it is replaced (see {@link reuseLimit}). */
-  limit: number;
   dead: boolean;
   /** Settles the execution in hand when the process dies. */
   onDeath?: (why: string) => void;
@@ -56,18 +54,6 @@ export interface ExecSpec {
 
 let nextId = 1;
 
-/**
- * How many executions a sandbox of a cohort (started with others: warm-up, refill, growth) serves:
- * `reuse`, less up to half at random. Sandboxes started together share the load evenly, so with one
- * fixed limit they would all be replaced together — a burst of process starts (~150 ms of CPU each)
- * that stalls every run behind it; spread limits spread the replacements (a replacement, started
- * alone, serves the full `reuse`). Never more than `reuse`, so the bound an operator sets holds.
- * @example reuseLimit(100) // 50..100
- */
-export function reuseLimit(reuse: number, random: () => number = Math.random): number {
-  if (reuse <= 1) return 1;
-  return Math.max(1, reuse - Math.floor(random() * Math.floor(reuse / 2 + 1)));
-}
 /** How long a starting sandbox may take to report ready (namespaces, mounts and Node start-up). */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -153,7 +139,7 @@ export class SandboxPool {
       );
     });
     sb.uses++;
-    if (sb.dead || spec.spawns || sb.uses >= sb.limit) {
+    if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
       this.retire(sb);
       // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
       if (!this.closed) this.idle.push(this.start('recycle'));
@@ -219,8 +205,6 @@ export class SandboxPool {
     const sb: Sandbox = {
       child,
       uses: 0,
-      // a successor starts alone, so it may serve the full bound; a cohort (warm, refill, growth) is spread
-      limit: reason === 'recycle' ? Math.max(1, this.opts.reuse) : reuseLimit(this.opts.reuse),
       dead: false,
       ready: Promise.resolve(),
       isReady: false,
