@@ -1,4 +1,5 @@
 import type { Principal } from '@warden/identity';
+import type { CardDecision } from './domain/approval-blocks';
 
 /**
  * What Slack and the dashboard need from the approvals engine (`ApprovalService`), bound with
@@ -30,14 +31,8 @@ export interface ApprovalView {
   agent: { id: string; role: string };
   session_id?: string;
   action: { tool: string; args: Record<string, unknown> };
-  decision: {
-    reasons: string[];
-    rule_ids: string[];
-    mode?: string;
-    policy_version?: string;
-    rewritten_action?: { tool: string; args: Record<string, unknown> };
-    [k: string]: unknown;
-  };
+  /** What a Slack card shows, and the rest of the decision as recorded. */
+  decision: CardDecision & { [k: string]: unknown };
   reasons?: string[];
   trace_id?: string;
 }

@@ -7,6 +7,15 @@ export const REJECT_ACTION = 'warden_reject';
 export type ApprovalStatus = 'pending' | 'granted' | 'rejected' | 'expired';
 
 /** Everything a Slack approval message shows; built from `approval_requested` plus what happened since. */
+/** The part of an approval's decision a Slack message shows. */
+export interface CardDecision {
+  reasons: string[];
+  rule_ids: string[];
+  mode?: string;
+  policy_version?: string;
+  rewritten_action?: { tool: string; args: Record<string, unknown> };
+}
+
 export interface ApprovalCard {
   approval_id: string;
   run_id: string;
@@ -15,13 +24,7 @@ export interface ApprovalCard {
   agent: { id: string; role: string };
   session_id?: string;
   action: { tool: string; args: Record<string, unknown> };
-  decision: {
-    reasons: string[];
-    rule_ids: string[];
-    mode?: string;
-    policy_version?: string;
-    rewritten_action?: { tool: string; args: Record<string, unknown> };
-  };
+  decision: CardDecision;
   expires_at: string;
   trace_id?: string;
   status: ApprovalStatus;
