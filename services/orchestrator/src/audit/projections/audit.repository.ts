@@ -4,19 +4,8 @@ import type { AuditCheckpoint, AuditRecord } from '../domain/chain';
 const RECORDS = 'orchestrator.audit_records';
 const CHECKPOINTS = 'orchestrator.audit_checkpoints';
 
-interface RecordRow {
-  seq: string;
-  stream_seq: string;
-  event_id: string;
-  type: string;
-  run_id: string | null;
-  occurred_at: string;
-  producer: string;
-  event_hash: string;
-  prev_hash: string;
-  hash: string;
-  event: unknown;
-}
+/** A record as Postgres returns it: the bigint columns come back as text. */
+type RecordRow = Omit<AuditRecord, 'kind' | 'seq' | 'stream_seq'> & { seq: string; stream_seq: string };
 
 function toRecord(r: RecordRow): AuditRecord {
   return {
