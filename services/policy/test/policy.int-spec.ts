@@ -221,6 +221,40 @@ describe('policy service', () => {
     expect(await usageOf(session)).toEqual({ calls: 3, tokens: 1201 });
   });
 
+  it('publishes no decision until its usage row and input are durable; a refused write is retried and counts once', async () => {
+    const session = `sess-durable-${newId()}`;
+    const usageRows = async (runId: string) =>
+      Number((await ds.query('SELECT count(*) AS n FROM "policy".usage WHERE run_id = $1', [runId]))[0].n);
+    // Postgres refuses the batch's one statement (usage rows and inputs together)
+    await ds.query(
+      `CREATE OR REPLACE FUNCTION "policy".refuse_input() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected: inputs refused'; END $$`,
+    );
+    await ds.query(
+      'CREATE TRIGGER refuse_input BEFORE INSERT ON "policy".decision_inputs FOR EACH ROW EXECUTE FUNCTION "policy".refuse_input()',
+    );
+    const r = received({ session_id: session, usage: { tokens: 7 } });
+    try {
+      await publish(r);
+      await new Promise((res) => setTimeout(res, 1500));
+      expect(await eventsOf(r.run_id!, 'decision_made')).toEqual([]);
+      // the usage row went down with the inputs: nothing half-written
+      expect(await usageRows(r.run_id!)).toBe(0);
+    } finally {
+      await ds.query('DROP TRIGGER IF EXISTS refuse_input ON "policy".decision_inputs');
+    }
+    // the redelivery decides it once, on the state before its first attempt, and both rows are there
+    const d = await decisionOf(r.run_id!);
+    expect(d.data.outcome).toBe('allow');
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await eventsOf(r.run_id!, 'decision_made')).toHaveLength(1);
+    expect(await usageRows(r.run_id!)).toBe(1);
+    expect(await usageOf(session)).toEqual({ calls: 1, tokens: 7 });
+    const stored = await ds.query('SELECT count(*) AS n FROM "policy".decision_inputs WHERE input_hash = $1', [
+      d.data.input_hash,
+    ]);
+    expect(Number(stored[0].n)).toBe(1);
+  });
+
   it('never double-counts a run: duplicate delivery and redelivery after a failed publish', async () => {
     const session = `sess-redeliver-${newId()}`;
     const first = await decide({ session_id: session, usage: { tokens: 10 } });
