@@ -6,13 +6,14 @@ import { BusMessage, Headers, makeEnvelope, Publisher } from '@warden/bus';
 import type { Envelope } from '@warden/contracts';
 import { TransientError, ValidationError, deriveId, newId, newTraceId } from '@warden/kernel';
 import { type ProjectedEvent, type Redis } from '@warden/persistence';
-import { PUBLISHER } from '@warden/runtime';
+import { PUBLISHER, REDIS } from '@warden/runtime';
 import { readAll, waitFor, type TestEnv, sealAs } from '@warden/testing';
 import { startPolicyWorld, received, type PolicyWorld } from './support/policy-world';
 import { parseBundle, type LoadedBundle, evaluate, policyInput } from '@warden/policy-language';
 import { DecisionService } from '../src/decision/decision.service';
 import { DecisionProjection } from '../src/decision/projections/decision.projection';
 import { PolicyStateStore, type StateRequest } from '../src/usage/policy-state.store';
+import { DurablePolicyStateStore } from '../src/usage/durable-policy-state.store';
 
 const CONSUMER = 'policy-task-received';
 
@@ -168,6 +169,39 @@ describe('PolicyStateStore.recordAll', () => {
     expect(out[1]).toEqual(snap(0, 0));
     expect(await usageOf(fine)).toEqual({ calls: 1, tokens: 1 });
     await redis.del(sessionKey(broken));
+  });
+});
+
+describe('DurablePolicyStateStore: the epoch check rides in the judge script', () => {
+  it('costs no read of its own; with the counters gone nothing is counted before the rebuild, then each run once', async () => {
+    const store = app.get(PolicyStateStore) as DurablePolicyStateStore;
+    expect(store).toBeInstanceOf(DurablePolicyStateStore);
+    const appRedis = app.get<Redis>(REDIS);
+    await store.recordAll([req(`sess-warm-${newId()}`, newId(), 1)]); // the epoch is written once
+    const gets = jest.spyOn(appRedis, 'get');
+    const rebuild = jest.spyOn(store, 'rebuild');
+    await store.recordAll([req(`sess-fast-${newId()}`, newId(), 1)]);
+    expect(gets).not.toHaveBeenCalled();
+    expect(rebuild).not.toHaveBeenCalled();
+
+    // Redis lost the counters (a flush, an empty restart): the epoch key is gone
+    await redis.del(store.epochKey());
+    const lost = `sess-lost-${newId()}`;
+    const run = newId();
+    let atRebuild: { calls: number; tokens: number } | undefined;
+    rebuild.mockImplementationOnce(async function (this: DurablePolicyStateStore) {
+      atRebuild = await usageOf(lost);
+      rebuild.mockRestore();
+      return store.rebuild();
+    });
+    const out = await store.recordAll([req(lost, run, 4)]);
+    expect(atRebuild).toEqual({ calls: 0, tokens: 0 }); // the script refused to count into the empty Redis
+    expect(out).toEqual([snap(0, 0)]);
+    expect(await usageOf(lost)).toEqual({ calls: 1, tokens: 4 });
+    expect(await redis.get(store.epochKey())).toBeTruthy();
+    // the same run again: its stored snapshot, not counted twice
+    expect(await store.recordAll([req(lost, run, 4)])).toEqual([snap(0, 0)]);
+    expect(await usageOf(lost)).toEqual({ calls: 1, tokens: 4 });
   });
 });
 

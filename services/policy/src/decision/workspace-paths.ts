@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ResolvedPath, ResolvedPaths } from '@warden/policy-language';
 
@@ -13,6 +13,12 @@ const ROOT_TTL_MS = 1000;
  * the result, recorded in the input, so replay reads no disk.
  *
  * A workspace that does not exist yet holds no links: every path is its own real path.
+ *
+ * The reads are synchronous on purpose: `realpath(3)` and `stat(2)` of a local path take microseconds,
+ * while the promise API hands each one to libuv's thread pool and back — two thread wake-ups per call,
+ * which on a VM cost 0.2–0.5 ms of CPU each, and were 8 % of the policy's CPU per run (bench/hops.js
+ * with BENCH_CPU_PROF). The workspace is a local mount (read-only in production); on a slow network
+ * filesystem these calls would stall the event loop instead.
  */
 export class WorkspacePaths {
   private readonly dir: string;
@@ -23,10 +29,10 @@ export class WorkspacePaths {
     this.dir = path.resolve(dir);
   }
 
-  private async realRoot(): Promise<string> {
+  private realRoot(): string {
     const now = Date.now();
     if (this.root && now - this.root.at < ROOT_TTL_MS) return this.root.real;
-    const real = await fs.realpath(this.dir);
+    const real = realpathSync.native(this.dir);
     this.root = { real, at: now };
     return real;
   }
@@ -40,26 +46,25 @@ export class WorkspacePaths {
     if (!paths.length) return out;
     let root: string | undefined;
     try {
-      root = await this.realRoot();
+      root = this.realRoot();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       for (const p of paths) out[p] = code === 'ENOENT' ? { real: p } : { error: code };
       return out;
     }
-    const answers = await Promise.all(paths.map((p) => resolveOne(root, p)));
-    paths.forEach((p, i) => (out[p] = answers[i]!));
+    for (const p of paths) out[p] = resolveOne(root, p);
     return out;
   }
 }
 
 /** One path: see {@link WorkspacePaths.resolve}. Exported for tests. */
-export async function resolveOne(root: string, rel: string): Promise<ResolvedPath> {
+export function resolveOne(root: string, rel: string): ResolvedPath {
   const tail: string[] = [];
   let cur = path.join(root, rel);
   for (;;) {
     let real: string;
     try {
-      real = await fs.realpath(cur);
+      real = realpathSync.native(cur);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if ((code !== 'ENOENT' && code !== 'ENOTDIR') || cur === root) return { error: code };
@@ -73,7 +78,7 @@ export async function resolveOne(root: string, rel: string): Promise<ResolvedPat
     if (tail.length) return { real: relative };
     // an existing file: another name of it (a hard link) may be anywhere, prod/ or outside
     try {
-      const st = await fs.stat(full);
+      const st = statSync(full);
       return st.isFile() && st.nlink > 1 ? { real: relative, links: st.nlink } : { real: relative };
     } catch (err) {
       return { error: (err as NodeJS.ErrnoException).code ?? 'EIO' };

@@ -7,10 +7,8 @@ import type { Redis } from '@warden/persistence';
 import { CONFIG, DATA_SOURCE, LOGGER, REDIS } from '@warden/runtime';
 import type { PolicyConfig } from '../config';
 import { usageRow, type UsageRecord } from './domain/usage.snapshot';
-import { PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
+import { CountersMissingError, PolicyStateStore, type StateRequest, type StoredState } from './policy-state.store';
 
-/** Written once the counters in Redis are complete; missing means Redis lost them (restart, flush, failover). */
-const EPOCH = 'epoch';
 const REBUILD_LOCK = 'rebuild-lock';
 const REBUILD_LOCK_MS = 60_000;
 
@@ -60,10 +58,18 @@ export class DurablePolicyStateStore extends PolicyStateStore {
     super(redis, config);
     this.redisClient = redis;
     this.keyPrefix = `${config.WARDEN_SUBJECT_PREFIX}:policy:`;
+    this.requireEpoch = true;
   }
 
+  /**
+   * Counts the batch; the judge script itself checks the epoch (no round trip of its own). If Redis
+   * lost the counters, they are rebuilt from `policy.usage` and the batch is judged again — a run the
+   * first pass already counted gets its stored snapshot back, so nothing is counted twice.
+   */
   override async recordAll(requests: readonly StateRequest[]): Promise<(StoredState | TransientError)[]> {
     if (!requests.length) return [];
+    const first = await super.recordAll(requests);
+    if (!first.some((r) => r instanceof CountersMissingError)) return first;
     try {
       await this.ensureCounters();
     } catch (err) {
@@ -101,7 +107,7 @@ export class DurablePolicyStateStore extends PolicyStateStore {
    * `policy.usage` (or waits, as a transient error, while another replica does).
    */
   async ensureCounters(): Promise<void> {
-    const epoch = await this.redisClient.get(this.keyPrefix + EPOCH);
+    const epoch = await this.redisClient.get(this.epochKey());
     if (epoch) {
       this.epochSeen = true;
       return;
@@ -112,7 +118,7 @@ export class DurablePolicyStateStore extends PolicyStateStore {
     try {
       const started = Date.now();
       const n = await this.rebuild();
-      await this.redisClient.set(this.keyPrefix + EPOCH, new Date().toISOString());
+      await this.redisClient.set(this.epochKey(), new Date().toISOString());
       (this.epochSeen ? this.log.warn : this.log.info).call(
         this.log,
         this.epochSeen

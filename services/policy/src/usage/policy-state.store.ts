@@ -6,6 +6,12 @@ import type { PolicyConfig } from '../config';
 import { parseSnapshot, type StoredState, type UsageRecord } from './domain/usage.snapshot';
 import type { StateRequest } from './domain/usage.request';
 
+/** What the judge script answers when the counters are incomplete (no snapshot is ever this). */
+export const EPOCH_MISSING = '!epoch-missing';
+
+/** The counters in Redis are incomplete (their epoch key is missing): rebuild them, then retry. */
+export class CountersMissingError extends TransientError {}
+
 /**
  * Everything a decision reads from Redis, read and updated in one atomic script per run:
  * session counters (calls, tokens, micro-USD) and history (tools proposed, hosts fetched), the
@@ -14,12 +20,18 @@ import type { StateRequest } from './domain/usage.request';
  * seen before gets its snapshot back: redelivery neither double-counts nor changes what the run was
  * judged on (its input_hash). Reads all come before writes, so a failing read leaves nothing half done.
  *
- * KEYS: 1 run snapshot, 2 session counters, 3 session history, 4 session failures, 5 agent counters, 6 bucket
+ * With ARGV 13 set, the script first checks that the counters are complete (KEYS 7, the epoch key a
+ * rebuild writes last; see DurablePolicyStateStore) and, if not, returns {@link EPOCH_MISSING} having
+ * read and changed nothing — so the check costs no round trip of its own.
+ *
+ * KEYS: 1 run snapshot, 2 session counters, 3 session history, 4 session failures, 5 agent counters, 6 bucket,
+ *       7 epoch
  * ARGV: 1 session ttl, 2 agent ttl, 3 tokens, 4 micro-USD, 5 tool, 6 host, 7 action fingerprint,
  *       8 bucket capacity (0 = no limit), 9 bucket refill ms, 10 dry run (1 = read only), 11 has session,
- *       12 count the agent (only when the bundle has an agent budget)
+ *       12 count the agent (only when the bundle has an agent budget), 13 require the epoch key
  */
 const JUDGE_STATE = `
+if ARGV[13] == '1' and redis.call('EXISTS', KEYS[7]) == 0 then return '${EPOCH_MISSING}' end
 local dry = ARGV[10] == '1'
 if not dry then
   local snap = redis.call('GET', KEYS[1])
@@ -114,10 +126,12 @@ export type { StateRequest, StoredState };
 export class PolicyStateStore {
   private readonly redis: WithScripts;
   private readonly prefix: string;
+  /** Set by a store that keeps the counters complete (DurablePolicyStateStore): each judgement checks the epoch. */
+  protected requireEpoch = false;
 
   constructor(@Inject(REDIS) redis: Redis, @Inject(CONFIG) config: Pick<PolicyConfig, 'WARDEN_SUBJECT_PREFIX'>) {
     if (!('policyJudgeState' in redis)) {
-      redis.defineCommand('policyJudgeState', { numberOfKeys: 6, lua: JUDGE_STATE });
+      redis.defineCommand('policyJudgeState', { numberOfKeys: 7, lua: JUDGE_STATE });
       redis.defineCommand('policyRecordFailure', { numberOfKeys: 2, lua: RECORD_FAILURE });
     }
     this.redis = redis as WithScripts;
@@ -133,6 +147,11 @@ export class PolicyStateStore {
     return `${this.prefix}agent:${agentId}`;
   }
 
+  /** Written last by a rebuild; missing means Redis lost the counters (restart, flush, failover). */
+  epochKey(): string {
+    return `${this.prefix}epoch`;
+  }
+
   private args(r: StateRequest, dry: boolean): (string | number)[] {
     const session = r.sessionId ?? '';
     const sk = this.sessionKey(session);
@@ -143,6 +162,7 @@ export class PolicyStateStore {
       `${sk}:fail`,
       this.agentKey(r.agentId),
       r.rate ? `${this.prefix}rate:${r.rate.id}:${r.agentId}:${r.tool}` : `${this.prefix}rate:none`,
+      this.epochKey(),
       r.sessionTtl,
       r.agentTtl,
       Math.max(0, Math.trunc(r.tokens)),
@@ -155,6 +175,7 @@ export class PolicyStateStore {
       dry ? 1 : 0,
       r.sessionId ? 1 : 0,
       r.trackAgent ? 1 : 0,
+      this.requireEpoch ? 1 : 0,
     ];
   }
 
@@ -181,6 +202,7 @@ export class PolicyStateStore {
     return requests.map((r, i) => {
       const [err, value] = results?.[i] ?? [new Error('no reply'), null];
       if (err) return new TransientError(`recording policy state failed: ${err.message}`, err);
+      if (value === EPOCH_MISSING) return new CountersMissingError('the policy counters in Redis are incomplete');
       try {
         return parseSnapshot(String(value), r);
       } catch (e) {
@@ -199,7 +221,9 @@ export class PolicyStateStore {
 
   /** The state a run would be judged on now, changing nothing (dry runs). */
   async peek(request: StateRequest): Promise<StoredState> {
-    return parseSnapshot(await this.redis.policyJudgeState(...this.args(request, true)), request);
+    const value = await this.redis.policyJudgeState(...this.args(request, true));
+    if (value === EPOCH_MISSING) throw new CountersMissingError('the policy counters in Redis are incomplete');
+    return parseSnapshot(value, request);
   }
 
   /** Counts a failure of the run's action in its session (once per run). False if the run is unknown or counted. */
