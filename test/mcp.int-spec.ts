@@ -10,6 +10,7 @@ import { newId } from '@warden/kernel';
 import { createTestEnv, forgeAs, readAll, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 import { AdminApi } from './support/admin-api';
 import { System, type ServiceName } from './support/system';
+import { LIVE_IDLE_MS, RunWatcher } from '../services/ingest/src/mcp/run-watcher';
 
 const ADMIN = 'mcp-admin-token-0123456789abcdef';
 const TERMINAL = ['succeeded', 'failed', 'denied', 'rejected', 'expired', 'cancelled'];
@@ -228,6 +229,31 @@ describe('the MCP gateway: any MCP client proposes through Warden', () => {
     const read = (await client.callTool({ name: 'fs.read_file', arguments: { path: 'hello.txt' } })) as CallToolResult;
     expect(read.structuredContent).toMatchObject({ content: 'hello, mcp\n' });
     expect(text(read)).toContain('hello, mcp');
+  });
+
+  it('reads no run events while no call waits: the live follower starts with a call and stops when idle', async () => {
+    const watcher = sys.apps.get('ingest')!.get(RunWatcher);
+    watcher.idleMs = 300;
+    await waitFor(() => !watcher.following, 'the follower left idle by earlier calls to stop', 35_000);
+    // consumers on every run event from "new" on: the live follower is one; other services may hold their own
+    const followers = async () =>
+      (await t.bus.jsm.consumers.list(t.subjects.streams.events).next()).filter(
+        (c) =>
+          c.config.deliver_policy === 'new' &&
+          (c.config.filter_subject === t.subjects.runEvents ||
+            c.config.filter_subjects?.includes(t.subjects.runEvents)),
+      ).length;
+    const baseline = await followers();
+    const { client } = await connect(researchKey);
+    const read = (await client.callTool({ name: 'fs.read_file', arguments: { path: 'hello.txt' } })) as CallToolResult;
+    expect(read.structuredContent).toMatchObject({ content: 'hello, mcp\n' });
+    expect(watcher.following).toBe(true);
+    expect(await followers()).toBe(baseline + 1); // the call's run came through the one live follower
+    await waitFor(async () => !watcher.following && (await followers()) === baseline, 'the idle follower to stop');
+    // the next call starts it again and gets its result
+    const again = (await client.callTool({ name: 'fs.read_file', arguments: { path: 'hello.txt' } })) as CallToolResult;
+    expect(again.structuredContent).toMatchObject({ content: 'hello, mcp\n' });
+    watcher.idleMs = LIVE_IDLE_MS;
   });
 
   it('answers a denied call with isError, reasons and rule ids, and runs nothing', async () => {

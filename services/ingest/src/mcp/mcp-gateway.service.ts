@@ -319,7 +319,7 @@ export class McpGateway implements OnModuleDestroy {
     });
     // follow the run before it exists: a new run's every event reaches this process's one follower
     const runId = runIdFor(submission as TaskSubmission, source);
-    const expectation = this.watcher.expect(runId);
+    const expectation = await this.watcher.expect(runId);
     // never throws (failures are `unavailable`)
     const result = await this.intake.submit('mcp', new TextEncoder().encode(JSON.stringify(submission)), () => source);
     if (!(result.kind === 'accepted' && result.runId === runId)) expectation.cancel();

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { AnyEnvelope, Subjects } from '@warden/contracts';
 import { ForgedEventError, decodeEnvelope, type BusConnection } from '@warden/bus';
 import { Logger } from '@warden/observability';
@@ -22,6 +22,9 @@ export interface WaitOutcome {
   end: WaitEnd;
 }
 
+/** How long the live follower outlives the last call waiting on it (so a steady trickle of calls reuses it). */
+export const LIVE_IDLE_MS = 30_000;
+
 /** A run followed from before it exists (see {@link RunWatcher.expect}). */
 export interface Expectation {
   wait(opts: WaitOptions): Promise<WaitOutcome>;
@@ -34,7 +37,10 @@ export interface Expectation {
  * counts; a forged event changes nothing. Two ways in:
  * - {@link expect}: a run this process is about to create. One ordered consumer per process, on every
  *   run event from its start on (`warden.events.run.>`, new only), hands each event to the runs
- *   someone expects; so a call costs no consumer of its own.
+ *   someone expects; so a call costs no consumer of its own. It runs only while calls wait (and
+ *   {@link LIVE_IDLE_MS} after the last one): a process with no MCP call in flight reads no run
+ *   events at all, where it used to be woken by every event of every run. If it cannot be started,
+ *   the call falls back to {@link wait} (a replay from the run's first event).
  * - {@link wait}: a run that may already have events (a retried request, `warden.await_run`, another
  *   replica's run): an ordered consumer on `warden.events.run.<run_id>.*` replays it from its first event
  *   and follows it. Being a replay of the stream, any replica can wait for any run, also after a restart.
@@ -45,6 +51,12 @@ export class RunWatcher implements OnModuleInit, OnModuleDestroy {
   private readonly expected = new Map<string, Set<(env: AnyEnvelope) => void>>();
   private live?: ConsumerMessages;
   private liveLoop?: Promise<void>;
+  private liveStart?: Promise<void>;
+  private liveConsumer?: Consumer;
+  private idleTimer?: NodeJS.Timeout;
+  private closing = false;
+  /** How long the live follower outlives the last waiting call ({@link LIVE_IDLE_MS}; tests shorten it). */
+  idleMs = LIVE_IDLE_MS;
 
   constructor(
     @Inject(BUS) private readonly bus: BusConnection,
@@ -54,13 +66,37 @@ export class RunWatcher implements OnModuleInit, OnModuleDestroy {
     this.log = logger.child('mcp-run-watcher');
   }
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
+    // nothing to start: the live follower starts with the first call that waits (see expect)
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.idleTimer);
+    await this.live?.close().catch(() => undefined);
+    await this.liveLoop;
+  }
+
+  /** Starts the live follower unless it runs (or is starting); stops a pending idle stop. */
+  private ensureLive(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.liveStart ??= this.startLive().catch((err: unknown) => {
+      this.liveStart = undefined;
+      throw err;
+    });
+    return this.liveStart;
+  }
+
+  private async startLive(): Promise<void> {
+    // the server-side consumer exists (new events only, from now) once get() returns
     const consumer = await this.bus.js.consumers.get(this.subjects.streams.events, {
       filter_subjects: this.subjects.runEvents,
       deliver_policy: DeliverPolicy.New,
     });
     const messages = await consumer.consume({ max_messages: 1000 });
     this.live = messages;
+    this.liveConsumer = consumer;
     this.liveLoop = (async () => {
       for await (const raw of messages) {
         // `<prefix>.events.run.<run_id>.<type>`: only the runs someone waits for are decoded
@@ -70,20 +106,57 @@ export class RunWatcher implements OnModuleInit, OnModuleDestroy {
         const env = this.decode(raw);
         if (env) for (const fn of [...waiters]) fn(env);
       }
-    })().catch((err: unknown) => this.log.error('run event follower ended', { error: err as Error }));
+    })()
+      .catch((err: unknown) => this.log.error('run event follower ended', { error: err as Error }))
+      .finally(() => {
+        // ended on its own (or stopped): the next call starts a new one
+        if (this.live === messages) {
+          this.live = undefined;
+          this.liveStart = undefined;
+        }
+      });
   }
 
-  async onModuleDestroy(): Promise<void> {
-    await this.live?.close().catch(() => undefined);
-    await this.liveLoop;
+  /** No call waits any more: stop the live follower after {@link LIVE_IDLE_MS} unless one comes. */
+  private release(): void {
+    if (this.expected.size > 0 || this.closing || !this.liveStart) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.expected.size > 0) return;
+      const live = this.live;
+      const consumer = this.liveConsumer;
+      this.live = undefined;
+      this.liveStart = undefined;
+      // closing stops the pulls; deleting frees the server's consumer now rather than after its inactivity timeout
+      void live
+        ?.close()
+        .then(() => consumer?.delete())
+        .catch(() => undefined);
+    }, this.idleMs);
+    this.idleTimer.unref?.();
+  }
+
+  /** Whether the live follower is running now (for tests and the idle stop). */
+  get following(): boolean {
+    return this.live !== undefined;
   }
 
   /**
    * Starts following `runId` before it exists: call before submitting the proposal that creates it,
    * then {@link Expectation.wait}. Every event of the run from now on is seen, in stream order.
    */
-  expect(runId: string): Expectation {
+  async expect(runId: string): Promise<Expectation> {
     const key = runId.toLowerCase();
+    try {
+      await this.ensureLive();
+    } catch (err) {
+      this.log.warn('run event follower could not start; this call replays its run instead', {
+        run_id: key,
+        error: err as Error,
+      });
+      return { cancel: () => undefined, wait: (opts) => this.wait(key, opts) };
+    }
     const buffered: AnyEnvelope[] = [];
     let deliver: (env: AnyEnvelope) => void = (env) => buffered.push(env);
     const fn = (env: AnyEnvelope) => deliver(env);
@@ -93,6 +166,7 @@ export class RunWatcher implements OnModuleInit, OnModuleDestroy {
     const cancel = () => {
       set.delete(fn);
       if (set.size === 0 && this.expected.get(key) === set) this.expected.delete(key);
+      this.release();
     };
     return {
       cancel,
