@@ -63,6 +63,15 @@ export interface ProjectionSpec {
    * (read from the `Warden-Event-Type` header). Default: all.
    */
   eventTypes?: readonly string[];
+  /**
+   * A look at a wanted type's body (parsed, not yet verified) that can leave the event out: false means
+   * this projection has nothing to do with it, and it only advances the checkpoint like a type not in
+   * `eventTypes` — a batch of nothing but such events costs no transaction. It can only leave events
+   * out: one it keeps is verified and decoded as usual. A genuine event is judged on its signed body, so
+   * a forger can at most have their own forgery skipped here (the consumers that act on it still
+   * refuse and dead-letter it). Default: every event of a wanted type is applied.
+   */
+  relevant?: (body: unknown) => boolean;
 }
 
 /**
@@ -163,10 +172,25 @@ export class CheckpointedProjection {
   private skippedFlushedAt = 0;
 
   private wants(msg: BusMessage): boolean {
-    if (!this.spec.eventTypes) return true;
-    const type = msg.header(Headers.eventType);
-    return !type || this.spec.eventTypes.includes(type);
+    if (this.spec.eventTypes) {
+      const type = msg.header(Headers.eventType);
+      if (type && !this.spec.eventTypes.includes(type)) return false;
+    }
+    if (!this.spec.relevant) return true;
+    let seen = this.relevance.get(msg);
+    if (seen === undefined) {
+      try {
+        seen = this.spec.relevant(msg.json());
+      } catch {
+        seen = true; // unreadable: the usual path dead-letters it
+      }
+      this.relevance.set(msg, seen);
+    }
+    return seen;
   }
+
+  /** {@link ProjectionSpec.relevant}'s answer per message, so a body is parsed for it once. */
+  private readonly relevance = new WeakMap<BusMessage, boolean>();
 
   /**
    * Stores the position reached by skipped batches. Skipping is idempotent (a restart from an older

@@ -2,6 +2,8 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { EventAuthenticity, installEventAuthenticity, makeEnvelope } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
 import { createTestEnv, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 import { openDataSource } from '../src/database';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '../src/projection';
 
@@ -169,5 +171,63 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
     } finally {
       await p.stop();
     }
+  });
+  it('leaves out the events `relevant` says it has nothing to do with: no apply, no transaction; the checkpoint passes them', async () => {
+    const publish = async (reason: string) => {
+      const runId = newId();
+      await testPublisher(t).publishEvent(
+        makeEnvelope({
+          type: 'run_cancelled',
+          runId,
+          producer: 'orchestrator',
+          traceId: newTraceId(),
+          data: { reason, by: 'test' },
+        }),
+      );
+      return runId;
+    };
+    for (let i = 0; i < 5; i++) await publish('skip');
+    const kept = await publish('keep');
+    for (let i = 0; i < 5; i++) await publish('skip');
+    const last = Number((await t.bus.jsm.streams.info(t.subjects.streams.events)).state.last_seq);
+    const handler = new Recorder();
+    const p = new CheckpointedProjection(
+      ds,
+      t.bus,
+      t.subjects,
+      undefined,
+      {
+        name: 'relevant-only',
+        schema: SCHEMA,
+        service: 'test',
+        stream: t.subjects.streams.events,
+        filterSubject: t.subjects.runEvents,
+        maxBatch: 1, // every event its own batch: the left-out ones must cost no transaction each
+        relevant: (body) => (body as { data?: { reason?: string } }).data?.reason === 'keep',
+      },
+      handler,
+    );
+    await ds.query(`DELETE FROM ${SCHEMA}.seen`);
+    // every transaction (and every plain query) of the projection takes a query runner of its own
+    const runners = jest.spyOn(ds, 'createQueryRunner');
+    await p.start();
+    try {
+      await waitFor(() => handler.attempts === 1 || undefined, 'the kept event applied', 15_000);
+      await sleep(300); // the left-out tail read too
+      const seen: { run_id: string }[] = await ds.query(`SELECT run_id FROM ${SCHEMA}.seen`);
+      expect(seen.map((r) => r.run_id)).toEqual([kept]);
+      expect(handler.attempts).toBe(1);
+    } finally {
+      await p.stop();
+    }
+    // stop stores the position reached past the left-out tail
+    expect(await p.position()).toBe(last);
+    // `last` events, each its own batch, all but one left out: the runners taken are the checkpoint
+    // row and read at start, the kept batch, the position stored now and then and at stop, and this
+    // test's one read of `seen` — not one per left-out batch
+    const taken = runners.mock.calls.length;
+    runners.mockRestore();
+    expect(taken).toBeLessThanOrEqual(8);
+    expect(last).toBeGreaterThanOrEqual(11);
   });
 });

@@ -4,7 +4,7 @@ import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
 import { reviewProjections } from '../../review/projections/review.projection';
-import { PlanItemsProjection } from '../../plan/projections/plan-items.projection';
+import { PlanItemsProjection, isPlanItem } from '../../plan/projections/plan-items.projection';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;
@@ -218,7 +218,8 @@ export function approvalsProjections(
     perType('requests', 'approval_requested', new ApprovalRequestProjection()),
     perType('votes', 'approval_vote', new ApprovalVoteProjection()),
     // plan membership: which run is which item of which plan (see plan/)
-    perType('plan-items', 'task_received', new PlanItemsProjection()),
+    // every run is received, few are plan items: the others cost no transaction
+    perType('plan-items', 'task_received', new PlanItemsProjection(), undefined, isPlanItem),
     new CheckpointedProjection(
       ds,
       bus,
