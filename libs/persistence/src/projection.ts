@@ -28,6 +28,12 @@ export interface ApplyContext {
   /** True while rebuilding: apply state only, publish nothing. */
   rebuild: boolean;
   now: Date;
+  /**
+   * The rows of the handler's {@link ProjectionHandler.preload} statement, read in the transaction
+   * (after the checkpoint lock) for exactly these events; absent when it has none or the batch was cut
+   * (another replica applied part of it): the handler then reads what it needs itself.
+   */
+  preloaded?: Record<string, unknown>[];
 }
 
 /**
@@ -41,6 +47,28 @@ export interface ProjectionHandler {
   reset(em: EntityManager): Promise<void>;
   /** Called once the transaction of a batch `apply` saw has committed (not while rebuilding): metrics. */
   committed?(): void;
+  /**
+   * A read-only statement for the batch's events, sent in the same round trip as `BEGIN` and the
+   * checkpoint lock (so it runs after the lock, in the transaction); its rows reach `apply` as
+   * `ctx.preloaded`. It goes as simple-protocol text, so every value in it must already be an escaped
+   * literal (see {@link uuidArrayLiteral}); undefined to read nothing ahead.
+   */
+  preload?(events: ProjectedEvent[]): string | undefined;
+}
+
+/** A wanted message of a batch: decoded and verified, or the dead letter it becomes. */
+type Decoded = ProjectedEvent | { msg: BusMessage; dead: OutgoingMessage; forged: boolean };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `ARRAY['…', …]::uuid[]` for inlining in a simple-protocol statement; throws on anything that is not
+ * exactly a UUID, so nothing else can ever reach the SQL text.
+ * @example uuidArrayLiteral(['0b6f…']) // "ARRAY['0b6f…']::uuid[]"
+ */
+export function uuidArrayLiteral(ids: readonly string[]): string {
+  for (const id of ids) if (!UUID.test(id)) throw new Error(`not a uuid: ${JSON.stringify(id.slice(0, 100))}`);
+  return `ARRAY[${ids.map((id) => `'${id.toLowerCase()}'`).join(', ')}]::uuid[]`;
 }
 
 export interface ProjectionSpec {
@@ -234,38 +262,34 @@ export class CheckpointedProjection {
   }
 
   private async applyWanted(batch: BusMessage[], rebuild: boolean, started: bigint): Promise<void> {
+    // decoded (and verified) before the transaction, so the handler's preload can go with BEGIN
+    const decoded = this.decodeWanted(batch);
+    const events = decoded.flatMap((d) => ('env' in d ? [d] : []));
+    const preload = events.length && this.handler.preload ? this.handler.preload(events) : undefined;
     let outgoing: OutgoingMessage[] = [];
     let applied = false;
-    await this.inTransaction(async (em, position) => {
+    await this.inTransaction(async (em, position, preloaded) => {
       const fresh = batch.filter((m) => m.seq > position);
       if (fresh.length === 0) return undefined; // another replica (or an earlier attempt) applied it
-      const events: ProjectedEvent[] = [];
-      const dead: OutgoingMessage[] = [];
-      let forged = 0;
-      for (const msg of fresh) {
-        if (!this.wants(msg)) continue;
-        try {
-          events.push({ msg, env: decodeEnvelope(msg.json(), true) });
-        } catch (err) {
-          if (!(err instanceof DomainError)) throw err;
-          // a forged event never reaches the read model; the dead letter keeps it for the security review
-          if (err.code === 'EVENT.FORGED') forged++;
-          dead.push(this.deadLetterMessage(msg, err));
-        }
-      }
-      applied = events.length > 0;
-      const out = events.length ? ((await this.handler.apply(events, em, { rebuild, now: new Date() })) ?? []) : [];
+      const cut = fresh.length < batch.length;
+      const mine = cut ? decoded.filter((d) => d.msg.seq > position) : decoded;
+      const evs = mine.flatMap((d) => ('env' in d ? [d] : []));
+      const dead = mine.flatMap((d) => ('dead' in d ? [d.dead] : []));
+      const forged = mine.filter((d) => 'dead' in d && d.forged).length;
+      applied = evs.length > 0;
+      const ctx: ApplyContext = { rebuild, now: new Date(), ...(preloaded && !cut ? { preloaded } : {}) };
+      const out = evs.length ? ((await this.handler.apply(evs, em, ctx)) ?? []) : [];
       outgoing = rebuild ? [] : [...out, ...dead];
       // publish before commit: a crash in between republishes the same ids, which the broker drops
       if (outgoing.length && this.publisher) await this.publisher.publishAll(outgoing);
-      busMetrics.projectionEvents.inc({ projection: this.spec.name }, events.length);
+      busMetrics.projectionEvents.inc({ projection: this.spec.name }, evs.length);
       if (dead.length && !rebuild) {
         const consumer = `${this.spec.service}-${this.spec.name}`;
         if (dead.length > forged) busMetrics.deadLetters.inc({ consumer, reason: 'invalid' }, dead.length - forged);
         if (forged) busMetrics.deadLetters.inc({ consumer, reason: 'forged' }, forged);
       }
       return fresh[fresh.length - 1]!.seq;
-    });
+    }, preload);
     if (applied && !rebuild) this.handler.committed?.();
     busMetrics.projectionBatches.observe(
       { projection: this.spec.name },
@@ -273,28 +297,51 @@ export class CheckpointedProjection {
     );
   }
 
+  /** The wanted messages of a batch, each decoded (verified) or, if it cannot be, its dead letter. */
+  private decodeWanted(batch: BusMessage[]): Decoded[] {
+    return batch.flatMap((msg): Decoded[] => {
+      if (!this.wants(msg)) return [];
+      try {
+        return [{ msg, env: decodeEnvelope(msg.json(), true) }];
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        // a forged event never reaches the read model; the dead letter keeps it for the security review
+        return [{ msg, dead: this.deadLetterMessage(msg, err), forged: err.code === 'EVENT.FORGED' }];
+      }
+    });
+  }
+
   /**
-   * One batch's transaction in two round trips besides what `work` sends: `BEGIN` and the locked
-   * checkpoint read go together, and so do the checkpoint update and `COMMIT` (simple-protocol
-   * multi-statement queries; the name and position are inlined, never user input). `work` gets the
-   * stored position and returns the position to store, or undefined to store nothing. TypeORM's runner
+   * One batch's transaction in two round trips besides what `work` sends: `BEGIN`, the locked
+   * checkpoint read and the handler's preload go together, and so do the checkpoint update and
+   * `COMMIT` (simple-protocol multi-statement queries; the name and position are inlined, never user
+   * input, and the preload's values are escaped literals). `work` gets the stored position and the
+   * preload's rows, and returns the position to store, or undefined to store nothing. TypeORM's runner
    * is told a transaction is open, so anything in `work` that would start one makes a savepoint instead.
    * Read models are rebuilt from the stream and the checkpoint commits with the rows, so a commit lost
    * in a crash is simply re-applied: no need to wait for the WAL flush (`synchronous_commit` off, local).
    */
-  private async inTransaction(work: (em: EntityManager, position: number) => Promise<number | undefined>) {
+  private async inTransaction(
+    work: (
+      em: EntityManager,
+      position: number,
+      preloaded: Record<string, unknown>[] | undefined,
+    ) => Promise<number | undefined>,
+    preload?: string,
+  ) {
     const runner = this.ds.createQueryRunner();
     const client = (await runner.connect()) as RawClient;
     const name = `'${this.spec.name.replace(/'/g, "''")}'`;
     try {
       const results = await client.query(
-        `BEGIN; SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = ${name} FOR UPDATE`,
+        `BEGIN; SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = ${name} FOR UPDATE` +
+          (preload ? `;\n${preload}` : ''),
       );
       const held = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
       held.isTransactionActive = true;
       held.transactionDepth = 1;
       const position = Number(results[1]!.rows[0]!.position);
-      const to = await work(runner.manager, position);
+      const to = await work(runner.manager, position, preload ? results[2]!.rows : undefined);
       held.isTransactionActive = false;
       held.transactionDepth = 0;
       await client.query(

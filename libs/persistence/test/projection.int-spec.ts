@@ -5,7 +5,13 @@ import { createTestEnv, testKeyring, testPublisher, waitFor, type TestEnv } from
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 import { openDataSource } from '../src/database';
-import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '../src/projection';
+import {
+  CheckpointedProjection,
+  uuidArrayLiteral,
+  type ApplyContext,
+  type ProjectedEvent,
+  type ProjectionHandler,
+} from '../src/projection';
 
 const SCHEMA = 'proj_test';
 
@@ -229,5 +235,64 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
     runners.mockRestore();
     expect(taken).toBeLessThanOrEqual(8);
     expect(last).toBeGreaterThanOrEqual(11);
+  });
+
+  it("reads a handler's preload in the round trip that opens the batch, inside its transaction: its rows reach apply", async () => {
+    const ids = await publishRuns(3);
+    await ds.query(`DELETE FROM ${SCHEMA}.seen`);
+    await ds.query(`INSERT INTO ${SCHEMA}.seen (run_id) VALUES ($1)`, [ids[1]]);
+    class Preloading extends Recorder {
+      preloads: string[][] = [];
+      received: (Record<string, unknown>[] | undefined)[] = [];
+      preload(events: ProjectedEvent[]): string {
+        const runIds = events.map((e) => e.env.run_id!);
+        this.preloads.push(runIds);
+        return `SELECT coalesce(array_agg(run_id::text ORDER BY run_id), '{}') AS known FROM ${SCHEMA}.seen WHERE run_id = ANY(${uuidArrayLiteral(runIds)})`;
+      }
+      override async apply(events: ProjectedEvent[], em: EntityManager, ctx?: ApplyContext): Promise<void> {
+        this.received.push(ctx?.preloaded);
+        return super.apply(events, em);
+      }
+    }
+    const handler = new Preloading();
+    const last = Number((await t.bus.jsm.streams.info(t.subjects.streams.events)).state.last_seq);
+    // start at the first of the three: the checkpoint says everything before them is applied
+    await ds.query(
+      `INSERT INTO ${SCHEMA}.projection_checkpoints (name, position) VALUES ('preloading', $1) ON CONFLICT (name) DO UPDATE SET position = $1`,
+      [last - 3],
+    );
+    const p = new CheckpointedProjection(
+      ds,
+      t.bus,
+      t.subjects,
+      undefined,
+      {
+        name: 'preloading',
+        schema: SCHEMA,
+        service: 'test',
+        stream: t.subjects.streams.events,
+        filterSubject: t.subjects.runEvents,
+        lingerMs: 200, // the three in one batch
+      },
+      handler,
+    );
+    await p.start();
+    try {
+      await waitFor(() => handler.attempts >= 1 || undefined, 'the batch applied', 15_000);
+    } finally {
+      await p.stop();
+    }
+    expect(handler.preloads).toEqual([ids]);
+    // the statement ran in the batch's transaction: it saw the row inserted before, not the batch's own
+    expect(handler.received).toEqual([[{ known: [ids[1]] }]]);
+    expect(await p.position()).toBe(last);
+  });
+
+  it('inlines only exact uuids: anything else never reaches the SQL text', () => {
+    expect(uuidArrayLiteral(['0B6F1C6E-9C3A-4D7E-8F00-1A2B3C4D5E6F'])).toBe(
+      "ARRAY['0b6f1c6e-9c3a-4d7e-8f00-1a2b3c4d5e6f']::uuid[]",
+    );
+    expect(() => uuidArrayLiteral(["0b6f1c6e-9c3a-4d7e-8f00-1a2b3c4d5e6f'); DROP TABLE x; --"])).toThrow(/not a uuid/);
+    expect(() => uuidArrayLiteral(["' OR '1'='1"])).toThrow(/not a uuid/);
   });
 });

@@ -34,6 +34,11 @@ export class RunPass implements ProjectionHandler {
     return out;
   }
 
+  /** The runs and timeline ids the batch needs, read in the round trip that opens its transaction. */
+  preload(events: ProjectedEvent[]): string | undefined {
+    return this.timeline.preload(events.filter((e) => e.env.run_id));
+  }
+
   async reset(em: EntityManager): Promise<void> {
     await this.timeline.reset(em);
   }

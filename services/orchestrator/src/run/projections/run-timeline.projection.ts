@@ -5,7 +5,7 @@ import { initialState, type RunState } from '../domain/run.state';
 import { foldTimeline } from '../domain/run.timeline';
 import type { RunMetricsRecorder } from '../run.metrics';
 import { RUN_CHANGED_CHANNEL } from '../run-notifier';
-import { RunRepository, type RunEventRow } from './run.repository';
+import { RunRepository, loadedBatch, type LoadedBatch, type RunEventRow } from './run.repository';
 
 /**
  * The runs read model: each run's state (the fold of its events, {@link foldTimeline}) and its event
@@ -18,12 +18,18 @@ export class RunTimelineProjection {
   /** @param metrics run latency and agent-behaviour metrics (live only, never while rebuilding) */
   constructor(private readonly metrics?: RunMetricsRecorder) {}
 
+  /** The batch load as text, to go with `BEGIN` (see ProjectionHandler.preload); begin reads its row. */
+  preload(runEvents: ProjectedEvent[]): string | undefined {
+    const { runIds, eventIds } = idsOf(runEvents);
+    return runIds.length || eventIds.length ? RunRepository.loadBatchText(runIds, eventIds) : undefined;
+  }
+
   async begin(em: EntityManager, runEvents: ProjectedEvent[], ctx: ApplyContext): Promise<RunTimelineBatch> {
     const repo = new RunRepository(em);
-    const { states, stored } = await repo.loadBatch(
-      [...new Set(runEvents.map((e) => e.env.run_id!))],
-      runEvents.map((e) => e.env.id),
-    );
+    const { runIds, eventIds } = idsOf(runEvents);
+    const { states, stored } = ctx.preloaded?.[0]
+      ? loadedBatch(ctx.preloaded[0] as unknown as LoadedBatch)
+      : await repo.loadBatch(runIds, eventIds);
     const metrics = ctx.rebuild ? undefined : this.metrics;
     metrics?.begin();
     return new RunTimelineBatch(repo, states, stored, !ctx.rebuild, metrics);
@@ -86,4 +92,9 @@ export class RunTimelineBatch {
       runIds: this.live ? [...new Set(this.rows.map((r) => r.run_id))] : [],
     });
   }
+}
+
+/** The runs and event ids a batch loads. */
+function idsOf(runEvents: ProjectedEvent[]): { runIds: string[]; eventIds: string[] } {
+  return { runIds: [...new Set(runEvents.map((e) => e.env.run_id!))], eventIds: runEvents.map((e) => e.env.id) };
 }

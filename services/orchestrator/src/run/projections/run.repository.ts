@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { AnyEnvelope, RunStatus } from '@warden/contracts';
+import { uuidArrayLiteral } from '@warden/persistence';
 import type { RunState } from '../domain/run.state';
 
 interface RunRow {
@@ -131,22 +132,16 @@ export class RunRepository {
     eventIds: string[],
   ): Promise<{ states: Map<string, RunState>; stored: Set<string> }> {
     if (runIds.length === 0 && eventIds.length === 0) return { states: new Map(), stored: new Set() };
-    const [row] = (await this.em.query(
-      `SELECT (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT ${COLUMNS} FROM orchestrator.runs
-                 WHERE run_id = ANY($1::uuid[])) r) AS runs,
-              (SELECT coalesce(array_agg(id::text), '{}') FROM orchestrator.run_events WHERE id = ANY($2::uuid[])) AS stored`,
-      [runIds, eventIds],
-    )) as [
-      {
-        runs: (Omit<RunRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string })[];
-        stored: string[];
-      },
-    ];
-    // json_agg gives timestamps as text: the same instants as the driver's Dates
-    const states = row.runs.map((r) =>
-      toState({ ...r, created_at: new Date(r.created_at), updated_at: new Date(r.updated_at) }),
-    );
-    return { states: new Map(states.map((st) => [st.runId, st])), stored: new Set(row.stored) };
+    const [row] = (await this.em.query(loadBatchSql('$1::uuid[]', '$2::uuid[]'), [runIds, eventIds])) as [LoadedBatch];
+    return loadedBatch(row);
+  }
+
+  /**
+   * {@link loadBatch} as one statement with its ids inlined (escaped), for the projection to send with
+   * `BEGIN` (ProjectionHandler.preload); {@link loadedBatch} reads its one row.
+   */
+  static loadBatchText(runIds: string[], eventIds: string[]): string {
+    return loadBatchSql(uuidArrayLiteral(runIds), uuidArrayLiteral(eventIds));
   }
 
   /**
@@ -303,4 +298,26 @@ export async function expiredGrants(
      ORDER BY ("grant"->>'expiresAt') LIMIT $2`,
     [new Date(now.getTime() - graceMs).toISOString(), limit],
   );
+}
+
+/** The one row {@link loadBatchSql} answers: the runs as JSON, and the ids of the events already stored. */
+export interface LoadedBatch {
+  runs: (Omit<RunRow, 'created_at' | 'updated_at'> & { created_at: string; updated_at: string })[];
+  stored: string[];
+}
+
+/** The batch load: the runs of `runs` and which of `events` the timeline already holds (array expressions). */
+function loadBatchSql(runs: string, events: string): string {
+  return `SELECT (SELECT coalesce(json_agg(r), '[]'::json) FROM (SELECT ${COLUMNS} FROM orchestrator.runs
+                 WHERE run_id = ANY(${runs})) r) AS runs,
+              (SELECT coalesce(array_agg(id::text), '{}') FROM orchestrator.run_events WHERE id = ANY(${events})) AS stored`;
+}
+
+/** The states and stored ids of a {@link LoadedBatch} row. */
+export function loadedBatch(row: LoadedBatch): { states: Map<string, RunState>; stored: Set<string> } {
+  // json_agg gives timestamps as text: the same instants as the driver's Dates
+  const states = row.runs.map((r) =>
+    toState({ ...r, created_at: new Date(r.created_at), updated_at: new Date(r.updated_at) }),
+  );
+  return { states: new Map(states.map((st) => [st.runId, st])), stored: new Set(row.stored) };
 }
