@@ -72,6 +72,15 @@ export const WorkersEnv = BaseEnv.extend({
     .max(64)
     .default(2)
     .describe('idle sandboxes kept started per pool (with and without network)'),
+  WORKER_SANDBOX_GROW_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(25)
+    .describe(
+      'with no idle sandbox, how long an execution waits for a busy one to come back before a new one starts for it (0: at once). A start costs ~200 ms of CPU; most tools take a millisecond or two',
+    ),
   WORKER_SANDBOX_MEMORY_MB: z.coerce
     .number()
     .int()

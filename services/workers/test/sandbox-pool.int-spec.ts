@@ -65,6 +65,7 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
       reuse: 1,
       env: SANDBOX_ENV,
       onStart: (reason) => starts.push(reason),
+      growAfterMs: 0, // no waiting for a busy one: a start for every execution beyond the idle ones
     });
     try {
       await pool.warmUp();
@@ -88,6 +89,51 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
       const all = await Promise.all(Array.from({ length: idle + 1 }, () => pool.execute(request('a.txt'), pure)));
       expect(all.filter((r) => r.error)).toEqual([]);
       expect(starts.filter((s) => s === 'on_path')).toHaveLength(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('with none idle, executions wait for a busy sandbox to come back; only one kept waiting by a slow execution grows the pool', async () => {
+    const starts: string[] = [];
+    const pool = new SandboxPool({
+      prefix: [],
+      warm: 0,
+      reuse: 100,
+      env: SANDBOX_ENV,
+      onStart: (reason) => starts.push(reason),
+    });
+    try {
+      // one sandbox, started and ready (warm 0: the pool keeps no spare)
+      expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
+      expect(starts).toEqual(['on_path']);
+      starts.length = 0;
+      // a burst of quick executions, six for one sandbox: it serves them one after another (without
+      // the wait for a busy one, five of them would each have started a sandbox of their own)
+      const burst = await Promise.all(Array.from({ length: 6 }, () => pool.execute(request('a.txt'), pure)));
+      expect(burst.filter((r) => r.error)).toEqual([]);
+      expect(starts).toEqual([]);
+      expect(pool.size).toBe(1);
+
+      // a slow execution holds it: the next one waits growAfterMs, then gets a new sandbox, and ends first
+      const order: string[] = [];
+      const slow = pool
+        .execute(
+          {
+            ...request('a.txt'),
+            action: { tool: 'shell.exec', args: { argv: ['sleep', '3'] } },
+            tools: ['shell.exec'],
+            settings: { ...defaultToolSettings(), shell: { ...defaultToolSettings().shell, allow: ['sleep'] } },
+          },
+          { idempotent: false, spawns: true },
+        )
+        .then((r) => (order.push('slow'), r));
+      const quick = await pool.execute(request('a.txt'), pure);
+      order.push('quick');
+      expect(quick.error).toBeUndefined();
+      expect(starts).toContain('on_path');
+      expect(order).toEqual(['quick']);
+      expect((await slow).error).toBeUndefined();
     } finally {
       await pool.close();
     }

@@ -88,7 +88,12 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
     if (this.plan.user) for (const d of [this.root, ...writable]) giveTo(d, this.plan.user);
     this.log.info('sandbox', { enforced: this.plan.enforced.join('; '), reuse: c.WORKER_SANDBOX_REUSE });
     const roles = c.WORKER_ROLES.map((r) => this.registry.forRole(r));
-    const common = { reuse: c.WORKER_SANDBOX_REUSE, env: SANDBOX_ENV, log: this.log };
+    const common = {
+      reuse: c.WORKER_SANDBOX_REUSE,
+      growAfterMs: c.WORKER_SANDBOX_GROW_AFTER_MS,
+      env: SANDBOX_ENV,
+      log: this.log,
+    };
     for (const network of [false, true]) {
       for (const repository of [false, true]) {
         const kind = { network, repository };

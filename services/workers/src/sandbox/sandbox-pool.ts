@@ -25,6 +25,25 @@ export interface PoolOptions {
   log?: Logger;
   /** Counts each process start by why it started (see {@link StartReason}). */
   onStart?: (reason: StartReason) => void;
+  /**
+   * With none idle, how long an execution waits for a busy sandbox to come back before a new one is
+   * started for it (0: at once). Default {@link GROW_AFTER_MS}.
+   */
+  growAfterMs?: number;
+}
+
+/**
+ * The default wait for a busy sandbox before the pool grows. A start costs ~200 ms of CPU here, while
+ * most tools finish in a millisecond or two: a burst of them is served by the sandboxes it has, and the
+ * pool grows only for executions that are slow enough to make others wait this long.
+ */
+export const GROW_AFTER_MS = 25;
+
+/** An execution waiting for a sandbox (see {@link PoolOptions.growAfterMs}). */
+interface Waiter {
+  give(sb: Sandbox): void;
+  fail(err: Error): void;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -59,13 +78,16 @@ const READY_TIMEOUT_MS = 30_000;
 
 /**
  * A pool of sandbox processes (one kind: with or without network). Each execution takes an idle
- * sandbox (or starts one), sends it the request and waits for the result within a wall-clock budget;
- * past it, the sandbox's whole process group is SIGKILLed. A sandbox that dies mid-execution ends the
- * run failed, `outcome_unknown` unless the tool is idempotent.
+ * sandbox — or, with none idle, the first busy one to come back, starting a new one only if none comes
+ * back within `growAfterMs` — sends it the request and waits for the result within a wall-clock
+ * budget; past it, the sandbox's whole process group is SIGKILLed. A sandbox that dies mid-execution
+ * ends the run failed, `outcome_unknown` unless the tool is idempotent.
  */
 export class SandboxPool {
   private readonly idle: Sandbox[] = [];
   private readonly all = new Set<Sandbox>();
+  /** Executions waiting for a sandbox, oldest first. */
+  private readonly waiters: Waiter[] = [];
   private closed = false;
   private readonly entry: string;
 
@@ -89,7 +111,7 @@ export class SandboxPool {
 
   async execute(req: Omit<SandboxRequest, 'id'>, spec: ExecSpec): Promise<RunResult> {
     if (this.closed) throw new Error('sandbox pool closed');
-    const sb = this.take();
+    const sb = await this.take();
     // starting a sandbox forks the worker synchronously: top up the idle ones after this request is sent
     this.refillSoon();
     try {
@@ -142,14 +164,15 @@ export class SandboxPool {
     if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
       this.retire(sb);
       // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
-      if (!this.closed) this.idle.push(this.start('recycle'));
-    } else this.idle.push(sb);
+      if (!this.closed) this.release(this.start('recycle'));
+    } else this.release(sb);
     return result;
   }
 
   /** Kills every sandbox (and whatever they started). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.waiters.splice(0)) w.fail(new Error('sandbox pool closed'));
     const exits = [...this.all].map((s) => new Promise((r) => (s.dead ? r(undefined) : s.child.once('exit', r))));
     for (const s of this.all) this.kill(s);
     await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 2000))]);
@@ -166,17 +189,47 @@ export class SandboxPool {
 
   /**
    * An idle sandbox that is ready (the oldest), else one still starting (the oldest: it is nearest to
-   * ready), else a new one. A starting successor never makes an execution wait while a ready one idles.
+   * ready), else the first busy one to come back — or, if none comes back within `growAfterMs`, a new
+   * one. A starting successor never makes an execution wait while a ready one idles.
    */
-  private take(): Sandbox {
+  private take(): Promise<Sandbox> {
     for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dead) this.idle.splice(i, 1);
     const at = this.idle.findIndex((s) => s.isReady);
-    if (at >= 0) return this.idle.splice(at, 1)[0]!;
-    return this.idle.shift() ?? this.start('on_path');
+    if (at >= 0) return Promise.resolve(this.idle.splice(at, 1)[0]!);
+    const starting = this.idle.shift();
+    if (starting) return Promise.resolve(starting);
+    const grow = this.opts.growAfterMs ?? GROW_AFTER_MS;
+    if (grow <= 0 || this.all.size === 0) return Promise.resolve(this.start('on_path'));
+    return new Promise<Sandbox>((resolve, reject) => {
+      const w: Waiter = {
+        give: (sb) => {
+          clearTimeout(w.timer);
+          resolve(sb);
+        },
+        fail: (err) => {
+          clearTimeout(w.timer);
+          reject(err);
+        },
+      };
+      w.timer = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(this.start('on_path'));
+      }, grow);
+      this.waiters.push(w);
+    });
+  }
+
+  /** A sandbox back from an execution (or a successor just started): to the oldest waiter, else idle. */
+  private release(sb: Sandbox): void {
+    const w = this.waiters.shift();
+    if (w) w.give(sb);
+    else this.idle.push(sb);
   }
 
   private refill(): void {
-    if (this.closed) return;
+    // while executions wait, every sandbox is busy and comes back to them: growth is their timers' call
+    if (this.closed || this.waiters.length > 0) return;
     const live = this.idle.filter((s) => !s.dead).length;
     for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start('refill'));
   }
