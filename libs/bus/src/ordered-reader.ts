@@ -1,7 +1,7 @@
-import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
 import { Logger } from '@warden/observability';
 import type { BusConnection } from './connection';
-import { inBatches, type BusMessage } from './message';
+import { BusMessage, inBatches } from './message';
 import { retryStart } from './retry';
 
 /** Where an ordered read starts and how big its batches get. */
@@ -73,9 +73,16 @@ export class OrderedReader {
     });
     if (info.num_pending === 0) this.caughtUp?.();
     const maxBatch = this.spec.maxBatch ?? 500;
+    const linger = this.spec.lingerMs ?? 0;
+    if (linger > 0 && !this.spec.mayLinger) {
+      this.loop = this.poll(consumer, linger, maxBatch).catch((err: unknown) =>
+        this.log.error('ordered read ended', { error: err as Error }),
+      );
+      if (opts.untilCaughtUp) await done;
+      return;
+    }
     this.messages = await consumer.consume({ max_messages: maxBatch * 2 });
     const messages = this.messages;
-    const linger = this.spec.lingerMs ?? 0;
     this.loop = (async () => {
       const batches = inBatches(messages, maxBatch)[Symbol.asyncIterator]();
       let next = batches.next();
@@ -119,6 +126,48 @@ export class OrderedReader {
     if (opts.untilCaughtUp) await done;
   }
 
+  /**
+   * A reader every message of which may linger reads in rounds instead of being woken by each one:
+   * asks how many are pending, fetches them in one burst (they are stored already: the server writes
+   * them back to back), hands them over as a batch, and waits `linger` before the next round. Events
+   * still wait at most about `linger` (plus the batch before them); the process wakes a few times per
+   * `linger`, not once per event — on this kind of VM a wake-up costs more CPU than the event's work.
+   */
+  private async poll(consumer: Consumer, linger: number, maxBatch: number): Promise<void> {
+    let wake: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (wake = resolve));
+    this.wakeStop = wake;
+    const rest = () => Promise.race([stopped, new Promise((r) => setTimeout(r, linger))]);
+    while (!this.stopped) {
+      let want: number;
+      try {
+        want = Math.min(maxBatch, (await consumer.info()).num_pending);
+      } catch (err) {
+        this.log.warn('ordered read: pending count failed; retrying', { error: err as Error });
+        await rest();
+        continue;
+      }
+      if (want === 0) {
+        this.caughtUp?.();
+        await rest();
+        continue;
+      }
+      const batch: BusMessage[] = [];
+      const iter = await consumer.fetch({ max_messages: want, expires: 5000 });
+      for await (const raw of iter) {
+        batch.push(new BusMessage(raw));
+        if (batch.length >= want) break;
+      }
+      if (batch.length === 0) continue;
+      await this.deliver(batch);
+      if (batch[batch.length - 1]!.raw.info.pending === 0) this.caughtUp?.();
+      // a full batch: more are waiting, read on; else let the next ones gather
+      if (batch.length < maxBatch) await rest();
+    }
+  }
+
+  private wakeStop?: () => void;
+
   private async deliver(batch: BusMessage[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -142,6 +191,7 @@ export class OrderedReader {
   /** Stops after the batch in hand; the checkpoint says where the next start resumes. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeStop?.();
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }

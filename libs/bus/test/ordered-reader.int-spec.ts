@@ -46,4 +46,42 @@ describe('OrderedReader on real JetStream', () => {
     // 12 messages 15 ms apart span ~180 ms: one or two batches, not twelve
     expect(batches.length).toBeLessThanOrEqual(3);
   });
+
+  it('lingering over everything, reads in rounds (a burst per round), not a delivery per message; stop ends a wait at once', async () => {
+    const probe = await t.bus.js.consumers.get(t.subjects.streams.events, {
+      filter_subjects: t.subjects.eventsOfType('probe'),
+    });
+    const proto = Object.getPrototypeOf(probe) as { fetch: () => unknown; consume: () => unknown };
+    const fetches = jest.spyOn(proto, 'fetch');
+    const consumes = jest.spyOn(proto, 'consume');
+    try {
+      const batches = await read('rounds', 200, 30, 10);
+      const all = batches.flat();
+      expect(all).toHaveLength(30);
+      expect(all.map((m) => m.seq)).toEqual([...all.map((m) => m.seq)].sort((a, b) => a - b));
+      expect(consumes).not.toHaveBeenCalled();
+      // 30 messages over ~300 ms in rounds of 200 ms: a few fetches, each a burst of what was stored
+      expect(fetches.mock.calls.length).toBeLessThanOrEqual(4);
+      expect(batches.length).toBe(fetches.mock.calls.length);
+    } finally {
+      fetches.mockRestore();
+      consumes.mockRestore();
+    }
+    // a reader resting between rounds stops without waiting the round out
+    const first = (await t.bus.jsm.streams.info(t.subjects.streams.events)).state.last_seq + 1;
+    const idle = new OrderedReader(
+      t.bus,
+      {
+        stream: t.subjects.streams.events,
+        filterSubject: t.subjects.eventsOfType('idle'),
+        startSeq: first,
+        lingerMs: 60_000,
+      },
+      async () => undefined,
+    );
+    await idle.start({ untilCaughtUp: true });
+    const began = performance.now();
+    await idle.stop();
+    expect(performance.now() - began).toBeLessThan(5000);
+  });
 });
