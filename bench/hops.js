@@ -9,6 +9,9 @@
  *   node bench/hops.js [--n 200] [--rate 0] [--base-port 17901]
  *     --rate R   publish R per s open loop instead of one at a time (the hops under load)
  *
+ * Also prints the CPU per run of each service, its sandboxes, nats-server and this run's Postgres
+ * backends over the measured runs (the unloaded split, over more runs than e2e's unloaded point).
+ *
  * Starts the five services (built dist) on its own prefix and database; writes bench/results/hops.json.
  */
 'use strict';
@@ -19,7 +22,8 @@ const path = require('node:path');
 const { connect } = require('@nats-io/transport-node');
 const { jetstream } = require('@nats-io/jetstream');
 const lib = require('./lib');
-const { NATS_URL, sleep, percentile, round } = lib;
+const { CpuSampler, descendants, cmdline, pidListeningOn } = require('./proc-cpu');
+const { NATS_URL, PG, sleep, percentile, round } = lib;
 
 const args = lib.parseArgs();
 const N = Number(args.n ?? 200);
@@ -86,6 +90,8 @@ async function main() {
     });
   };
   for (let i = 0; i < 50; i++) await publish(false); // warm-up
+  const sampler = cpuSampler(procs);
+  const cpuBefore = sampler.sample();
   const t = performance.now();
   if (RATE > 0) {
     const all = [];
@@ -96,6 +102,7 @@ async function main() {
     await Promise.all(all);
   } else for (let i = 0; i < N; i++) await publish(true);
   const wallMs = performance.now() - t;
+  const cpu = CpuSampler.diff(cpuBefore, sampler.sample());
   await sleep(500);
   sub.unsubscribe();
 
@@ -126,6 +133,14 @@ async function main() {
   });
   console.log(`\nhops: ${N} runs ${RATE ? `at ${RATE}/s` : 'one at a time'} in ${(wallMs / 1000).toFixed(1)} s`);
   console.table(table);
+  const cpuPerRun = Object.fromEntries(Object.entries(cpu.cpu_ms).map(([k, ms]) => [k, round(ms / N, 2)]));
+  cpuPerRun.total = round(Object.values(cpu.cpu_ms).reduce((a, b) => a + b, 0) / N, 2);
+  console.log(
+    'CPU ms per run:',
+    Object.entries(cpuPerRun)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', '),
+  );
   // BENCH_METRICS=<regex>: print the services' /metrics lines matching it (batch sizes and times per consumer)
   if (process.env.BENCH_METRICS) {
     const re = new RegExp(process.env.BENCH_METRICS);
@@ -136,9 +151,31 @@ async function main() {
     }
   }
   console.log(
-    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table })}`,
+    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table, cpu_ms_per_run: cpuPerRun })}`,
   );
   await nc.drain();
+}
+
+/** The services (each; the workers' sandboxes apart), nats-server and this run's Postgres backends. */
+function cpuSampler(started) {
+  const natsPid = pidListeningOn(Number(new URL(NATS_URL.split(',')[0]).port || 4222));
+  const pgPid = pidListeningOn(Number(new URL(PG).port || 5432));
+  const byPid = Object.fromEntries(started.map((p) => [p.name, p.child.pid]));
+  const backends = (all) =>
+    pgPid
+      ? descendants(pgPid, all).filter(
+          (pid) => all.get(pid)?.ppid === pgPid && cmdline(pid).split(' ').includes(run.dbName),
+        )
+      : [];
+  return new CpuSampler(
+    {
+      ...Object.fromEntries(SERVICES.map((s) => [s, () => [byPid[s]]])),
+      'workers sandboxes': (all) => descendants(byPid.workers, all),
+      'nats-server': () => (natsPid ? [natsPid] : []),
+      'postgres (this db)': backends,
+    },
+    new Set([process.pid, ...(pgPid ? [pgPid] : [])]),
+  );
 }
 
 lib.runMain(main, { procs: () => procs, run });

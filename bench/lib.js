@@ -120,7 +120,10 @@ async function cleanup({ prefix, dbName }, extraStreams = []) {
     const nc = await connect({ servers: NATS_URL });
     const jsm = await jetstreamManager(nc);
     const up = prefix.toUpperCase();
-    for (const s of [...STREAMS.map((s) => `${up}_${s}`), ...extraStreams])
+    // the streams, and the KV buckets the services made under this prefix (MCP pins and tools, the policy pointer)
+    const buckets = [];
+    for await (const s of jsm.streams.list()) if (s.config.name.startsWith(`KV_${up}_`)) buckets.push(s.config.name);
+    for (const s of [...STREAMS.map((s) => `${up}_${s}`), ...buckets, ...extraStreams])
       await jsm.streams.delete(s).catch(() => undefined);
     await nc.close();
     const pg = new Client({ connectionString: `${PG}/postgres` });

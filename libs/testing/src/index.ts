@@ -135,6 +135,11 @@ export async function createTestEnv(opts: TestEnvOptions = {}): Promise<TestEnv>
     },
     async cleanup() {
       for (const name of Object.values(subjects.streams)) await bus.jsm.streams.delete(name).catch(() => undefined);
+      // and the KV buckets the services made under this prefix (MCP pins and tools, the policy pointer)
+      const kv = `KV_${prefix.toUpperCase()}_`;
+      const buckets: string[] = [];
+      for await (const s of bus.jsm.streams.list()) if (s.config.name.startsWith(kv)) buckets.push(s.config.name);
+      for (const name of buckets) await bus.jsm.streams.delete(name).catch(() => undefined);
       await bus.nc.close().catch(() => undefined);
       const admin = new Client({ connectionString: `${PG_BASE}/postgres` });
       await admin.connect();
