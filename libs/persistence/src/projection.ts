@@ -10,12 +10,8 @@ import {
   Headers,
 } from '@warden/bus';
 import { DomainError } from '@warden/kernel';
+import { simpleTransaction } from './simple-transaction';
 import { Logger, MessageSpans, busMetrics, traceIdFrom } from '@warden/observability';
-
-/** The pg client under a TypeORM query runner: a multi-statement text query answers one result per statement. */
-interface RawClient {
-  query(text: string): Promise<{ rows: Record<string, unknown>[] }[]>;
-}
 
 /** One decoded event in a projection batch. */
 export interface ProjectedEvent {
@@ -51,25 +47,13 @@ export interface ProjectionHandler {
    * A read-only statement for the batch's events, sent in the same round trip as `BEGIN` and the
    * checkpoint lock (so it runs after the lock, in the transaction); its rows reach `apply` as
    * `ctx.preloaded`. It goes as simple-protocol text, so every value in it must already be an escaped
-   * literal (see {@link uuidArrayLiteral}); undefined to read nothing ahead.
+   * literal (see `uuidArrayLiteral`); undefined to read nothing ahead.
    */
   preload?(events: ProjectedEvent[]): string | undefined;
 }
 
 /** A wanted message of a batch: decoded and verified, or the dead letter it becomes. */
 type Decoded = ProjectedEvent | { msg: BusMessage; dead: OutgoingMessage; forged: boolean };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * `ARRAY['…', …]::uuid[]` for inlining in a simple-protocol statement; throws on anything that is not
- * exactly a UUID, so nothing else can ever reach the SQL text.
- * @example uuidArrayLiteral(['0b6f…']) // "ARRAY['0b6f…']::uuid[]"
- */
-export function uuidArrayLiteral(ids: readonly string[]): string {
-  for (const id of ids) if (!UUID.test(id)) throw new Error(`not a uuid: ${JSON.stringify(id.slice(0, 100))}`);
-  return `ARRAY[${ids.map((id) => `'${id.toLowerCase()}'`).join(', ')}]::uuid[]`;
-}
 
 export interface ProjectionSpec {
   /** Checkpoint name, unique within the schema. */
@@ -329,36 +313,23 @@ export class CheckpointedProjection {
     ) => Promise<number | undefined>,
     preload?: string,
   ) {
-    const runner = this.ds.createQueryRunner();
-    const client = (await runner.connect()) as RawClient;
     const name = `'${this.spec.name.replace(/'/g, "''")}'`;
-    try {
-      const results = await client.query(
-        `BEGIN; SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = ${name} FOR UPDATE` +
-          (preload ? `;\n${preload}` : ''),
-      );
-      const held = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
-      held.isTransactionActive = true;
-      held.transactionDepth = 1;
-      const position = Number(results[1]!.rows[0]!.position);
-      const to = await work(runner.manager, position, preload ? results[2]!.rows : undefined);
-      held.isTransactionActive = false;
-      held.transactionDepth = 0;
-      await client.query(
-        to === undefined
-          ? 'COMMIT'
-          : `UPDATE ${this.table} SET position = ${Math.trunc(to)}, updated_at = now() WHERE name = ${name}; COMMIT`,
-      );
-    } catch (err) {
-      // whatever failed (the work, the update, the commit), the session is back outside a transaction
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      const held = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
-      held.isTransactionActive = false;
-      held.transactionDepth = 0;
-      await runner.release();
-    }
+    await simpleTransaction(
+      this.ds,
+      `SELECT position, set_config('synchronous_commit', 'off', true) FROM ${this.table} WHERE name = ${name} FOR UPDATE` +
+        (preload ? `;\n${preload}` : ''),
+      async (em, results) => {
+        const to = await work(em, Number(results[0]!.rows[0]!.position), preload ? results[1]!.rows : undefined);
+        return {
+          result: undefined,
+          ...(to === undefined
+            ? {}
+            : {
+                beforeCommit: `UPDATE ${this.table} SET position = ${Math.trunc(to)}, updated_at = now() WHERE name = ${name}`,
+              }),
+        };
+      },
+    );
   }
 
   /**

@@ -7,11 +7,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 import { openDataSource } from '../src/database';
 import {
   CheckpointedProjection,
-  uuidArrayLiteral,
   type ApplyContext,
   type ProjectedEvent,
   type ProjectionHandler,
 } from '../src/projection';
+import { uuidArrayLiteral } from '../src/simple-transaction';
 
 const SCHEMA = 'proj_test';
 

@@ -448,6 +448,40 @@ describe('ingest bus intake', () => {
     await expect(service.submit(poison.source, poison.body)).rejects.toThrow(/out of range/);
   });
 
+  it('values inlined into the admission insert are data, never SQL: quotes, backslashes and statements are stored as sent', async () => {
+    const service = app.get(SubmissionService);
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const nasty = [
+      `agent-sql-'); DROP TABLE ingest.submissions; --`,
+      `agent-sql-\\'quote\\`,
+      `agent-sql-$1::text E'\\x' ü ✓`,
+    ];
+    const key = `k'); DELETE FROM ingest.submissions; -- \\`;
+    const results = await service.submitAll(
+      nasty.map((id, n) => ({
+        source: busSource({ stream: t.subjects.streams.ingest, seq: 9_250_000 + n }),
+        body: enc(submission({ agent: { id, role: 'dev' }, idempotency_key: key })),
+      })),
+    );
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.kind : String(r.reason)))).toEqual([
+      'accepted',
+      'accepted',
+      'accepted',
+    ]);
+    const rows: { agent_id: string; idempotency_key: string }[] = await ds.query(
+      "SELECT agent_id, idempotency_key FROM ingest.submissions WHERE agent_id LIKE 'agent-sql-%' ORDER BY agent_id",
+    );
+    expect(rows).toEqual([...nasty].sort().map((id) => ({ agent_id: id, idempotency_key: key })));
+    // the same agent and key again: a duplicate of the stored row, found by the same values
+    const again = await service.submitAll([
+      {
+        source: busSource({ stream: t.subjects.streams.ingest, seq: 9_250_010 }),
+        body: enc(submission({ agent: { id: nasty[0]!, role: 'dev' }, idempotency_key: key })),
+      },
+    ]);
+    expect(again[0]!.status === 'fulfilled' && again[0]!.value.kind).toBe('duplicate');
+  });
+
   it('two concurrent batches with the same new idempotency keys in opposite orders do not deadlock: one run per key', async () => {
     const service = app.get(SubmissionService);
     const tag = unique('cross');

@@ -4,6 +4,7 @@ import type { Envelope, FieldError, TaskSubmission } from '@warden/contracts';
 import { Publisher } from '@warden/bus';
 import { TransientError, systemClock, type Clock } from '@warden/kernel';
 import { Logger } from '@warden/observability';
+import { simpleTransaction } from '@warden/persistence';
 import { DATA_SOURCE, LOGGER, PUBLISHER } from '@warden/runtime';
 import {
   decideAdmission,
@@ -133,10 +134,11 @@ export class SubmissionService {
     type Settled = { outcome: IntakeOutcome; refusal?: Refusal } | { error: TransientError };
     let settled: Settled[];
     try {
-      settled = await this.ds.transaction(async (em): Promise<Settled[]> => {
-        // load what the decision needs: which rows went in, and the stored rows the others collided with
-        const rows = admissions.map((a) => a.row);
-        const inserted = await this.repo.insert(em, rows);
+      const rows = admissions.map((a) => a.row);
+      // BEGIN and the insert in one round trip; then what the decision needs: which rows went in, and
+      // the stored rows the others collided with
+      settled = await simpleTransaction(this.ds, SubmissionRepository.insertText(rows), async (em, [insert]) => {
+        const inserted = insert!.rows.map((r) => String(r.event_id));
         const mask = insertedMask(rows, inserted);
         const skipped = rows.filter((_, i) => !mask[i]);
         const stored = skipped.length > 0 ? await this.repo.conflicting(em, skipped) : [];
@@ -146,7 +148,7 @@ export class SubmissionService {
           decisions.flatMap((d) => ('publish' in d ? [d.publish] : [])),
           admissions,
         );
-        return decisions.map((d, i) => settle(d, admissions[i]!));
+        return { result: decisions.map((d, i): Settled => settle(d, admissions[i]!)) };
       });
     } catch (err) {
       // keys are inserted in one order (see SubmissionRepository.insert), but a client run id shared by

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { textArrayLiteral } from '@warden/persistence';
 import type { SubmissionRecord } from '../domain/admission.decide';
 import type { Candidate, ExistingSubmission } from '../domain/submission';
 
@@ -22,25 +23,19 @@ export class SubmissionRepository {
   async insert(em: EntityManager, rows: readonly SubmissionRow[]): Promise<string[]> {
     if (rows.length === 0) return [];
     const inserted: { event_id: string }[] = await em.query(
-      `INSERT INTO ${TABLE} (run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at)
-       SELECT x.run_id, x.agent_id, x.idempotency_key, x.trace_id, x.source_stream, x.source_seq, x.event_id, x.created_at
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::uuid[], $8::timestamptz[])
-         WITH ORDINALITY AS x(run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at, ord)
-       ORDER BY x.agent_id, x.idempotency_key, x.ord
-       ON CONFLICT DO NOTHING
-       RETURNING event_id`,
-      [
-        rows.map((r) => r.runId),
-        rows.map((r) => r.agentId),
-        rows.map((r) => r.idempotencyKey),
-        rows.map((r) => r.traceId),
-        rows.map((r) => r.sourceStream),
-        rows.map((r) => (r.sourceSeq === null ? null : String(r.sourceSeq))),
-        rows.map((r) => r.eventId),
-        rows.map((r) => r.createdAt.toISOString()),
-      ],
+      insertSql(['$1', '$2', '$3', '$4', '$5', '$6', '$7', '$8']),
+      columnsOf(rows),
     );
     return inserted.map((r) => r.event_id);
+  }
+
+  /**
+   * {@link insert} as simple-protocol text, every value an escaped literal (Postgres casts and checks
+   * them as it does parameters), to open the admission's transaction with: `BEGIN` and the insert in
+   * one round trip (see simpleTransaction). Its one result's rows are the event ids that went in.
+   */
+  static insertText(rows: readonly SubmissionRow[]): string {
+    return insertSql(columnsOf(rows).map((values) => textArrayLiteral(values, 'text')));
   }
 
   /** In one query, the stored rows any of `candidates` could have collided with (see `collidingRows`). */
@@ -81,4 +76,32 @@ export class SubmissionRepository {
   async deleteAll(em: EntityManager): Promise<void> {
     await em.query(`DELETE FROM ${TABLE}`);
   }
+}
+
+/** The insert's eight columns, each as the values of every row (in the order {@link insertSql} takes them). */
+function columnsOf(rows: readonly SubmissionRow[]): (string | null)[][] {
+  return [
+    rows.map((r) => r.runId),
+    rows.map((r) => r.agentId),
+    rows.map((r) => r.idempotencyKey),
+    rows.map((r) => r.traceId),
+    rows.map((r) => r.sourceStream),
+    rows.map((r) => (r.sourceSeq === null ? null : String(r.sourceSeq))),
+    rows.map((r) => r.eventId),
+    rows.map((r) => r.createdAt.toISOString()),
+  ];
+}
+
+/**
+ * The insert of {@link SubmissionRepository.insert}, given its eight array expressions (parameters, or
+ * text-array literals: each is cast here, so a value Postgres cannot take fails the same way either way).
+ */
+function insertSql(a: readonly string[]): string {
+  return `INSERT INTO ${TABLE} (run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at)
+       SELECT x.run_id, x.agent_id, x.idempotency_key, x.trace_id, x.source_stream, x.source_seq, x.event_id, x.created_at
+       FROM unnest(${a[0]}::uuid[], ${a[1]}::text[], ${a[2]}::text[], ${a[3]}::text[], ${a[4]}::text[], ${a[5]}::bigint[], ${a[6]}::uuid[], ${a[7]}::timestamptz[])
+         WITH ORDINALITY AS x(run_id, agent_id, idempotency_key, trace_id, source_stream, source_seq, event_id, created_at, ord)
+       ORDER BY x.agent_id, x.idempotency_key, x.ord
+       ON CONFLICT DO NOTHING
+       RETURNING event_id`;
 }
