@@ -23,6 +23,13 @@ export interface OrderedReadSpec {
    * events it only records and still react to the ones it acts on without delay. Default: all may wait.
    */
   mayLinger?: (msg: BusMessage) => boolean;
+  /**
+   * With `lingerMs` (and no `mayLinger`): read in rounds — the round's first message, then, `lingerMs`
+   * later, everything stored since in one burst — instead of a delivery (a wake-up) per message. For
+   * dense readers of every run's events (the dashboard, the audit chain); a reader of rare events is
+   * better off with plain deliveries (a round costs three round trips).
+   */
+  rounds?: boolean;
 }
 
 const LINGER_DUE = Symbol('linger due');
@@ -74,7 +81,7 @@ export class OrderedReader {
     if (info.num_pending === 0) this.caughtUp?.();
     const maxBatch = this.spec.maxBatch ?? 500;
     const linger = this.spec.lingerMs ?? 0;
-    if (linger > 0 && !this.spec.mayLinger) {
+    if (linger > 0 && this.spec.rounds && !this.spec.mayLinger) {
       this.loop = this.poll(consumer, linger, maxBatch).catch((err: unknown) =>
         this.log.error('ordered read ended', { error: err as Error }),
       );
@@ -127,45 +134,67 @@ export class OrderedReader {
   }
 
   /**
-   * A reader every message of which may linger reads in rounds instead of being woken by each one:
-   * asks how many are pending, fetches them in one burst (they are stored already: the server writes
-   * them back to back), hands them over as a batch, and waits `linger` before the next round. Events
-   * still wait at most about `linger` (plus the batch before them); the process wakes a few times per
-   * `linger`, not once per event — on this kind of VM a wake-up costs more CPU than the event's work.
+   * Reads in rounds (see {@link OrderedReadSpec.rounds}): waits for the round's first message (one
+   * pull, one delivery: idle costs nothing but the pull's renewal), rests `linger`, asks how many more
+   * are stored and fetches them in one burst (the server writes them back to back), and hands the
+   * round over as one batch. A message waits at most about `linger` (plus the batch before it); the
+   * process wakes a few times a round, not once per message — on this kind of VM a wake-up costs more
+   * CPU than the message's work.
    */
   private async poll(consumer: Consumer, linger: number, maxBatch: number): Promise<void> {
     let wake: () => void = () => undefined;
     const stopped = new Promise<void>((resolve) => (wake = resolve));
-    this.wakeStop = wake;
-    const rest = () => Promise.race([stopped, new Promise((r) => setTimeout(r, linger))]);
-    while (!this.stopped) {
-      let want: number;
+    this.wakeStop = () => {
+      wake();
+      void this.fetching?.close().catch(() => undefined);
+    };
+    const rest = (ms: number) => Promise.race([stopped, new Promise((r) => setTimeout(r, ms))]);
+    // what a fetch delivered is never dropped: the consumer has moved past it (a fetch that ends early
+    // hands over what it got; the next one goes on from there)
+    const take = async (n: number, expires: number): Promise<BusMessage[]> => {
+      const out: BusMessage[] = [];
       try {
-        want = Math.min(maxBatch, (await consumer.info()).num_pending);
+        this.fetching = await consumer.fetch({ max_messages: n, expires });
+        for await (const raw of this.fetching) {
+          out.push(new BusMessage(raw));
+          if (out.length >= n) break;
+        }
       } catch (err) {
-        this.log.warn('ordered read: pending count failed; retrying', { error: err as Error });
-        await rest();
+        if (out.length === 0) throw err;
+        this.log.warn('ordered read: a fetch ended early; handing over what it got', { error: err as Error });
+      } finally {
+        this.fetching = undefined;
+      }
+      return out;
+    };
+    while (!this.stopped) {
+      let batch: BusMessage[];
+      try {
+        batch = await take(1, 30_000);
+      } catch (err) {
+        if (this.stopped) break;
+        this.log.warn('ordered read: waiting for a message failed; retrying', { error: err as Error });
+        await rest(1000);
         continue;
       }
-      if (want === 0) {
-        this.caughtUp?.();
-        await rest();
-        continue;
+      if (batch.length === 0) continue; // the pull expired with nothing (or stop): renew it
+      if (maxBatch > 1) {
+        await rest(linger);
+        try {
+          const more = Math.min(maxBatch - 1, (await consumer.info()).num_pending);
+          if (more > 0 && !this.stopped) batch.push(...(await take(more, 5000)));
+        } catch (err) {
+          this.log.warn('ordered read: reading the rest of a round failed; the next round reads on', {
+            error: err as Error,
+          });
+        }
       }
-      const batch: BusMessage[] = [];
-      const iter = await consumer.fetch({ max_messages: want, expires: 5000 });
-      for await (const raw of iter) {
-        batch.push(new BusMessage(raw));
-        if (batch.length >= want) break;
-      }
-      if (batch.length === 0) continue;
       await this.deliver(batch);
       if (batch[batch.length - 1]!.raw.info.pending === 0) this.caughtUp?.();
-      // a full batch: more are waiting, read on; else let the next ones gather
-      if (batch.length < maxBatch) await rest();
     }
   }
 
+  private fetching?: ConsumerMessages;
   private wakeStop?: () => void;
 
   private async deliver(batch: BusMessage[]): Promise<void> {

@@ -70,6 +70,8 @@ export interface ProjectionSpec {
    * {@link OrderedReadSpec.mayLinger}). Default: every type may wait.
    */
   lingerTypes?: readonly string[];
+  /** With `lingerMs` and no `lingerTypes`: read in rounds (see OrderedReadSpec.rounds), for dense readers. */
+  rounds?: boolean;
   /**
    * Event types this projection cares about; others only advance the checkpoint, undecoded
    * (read from the `Warden-Event-Type` header). Default: all.
@@ -136,6 +138,7 @@ export class CheckpointedProjection {
         maxBatch: this.spec.maxBatch,
         lingerMs: this.spec.lingerMs,
         ...(this.spec.lingerTypes ? { mayLinger: lingerFilter(this.spec.lingerTypes) } : {}),
+        ...(this.spec.rounds ? { rounds: true } : {}),
       },
       (batch) => this.applyIsolating(batch, false),
       this.log,

@@ -102,6 +102,8 @@ export function orchestratorProjections(
         eventTypes: AUDITED_TYPES,
         // off every run's path: a record may lag its event by this much, and a batch holds many
         lingerMs: AUDIT_LINGER_MS,
+        // every event of every run: read in rounds, not woken by each
+        rounds: true,
       },
       new AuditProjection({
         chain: subjects.streams.events,

@@ -169,6 +169,8 @@ export function dashboardProjections(
         // a screen may lag a quarter second (the live stream is separate); many events per transaction
         lingerMs: 250,
         maxBatch: 2000,
+        // every event of every run: read in rounds, not woken by each
+        rounds: true,
       },
       new DashboardRunsProjection(),
     ),
