@@ -117,6 +117,7 @@ async function main() {
         list.sort((a, b) => a - b),
         50,
       ),
+      p99: percentile(list, 99),
     }))
     .filter((r) => r.n >= N / 2)
     .sort((a, b) => a.p50 - b.p50);
@@ -126,6 +127,7 @@ async function main() {
       message: r.message,
       seen: r.n,
       'p50 since publish (ms)': round(r.p50),
+      'p99 since publish (ms)': round(r.p99),
       'gap (ms)': round(r.p50 - prev),
     };
     prev = r.p50;
