@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { EventAuthenticity, installEventAuthenticity, makeEnvelope } from '@warden/bus';
 import { newId, newTraceId } from '@warden/kernel';
-import { createTestEnv, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
+import { createTestEnv, forgeAs, testKeyring, testPublisher, waitFor, type TestEnv } from '@warden/testing';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 import { openDataSource } from '../src/database';
@@ -10,6 +10,7 @@ import {
   type ApplyContext,
   type ProjectedEvent,
   type ProjectionHandler,
+  type ProjectionSpec,
 } from '../src/projection';
 import { uuidArrayLiteral } from '../src/simple-transaction';
 
@@ -71,7 +72,7 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
       );
     return ids;
   };
-  const projection = (name: string, handler: Recorder, linger: { lingerMs?: number; lingerTypes?: string[] } = {}) =>
+  const projection = (name: string, handler: ProjectionHandler, extra: Partial<ProjectionSpec> = {}) =>
     new CheckpointedProjection(
       ds,
       t.bus,
@@ -83,7 +84,7 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
         service: 'test',
         stream: t.subjects.streams.events,
         filterSubject: t.subjects.runEvents,
-        ...linger,
+        ...extra,
       },
       handler,
     );
@@ -194,25 +195,25 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
     };
     for (let i = 0; i < 5; i++) await publish('skip');
     const kept = await publish('keep');
+    // a forgery that `relevant` keeps is still verified: refused (dead-lettered), never applied
+    await testPublisher(t).publishEvent(
+      forgeAs(
+        makeEnvelope({
+          type: 'run_cancelled',
+          runId: newId(),
+          producer: 'orchestrator',
+          traceId: newTraceId(),
+          data: { reason: 'keep', by: 'mallory' },
+        }),
+      ),
+    );
     for (let i = 0; i < 5; i++) await publish('skip');
     const last = Number((await t.bus.jsm.streams.info(t.subjects.streams.events)).state.last_seq);
     const handler = new Recorder();
-    const p = new CheckpointedProjection(
-      ds,
-      t.bus,
-      t.subjects,
-      undefined,
-      {
-        name: 'relevant-only',
-        schema: SCHEMA,
-        service: 'test',
-        stream: t.subjects.streams.events,
-        filterSubject: t.subjects.runEvents,
-        maxBatch: 1, // every event its own batch: the left-out ones must cost no transaction each
-        relevant: (body) => (body as { data?: { reason?: string } }).data?.reason === 'keep',
-      },
-      handler,
-    );
+    const p = projection('relevant-only', handler, {
+      maxBatch: 1, // every event its own batch: the left-out ones must cost no transaction each
+      relevant: (body) => (body as { data?: { reason?: string } }).data?.reason === 'keep',
+    });
     await ds.query(`DELETE FROM ${SCHEMA}.seen`);
     // every transaction (and every plain query) of the projection takes a query runner of its own
     const runners = jest.spyOn(ds, 'createQueryRunner');
@@ -261,21 +262,7 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
       `INSERT INTO ${SCHEMA}.projection_checkpoints (name, position) VALUES ('preloading', $1) ON CONFLICT (name) DO UPDATE SET position = $1`,
       [last - 3],
     );
-    const p = new CheckpointedProjection(
-      ds,
-      t.bus,
-      t.subjects,
-      undefined,
-      {
-        name: 'preloading',
-        schema: SCHEMA,
-        service: 'test',
-        stream: t.subjects.streams.events,
-        filterSubject: t.subjects.runEvents,
-        lingerMs: 200, // the three in one batch
-      },
-      handler,
-    );
+    const p = projection('preloading', handler, { lingerMs: 200 }); // the three in one batch
     await p.start();
     try {
       await waitFor(() => handler.attempts >= 1 || undefined, 'the batch applied', 15_000);
