@@ -58,7 +58,7 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
     await t?.cleanup();
   });
 
-  const publishRuns = async (n: number): Promise<string[]> => {
+  const publishRuns = async (n: number, reason = 'test'): Promise<string[]> => {
     const ids = Array.from({ length: n }, () => newId());
     for (const runId of ids)
       await testPublisher(t).publishEvent(
@@ -67,7 +67,7 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
           runId,
           producer: 'orchestrator',
           traceId: newTraceId(),
-          data: { reason: 'test', by: 'test' },
+          data: { reason, by: 'test' },
         }),
       );
     return ids;
@@ -179,20 +179,9 @@ describe('CheckpointedProjection on real NATS and Postgres', () => {
       await p.stop();
     }
   });
+
   it('leaves out the events `relevant` says it has nothing to do with: no apply, no transaction; the checkpoint passes them', async () => {
-    const publish = async (reason: string) => {
-      const runId = newId();
-      await testPublisher(t).publishEvent(
-        makeEnvelope({
-          type: 'run_cancelled',
-          runId,
-          producer: 'orchestrator',
-          traceId: newTraceId(),
-          data: { reason, by: 'test' },
-        }),
-      );
-      return runId;
-    };
+    const publish = async (reason: string) => (await publishRuns(1, reason))[0]!;
     for (let i = 0; i < 5; i++) await publish('skip');
     const kept = await publish('keep');
     // a forgery that `relevant` keeps is still verified: refused (dead-lettered), never applied
