@@ -95,33 +95,50 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
   });
 
   it('with none idle, executions wait for a busy sandbox to come back; only one kept waiting by a slow execution grows the pool', async () => {
+    // a wait long enough that the one sandbox surely comes back first, however busy the machine
     const starts: string[] = [];
-    const pool = new SandboxPool({
+    const patient = new SandboxPool({
       prefix: [],
       warm: 0,
       reuse: 100,
       env: SANDBOX_ENV,
       onStart: (reason) => starts.push(reason),
+      growAfterMs: 10_000,
     });
     try {
       // one sandbox, started and ready (warm 0: the pool keeps no spare)
-      expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
+      expect((await patient.execute(request('a.txt'), pure)).error).toBeUndefined();
       expect(starts).toEqual(['on_path']);
       starts.length = 0;
       // a burst of quick executions, six for one sandbox: it serves them one after another (without
       // the wait for a busy one, five of them would each have started a sandbox of their own)
-      const burst = await Promise.all(Array.from({ length: 6 }, () => pool.execute(request('a.txt'), pure)));
+      const burst = await Promise.all(Array.from({ length: 6 }, () => patient.execute(request('a.txt'), pure)));
       expect(burst.filter((r) => r.error)).toEqual([]);
       expect(starts).toEqual([]);
-      expect(pool.size).toBe(1);
+      expect(patient.size).toBe(1);
+    } finally {
+      await patient.close();
+    }
 
-      // a slow execution holds it: the next one waits growAfterMs, then gets a new sandbox, and ends first
+    // a slow execution holds the one sandbox: the next waits growAfterMs, then gets a new one, and ends first
+    const grown: string[] = [];
+    const pool = new SandboxPool({
+      prefix: [],
+      warm: 0,
+      reuse: 100,
+      env: SANDBOX_ENV,
+      onStart: (reason) => grown.push(reason),
+      growAfterMs: 50,
+    });
+    try {
+      expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
+      grown.length = 0;
       const order: string[] = [];
       const slow = pool
         .execute(
           {
             ...request('a.txt'),
-            action: { tool: 'shell.exec', args: { argv: ['sleep', '3'] } },
+            action: { tool: 'shell.exec', args: { argv: ['sleep', '5'] } },
             tools: ['shell.exec'],
             settings: { ...defaultToolSettings(), shell: { ...defaultToolSettings().shell, allow: ['sleep'] } },
           },
@@ -131,7 +148,7 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
       const quick = await pool.execute(request('a.txt'), pure);
       order.push('quick');
       expect(quick.error).toBeUndefined();
-      expect(starts).toContain('on_path');
+      expect(grown).toEqual(['on_path']);
       expect(order).toEqual(['quick']);
       expect((await slow).error).toBeUndefined();
     } finally {

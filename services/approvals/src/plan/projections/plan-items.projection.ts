@@ -7,12 +7,6 @@ import type { ProjectedEvent, ProjectionHandler } from '@warden/persistence';
  * per item, in log order. A run joins a plan only if the slot (plan, index) is free and the plan's
  * first item named the same agent, session and size; anything else is judged (and approved) alone.
  */
-/** A `task_received` body that makes a plan item (has `data.submission.plan`): what {@link PlanItemsProjection} keeps. */
-export function isPlanItem(body: unknown): boolean {
-  const plan = (body as { data?: { submission?: { plan?: unknown } } } | null)?.data?.submission?.plan;
-  return plan !== undefined && plan !== null;
-}
-
 export class PlanItemsProjection implements ProjectionHandler {
   async apply(events: ProjectedEvent[], em: EntityManager): Promise<void> {
     for (const { env } of events) {
