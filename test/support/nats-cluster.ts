@@ -45,18 +45,42 @@ export class NatsCluster {
     return this.nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(',');
   }
 
+  /**
+   * Starts `size` nodes on free ports. A free port is only free until someone else binds it (tests
+   * run side by side): a node that finds one of its ports taken fails the attempt, and the cluster
+   * starts again on new ports (three attempts).
+   */
   async start(size = 3): Promise<void> {
-    for (let i = 1; i <= size; i++)
-      this.nodes.push({
-        name: `warden-test-${i}`,
-        port: await freePort(),
-        httpPort: await freePort(),
-        clusterPort: await freePort(),
-        storeDir: join(this.root, `n${i}`),
-        log: [],
-      });
-    for (const n of this.nodes) this.spawn(n);
-    await this.waitHealthy();
+    for (let attempt = 1; ; attempt++) {
+      this.nodes.length = 0;
+      for (let i = 1; i <= size; i++)
+        this.nodes.push({
+          name: `warden-test-${i}`,
+          port: await freePort(),
+          httpPort: await freePort(),
+          clusterPort: await freePort(),
+          storeDir: join(this.root, `n${i}-${attempt}`),
+          log: [],
+        });
+      for (const n of this.nodes) this.spawn(n);
+      try {
+        await this.waitHealthy();
+        return;
+      } catch (err) {
+        const taken = this.nodes.some((n) => n.log.join('').includes('address already in use'));
+        if (!taken || attempt >= 3) throw err;
+        await Promise.all(
+          this.nodes.map(
+            (n) =>
+              new Promise<void>((resolve) => {
+                if (!n.proc || n.proc.exitCode !== null) return resolve();
+                n.proc.once('exit', () => resolve());
+                n.proc.kill('SIGKILL');
+              }),
+          ),
+        );
+      }
+    }
   }
 
   private spawn(n: Node): void {
