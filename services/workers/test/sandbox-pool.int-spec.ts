@@ -96,15 +96,18 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
 
   it('with none idle, executions wait for a busy sandbox to come back; only one kept waiting by a slow execution grows the pool', async () => {
     // a wait long enough that the one sandbox surely comes back first, however busy the machine
+    // no spare (warm 0), each start counted by why
+    const emptyPool = (growAfterMs: number, starts: string[]) =>
+      new SandboxPool({
+        prefix: [],
+        warm: 0,
+        reuse: 100,
+        env: SANDBOX_ENV,
+        onStart: (reason) => starts.push(reason),
+        growAfterMs,
+      });
     const starts: string[] = [];
-    const patient = new SandboxPool({
-      prefix: [],
-      warm: 0,
-      reuse: 100,
-      env: SANDBOX_ENV,
-      onStart: (reason) => starts.push(reason),
-      growAfterMs: 10_000,
-    });
+    const patient = emptyPool(10_000, starts);
     try {
       // one sandbox, started and ready (warm 0: the pool keeps no spare)
       expect((await patient.execute(request('a.txt'), pure)).error).toBeUndefined();
@@ -122,14 +125,7 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
 
     // a slow execution holds the one sandbox: the next waits growAfterMs, then gets a new one, and ends first
     const grown: string[] = [];
-    const pool = new SandboxPool({
-      prefix: [],
-      warm: 0,
-      reuse: 100,
-      env: SANDBOX_ENV,
-      onStart: (reason) => grown.push(reason),
-      growAfterMs: 50,
-    });
+    const pool = emptyPool(50, grown);
     try {
       expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
       grown.length = 0;
