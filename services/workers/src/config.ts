@@ -71,15 +71,17 @@ export const WorkersEnv = BaseEnv.extend({
     .min(0)
     .max(64)
     .default(2)
-    .describe('idle sandboxes kept started per pool (with and without network)'),
+    .describe(
+      'sandboxes kept started per pool (with and without network), at least; a pool grows past it only while slow executions hold every sandbox (`WORKER_SANDBOX_GROW_AFTER_MS`)',
+    ),
   WORKER_SANDBOX_GROW_AFTER_MS: z.coerce
     .number()
     .int()
     .min(0)
     .max(60_000)
-    .default(25)
+    .default(100)
     .describe(
-      'with no idle sandbox, how long an execution waits for a busy one to come back before a new one starts for it (0: at once). A start costs ~200 ms of CPU; most tools take a millisecond or two',
+      'how long a pool must be stalled (executions waiting, no sandbox back, ready or started) before it starts one more; then one more per further stall (0: one for every waiting execution at once). A start costs 200–350 ms of CPU; most tools take a millisecond or two',
     ),
   WORKER_SANDBOX_MEMORY_MB: z.coerce
     .number()

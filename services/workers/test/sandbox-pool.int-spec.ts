@@ -152,6 +152,52 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     }
   });
 
+  it('a pool busy but moving never grows: sandboxes coming back late but steadily are waited for', async () => {
+    const starts: string[] = [];
+    // growth after 150 ms of silence; one sandbox serves a queue that takes far longer than that in all
+    const pool = new SandboxPool({
+      prefix: [],
+      warm: 0,
+      reuse: 100_000,
+      env: SANDBOX_ENV,
+      onStart: (reason) => starts.push(reason),
+      growAfterMs: 150,
+    });
+    try {
+      expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
+      starts.length = 0;
+      // queues of quick executions until one queue has lasted twice the growth wait: its last
+      // executions waited longer than growAfterMs, but a sandbox came back every few ms
+      let longest = 0;
+      for (let n = 200; longest < 300 && n <= 6400; n *= 2) {
+        const t = performance.now();
+        const all = await Promise.all(Array.from({ length: n }, () => pool.execute(request('a.txt'), pure)));
+        longest = performance.now() - t;
+        expect(all.filter((r) => r.error)).toEqual([]);
+      }
+      expect(longest).toBeGreaterThanOrEqual(300);
+      expect(starts).toEqual([]);
+      expect(pool.size).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a sandbox that cannot start fails the execution waiting for it (SANDBOX.START_FAILED), never hangs it', async () => {
+    const entry = path.join(root, 'exits.js');
+    writeFileSync(entry, 'process.stderr.write("no sandbox here\\n"); process.exit(3);\n');
+    const pool = new SandboxPool({ prefix: [], warm: 0, reuse: 100, env: SANDBOX_ENV, entry, growAfterMs: 25 });
+    try {
+      const results = await Promise.all([1, 2, 3].map(() => pool.execute(request('a.txt'), pure)));
+      for (const r of results) {
+        expect(r.error?.code).toBe('SANDBOX.START_FAILED');
+        expect(r.error?.message).toContain('no sandbox here');
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a missing file is a tool error from the sandbox, and a closed pool starts nothing', async () => {
     const pool = new SandboxPool({ prefix: [], warm: 0, reuse: 1, env: SANDBOX_ENV });
     const r = await pool.execute(request('missing.txt'), pure);

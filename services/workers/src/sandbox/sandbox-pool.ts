@@ -15,7 +15,7 @@ export function sandboxEntry(): string {
 export interface PoolOptions {
   /** Wrapper argv (prlimit, unshare, setpriv) put before `node sandbox-child.js`. */
   prefix: string[];
-  /** Idle sandboxes kept started ahead of need. */
+  /** Sandboxes kept started, at least (the pool grows past it only when stalled). */
   warm: number;
   /** Executions a sandbox serves before it is replaced (1: a fresh process every time). */
   reuse: number;
@@ -26,30 +26,33 @@ export interface PoolOptions {
   /** Counts each process start by why it started (see {@link StartReason}). */
   onStart?: (reason: StartReason) => void;
   /**
-   * With none idle, how long an execution waits for a busy sandbox to come back before a new one is
-   * started for it (0: at once). Default {@link GROW_AFTER_MS}.
+   * How long the pool must be stalled — executions waiting, and no sandbox back, ready or started — before
+   * it starts one more (0: one for every waiting execution at once). Default {@link GROW_AFTER_MS}.
    */
   growAfterMs?: number;
 }
 
 /**
- * The default wait for a busy sandbox before the pool grows. A start costs ~200 ms of CPU here, while
- * most tools finish in a millisecond or two: a burst of them is served by the sandboxes it has, and the
- * pool grows only for executions that are slow enough to make others wait this long.
+ * The default silence (no sandbox back, ready or started while executions wait) before the pool grows.
+ * A start costs 200–350 ms of CPU here, while most tools finish in a millisecond or two: a burst of
+ * them is served by the sandboxes it has, and the pool grows only while slow executions hold them all.
+ * 25 ms was too short: on a saturated machine a sandbox waiting for a core goes quiet that long, and a
+ * start then only made the machine busier. A third of a start's own time is cheap insurance.
  */
-export const GROW_AFTER_MS = 25;
+export const GROW_AFTER_MS = 100;
 
 /** An execution waiting for a sandbox (see {@link PoolOptions.growAfterMs}). */
 interface Waiter {
   give(sb: Sandbox): void;
   fail(err: Error): void;
-  timer?: NodeJS.Timeout;
+  /** When it began to wait (performance.now()). */
+  since: number;
 }
 
 /**
- * Why a sandbox started: `warm` (at start-up), `refill` (topping up the idle ones), `recycle` (the
- * successor of one retired after its uses or a program-starting tool), `on_path` (an execution found
- * none started and waited for a new one: the pool is smaller than the load).
+ * Why a sandbox started: `warm` (at start-up), `refill` (back to `warm` after one died), `recycle` (the
+ * successor of one retired after its uses or a program-starting tool), `on_path` (executions waited
+ * and the pool was stalled: nothing came back for `growAfterMs`, so slow executions hold every sandbox).
  */
 export type StartReason = 'warm' | 'refill' | 'recycle' | 'on_path';
 
@@ -77,23 +80,36 @@ let nextId = 1;
 const READY_TIMEOUT_MS = 30_000;
 
 /**
- * A pool of sandbox processes (one kind: with or without network). Each execution takes an idle
- * sandbox — or, with none idle, the first busy one to come back, starting a new one only if none comes
- * back within `growAfterMs` — sends it the request and waits for the result within a wall-clock
- * budget; past it, the sandbox's whole process group is SIGKILLed. A sandbox that dies mid-execution
- * ends the run failed, `outcome_unknown` unless the tool is idempotent.
+ * A pool of sandbox processes (one kind: with or without network). Each execution takes the idle
+ * sandbox back last — or, with none idle, waits for the first sandbox to come back or become ready —
+ * sends it the request and waits for the result within a wall-clock budget; past it, the sandbox's
+ * whole process group is SIGKILLed. A sandbox that dies mid-execution ends the run failed,
+ * `outcome_unknown` unless the tool is idempotent.
+ *
+ * The pool grows only when it is stalled: executions wait and no sandbox came back, became ready or
+ * was started for `growAfterMs`. Then it starts one, and another after `growAfterMs` more of the same.
+ * A machine too busy to answer at once makes sandboxes come back late but steadily, and a start (some
+ * 200–300 ms of CPU) would only make it busier; executions held by slow tools make the pool silent, and
+ * a new sandbox is what they need.
  */
 export class SandboxPool {
+  /** Ready and unused, the one back last at the end. */
   private readonly idle: Sandbox[] = [];
+  /** Started and not ready yet: each goes to the oldest waiter (or idle) once ready. */
+  private readonly starting = new Set<Sandbox>();
   private readonly all = new Set<Sandbox>();
   /** Executions waiting for a sandbox, oldest first. */
   private readonly waiters: Waiter[] = [];
+  /** When a sandbox last came back, became ready or was started (performance.now()). */
+  private lastProgress = 0;
+  private growTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly entry: string;
 
-  /** Sandboxes started and waiting, and the rest (executing, or starting for one). */
+  /** Sandboxes started (or starting) and waiting, and the rest (executing). */
   state(): { idle: number; busy: number } {
-    return { idle: this.idle.length, busy: this.all.size - this.idle.length };
+    const idle = this.idle.length + this.starting.size;
+    return { idle, busy: this.all.size - idle };
   }
 
   constructor(private readonly opts: PoolOptions) {
@@ -105,8 +121,9 @@ export class SandboxPool {
 
   /** Starts the warm sandboxes and waits until they are ready. */
   async warmUp(): Promise<void> {
-    while (this.idle.length < this.opts.warm) this.idle.push(this.start('warm'));
-    await Promise.all(this.idle.map((s) => s.ready));
+    const started: Sandbox[] = [];
+    while (this.idle.length + this.starting.size < this.opts.warm) started.push(this.start('warm'));
+    await Promise.all(started.map((s) => s.ready));
   }
 
   async execute(req: Omit<SandboxRequest, 'id'>, spec: ExecSpec): Promise<RunResult> {
@@ -115,6 +132,7 @@ export class SandboxPool {
     // starting a sandbox forks the worker synchronously: top up the idle ones after this request is sent
     this.refillSoon();
     try {
+      // a sandbox from take() is ready, or failed to start (its waiter reports why)
       await sb.ready;
     } catch (err) {
       this.retire(sb);
@@ -164,7 +182,7 @@ export class SandboxPool {
     if (sb.dead || spec.spawns || sb.uses >= this.opts.reuse) {
       this.retire(sb);
       // its successor starts now, not when the next execution finds no idle sandbox: the pool keeps its size
-      if (!this.closed) this.release(this.start('recycle'));
+      if (!this.closed) this.start('recycle');
     } else this.release(sb);
     return result;
   }
@@ -172,6 +190,7 @@ export class SandboxPool {
   /** Kills every sandbox (and whatever they started). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.growTimer);
     for (const w of this.waiters.splice(0)) w.fail(new Error('sandbox pool closed'));
     const exits = [...this.all].map((s) => new Promise((r) => (s.dead ? r(undefined) : s.child.once('exit', r))));
     for (const s of this.all) this.kill(s);
@@ -184,54 +203,81 @@ export class SandboxPool {
 
   /** Sandboxes started (or starting) and waiting for an execution. */
   get idleSize(): number {
-    return this.idle.filter((s) => !s.dead).length;
+    return this.idle.filter((s) => !s.dead).length + this.starting.size;
   }
 
   /**
-   * An idle sandbox that is ready (the oldest), else one still starting (the oldest: it is nearest to
-   * ready), else the first busy one to come back — or, if none comes back within `growAfterMs`, a new
-   * one. A starting successor never makes an execution wait while a ready one idles.
+   * The idle sandbox back last (its code is compiled and optimised, its memory warm: a pool that grew
+   * for a burst keeps its extra sandboxes idle instead of spreading the work thin over processes that
+   * each stay cold); with none, the first sandbox to come back or become ready. A starting sandbox
+   * never makes an execution wait while another comes back sooner.
    */
   private take(): Promise<Sandbox> {
     for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dead) this.idle.splice(i, 1);
-    const at = this.idle.findIndex((s) => s.isReady);
-    if (at >= 0) return Promise.resolve(this.idle.splice(at, 1)[0]!);
-    const starting = this.idle.shift();
-    if (starting) return Promise.resolve(starting);
-    const grow = this.opts.growAfterMs ?? GROW_AFTER_MS;
-    if (grow <= 0 || this.all.size === 0) return Promise.resolve(this.start('on_path'));
+    const sb = this.idle.pop();
+    if (sb) return Promise.resolve(sb);
     return new Promise<Sandbox>((resolve, reject) => {
-      const w: Waiter = {
-        give: (sb) => {
-          clearTimeout(w.timer);
-          resolve(sb);
-        },
-        fail: (err) => {
-          clearTimeout(w.timer);
-          reject(err);
-        },
-      };
-      w.timer = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(this.start('on_path'));
-      }, grow);
-      this.waiters.push(w);
+      this.waiters.push({ give: resolve, fail: reject, since: performance.now() });
+      this.growIfStalled();
     });
   }
 
-  /** A sandbox back from an execution (or a successor just started): to the oldest waiter, else idle. */
+  /**
+   * Starts a sandbox for the waiting executions if the pool is stalled (see the class comment): more
+   * waiters than sandboxes on their way, and nothing came back, became ready or started for
+   * `growAfterMs` (nor since the oldest began to wait). Otherwise looks again when that would be so.
+   */
+  private growIfStalled(): void {
+    clearTimeout(this.growTimer);
+    this.growTimer = undefined;
+    if (this.closed || this.waiters.length <= this.starting.size) return;
+    const grow = this.opts.growAfterMs ?? GROW_AFTER_MS;
+    const now = performance.now();
+    // with nothing at all (no sandbox, none starting) there is nothing to wait for
+    const due =
+      this.all.size === 0 ? now : Math.max(this.lastProgress, this.waiters[0]!.since) + Math.max(0, grow);
+    if (grow <= 0 || due <= now) {
+      this.start('on_path');
+      // with no wait configured: one start per waiter beyond those on their way (the old behaviour)
+      if (grow <= 0) this.growIfStalled();
+      else this.scheduleGrowth(grow);
+      return;
+    }
+    this.scheduleGrowth(due - now);
+  }
+
+  private scheduleGrowth(ms: number): void {
+    if (this.waiters.length <= this.starting.size) return;
+    this.growTimer = setTimeout(() => this.growIfStalled(), Math.ceil(ms));
+  }
+
+  /** A sandbox back from an execution, or just ready: to the oldest waiter, else idle. */
   private release(sb: Sandbox): void {
+    this.lastProgress = performance.now();
     const w = this.waiters.shift();
     if (w) w.give(sb);
     else this.idle.push(sb);
+    if (this.growTimer) this.growIfStalled();
   }
 
+  /** A started sandbox that failed before ready: a waiter is told (its execution fails), else it goes. */
+  private startFailed(sb: Sandbox): void {
+    const w = this.waiters.shift();
+    if (w) w.give(sb);
+    else this.kill(sb);
+  }
+
+  /**
+   * Keeps the pool at `warm` sandboxes at least (one that died is replaced). It never grows the pool
+   * past that: sandboxes coming back serve the next executions, and growth is {@link growIfStalled}'s
+   * call — topping up the idle ones after every burst grew a pool to its peak concurrency, each start
+   * costing CPU the busy machine did not have.
+   */
   private refill(): void {
-    // while executions wait, every sandbox is busy and comes back to them: growth is their timers' call
-    if (this.closed || this.waiters.length > 0) return;
-    const live = this.idle.filter((s) => !s.dead).length;
-    for (let i = live; i < this.opts.warm; i++) this.idle.push(this.start('refill'));
+    if (this.closed) return;
+    let live = 0;
+    for (const s of this.all) if (!s.dead) live++;
+    for (let i = live; i < this.opts.warm; i++) this.start('refill');
   }
 
   private refillPending = false;
@@ -263,6 +309,8 @@ export class SandboxPool {
       isReady: false,
     };
     this.all.add(sb);
+    this.starting.add(sb);
+    this.lastProgress = performance.now();
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-2000);
@@ -290,7 +338,17 @@ export class SandboxPool {
       );
       child.once('error', reject);
     });
-    sb.ready.catch(() => undefined);
+    sb.ready.then(
+      () => {
+        this.starting.delete(sb);
+        if (this.closed) this.kill(sb);
+        else this.release(sb);
+      },
+      () => {
+        this.starting.delete(sb);
+        if (!this.closed) this.startFailed(sb);
+      },
+    );
     child.once('exit', (code, signal) => {
       sb.dead = true;
       this.all.delete(sb);
