@@ -234,8 +234,7 @@ export class SandboxPool {
     const grow = this.opts.growAfterMs ?? GROW_AFTER_MS;
     const now = performance.now();
     // with nothing at all (no sandbox, none starting) there is nothing to wait for
-    const due =
-      this.all.size === 0 ? now : Math.max(this.lastProgress, this.waiters[0]!.since) + Math.max(0, grow);
+    const due = this.all.size === 0 ? now : Math.max(this.lastProgress, this.waiters[0]!.since) + Math.max(0, grow);
     if (grow <= 0 || due <= now) {
       this.start('on_path');
       // with no wait configured: one start per waiter beyond those on their way (the old behaviour)
