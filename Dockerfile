@@ -26,7 +26,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.build.json ./
 COPY libs libs
 COPY services services
+COPY tools/bundle-sandbox.js tools/
 RUN npx tsc -b tsconfig.build.json \
+ && node tools/bundle-sandbox.js \
  && npm prune --omit=dev --no-audit --no-fund \
  && find libs services -name '*.tsbuildinfo' -delete
 

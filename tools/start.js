@@ -28,7 +28,7 @@ const READY_TIMEOUT_MS = 60_000;
 const USAGE = `Usage: npm start [-- --no-build] [--only ingest,policy,...] [--replicas N]
 
 Runs the five Warden services against NATS_URL, DATABASE_URL and REDIS_URL.
-  --no-build     skip "tsc -b tsconfig.build.json" (use the existing dist/)
+  --no-build     skip "tsc -b tsconfig.build.json" and the sandbox bundle (use the existing dist/)
   --only a,b     start only these services (${SERVICES.map((s) => s.name).join(', ')})
   --replicas N   run N (1-${MAX_REPLICAS}) of each service (default WARDEN_REPLICAS or 1); replica r
                  listens on the service's port + ${REPLICA_PORT_STEP} × (r − 1)
@@ -127,6 +127,12 @@ async function prepare(opts, say) {
     const code = await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], infra.ROOT);
     if (code !== 0) {
       console.error(`build failed (exit ${code}); nothing was started`);
+      return null;
+    }
+    // the sandbox in one file with its code cache (a plain build works too: sandboxes start slower)
+    const bundled = await run(process.execPath, [path.join(infra.ROOT, 'tools', 'bundle-sandbox.js')], infra.ROOT);
+    if (bundled !== 0) {
+      console.error(`bundling the sandbox failed (exit ${bundled}); nothing was started`);
       return null;
     }
   }

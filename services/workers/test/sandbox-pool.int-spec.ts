@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@warden/testing';
-import { SandboxPool } from '../src/sandbox/sandbox-pool';
+import { SandboxPool, bundleMatches, sandboxEntry } from '../src/sandbox/sandbox-pool';
 import { SANDBOX_ENV } from '../src/execution/tool-runner.service';
 import { defaultToolSettings } from '../src/tools/domain/tool';
 
@@ -196,6 +197,51 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('sandboxes start from the bundle the build made (npm run build), and only while it matches every module it was made from', async () => {
+    // this build's: the loader of the bundle, which the other tests here have been executing through
+    expect(path.basename(sandboxEntry())).toBe('sandbox-loader.js');
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const dir = path.join(root, 'bundle-check');
+    mkdirSync(path.join(dir, 'lib'), { recursive: true });
+    writeFileSync(path.join(dir, 'lib', 'tool.js'), 'exports.v = 1;\n');
+    writeFileSync(path.join(dir, 'sandbox-child.bundle.js'), '/* bundle */\n');
+    const manifest = (inputs: Record<string, string>) =>
+      writeFileSync(path.join(dir, 'sandbox-child.bundle.json'), JSON.stringify({ inputs }));
+    manifest({ 'lib/tool.js': sha('exports.v = 1;\n') });
+    expect(bundleMatches(dir)).toBe(true);
+    // each answer is kept for the process: look at fresh copies of the folder
+    const copy = (name: string) => {
+      const d = path.join(root, name);
+      mkdirSync(path.join(d, 'lib'), { recursive: true });
+      writeFileSync(path.join(d, 'sandbox-child.bundle.js'), '/* bundle */\n');
+      return d;
+    };
+    // a module rebuilt since the bundle was made: the plain modules, never stale code
+    const changed = copy('bundle-changed');
+    writeFileSync(path.join(changed, 'lib', 'tool.js'), 'exports.v = 2;\n');
+    writeFileSync(
+      path.join(changed, 'sandbox-child.bundle.json'),
+      JSON.stringify({ inputs: { 'lib/tool.js': sha('exports.v = 1;\n') } }),
+    );
+    expect(bundleMatches(changed)).toBe(false);
+    // a module gone, a manifest missing or unreadable, a bundle missing
+    const gone = copy('bundle-gone');
+    writeFileSync(path.join(gone, 'sandbox-child.bundle.json'), JSON.stringify({ inputs: { 'lib/x.js': sha('') } }));
+    expect(bundleMatches(gone)).toBe(false);
+    expect(bundleMatches(copy('bundle-no-manifest'))).toBe(false);
+    const garbled = copy('bundle-garbled');
+    writeFileSync(path.join(garbled, 'sandbox-child.bundle.json'), '{"inputs": ');
+    expect(bundleMatches(garbled)).toBe(false);
+    const noBundle = copy('bundle-missing');
+    rmSync(path.join(noBundle, 'sandbox-child.bundle.js'));
+    writeFileSync(path.join(noBundle, 'lib', 'tool.js'), 'exports.v = 1;\n');
+    writeFileSync(
+      path.join(noBundle, 'sandbox-child.bundle.json'),
+      JSON.stringify({ inputs: { 'lib/tool.js': sha('exports.v = 1;\n') } }),
+    );
+    expect(bundleMatches(noBundle)).toBe(false);
   });
 
   it('a missing file is a tool error from the sandbox, and a closed pool starts nothing', async () => {

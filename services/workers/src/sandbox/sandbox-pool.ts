@@ -1,15 +1,47 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunResult } from '@warden/contracts';
 import type { Logger } from '@warden/observability';
 import { failureResult } from '../execution/domain/result';
+import { BUNDLE, MANIFEST } from './bundle-files';
 import type { SandboxMessage, SandboxRequest } from './protocol';
 
-/** Where the compiled sandbox entry is (from `src/` under ts-jest, the built `dist/` twin). */
+/**
+ * Where the compiled sandbox entry is (from `src/` under ts-jest, the built `dist/` twin): the
+ * bundle's loader when `tools/bundle-sandbox.js` made a bundle of exactly the modules built now, else
+ * the plain module (a build without that step, or one made since).
+ */
 export function sandboxEntry(): string {
   const dir = __filename.endsWith('.ts') ? __dirname.replace(/([/\\])src([/\\])/, '$1dist$2') : __dirname;
-  return path.join(dir, 'sandbox-child.js');
+  return bundleMatches(dir) ? path.join(dir, 'sandbox-loader.js') : path.join(dir, 'sandbox-child.js');
+}
+
+const bundleChecked = new Map<string, boolean>();
+
+/** The bundle in `dir` was made from the files there now (each input's sha256, once per process). */
+export function bundleMatches(dir: string): boolean {
+  let ok = bundleChecked.get(dir);
+  if (ok !== undefined) return ok;
+  try {
+    const { inputs } = JSON.parse(readFileSync(path.join(dir, MANIFEST), 'utf8')) as {
+      inputs: Record<string, string>;
+    };
+    ok =
+      existsSync(path.join(dir, BUNDLE)) &&
+      Object.keys(inputs).length > 0 &&
+      Object.entries(inputs).every(
+        ([file, sha]) =>
+          createHash('sha256')
+            .update(readFileSync(path.resolve(dir, file)))
+            .digest('hex') === sha,
+      );
+  } catch {
+    ok = false;
+  }
+  bundleChecked.set(dir, ok);
+  return ok;
 }
 
 export interface PoolOptions {
