@@ -86,7 +86,12 @@ export class ToolRunner implements OnModuleInit, OnApplicationShutdown {
     for (const w of this.plan.warnings) this.log.warn(`sandbox degraded: ${w}`);
     // the sandbox user owns what it writes: the workspace (with its repository) and the outbox
     if (this.plan.user) for (const d of [this.root, ...writable]) giveTo(d, this.plan.user);
-    this.log.info('sandbox', { enforced: this.plan.enforced.join('; '), reuse: c.WORKER_SANDBOX_REUSE });
+    this.log.info('sandbox', {
+      enforced: this.plan.enforced.join('; '),
+      reuse: c.WORKER_SANDBOX_REUSE,
+      // sandbox-loader.js: the build's bundle and code cache; sandbox-child.js: the plain modules
+      entry: path.basename(entry),
+    });
     const roles = c.WORKER_ROLES.map((r) => this.registry.forRole(r));
     const common = {
       reuse: c.WORKER_SANDBOX_REUSE,
