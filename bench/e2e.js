@@ -7,7 +7,8 @@
  *
  * Each repetition measures, for Warden and then the reference:
  *   unloaded      one proposal in flight at a time, --unloaded N sequential
- *   max           closed loop, --closed-concurrency outstanding (each its own maximum)
+ *   max           closed loop, --closed-concurrency outstanding (each its own maximum), over --duration
+ *                 once the pipeline is full (as many runs ended as are kept in flight)
  *   20/50/80 %    open loop at 20, 50 and 80 % of Warden's maximum of this repetition (both systems at
  *                 the same offered rate), plus any --rates (absolute, per s)
  * and counts loss (no terminal event within --drain-timeout s) and duplicate execution (a second
@@ -46,6 +47,8 @@ const EXTRA_RATES = String(args.rates ?? (QUICK ? '' : '200'))
   .map(Number);
 const CLOSED_CONCURRENCY = Number(args['closed-concurrency'] ?? 400);
 const DRAIN_MS = Number(args['drain-timeout'] ?? 30) * 1000;
+/** The closed loop's longest wait for its pipeline to fill before the window opens anyway. */
+const FILL_CAP_MS = 60_000;
 const OTHER = 'other (not counted above)';
 /** The CPU groups (bench/proc-cpu.js) that belong to each system's points. */
 const SHOWN = {
@@ -297,6 +300,8 @@ async function main() {
       republished: point.republished,
       publish_errors: point.publishErrors,
       runs_per_s: Math.round(runsPerS),
+      // closed loop: how long the pipeline took to fill before the window opened
+      ...(window?.fillMs !== undefined ? { fill_ms: Math.round(window.fillMs) } : {}),
       p50_ms: round(percentile(lat, 50)),
       p95_ms: round(percentile(lat, 95)),
       p99_ms: round(percentile(lat, 99)),
@@ -325,10 +330,21 @@ async function main() {
         while (!stop) await sys.waitFor(sys.publishOne());
       };
       const workers = Array.from({ length: CLOSED_CONCURRENCY }, worker);
+      // steady state only: the window opens once as many runs have ended as are kept in flight (every
+      // loop has gone round once: the pipeline is full). Counting from the first publish measured the
+      // fill, not the rate: at 400 in flight and seconds of latency, most of a 4 s window was fill.
+      const ended = () => sys.point.succeeded + sys.point.failed;
+      while (ended() < CLOSED_CONCURRENCY && performance.now() - t < FILL_CAP_MS) await sleep(20);
+      const opened = performance.now();
+      const succeededAtOpen = sys.point.succeeded;
       await sleep(DURATION_S * 1000);
       stop = true;
-      // throughput over the window: completions after it (the last outstanding runs) are not counted
-      const window = { ms: performance.now() - t, done: sys.point.succeeded };
+      // completions after the window (the last outstanding runs) are not counted
+      const window = {
+        ms: performance.now() - opened,
+        done: sys.point.succeeded - succeededAtOpen,
+        fillMs: opened - t,
+      };
       void Promise.all(workers); // each ends when its last run does (drain() ends the lost ones)
       return window;
     });
@@ -564,7 +580,8 @@ function progress(r) {
   console.log(
     `${r.system.padEnd(9)} ${r.point.padEnd(12)} ${String(r.offered_per_s ?? '-').padStart(5)}/s offered  ` +
       `${String(r.runs_per_s).padStart(5)} runs/s  p50 ${String(r.p50_ms).padStart(7)} ms  p99 ${String(r.p99_ms).padStart(7)} ms  ` +
-      `sent ${r.sent} ok ${r.succeeded} failed ${r.failed} lost ${r.lost} dup ${r.duplicates}  cpu ${r.machine_busy_pct}%`,
+      `sent ${r.sent} ok ${r.succeeded} failed ${r.failed} lost ${r.lost} dup ${r.duplicates}  cpu ${r.machine_busy_pct}%` +
+      (r.fill_ms !== undefined ? `  (window after ${r.fill_ms} ms of fill)` : ''),
   );
 }
 
