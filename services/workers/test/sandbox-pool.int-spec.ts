@@ -199,6 +199,24 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     }
   });
 
+  it('a sandbox killed for running past its time is never handed to the next execution', async () => {
+    // a sandbox that says ready and never answers: every execution runs out of time
+    const entry = path.join(root, 'hangs.js');
+    writeFileSync(entry, 'process.send({ ready: true });\nprocess.on("message", () => undefined);\n');
+    const pool = new SandboxPool({ prefix: [], warm: 1, reuse: 100, env: SANDBOX_ENV, entry });
+    try {
+      await pool.warmUp();
+      const slow = { ...request('a.txt'), timeoutMs: 100 };
+      const first = await pool.execute(slow, pure);
+      expect(first.error?.code).toBe('TOOL.TIMEOUT');
+      // the next one gets a fresh sandbox (which runs out of time in turn), not the killed one
+      const second = await pool.execute(slow, pure);
+      expect(second.error?.code).toBe('TOOL.TIMEOUT');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('sandboxes start from the bundle the build made (npm run build), and only while it matches every module it was made from', async () => {
     // this build's: the loader of the bundle, which the other tests here have been executing through
     expect(path.basename(sandboxEntry())).toBe('sandbox-loader.js');

@@ -45,7 +45,7 @@ export function bundleMatches(dir: string): boolean {
 }
 
 export interface PoolOptions {
-  /** Wrapper argv (prlimit, unshare, setpriv) put before `node sandbox-child.js`. */
+  /** Wrapper argv (prlimit, unshare, setpriv) put before `node <entry>`. */
   prefix: string[];
   /** Sandboxes kept started, at least (the pool grows past it only when stalled). */
   warm: number;
@@ -91,8 +91,6 @@ export type StartReason = 'warm' | 'refill' | 'recycle' | 'on_path';
 interface Sandbox {
   child: ChildProcess;
   ready: Promise<void>;
-  /** `ready` has resolved: the process said it is ready. */
-  isReady: boolean;
   uses: number;
   dead: boolean;
   /** Settles the execution in hand when the process dies. */
@@ -161,7 +159,7 @@ export class SandboxPool {
   async execute(req: Omit<SandboxRequest, 'id'>, spec: ExecSpec): Promise<RunResult> {
     if (this.closed) throw new Error('sandbox pool closed');
     const sb = await this.take();
-    // starting a sandbox forks the worker synchronously: top up the idle ones after this request is sent
+    // starting a sandbox forks the worker synchronously: restore the pool's floor after this request is sent
     this.refillSoon();
     try {
       // a sandbox from take() is ready, or failed to start (its waiter reports why)
@@ -337,7 +335,6 @@ export class SandboxPool {
       uses: 0,
       dead: false,
       ready: Promise.resolve(),
-      isReady: false,
     };
     this.all.add(sb);
     this.starting.add(sb);
@@ -356,7 +353,6 @@ export class SandboxPool {
       stuck.unref();
       const onReady = (m: SandboxMessage) => {
         if ('ready' in m) {
-          sb.isReady = true;
           clearTimeout(stuck);
           child.off('message', onReady);
           resolve();
@@ -397,9 +393,14 @@ export class SandboxPool {
     this.kill(sb);
   }
 
-  /** SIGKILL to the sandbox's process group: it and every program it started. */
+  /**
+   * SIGKILL to the sandbox's process group: it and every program it started. It is dead from now on,
+   * not from its exit event: a sandbox killed for running past its time must not go back to the idle
+   * ones (or to a waiter) in the moment before the exit is seen.
+   */
   private kill(sb: Sandbox): void {
     if (sb.dead || !sb.child.pid) return;
+    sb.dead = true;
     try {
       process.kill(-sb.child.pid, 'SIGKILL');
     } catch {
