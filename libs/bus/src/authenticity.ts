@@ -237,9 +237,10 @@ let installed: EventAuthenticity | undefined;
 
 /**
  * Makes `a` the process's authenticity check: every {@link decodeEnvelope} verifies with it from now
- * on. Services install it at boot (CoreModule), before any consumer starts.
+ * on. Services install it at boot (CoreModule), before any consumer starts; `undefined` removes it
+ * (unit tests of code that refuses to trust anything without one).
  */
-export function installEventAuthenticity(a: EventAuthenticity): void {
+export function installEventAuthenticity(a: EventAuthenticity | undefined): void {
   installed = a;
 }
 

@@ -2,15 +2,33 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { WebClient } from '@slack/web-api';
 import type { Envelope, Subjects } from '@warden/contracts';
-import type { BusConnection } from '@warden/bus';
+import { decodeEnvelope, eventAuthenticity, type BusConnection } from '@warden/bus';
 import { TransientError } from '@warden/kernel';
 import { Logger } from '@warden/observability';
 import { BUS, DATA_SOURCE, LOGGER, SUBJECTS } from '@warden/runtime';
 import { PlanService } from '../plan/plan.service';
+import { isPlanItem } from '../plan/projections/plan-items.projection';
 import { planMessage } from './domain/plan-blocks';
 import { SLACK_CLIENT, SLACK_SETTINGS } from './slack-notifier';
 import { SlackMessagesRepository } from './projections/slack-messages.repository';
 import type { SlackSettings } from './slack.config';
+
+/**
+ * True when `data` is a genuine `task_received` of `runId` that names no plan: the run is judged alone,
+ * whatever plan membership has read. Anything else — a forgery (a bad or missing signature), another
+ * run's receipt, an unreadable body — is false, and the caller waits for plan membership to judge the
+ * run's receipts as usual (it dead-letters forgeries).
+ */
+export function receivedAlone(data: Uint8Array, runId: string): boolean {
+  // with no check installed, nothing read off the bus is taken at its word
+  if (!eventAuthenticity()) return false;
+  try {
+    const env = decodeEnvelope(JSON.parse(Buffer.from(data).toString('utf8')));
+    return env.type === 'task_received' && env.run_id === runId && !isPlanItem(env);
+  } catch {
+    return false;
+  }
+}
 
 /** A post claim older than this was left by a delivery that died mid-call. */
 const STALE_CLAIM_MS = 30_000;
@@ -39,8 +57,9 @@ export class SlackPlanNotifier {
   }
 
   /**
-   * The plan a run is an item of, once plan membership has read the run's `task_received` (before
-   * that: a TransientError, so the message is retried rather than posted as a lone approval).
+   * The plan a run is an item of. A run whose `task_received` (verified) names no plan is alone at once;
+   * otherwise the answer waits until plan membership has read that `task_received` (before that: a
+   * TransientError, so the message is retried rather than posted as a lone approval).
    */
   async planOf(runId: string): Promise<string | undefined> {
     const planId = await this.plans.planOfRun(runId);
@@ -49,6 +68,8 @@ export class SlackPlanNotifier {
       .getMessage(this.subjects.streams.events, { last_by_subj: this.subjects.event(runId, 'task_received') })
       .catch(() => null);
     if (!m) return undefined;
+    // plan membership leaves plan-less receipts out (its checkpoint would pass them only now and then)
+    if (receivedAlone(m.data, runId)) return undefined;
     const rows: { position: string }[] = await this.ds.query(
       `SELECT position FROM approvals.projection_checkpoints WHERE name = 'plan-items'`,
     );

@@ -4,7 +4,7 @@ import type { Subjects } from '@warden/contracts';
 import type { BusConnection, Publisher } from '@warden/bus';
 import { CheckpointedProjection, type ProjectedEvent, type ProjectionHandler } from '@warden/persistence';
 import { reviewProjections } from '../../review/projections/review.projection';
-import { PlanItemsProjection } from '../../plan/projections/plan-items.projection';
+import { PlanItemsProjection, isPlanItem } from '../../plan/projections/plan-items.projection';
 
 const CLOSING = { approval_granted: 'granted', approval_rejected: 'rejected', approval_expired: 'expired' } as const;
 type ClosingType = keyof typeof CLOSING;
@@ -218,10 +218,10 @@ export function approvalsProjections(
     perType('requests', 'approval_requested', new ApprovalRequestProjection()),
     perType('votes', 'approval_vote', new ApprovalVoteProjection()),
     // plan membership: which run is which item of which plan (see plan/)
-    // every task_received, also of runs in no plan: the Slack and inbox consumers wait for this
-    // checkpoint to pass a run's task_received before they tell a plan item from a lone run, so it
-    // must be stored with each batch (a `relevant` filter stores skipped positions only now and then)
-    perType('plan-items', 'task_received', new PlanItemsProjection()),
+    // every run is received, few are plan items: the others cost no transaction. The Slack consumer
+    // tells a lone run by its verified task_received (see SlackPlanNotifier.planOf) and waits for this
+    // checkpoint only for a receipt that names a plan, whose position is stored with its batch
+    perType('plan-items', 'task_received', new PlanItemsProjection(), undefined, isPlanItem),
     new CheckpointedProjection(
       ds,
       bus,

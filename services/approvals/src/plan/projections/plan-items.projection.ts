@@ -2,6 +2,12 @@ import type { EntityManager } from 'typeorm';
 import { sha256Canonical } from '@warden/kernel';
 import type { ProjectedEvent, ProjectionHandler } from '@warden/persistence';
 
+/** A `task_received` body (or envelope) that names a plan (`data.submission.plan`): what {@link PlanItemsProjection} keeps. */
+export function isPlanItem(body: unknown): boolean {
+  const plan = (body as { data?: { submission?: { plan?: unknown } } } | null)?.data?.submission?.plan;
+  return plan !== undefined && plan !== null;
+}
+
 /**
  * Plan membership from `task_received` (signature verified by the projection before `apply`): one row
  * per item, in log order. A run joins a plan only if the slot (plan, index) is free and the plan's
