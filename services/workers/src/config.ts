@@ -74,7 +74,7 @@ export const WorkersEnv = BaseEnv.extend({
     .max(64)
     .default(2)
     .describe(
-      'sandboxes kept started per pool (with and without network), at least; a pool grows past it only while slow executions hold every sandbox (`WORKER_SANDBOX_GROW_AFTER_MS`)',
+      'sandboxes kept started per pool (with and without network), at least; a pool grows past it while slow executions hold every sandbox (`WORKER_SANDBOX_GROW_AFTER_MS`), and by one per half second while executions queue one or more at a time on average',
     ),
   WORKER_SANDBOX_GROW_AFTER_MS: z.coerce
     .number()

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { waitFor } from '@warden/testing';
-import { SandboxPool, bundleMatches, sandboxEntry } from '../src/sandbox/sandbox-pool';
+import { QUEUE_WINDOW_MS, SandboxPool, bundleMatches, sandboxEntry } from '../src/sandbox/sandbox-pool';
 import { SANDBOX_ENV } from '../src/execution/tool-runner.service';
 import { defaultToolSettings } from '../src/tools/domain/tool';
 
@@ -153,9 +153,9 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     }
   });
 
-  it('a pool busy but moving never grows: sandboxes coming back late but steadily are waited for', async () => {
+  it('a pool busy but moving is not stalled: a queue grows it only by one per window while it lasts, never per waiting execution', async () => {
     const starts: string[] = [];
-    // growth after 150 ms of silence; one sandbox serves a queue that takes far longer than that in all
+    // growth after 150 ms of silence; one sandbox serves queues that take far longer than that in all
     const pool = new SandboxPool({
       prefix: [],
       warm: 0,
@@ -167,16 +167,46 @@ describe('SandboxPool replacement (real sandbox processes)', () => {
     try {
       expect((await pool.execute(request('a.txt'), pure)).error).toBeUndefined();
       starts.length = 0;
-      // queues of quick executions until one queue has lasted twice the growth wait: its last
-      // executions waited longer than growAfterMs, but a sandbox came back every few ms
-      let longest = 0;
-      for (let n = 200; longest < 300 && n <= 6400; n *= 2) {
-        const t = performance.now();
-        const all = await Promise.all(Array.from({ length: n }, () => pool.execute(request('a.txt'), pure)));
-        longest = performance.now() - t;
+      // queues of quick executions until they have lasted four windows: their last executions waited
+      // far longer than growAfterMs, but a sandbox came back every few ms
+      const t = performance.now();
+      let n = 0;
+      while (performance.now() - t < 4 * QUEUE_WINDOW_MS) {
+        const all = await Promise.all(Array.from({ length: 200 }, () => pool.execute(request('a.txt'), pure)));
         expect(all.filter((r) => r.error)).toEqual([]);
+        n += all.length;
       }
-      expect(longest).toBeGreaterThanOrEqual(300);
+      const elapsed = performance.now() - t;
+      // never stalled; hundreds waiting at once grew it by one per window at most, not one per waiter
+      expect(starts.filter((r) => r !== 'queue')).toEqual([]);
+      expect(starts.length).toBeGreaterThanOrEqual(1);
+      expect(starts.length).toBeLessThanOrEqual(Math.floor(elapsed / QUEUE_WINDOW_MS) + 1);
+      expect(pool.size).toBe(1 + starts.length);
+      expect(n).toBeGreaterThanOrEqual(200);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('bursts that are over in a moment never grow the pool, however many sandboxes they could have used', async () => {
+    const starts: string[] = [];
+    const pool = new SandboxPool({
+      prefix: [],
+      warm: 1,
+      reuse: 100_000,
+      env: SANDBOX_ENV,
+      onStart: (reason) => starts.push(reason),
+      growAfterMs: 10_000,
+    });
+    try {
+      await pool.warmUp();
+      starts.length = 0;
+      // four bursts of eight, a window and a half apart: each waits a few ms in all
+      for (let i = 0; i < 4; i++) {
+        const burst = await Promise.all(Array.from({ length: 8 }, () => pool.execute(request('a.txt'), pure)));
+        expect(burst.filter((r) => r.error)).toEqual([]);
+        await new Promise((r) => setTimeout(r, QUEUE_WINDOW_MS * 1.5));
+      }
       expect(starts).toEqual([]);
       expect(pool.size).toBe(1);
     } finally {

@@ -27,7 +27,7 @@ export const workersMetrics = {
   refused: counter('warden_workers_refused_total', 'Execute commands refused before anything ran', ['reason']),
   sandboxStarts: counter(
     'warden_workers_sandbox_starts_total',
-    'Sandbox processes started, by pool and why (warm, refill, recycle; on_path: an execution waited for one)',
+    'Sandbox processes started, by pool and why (warm, refill, recycle; on_path: the pool was stalled while executions waited; queue: executions queued one or more at a time on average)',
     ['pool', 'reason'],
   ),
   executions: counter('warden_workers_executions_total', 'Execute commands settled, by what happened', [

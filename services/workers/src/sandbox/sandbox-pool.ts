@@ -73,6 +73,15 @@ export interface PoolOptions {
  */
 export const GROW_AFTER_MS = 100;
 
+/**
+ * The window over which a pool measures its queue: when executions waited, on average, one or more at
+ * a time over a whole window (their waits summed ≥ the window), one sandbox more would have served
+ * them, and the pool starts one (`queue`). A burst waits milliseconds and never adds up to that; a
+ * steady load that keeps every sandbox busy does (a saturating closed loop did, and served ~20–30 %
+ * fewer runs a second on the two sandboxes it kept). At most one such start per window and pool.
+ */
+export const QUEUE_WINDOW_MS = 500;
+
 /** An execution waiting for a sandbox (see {@link PoolOptions.growAfterMs}). */
 interface Waiter {
   give(sb: Sandbox): void;
@@ -84,9 +93,10 @@ interface Waiter {
 /**
  * Why a sandbox started: `warm` (at start-up), `refill` (back to `warm` after one died), `recycle` (the
  * successor of one retired after its uses or a program-starting tool), `on_path` (executions waited
- * and the pool was stalled: nothing came back for `growAfterMs`, so slow executions hold every sandbox).
+ * and the pool was stalled: nothing came back for `growAfterMs`, so slow executions hold every sandbox),
+ * `queue` (executions waited one or more at a time on average over {@link QUEUE_WINDOW_MS}).
  */
-export type StartReason = 'warm' | 'refill' | 'recycle' | 'on_path';
+export type StartReason = 'warm' | 'refill' | 'recycle' | 'on_path' | 'queue';
 
 interface Sandbox {
   child: ChildProcess;
@@ -116,11 +126,13 @@ const READY_TIMEOUT_MS = 30_000;
  * whole process group is SIGKILLed. A sandbox that dies mid-execution ends the run failed,
  * `outcome_unknown` unless the tool is idempotent.
  *
- * The pool grows only when it is stalled: executions wait and no sandbox came back, became ready or
+ * The pool grows when it is stalled: executions wait and no sandbox came back, became ready or
  * was started for `growAfterMs`. Then it starts one, and another after `growAfterMs` more of the same.
  * A machine too busy to answer at once makes sandboxes come back late but steadily, and a start (some
  * 200–300 ms of CPU) would only make it busier; executions held by slow tools make the pool silent, and
- * a new sandbox is what they need.
+ * a new sandbox is what they need. It also grows, by one per {@link QUEUE_WINDOW_MS} at most, while
+ * executions queue one or more at a time on average: a steady load the sandboxes it has cannot keep up
+ * with, not a burst.
  */
 export class SandboxPool {
   /** Ready and unused, the one back last at the end. */
@@ -132,6 +144,9 @@ export class SandboxPool {
   private readonly waiters: Waiter[] = [];
   /** When a sandbox last came back, became ready or was started (performance.now()). */
   private lastProgress = 0;
+  /** Start of the current queue window, and the ms executions waited in it so far (finished waits). */
+  private windowSince = performance.now();
+  private waitedMs = 0;
   private growTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly entry: string;
@@ -282,11 +297,30 @@ export class SandboxPool {
 
   /** A sandbox back from an execution, or just ready: to the oldest waiter, else idle. */
   private release(sb: Sandbox): void {
-    this.lastProgress = performance.now();
+    const now = performance.now();
+    this.lastProgress = now;
     const w = this.waiters.shift();
-    if (w) w.give(sb);
-    else this.idle.push(sb);
+    if (w) {
+      this.waitedMs += now - Math.max(w.since, this.windowSince);
+      w.give(sb);
+    } else this.idle.push(sb);
     if (this.growTimer) this.growIfStalled();
+    this.growIfQueued(now);
+  }
+
+  /**
+   * At the end of each {@link QUEUE_WINDOW_MS}: one sandbox more when executions waited one or more at
+   * a time on average over it (finished waits and the time the waiting ones have waited in it), and none
+   * is starting already.
+   */
+  private growIfQueued(now: number): void {
+    const span = now - this.windowSince;
+    if (span < QUEUE_WINDOW_MS) return;
+    let waited = this.waitedMs;
+    for (const w of this.waiters) waited += now - Math.max(w.since, this.windowSince);
+    this.windowSince = now;
+    this.waitedMs = 0;
+    if (waited >= span && this.starting.size === 0 && !this.closed) this.start('queue');
   }
 
   /** A started sandbox that failed before ready: a waiter is told (its execution fails), else it goes. */
