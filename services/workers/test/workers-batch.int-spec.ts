@@ -6,10 +6,18 @@ import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import type { JsMsg } from '@nats-io/jetstream';
 import { Client } from 'pg';
-import { BusMessage, Headers } from '@warden/bus';
+import { BusMessage, Headers, type Publisher } from '@warden/bus';
 import type { Action, ExecuteCommand } from '@warden/contracts';
-import { DomainError, deriveId, loadSigningKeys, newId, type SigningKeys, signingKeysOf } from '@warden/kernel';
-import { startService } from '@warden/runtime';
+import {
+  DomainError,
+  TransientError,
+  deriveId,
+  loadSigningKeys,
+  newId,
+  type SigningKeys,
+  signingKeysOf,
+} from '@warden/kernel';
+import { PUBLISHER, startService } from '@warden/runtime';
 import { createTestEnv, readAll, runEvents, waitFor, type TestEnv, testKeyring } from '@warden/testing';
 import { AppModule } from '../src/app.module';
 import { loadConfig } from '../src/config';
@@ -305,6 +313,38 @@ describe('workers in batch mode (real NATS + Postgres)', () => {
       // once the other worker is gone, the run executes
       expect(await handle([held])).toEqual([undefined]);
       expect(readFileSync(path.join(ws, 'busy/held.txt'), 'utf8')).toBe('x');
+    });
+
+    it('runs nothing whose run_started could not be published: its claim is given back, and the retry runs it once', async () => {
+      const lost = signedCommand(keys, write('announce/lost.txt', 'x'));
+      const fine = signedCommand(keys, write('announce/fine.txt', 'y'));
+      const publisher = app.get<Publisher>(PUBLISHER);
+      const real = publisher.publish.bind(publisher);
+      // the broker refuses this one run's run_started (as when the events stream is unavailable)
+      const spy = jest.spyOn(publisher, 'publish').mockImplementation((m) => {
+        const env = m.payload as { type?: string; run_id?: string };
+        return env.type === 'run_started' && env.run_id === lost.run_id
+          ? Promise.reject(new TransientError('publish refused'))
+          : real(m);
+      });
+      let outcomes: unknown[];
+      try {
+        outcomes = await handle([lost, fine]);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(outcomes[0]).toBeInstanceOf(TransientError);
+      expect(outcomes[1]).toBeUndefined();
+      // nothing ran or stayed claimed for it (marked begun beside the publish or not)
+      expect(existsSync(path.join(ws, 'announce/lost.txt'))).toBe(false);
+      expect(await execution(lost.run_id)).toBeUndefined();
+      expect(await events(lost.run_id)).toEqual([]);
+      expect(readFileSync(path.join(ws, 'announce/fine.txt'), 'utf8')).toBe('y');
+      // the redelivery is a clean first attempt: it runs once, announced first
+      expect(await handle([lost])).toEqual([undefined]);
+      expect(readFileSync(path.join(ws, 'announce/lost.txt'), 'utf8')).toBe('x');
+      expect(await execution(lost.run_id)).toMatchObject({ status: 'succeeded', attempt: 1 });
+      expect((await events(lost.run_id)).map((e) => e.type)).toEqual(['run_started', 'run_succeeded']);
     });
 
     it('fails only the run whose data Postgres cannot store, never its batch', async () => {

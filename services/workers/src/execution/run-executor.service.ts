@@ -147,8 +147,11 @@ export class RunExecutor {
 
   private async process(runs: RunWork[]): Promise<void> {
     await this.claim(runs);
-    await this.publishStarts(runs);
-    await this.runTools(runs);
+    // the run_started events and the begin marks of the lanes that start at once go together (one
+    // round trip less on every run's path); a tool runs once both are done, and only if its run_started
+    // was published (else its claim is given back: nothing ran under it)
+    const announced = this.publishStarts(runs);
+    await Promise.all([announced, this.runTools(runs, announced)]);
     await this.finish(runs);
     await this.publishCompletions(runs);
   }
@@ -268,8 +271,12 @@ export class RunExecutor {
     );
   }
 
-  /** Runs the claimed tools, at most WORKER_CONCURRENCY at once; an interrupted non-idempotent run is not run. */
-  private async runTools(runs: RunWork[]): Promise<void> {
+  /**
+   * Runs the claimed tools, at most WORKER_CONCURRENCY at once; an interrupted non-idempotent run is not
+   * run. `announced` settles once every `run_started` is published or failed (never rejects): no tool
+   * runs before it, nor one whose event failed.
+   */
+  private async runTools(runs: RunWork[], announced: Promise<void>): Promise<void> {
     const live = runs.flatMap((run) => {
       const { row, decision } = run;
       const runs = decision.kind === 'claim' || decision.kind === 'take_over' || decision.kind === 'outcome_unknown';
@@ -277,18 +284,24 @@ export class RunExecutor {
     });
     await mapLimit(live, this.config.WORKER_CONCURRENCY, async ({ run, row }) => {
       if (run.decision.kind === 'outcome_unknown') {
-        run.result = outcomeUnknownResult(row.tool);
+        await announced;
+        if (run.error === undefined) run.result = outcomeUnknownResult(row.tool);
         return;
       }
       // the mark that separates a claim waiting for a slot (handed back if this worker dies) from an
-      // execution that began (outcome_unknown if it dies); refused if the claim is no longer ours
+      // execution that began (outcome_unknown if it dies); refused if the claim is no longer ours. A
+      // fresh claim's goes beside its run_started publish: if that fails, the claim is deleted, begun or
+      // not (unclaim), and the tool never runs. A taken-over claim is kept on failure: marked only after
       let begun: boolean;
       try {
-        begun = await this.begin(row);
+        if (run.claimedNow) [begun] = await Promise.all([this.begin(row), announced]);
+        else begun = await announced.then(() => run.error === undefined && this.begin(row));
       } catch (err) {
-        run.error = new TransientError(`marking run ${run.plan.runId} begun failed: ${(err as Error).message}`, err);
+        await announced;
+        run.error ??= new TransientError(`marking run ${run.plan.runId} begun failed: ${(err as Error).message}`, err);
         return;
       }
+      if (run.error !== undefined) return; // its run_started was not published: nothing runs
       if (!begun) {
         run.error = new RunBusyError(`run ${run.plan.runId} is no longer claimed by this worker; not run`);
         return;
