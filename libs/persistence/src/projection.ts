@@ -83,8 +83,8 @@ export interface ProjectionSpec {
    * `eventTypes` — a batch of nothing but such events costs no transaction. It can only leave events
    * out: one it keeps is verified and decoded as usual. A genuine event is judged on its signed body, so
    * a forger can at most have their own forgery skipped here (the consumers that act on it still
-   * refuse and dead-letter it). The position reached past left-out events is stored at most once a
-   * second, so whoever reads the checkpoint to know the projection has seen an event must wait on it only
+   * refuse and dead-letter it). The position reached past left-out events is stored once a second at
+   * most, and within a second even if nothing else arrives; so whoever reads the checkpoint to know the projection has seen an event must wait on it only
    * for events it keeps (approvals' Slack notifier waits on plan items only for receipts that name a
    * plan). Default: every event of a wanted type is applied.
    */
@@ -153,6 +153,8 @@ export class CheckpointedProjection {
   async stop(): Promise<void> {
     await this.reader?.stop();
     this.reader = undefined;
+    clearTimeout(this.skippedTimer);
+    this.skippedTimer = undefined;
     await this.flushSkipped(true).catch((err: unknown) =>
       this.log.warn('could not store position', { error: err as Error }),
     );
@@ -188,6 +190,8 @@ export class CheckpointedProjection {
   /** Position reached by batches that held nothing this projection wants (not yet stored). */
   private skippedTo = 0;
   private skippedFlushedAt = 0;
+  /** Stores {@link skippedTo} when a second has passed since the last store, if nothing else did. */
+  private skippedTimer?: NodeJS.Timeout;
 
   private wants(msg: BusMessage): boolean {
     if (this.spec.eventTypes) {
@@ -212,10 +216,26 @@ export class CheckpointedProjection {
 
   /**
    * Stores the position reached by skipped batches. Skipping is idempotent (a restart from an older
-   * checkpoint skips the same events again), so this is only written now and then, never per batch.
+   * checkpoint skips the same events again), so this is only written now and then, never per batch —
+   * but within a second, even if no batch follows: a reader waiting for the checkpoint to pass a
+   * left-out event (a forgery of a kept type's look, say) is not left waiting until the next one.
+   * Monotonic (`GREATEST`), so it may run beside a batch's transaction.
    */
   private async flushSkipped(force: boolean): Promise<void> {
-    if (this.skippedTo === 0 || (!force && Date.now() - this.skippedFlushedAt < 1000)) return;
+    if (this.skippedTo === 0) return;
+    const wait = 1000 - (Date.now() - this.skippedFlushedAt);
+    if (!force && wait > 0) {
+      if (!this.skippedTimer && this.reader) {
+        this.skippedTimer = setTimeout(() => {
+          this.skippedTimer = undefined;
+          this.flushSkipped(false).catch((err: unknown) =>
+            this.log.warn('could not store position', { error: err as Error }),
+          );
+        }, wait);
+        this.skippedTimer.unref();
+      }
+      return;
+    }
     const to = this.skippedTo;
     await this.ds.query(
       `UPDATE ${this.table} SET position = GREATEST(position, $2), updated_at = now() WHERE name = $1`,

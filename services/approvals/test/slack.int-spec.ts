@@ -7,7 +7,7 @@ import { Publisher, makeEnvelope } from '@warden/bus';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, IdentityDirectory } from '@warden/runtime';
 import { secretHash } from '@warden/identity';
-import { createTestEnv, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import { createTestEnv, forgeAs, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
 import { System } from '../../../test/support/system';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/domain/approval-blocks';
 import { SlackNotifier } from '../src/slack/slack-notifier';
@@ -203,6 +203,45 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
       .get<DataSource>(DATA_SOURCE)
       .query('SELECT kind, channel, ts FROM approvals.slack_messages WHERE approval_id = $1', [id]);
     expect(rows).toEqual([{ kind: 'request', channel: 'C_APPROVALS', ts: expect.stringMatching(/^\d+\.\d{6}$/) }]);
+  });
+
+  it('tells a lone run by its genuine task_received; a forged plan-less receipt after it only delays the post until plan membership has passed it', async () => {
+    const receipt = (env: Envelope<'approval_requested'>) =>
+      makeEnvelope({
+        type: 'task_received',
+        runId: env.run_id!,
+        producer: 'ingest',
+        traceId: env.trace_id,
+        data: {
+          submission: {
+            run_id: env.run_id!,
+            agent: { id: 'agent-7', role: 'dev' },
+            action: { tool: 'git.push', args: { branch: 'main' } },
+          },
+          channel: 'bus',
+        },
+      });
+    // a genuine plan-less receipt: a lone approval, posted without waiting on plan membership
+    const alone = requested('push');
+    await publisher.publishEvent(receipt(alone));
+    await publisher.publishEvent(alone);
+    await waitFor(() => postsFor(alone.data.approval_id).length === 1 || undefined, 'the lone post');
+    // the last receipt on the subject is a forgery: not taken at its word; posted once plan membership
+    // has read past it (and dead-lettered it), which it stores within a second though nothing follows
+    const forgedAfter = requested('push');
+    await publisher.publishEvent(receipt(forgedAfter));
+    const forged = forgeAs(receipt(forgedAfter));
+    await t.bus.js.publish(t.subjects.event(forgedAfter.run_id!, 'task_received'), JSON.stringify(forged), {
+      msgID: forged.id,
+    });
+    await publisher.publishEvent(forgedAfter);
+    const [post] = await waitFor(
+      () => (postsFor(forgedAfter.data.approval_id).length ? postsFor(forgedAfter.data.approval_id) : undefined),
+      'the post after the forgery',
+      15_000,
+    );
+    expect(post!.args.channel).toBe('C_APPROVALS');
+    expect(postsFor(forgedAfter.data.approval_id)).toHaveLength(1);
   });
 
   it('refuses unsigned, mis-signed, stale and future requests with 401', async () => {
