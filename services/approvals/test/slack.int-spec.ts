@@ -227,7 +227,7 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
     await publisher.publishEvent(alone);
     await waitFor(() => postsFor(alone.data.approval_id).length === 1 || undefined, 'the lone post');
     // the last receipt on the subject is a forgery: not taken at its word; posted once plan membership
-    // has read past it (and dead-lettered it), which it stores within a second though nothing follows
+    // has read past it, which it stores within a second though nothing follows
     const forgedAfter = requested('push');
     await publisher.publishEvent(receipt(forgedAfter));
     const forged = forgeAs(receipt(forgedAfter));

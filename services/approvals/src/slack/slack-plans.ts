@@ -16,8 +16,9 @@ import type { SlackSettings } from './slack.config';
 /**
  * True when `data` is a genuine `task_received` of `runId` that names no plan: the run is judged alone,
  * whatever plan membership has read. Anything else — a forgery (a bad or missing signature), another
- * run's receipt, an unreadable body — is false, and the caller waits for plan membership to judge the
- * run's receipts as usual (it dead-letters forgeries).
+ * run's receipt, an unreadable body — is false, and the caller waits until plan membership has read
+ * past it (one that names a plan is verified there and dead-lettered if forged; one that names none is
+ * passed over, its position stored within a second).
  */
 export function receivedAlone(data: Uint8Array, runId: string): boolean {
   // with no check installed, nothing read off the bus is taken at its word
