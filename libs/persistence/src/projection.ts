@@ -84,9 +84,10 @@ export interface ProjectionSpec {
    * out: one it keeps is verified and decoded as usual. A genuine event is judged on its signed body, so
    * a forger can at most have their own forgery skipped here (the consumers that act on it still
    * refuse and dead-letter it). The position reached past left-out events is stored once a second at
-   * most, and within a second even if nothing else arrives; so whoever reads the checkpoint to know the projection has seen an event must wait on it only
-   * for events it keeps (approvals' Slack notifier waits on plan items only for receipts that name a
-   * plan). Default: every event of a wanted type is applied.
+   * most, and within a second even if nothing else arrives; so whoever reads the checkpoint to know the
+   * projection has seen an event should wait on it only for events it keeps (approvals' Slack notifier
+   * waits on plan items only for receipts that name a plan). Default: every event of a wanted type is
+   * applied.
    */
   relevant?: (body: unknown) => boolean;
 }

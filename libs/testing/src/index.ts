@@ -1,9 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { DeliverPolicy, RetentionPolicy } from '@nats-io/jetstream';
-import { EVENT_PRODUCERS, PRODUCERS, Subjects, type Decision, type Envelope, type EventType } from '@warden/contracts';
+import {
+  EVENT_PRODUCERS,
+  PRODUCERS,
+  Subjects,
+  type Action,
+  type Agent,
+  type Decision,
+  type Envelope,
+  type EventType,
+  type PlanRef,
+} from '@warden/contracts';
 import { loadKeyring, type Keyring } from '@warden/kernel';
-import { BusMessage, EventAuthenticity, Publisher, connectBus, ensureStreams, type BusConnection } from '@warden/bus';
+import {
+  BusMessage,
+  EventAuthenticity,
+  Publisher,
+  connectBus,
+  ensureStreams,
+  makeEnvelope,
+  type BusConnection,
+} from '@warden/bus';
 import { ensureDatabase } from '@warden/persistence';
 
 export const TEST_NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -84,6 +102,32 @@ export function escalatedDecision(traceId: string, over: Partial<Decision> = {})
     evaluated_at: new Date().toISOString(),
     ...over,
   };
+}
+
+/**
+ * A `task_received` of `runId` as ingest makes it, unsigned (seal it with {@link sealAs}, publish it
+ * through {@link testPublisher}, or forge it with {@link forgeAs}); with a plan slot when `plan` is given.
+ * @example sealAs(receivedEnvelope(runId, { plan: { id: planId, index: 0, count: 2 } }))
+ */
+export function receivedEnvelope(
+  runId: string,
+  opts: { action?: Action; agent?: Agent; traceId?: string; plan?: PlanRef } = {},
+): Envelope<'task_received'> {
+  return makeEnvelope({
+    type: 'task_received',
+    runId,
+    producer: 'ingest',
+    traceId: opts.traceId ?? randomBytes(16).toString('hex'),
+    data: {
+      submission: {
+        run_id: runId,
+        agent: opts.agent ?? { id: 'agent-1', role: 'dev' },
+        action: opts.action ?? { tool: 'git.push', args: { branch: 'main' } },
+        ...(opts.plan ? { plan: opts.plan } : {}),
+      },
+      channel: 'bus',
+    },
+  });
 }
 
 export interface TestEnv {

@@ -7,7 +7,15 @@ import { Publisher, makeEnvelope } from '@warden/bus';
 import { deriveId, newId, newTraceId } from '@warden/kernel';
 import { DATA_SOURCE, IdentityDirectory } from '@warden/runtime';
 import { secretHash } from '@warden/identity';
-import { createTestEnv, forgeAs, readAll, waitFor, type TestEnv, testPublisher } from '@warden/testing';
+import {
+  createTestEnv,
+  forgeAs,
+  readAll,
+  receivedEnvelope,
+  waitFor,
+  type TestEnv,
+  testPublisher,
+} from '@warden/testing';
 import { System } from '../../../test/support/system';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/domain/approval-blocks';
 import { SlackNotifier } from '../src/slack/slack-notifier';
@@ -207,20 +215,7 @@ describe('Slack: approval messages and signed interactions (real NATS + Postgres
 
   it('tells a lone run by its genuine task_received; a forged plan-less receipt after it only delays the post until plan membership has passed it', async () => {
     const receipt = (env: Envelope<'approval_requested'>) =>
-      makeEnvelope({
-        type: 'task_received',
-        runId: env.run_id!,
-        producer: 'ingest',
-        traceId: env.trace_id,
-        data: {
-          submission: {
-            run_id: env.run_id!,
-            agent: { id: 'agent-7', role: 'dev' },
-            action: { tool: 'git.push', args: { branch: 'main' } },
-          },
-          channel: 'bus',
-        },
-      });
+      receivedEnvelope(env.run_id!, { traceId: env.trace_id, agent: { id: 'agent-7', role: 'dev' } });
     // a genuine plan-less receipt: a lone approval, posted without waiting on plan membership
     const alone = requested('push');
     await publisher.publishEvent(receipt(alone));

@@ -1,27 +1,10 @@
-import { EventAuthenticity, installEventAuthenticity, makeEnvelope } from '@warden/bus';
-import type { Envelope } from '@warden/contracts';
-import { newId, newTraceId } from '@warden/kernel';
-import { forgeAs, sealAs, testKeyring } from '@warden/testing';
+import { EventAuthenticity, installEventAuthenticity } from '@warden/bus';
+import { newId } from '@warden/kernel';
+import { forgeAs, receivedEnvelope, sealAs, testKeyring } from '@warden/testing';
 import { receivedAlone } from './slack-plans';
 
-/** A `task_received` of `runId` as ingest makes it, with or without a plan; unsigned. */
-function receipt(runId: string, plan?: { id: string; index: number; count: number }): Envelope<'task_received'> {
-  return makeEnvelope({
-    type: 'task_received',
-    runId,
-    producer: 'ingest',
-    traceId: newTraceId(),
-    data: {
-      submission: {
-        run_id: runId,
-        agent: { id: 'agent-1', role: 'dev' },
-        action: { tool: 'deploy.staging', args: { ref: 'main' } },
-        ...(plan ? { plan } : {}),
-      },
-      channel: 'bus',
-    },
-  });
-}
+const receipt = (runId: string, plan?: { id: string; index: number; count: number }) =>
+  receivedEnvelope(runId, plan ? { plan } : {});
 
 const bytes = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 
