@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { StatementNames, preparingClient } from './prepared-statements';
 
 /** Options for a service's DataSource: it owns exactly one Postgres schema. */
 export interface ServiceDataSourceOptions {
@@ -10,6 +11,12 @@ export interface ServiceDataSourceOptions {
   entities?: DataSourceOptions['entities'];
   migrations?: DataSourceOptions['migrations'];
   poolSize?: number;
+  /**
+   * Send repeated parameterized statements as named (prepared) statements (see {@link StatementNames}).
+   * Default true; turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before
+   * 1.21, or without `max_prepared_statements`).
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -52,7 +59,11 @@ export async function openDataSource(opts: ServiceDataSourceOptions): Promise<Da
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    extra: { max: opts.poolSize ?? 10, application_name: `warden-${opts.schema}` },
+    extra: {
+      max: opts.poolSize ?? 10,
+      application_name: `warden-${opts.schema}`,
+      ...(opts.preparedStatements === false ? {} : { Client: preparingClient(new StatementNames()) }),
+    },
   });
   await ds.initialize();
   // the migrations table lives in the service's schema, so the schema must exist first

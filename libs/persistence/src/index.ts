@@ -1,4 +1,5 @@
 export * from './database';
+export * from './prepared-statements';
 export * from './redis';
 export * from './projection';
 export * from './simple-transaction';

@@ -19,6 +19,9 @@ export const BaseEnv = z.object({
     .url()
     .default('postgres://postgres@127.0.0.1:5432/warden')
     .describe('Postgres; the database is created if missing, each service migrates its own schema'),
+  DATABASE_PREPARED_STATEMENTS: envFlag(true).describe(
+    'send repeated parameterized statements as named (prepared) statements: Postgres parses and plans them once per connection. `false` behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21, or without `max_prepared_statements`)',
+  ),
   REDIS_URL: z
     .string()
     .min(1)
@@ -108,6 +111,17 @@ export function parseEnv<S extends z.ZodType>(
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
   throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/**
+ * A yes/no setting: `true`/`1` or `false`/`0`, anything else refused.
+ * @example DASHBOARD_RUNS: envFlag(true).describe('…')
+ */
+export function envFlag(defaultValue: boolean) {
+  return z
+    .enum(['true', 'false', '1', '0'])
+    .default(defaultValue ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1');
 }
 
 /** A TCP port variable with a default. */

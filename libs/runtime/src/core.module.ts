@@ -112,7 +112,11 @@ export class CoreModule {
       providers.push({
         provide: DATA_SOURCE,
         useFactory: () =>
-          openDataSource({ url: config.DATABASE_URL, ...db }).catch((err: Error) => {
+          openDataSource({
+            url: config.DATABASE_URL,
+            preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+            ...db,
+          }).catch((err: Error) => {
             throw new Error(`cannot open Postgres at ${redactUrl(config.DATABASE_URL)}: ${err.message}`);
           }),
       });

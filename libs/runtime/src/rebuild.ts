@@ -27,7 +27,12 @@ export async function rebuildService<C extends BaseEnv>(
   const authenticity = new EventAuthenticity(keyring);
   // a rebuild applies exactly what the live projection would: forged events stay out
   installEventAuthenticity(authenticity);
-  const ds = await openDataSource({ url: config.DATABASE_URL, schema: target.schema, migrations: target.migrations });
+  const ds = await openDataSource({
+    url: config.DATABASE_URL,
+    schema: target.schema,
+    migrations: target.migrations,
+    preparedStatements: config.DATABASE_PREPARED_STATEMENTS,
+  });
   const bus = await connectBus(config.NATS_URL, `${target.service}-rebuild`);
   const subjects = new Subjects(config.WARDEN_SUBJECT_PREFIX);
   try {

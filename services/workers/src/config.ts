@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { BaseEnv, parseEnv, port } from '@warden/runtime';
+import { BaseEnv, envFlag, parseEnv, port } from '@warden/runtime';
 import type { ToolSettings } from './tools/domain/tool';
 
 const ROLE = /^[a-z][a-z0-9_-]*$/;
@@ -230,13 +230,9 @@ export const WorkersEnv = BaseEnv.extend({
     .min(1)
     .optional()
     .describe("YAML file of upstream MCP servers (contract §7); this worker holds the sessions of its roles' servers"),
-  MCP_TRUST_ON_FIRST_USE: z
-    .enum(['true', 'false', '1', '0'])
-    .default('true')
-    .transform((v) => v === 'true' || v === '1')
-    .describe(
-      "pin a server's tools the first time it is seen (trust on first use); `false`: refused until an admin pins",
-    ),
+  MCP_TRUST_ON_FIRST_USE: envFlag(true).describe(
+    "pin a server's tools the first time it is seen (trust on first use); `false`: refused until an admin pins",
+  ),
 });
 export type WorkersConfig = z.infer<typeof WorkersEnv>;
 

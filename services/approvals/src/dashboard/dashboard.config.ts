@@ -1,14 +1,11 @@
 import { z } from 'zod';
+import { envFlag } from '@warden/runtime';
 
 /** Dashboard settings of the approvals service (merged into `ApprovalsEnv`). */
 export const DashboardEnv = z.object({
-  DASHBOARD_RUNS: z
-    .enum(['true', 'false', '1', '0'])
-    .default('true')
-    .transform((v) => v === 'true' || v === '1')
-    .describe(
-      "project run events into `approvals.dashboard_*` for the dashboard's run list and timelines; `false`: the runs panel stays empty (e.g. on extra replicas)",
-    ),
+  DASHBOARD_RUNS: envFlag(true).describe(
+    "project run events into `approvals.dashboard_*` for the dashboard's run list and timelines; `false`: the runs panel stays empty (e.g. on extra replicas)",
+  ),
   DASHBOARD_RETENTION_HOURS: z.coerce
     .number()
     .int()

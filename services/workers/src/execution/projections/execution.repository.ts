@@ -184,7 +184,7 @@ export class ExecutionRepository {
              WHERE e.run_id = x.run_id AND e.status = 'started'
              RETURNING ${E_COLUMNS}
            )
-           SELECT * FROM ins UNION ALL SELECT * FROM upd`,
+           SELECT ${COLUMNS} FROM ins UNION ALL SELECT ${COLUMNS} FROM upd`,
           [JSON.stringify(news), JSON.stringify(olds), workerId],
         )) as ExecutionRow[];
       },
