@@ -64,6 +64,31 @@ describe('prepared statements on real Postgres', () => {
     expect(await ds.query(`SELECT n FROM ${SCHEMA}.items WHERE id = 1`)).toEqual([{ n: 2 }]);
   });
 
+  it('a statement first prepared inside a transaction that rolls back stays prepared, and works', async () => {
+    const qr = ds.createQueryRunner();
+    await qr.connect();
+    try {
+      const sql = `SELECT label FROM ${SCHEMA}.items WHERE id = $1 AND n >= $2`;
+      await qr.startTransaction();
+      await qr.query(sql, [2, 0]);
+      await qr.query(sql, [2, 0]); // prepared here, in the transaction
+      await qr.rollbackTransaction();
+      expect(await prepared(qr)).toContain(sql);
+      expect(await qr.query(sql, [2, 0])).toEqual([{ label: 'two' }]);
+      // a statement that fails in an aborted transaction is not taken as prepared
+      const late = `SELECT label FROM ${SCHEMA}.items WHERE id = $1 OR id = $2 ORDER BY id`;
+      await qr.query(late, [1, 2]);
+      await qr.startTransaction();
+      await expect(qr.query('SELECT 1 / 0')).rejects.toThrow(/division by zero/);
+      await expect(qr.query(late, [1, 2])).rejects.toThrow(/current transaction is aborted/);
+      await qr.rollbackTransaction();
+      expect(await qr.query(late, [1, 3])).toEqual([{ label: 'one' }, { label: 'three' }]);
+      expect(await prepared(qr)).toContain(late);
+    } finally {
+      await qr.release();
+    }
+  });
+
   it('never prepares a select of *, and prepares nothing when turned off', async () => {
     for (const [source, sql] of [
       [ds, `SELECT * FROM ${SCHEMA}.items WHERE id = $1`],
