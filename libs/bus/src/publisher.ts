@@ -27,6 +27,8 @@ export interface OutgoingMessage {
    * batcher serving many requests): the publish span hangs under it instead of under nothing.
    */
   parent?: string;
+  /** Id of the message in hand that caused this one (an event's `causation_id`): its span is the parent. */
+  cause?: string;
 }
 
 export interface PublisherOptions {
@@ -82,6 +84,7 @@ export class Publisher {
       traceId: env.trace_id,
       kind: env.type,
       headers: { [Headers.eventType]: env.type },
+      ...(env.causation_id ? { cause: env.causation_id } : {}),
     };
   }
 
@@ -110,10 +113,10 @@ export class Publisher {
         'warden.message.kind': m.kind,
         ...(typeof runId === 'string' ? { 'warden.run_id': runId } : {}),
       },
-      { kind: SpanKind.PRODUCER, parent: m.parent },
+      { kind: SpanKind.PRODUCER, parent: m.parent, cause: m.cause },
     );
     const h: MsgHdrs = natsHeaders();
-    h.set(Headers.traceparent, traceparentOf(span) ?? outgoingTraceparent(m.traceId));
+    h.set(Headers.traceparent, traceparentOf(span) ?? outgoingTraceparent(m.traceId, m.cause));
     for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, v);
     try {
       const ack = await this.js.publish(m.subject, JSON.stringify(m.payload), {

@@ -160,8 +160,14 @@ export async function withSpan<T>(
   );
 }
 
-/** The spans of the messages being handled in this async context, by trace id (see {@link MessageSpans}). */
+/** The spans of the messages being handled in this async context (see {@link MessageSpans}). */
 const MESSAGE_SPANS = createContextKey('warden.message-spans');
+
+/** Message spans by trace id (a run's latest message) and by message id. */
+interface FoundSpans {
+  byTrace: Map<string, Span>;
+  byMessage: Map<string, Span>;
+}
 
 /** One message of a batch, as far as tracing cares. */
 export interface TracedMessage {
@@ -184,7 +190,7 @@ export class MessageSpans {
   private constructor(
     readonly batch: Span | undefined,
     readonly spans: Span[],
-    private readonly byTrace: Map<string, Span>,
+    private readonly found: FoundSpans,
   ) {}
 
   /** Starts the spans; with `batch: false` (one message at a time) no batch span is made. */
@@ -222,7 +228,7 @@ export class MessageSpans {
       );
       if (batch.isRecording()) links.push({ context: batch.spanContext() });
     }
-    const byTrace = new Map<string, Span>();
+    const found: FoundSpans = { byTrace: new Map(), byMessage: new Map() };
     const spans = msgs.map((m, i) => {
       const span = tracer.startSpan(
         `process ${consumer}`,
@@ -240,18 +246,21 @@ export class MessageSpans {
         parents[i],
       );
       if (span.isRecording()) {
-        const id = span.spanContext().traceId;
-        if (!byTrace.has(id)) byTrace.set(id, span);
+        // a run's later message replaces its earlier one: what is done for a run after its messages
+        // of a batch are folded answers the latest of them, unless the caller names the cause
+        found.byTrace.set(span.spanContext().traceId, span);
+        const id = m.attributes['messaging.message.id'];
+        if (typeof id === 'string') found.byMessage.set(id, span);
       }
       return span;
     });
-    return new MessageSpans(batch, spans, byTrace);
+    return new MessageSpans(batch, spans, found);
   }
 
   /** Runs `fn` with the batch span active and each run's message span findable by its trace id. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.batch?.isRecording() && this.byTrace.size === 0) return fn();
-    let ctx = context.active().setValue(MESSAGE_SPANS, this.byTrace);
+    if (!this.batch?.isRecording() && this.found.byTrace.size === 0) return fn();
+    let ctx = context.active().setValue(MESSAGE_SPANS, this.found);
     if (this.batch) ctx = trace.setSpan(ctx, this.batch);
     else if (this.spans.length === 1) ctx = trace.setSpan(ctx, this.spans[0]!);
     return context.with(ctx, fn);
@@ -285,19 +294,26 @@ function errorType(err: Error): string {
   return typeof code === 'string' ? code : err.name;
 }
 
-/** The span the current context holds for `traceId`: its message span, else the active span of that trace. */
-export function spanForTrace(traceId: string): Span | undefined {
+/**
+ * The span the current context holds for `traceId`: the span of message `cause` (its id, the
+ * envelope or command id) when that message of the trace is in hand, else the run's latest message
+ * span, else the active span of that trace.
+ */
+export function spanForTrace(traceId: string, cause?: string): Span | undefined {
   const ctx = context.active();
-  const byTrace = ctx.getValue(MESSAGE_SPANS) as Map<string, Span> | undefined;
-  const found = byTrace?.get(traceId);
-  if (found) return found;
+  const found = ctx.getValue(MESSAGE_SPANS) as FoundSpans | undefined;
+  const byCause = cause === undefined ? undefined : found?.byMessage.get(cause);
+  if (byCause && byCause.spanContext().traceId === traceId) return byCause;
+  const latest = found?.byTrace.get(traceId);
+  if (latest) return latest;
   const active = trace.getSpan(ctx);
   return active && active.spanContext().traceId === traceId ? active : undefined;
 }
 
 /**
- * Starts a span inside run `traceId`'s trace, under the span this context holds for it (its message
- * span in a batch, or the active span). Undefined when there is none (no SDK, or nothing of that trace
+ * Starts a span inside run `traceId`'s trace, under the span this context holds for it (the span of
+ * message `opts.cause` when given and in hand, else the run's latest message span in a batch, or the
+ * active span). Undefined when there is none (no SDK, or nothing of that trace
  * is being handled, and no `parent` traceparent of that trace is given): callers skip the span,
  * never invent a parent.
  * @example const span = childSpan('workers', 'execute_tool fs.read_file', cmd.trace_id, { 'gen_ai.tool.name': 'fs.read_file' });
@@ -307,9 +323,9 @@ export function childSpan(
   name: string,
   traceId: string,
   attributes: Attributes,
-  opts: { kind?: SpanKind; startTime?: Date | number; parent?: string } = {},
+  opts: { kind?: SpanKind; startTime?: Date | number; parent?: string; cause?: string } = {},
 ): Span | undefined {
-  const parent = spanForTrace(traceId);
+  const parent = spanForTrace(traceId, opts.cause);
   let ctx: Context;
   if (parent?.isRecording()) ctx = trace.setSpan(context.active(), parent);
   else if (sdkShutdown && opts.parent && parseTraceparent(opts.parent)?.traceId === traceId)
@@ -326,6 +342,6 @@ export function childSpan(
  * The `traceparent` to put on an outgoing message for `traceId`: the span this context holds for that
  * trace (so the hop is linked), otherwise a fresh span id under the same trace id.
  */
-export function outgoingTraceparent(traceId: string): string {
-  return traceparentOf(spanForTrace(traceId)) ?? formatTraceparent(traceId);
+export function outgoingTraceparent(traceId: string, cause?: string): string {
+  return traceparentOf(spanForTrace(traceId, cause)) ?? formatTraceparent(traceId);
 }

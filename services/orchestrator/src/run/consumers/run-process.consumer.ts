@@ -108,13 +108,14 @@ export class RunProcessConsumer {
       return this.publisher.eventMessage(env);
     }
     const command = this.signer.signCommand(executeCommandFor(state, cause, r, now));
-    traceDispatch(state, command);
+    traceDispatch(state, command, cause.id);
     // the run_queued fact is in the log before any worker can report on the run
     return {
       subject: this.subjects.workerExecute(r.role),
       payload: command,
       msgId: command.command_id,
       traceId: cause.trace_id,
+      cause: cause.id,
       kind: 'command',
       wave: 1,
     };
@@ -122,16 +123,22 @@ export class RunProcessConsumer {
 }
 
 /** The dispatch span of a run (under the span of the event that released it): who, what, which tier. */
-function traceDispatch(state: RunState, command: ExecuteCommand): void {
-  childSpan('orchestrator', `dispatch ${command.action.tool}`, command.trace_id, {
-    'gen_ai.tool.name': command.action.tool,
-    ...(state.agent ? { 'gen_ai.agent.id': state.agent.id } : {}),
-    ...(state.sessionId ? { 'gen_ai.conversation.id': state.sessionId } : {}),
-    'warden.run_id': command.run_id,
-    'warden.worker.role': command.role,
-    'warden.decision.outcome': command.decision.outcome,
-    'warden.tier': command.decision.tier,
-    'warden.policy_digest': command.decision.policy_digest,
-    ...(command.approval_id ? { 'warden.approval_id': command.approval_id } : {}),
-  })?.end();
+function traceDispatch(state: RunState, command: ExecuteCommand, cause: string): void {
+  childSpan(
+    'orchestrator',
+    `dispatch ${command.action.tool}`,
+    command.trace_id,
+    {
+      'gen_ai.tool.name': command.action.tool,
+      ...(state.agent ? { 'gen_ai.agent.id': state.agent.id } : {}),
+      ...(state.sessionId ? { 'gen_ai.conversation.id': state.sessionId } : {}),
+      'warden.run_id': command.run_id,
+      'warden.worker.role': command.role,
+      'warden.decision.outcome': command.decision.outcome,
+      'warden.tier': command.decision.tier,
+      'warden.policy_digest': command.decision.policy_digest,
+      ...(command.approval_id ? { 'warden.approval_id': command.approval_id } : {}),
+    },
+    { cause },
+  )?.end();
 }
