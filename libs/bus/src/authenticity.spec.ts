@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import crypto, { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import {
   EVENT_PRODUCERS,
@@ -143,6 +143,24 @@ describe('event authenticity', () => {
     expect(reason(env)).toBe('accepted');
     expect(reason(structuredClone(env))).toBe('accepted');
     expect(reason({ ...env, run_id: newId() })).toBe('bad_signature');
+  });
+
+  it('a service reads back what it sealed itself without a second verification; an altered copy is refused', () => {
+    const self = new EventAuthenticity(keyringOf('policy'));
+    const verify = jest.spyOn(crypto, 'verify');
+    try {
+      const one = self.seal(sample('decision_made'));
+      const batch = self.sealBatch([sample('decision_made'), sample('budget_exceeded')]);
+      for (const e of [one, ...batch]) expect(() => self.check(structuredClone(e))).not.toThrow();
+      expect(verify).not.toHaveBeenCalled();
+      // what it signed is remembered with its exact text: another body under the same signature is checked, and fails
+      for (const e of [one, ...batch]) {
+        expect(() => self.check({ ...e, run_id: newId() })).toThrow(ForgedEventError);
+      }
+      expect(verify).toHaveBeenCalledTimes(3); // each altered copy is checked against the signature, and fails
+    } finally {
+      verify.mockRestore();
+    }
   });
 
   describe('batch signatures', () => {

@@ -120,10 +120,17 @@ export class EventAuthenticity {
 
   constructor(readonly keyring: Keyring) {}
 
-  /** The envelope with its producer's signature; a service can only sign as itself. */
+  /**
+   * The envelope with its producer's signature; a service can only sign as itself. What it signed is
+   * remembered as verified: a service that reads its own events back (the orchestrator's runs pass,
+   * policy's budgets) does not check its own signature on the exact text it signed.
+   */
   seal<T extends EventType>(env: Envelope<T>): Envelope<T> {
     const { sig: _old, ...unsigned } = this.own(env);
-    return { ...unsigned, sig: sealText(this.keyring, canonicalJson(unsigned)) } as Envelope<T>;
+    const text = canonicalJson(unsigned);
+    const sig = sealText(this.keyring, text);
+    remember(this.verified, sig, text);
+    return { ...unsigned, sig } as Envelope<T>;
   }
 
   /**
@@ -147,7 +154,9 @@ export class EventAuthenticity {
     });
     const leaves = bodies.map((b) => leafHash(canonicalJson(b)));
     const root = treeHash(leaves);
-    const rootSig = sealText(this.keyring, rootStatement(leaves.length, root)).slice(ED25519.length);
+    const statement = rootStatement(leaves.length, root);
+    const rootSig = sealText(this.keyring, statement).slice(ED25519.length);
+    remember(this.verifiedRoots, `${rootSig}|${statement}`, true);
     return bodies.map(
       (b, i) =>
         ({
