@@ -4,6 +4,7 @@
  * in its own process group, with an allow-listed environment. Exits (taking its process group with
  * it) when the worker goes away.
  */
+import { useBlockingFs } from '../tools/fs-ops';
 import { runTool } from '../tools/run-tool';
 import { ToolRegistry } from '../tools/tool-registry';
 import type { SandboxMessage, SandboxRequest } from './protocol';
@@ -23,6 +24,9 @@ if (!process.send) {
   process.exit(2);
 }
 const send = (m: SandboxMessage) => process.send!(m);
+// one execution at a time, killed with its group past its time: the fs tools call the file system
+// directly instead of through libuv's thread pool (two thread wake-ups a call)
+useBlockingFs();
 
 // the worker went away (its IPC channel closed, or setpriv --pdeathsig TERM): take our group along
 process.on('disconnect', leave);

@@ -1,10 +1,10 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FsDeleteArgs as Args } from '@warden/contracts';
 import { isInside, refuseGitInternal, resolveLexically } from './domain/path-rules';
 import { assertAsJudged, fsError, resolveReal } from './path-safety';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './domain/tool';
+import { fsOps } from './fs-ops';
 
 /**
  * `fs.delete {path, recursive? = false}` → `{path, deleted: 'file'|'dir'|'symlink'}`. The parent is
@@ -29,6 +29,7 @@ export const deleteTool: Tool = {
     if (!isInside(ctx.root, target) || target === ctx.root) {
       throw new ToolError('PATH.ESCAPE', `path "${args.path}" resolves outside the workspace`);
     }
+    const fs = fsOps();
     try {
       const st = await fs.lstat(target);
       if (st.isSymbolicLink()) {

@@ -14,12 +14,15 @@ import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { OPEN_READ, assertOpenedInside, prepareWorkspace } from './path-safety';
+import { FS_MODES, useBlockingFs } from './fs-ops';
 import { runTool } from './run-tool';
 import { ToolRegistry } from './tool-registry';
 
 const tools = new ToolRegistry();
 
-describe('fs escapes and fs.delete', () => {
+describe.each(FS_MODES)('fs escapes and fs.delete (%s file-system calls)', (mode) => {
+  beforeAll(() => useBlockingFs(mode === 'blocking'));
+  afterAll(() => useBlockingFs(false));
   let base: string;
   let root: string;
   let outside: string;

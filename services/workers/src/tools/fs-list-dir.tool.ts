@@ -1,9 +1,9 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FsListDirArgs as Args } from '@warden/contracts';
 import { fsError, resolveExisting } from './path-safety';
 import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './domain/tool';
+import { fsOps } from './fs-ops';
 
 export interface DirEntry {
   name: string;
@@ -24,11 +24,12 @@ export const listDirTool: Tool = {
   }),
   async run(raw, ctx: ToolContext) {
     const args = parseArgs('fs.list_dir', Args, raw);
+    const fs = fsOps();
     const real = await resolveExisting(ctx.root, args.path, ctx.constraints);
     try {
       const st = await fs.stat(real);
       if (!st.isDirectory()) throw new ToolError('FS.NOT_A_DIRECTORY', `"${args.path}" is not a directory`);
-      const dirents = await fs.readdir(real, { withFileTypes: true });
+      const dirents = await fs.readdir(real);
       const entries: DirEntry[] = [];
       for (const d of dirents) {
         const type = d.isFile() ? 'file' : d.isDirectory() ? 'dir' : 'other';

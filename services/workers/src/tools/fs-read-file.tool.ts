@@ -1,8 +1,8 @@
-import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { FsReadFileArgs as Args } from '@warden/contracts';
 import { OPEN_READ, assertOpenedInside, assertPlainFile, fsError, resolveExisting } from './path-safety';
 import { ToolError, jsonBytes, parseArgs, type Tool, type ToolContext } from './domain/tool';
+import { fsOps } from './fs-ops';
 
 /** Files larger than this are refused rather than loaded (the output hash needs the whole content). */
 export const MAX_READ_BYTES = 16 * 1024 * 1024;
@@ -20,6 +20,7 @@ export const readFileTool: Tool = {
   result: z.object({ content: z.string(), bytes: z.number().int() }),
   async run(raw, ctx: ToolContext): Promise<ReadFileOutput> {
     const args = parseArgs('fs.read_file', Args, raw);
+    const fs = fsOps();
     const real = await resolveExisting(ctx.root, args.path, ctx.constraints);
     // never open a device: opening alone can have effects
     assertPlainFile(await fs.stat(real).catch((err: unknown) => Promise.reject(fsError(err, args.path))), args.path);

@@ -5,13 +5,16 @@ import { execFileSync } from 'node:child_process';
 import { MAX_OUTPUT_BYTES } from '@warden/contracts';
 import { sha256Canonical } from '@warden/kernel';
 import { cutToFit } from './fs-read-file.tool';
+import { FS_MODES, useBlockingFs } from './fs-ops';
 import { prepareWorkspace } from './path-safety';
 import { runTool } from './run-tool';
 import { ToolRegistry } from './tool-registry';
 
 const tools = new ToolRegistry();
 
-describe('fs tools', () => {
+describe.each(FS_MODES)('fs tools (%s file-system calls)', (mode) => {
+  beforeAll(() => useBlockingFs(mode === 'blocking'));
+  afterAll(() => useBlockingFs(false));
   let base: string;
   let root: string;
   let outside: string;

@@ -1,11 +1,11 @@
-import { constants, promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { z } from 'zod';
 // argument schemas live in libs/contracts (tools.ts): workers and policy's rewrite checks share them
 import { FsWriteFileArgs as Args } from '@warden/contracts';
 import { OPEN_WRITE, assertOpenedInside, assertPlainFile, fsError, resolveForWrite } from './path-safety';
 import { refuseGitLayout } from './git-layout';
 import { ToolError, parseArgs, type Tool, type ToolContext } from './domain/tool';
+import { fsOps, type OpenFile } from './fs-ops';
 
 /** Largest previous content `fs.write_file` reports (the whole result stays under the 64 KiB output cap). */
 export const PREVIOUS_CONTENT_MAX = 32 * 1024;
@@ -23,7 +23,7 @@ type Previous = {
  * fire: whole and UTF-8 only (a cut or re-encoded restore would be a second damage); otherwise its
  * size with `previous_truncated` (over {@link PREVIOUS_CONTENT_MAX}) or `previous_binary`.
  */
-async function previousContent(fh: FileHandle, size: number): Promise<Previous> {
+async function previousContent(fh: OpenFile, size: number): Promise<Previous> {
   if (size > PREVIOUS_CONTENT_MAX) return { previous_bytes: size, previous_truncated: true };
   const buf = Buffer.alloc(size);
   const { bytesRead } = await fh.read(buf, 0, size, 0);
@@ -40,7 +40,8 @@ const OPEN_TRIES = 5;
  * Opens `target` for writing and says whether this call created it: an exclusive create first, then
  * (it exists) a plain open without create. Both never follow a final symlink.
  */
-async function openForWrite(target: string, rel: string): Promise<{ fh: FileHandle; created: boolean }> {
+async function openForWrite(target: string, rel: string): Promise<{ fh: OpenFile; created: boolean }> {
+  const fs = fsOps();
   for (let i = 0; ; i++) {
     try {
       return { fh: await fs.open(target, OPEN_WRITE | constants.O_EXCL, 0o644), created: true };

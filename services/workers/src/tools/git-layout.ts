@@ -1,9 +1,11 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ToolError } from './domain/tool';
+import { fsOps } from './fs-ops';
 
 const kind = async (p: string): Promise<'file' | 'dir' | undefined> => {
-  const st = await fs.lstat(p).catch(() => undefined);
+  const st = await fsOps()
+    .lstat(p)
+    .catch(() => undefined);
   if (!st) return undefined;
   return st.isDirectory() ? 'dir' : 'file';
 };

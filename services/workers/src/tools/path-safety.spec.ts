@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { isInside, resolveLexically } from './domain/path-rules';
 import { prepareWorkspace, resolveExisting, resolveForWrite } from './path-safety';
 import { ToolError } from './domain/tool';
+import { FS_MODES, useBlockingFs } from './fs-ops';
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -15,7 +16,9 @@ async function code(p: Promise<unknown>): Promise<string> {
   return 'OK';
 }
 
-describe('path safety', () => {
+describe.each(FS_MODES)('path safety (%s file-system calls)', (mode) => {
+  beforeAll(() => useBlockingFs(mode === 'blocking'));
+  afterAll(() => useBlockingFs(false));
   let base: string;
   let root: string;
   let outside: string;

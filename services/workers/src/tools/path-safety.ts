@@ -1,15 +1,16 @@
-import { constants, promises as fs } from 'node:fs';
+import { constants } from 'node:fs';
 import * as path from 'node:path';
 import { assertRealAsJudged, isInside, judgedPath, refuseGitInternal, resolveLexically } from './domain/path-rules';
 import { ToolError } from './domain/tool';
+import { fsOps } from './fs-ops';
 
 /**
  * Creates the workspace directory if missing and returns its real path (symlinks resolved), which
  * every containment check compares against.
  */
 export async function prepareWorkspace(dir: string): Promise<string> {
-  await fs.mkdir(dir, { recursive: true });
-  return fs.realpath(dir);
+  await fsOps().mkdirs(dir);
+  return fsOps().realpath(dir);
 }
 
 /** Where a path really points, and whether all of it exists. */
@@ -28,7 +29,7 @@ export async function resolveReal(root: string, abs: string, rel: string): Promi
   let cur = abs;
   for (;;) {
     try {
-      const real = await fs.realpath(cur);
+      const real = await fsOps().realpath(cur);
       if (!isInside(root, real))
         throw new ToolError('PATH.ESCAPE', `path "${rel}" leads outside the workspace through a symlink`);
       return { real: tail.length ? path.join(real, ...tail.reverse()) : real, exists: tail.length === 0 };
@@ -93,20 +94,26 @@ export async function resolveForWrite(
   let dir = parent.real;
   if (!parent.exists) {
     if (!createDirs) throw new ToolError('FS.NOT_FOUND', `the directory of "${rel as string}" does not exist`);
-    await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
-      throw fsError(err, rel as string);
-    });
+    await fsOps()
+      .mkdirs(dir)
+      .catch((err: unknown) => {
+        throw fsError(err, rel as string);
+      });
     // re-check: something may have raced a symlink into the path while it was created
-    dir = await fs.realpath(dir).catch((err: unknown) => {
-      throw fsError(err, rel as string);
-    });
+    dir = await fsOps()
+      .realpath(dir)
+      .catch((err: unknown) => {
+        throw fsError(err, rel as string);
+      });
     if (!isInside(root, dir)) throw new ToolError('PATH.ESCAPE', `path "${rel as string}" leads outside the workspace`);
   }
   const target = path.join(dir, path.basename(abs));
-  const st = await fs.lstat(target).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw fsError(err, rel as string);
-  });
+  const st = await fsOps()
+    .lstat(target)
+    .catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw fsError(err, rel as string);
+    });
   if (st?.isSymbolicLink())
     throw new ToolError('PATH.SYMLINK', `"${rel as string}" is a symlink; writes never follow symlinks`);
   assertRealAsJudged(root, target, rel as string, constraints);
@@ -128,7 +135,7 @@ export async function assertOpenedInside(
 ): Promise<void> {
   let real: string;
   try {
-    real = await fs.readlink(`/proc/self/fd/${fd}`);
+    real = await fsOps().readlink(`/proc/self/fd/${fd}`);
   } catch {
     return;
   }
