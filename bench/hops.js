@@ -8,6 +8,8 @@
  *
  *   node bench/hops.js [--n 200] [--rate 0] [--base-port 17901]
  *     --rate R   publish R per s open loop instead of one at a time (the hops under load)
+ *   BENCH_COUNT=1   also count, per run and service, Ed25519 checks and signatures, socket writes by
+ *                   destination and thread-pool requests (bench/count-preload.js; slows the services a little)
  *
  * Also prints the CPU per run of each service, its sandboxes, nats-server and this run's Postgres
  * backends over the measured runs (the unloaded split, over more runs than e2e's unloaded point).
@@ -46,13 +48,20 @@ async function main() {
   lib.requireBuilt(...SERVICES);
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-hops-'));
   fs.writeFileSync(path.join(workspace, 'bench.txt'), 'hello from the benchmark\n');
+  const countDir = process.env.BENCH_COUNT ? fs.mkdtempSync(path.join(os.tmpdir(), 'warden-hops-count-')) : undefined;
   procs = await lib.startServicesWarn(SERVICES, {
-    env: lib.serviceEnv(run, randomBytes(24).toString('hex'), { WARDEN_WORKSPACE: workspace }),
+    env: lib.serviceEnv(run, randomBytes(24).toString('hex'), {
+      WARDEN_WORKSPACE: workspace,
+      ...(countDir ? { BENCH_COUNT_DIR: countDir } : {}),
+    }),
     basePort: BASE_PORT,
     // BENCH_CPU_PROF=<dir>: a .cpuprofile per service (bench/profile-summary.js <dir>)
-    nodeArgs: process.env.BENCH_CPU_PROF
-      ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
-      : [],
+    nodeArgs: [
+      ...(process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
+        : []),
+      ...(countDir ? ['--require', path.join(__dirname, 'count-preload.js')] : []),
+    ],
   });
   const nc = await connect({ servers: NATS_URL, name: 'warden-hops' });
   const js = jetstream(nc, { timeout: 10_000 });
@@ -91,6 +100,7 @@ async function main() {
   };
   for (let i = 0; i < 50; i++) await publish(false); // warm-up
   const sampler = cpuSampler(procs);
+  const countsBefore = countDir ? await countSnapshot(procs, countDir) : undefined;
   const cpuBefore = sampler.sample();
   const t = performance.now();
   if (RATE > 0) {
@@ -103,6 +113,7 @@ async function main() {
   } else for (let i = 0; i < N; i++) await publish(true);
   const wallMs = performance.now() - t;
   const cpu = CpuSampler.diff(cpuBefore, sampler.sample());
+  const countsAfter = countDir ? await countSnapshot(procs, countDir) : undefined;
   await sleep(500);
   sub.unsubscribe();
 
@@ -143,6 +154,11 @@ async function main() {
       .map(([k, v]) => `${k} ${v}`)
       .join(', '),
   );
+  const countsPerRun = countsAfter ? perRun(countsBefore, countsAfter, N) : undefined;
+  if (countsPerRun) {
+    console.log('\nper run, counted in each service (bench/count-preload.js):');
+    console.table(countsPerRun);
+  }
   // BENCH_METRICS=<regex>: print the services' /metrics lines matching it (batch sizes and times per consumer)
   if (process.env.BENCH_METRICS) {
     const re = new RegExp(process.env.BENCH_METRICS);
@@ -153,9 +169,69 @@ async function main() {
     }
   }
   console.log(
-    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table, cpu_ms_per_run: cpuPerRun })}`,
+    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table, cpu_ms_per_run: cpuPerRun, ...(countsPerRun ? { counts_per_run: countsPerRun } : {}) })}`,
   );
   await nc.drain();
+}
+
+/** Each service's counts so far (SIGUSR2 makes bench/count-preload.js write them), by service name. */
+async function countSnapshot(started, dir) {
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+  for (const p of started) p.child.kill('SIGUSR2');
+  const deadline = Date.now() + 5000;
+  const out = {};
+  for (const p of started) {
+    const file = path.join(dir, `${p.child.pid}.json`);
+    while (!fs.existsSync(file)) {
+      if (Date.now() > deadline) throw new Error(`${p.name} wrote no counts (is bench/count-preload.js loaded?)`);
+      await sleep(20);
+    }
+    // written in one synchronous call, but it may still be mid-write when first seen
+    await sleep(20);
+    out[p.name] = JSON.parse(fs.readFileSync(file, 'utf8'));
+  }
+  return out;
+}
+
+/** Per run over the measured runs: signature checks and signatures, writes by destination, thread-pool requests. */
+function perRun(before, after, n) {
+  const port = (url, fallback) => {
+    try {
+      return new URL(url).port || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  const names = {
+    [port(NATS_URL.split(',')[0], '4222')]: 'nats',
+    [port(PG, '5432')]: 'postgres',
+    [port(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', '6379')]: 'redis',
+  };
+  const per = (a, b) => round(((a ?? 0) - (b ?? 0)) / n, 2);
+  return Object.fromEntries(
+    Object.keys(after).map((svc) => {
+      const a = after[svc];
+      const b = before[svc];
+      const writes = {};
+      for (const [to, count] of Object.entries(a.writes)) {
+        const name = names[to] ?? (to === 'pipe' ? 'pipe' : 'other');
+        writes[name] = (writes[name] ?? 0) + count - (b.writes[to] ?? 0);
+      }
+      const pool = Object.entries(a.threadPool).reduce((sum, [t, c]) => sum + c - (b.threadPool[t] ?? 0), 0);
+      return [
+        svc,
+        {
+          'ed25519 verify': per(a.verify, b.verify),
+          'ed25519 sign': per(a.sign, b.sign),
+          'writes to nats': round((writes.nats ?? 0) / n, 2),
+          'writes to postgres': round((writes.postgres ?? 0) / n, 2),
+          'writes to redis': round((writes.redis ?? 0) / n, 2),
+          'other writes': round(((writes.other ?? 0) + (writes.pipe ?? 0)) / n, 2),
+          'thread-pool requests': round(pool / n, 2),
+        },
+      ];
+    }),
+  );
 }
 
 /** The services (each; the workers' sandboxes apart), nats-server and this run's Postgres backends. */
