@@ -25,7 +25,13 @@ const { connect } = require('@nats-io/transport-node');
 const { jetstream } = require('@nats-io/jetstream');
 const lib = require('./lib');
 const { CpuSampler, descendants, cmdline, pidListeningOn } = require('./proc-cpu');
-const { NATS_URL, PG, sleep, percentile, round } = lib;
+const { NATS_URL, PG, REDIS_URL, sleep, percentile, round } = lib;
+/** The servers' ports, as the services reach them. */
+const PORTS = {
+  nats: Number(new URL(NATS_URL.split(',')[0]).port || 4222),
+  postgres: Number(new URL(PG).port || 5432),
+  redis: Number(new URL(REDIS_URL).port || 6379),
+};
 
 const args = lib.parseArgs();
 const N = Number(args.n ?? 200);
@@ -195,18 +201,7 @@ async function countSnapshot(started, dir) {
 
 /** Per run over the measured runs: signature checks and signatures, writes by destination, thread-pool requests. */
 function perRun(before, after, n) {
-  const port = (url, fallback) => {
-    try {
-      return new URL(url).port || fallback;
-    } catch {
-      return fallback;
-    }
-  };
-  const names = {
-    [port(NATS_URL.split(',')[0], '4222')]: 'nats',
-    [port(PG, '5432')]: 'postgres',
-    [port(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', '6379')]: 'redis',
-  };
+  const names = Object.fromEntries(Object.entries(PORTS).map(([name, port]) => [String(port), name]));
   const per = (a, b) => round(((a ?? 0) - (b ?? 0)) / n, 2);
   return Object.fromEntries(
     Object.keys(after).map((svc) => {
@@ -236,8 +231,8 @@ function perRun(before, after, n) {
 
 /** The services (each; the workers' sandboxes apart), nats-server and this run's Postgres backends. */
 function cpuSampler(started) {
-  const natsPid = pidListeningOn(Number(new URL(NATS_URL.split(',')[0]).port || 4222));
-  const pgPid = pidListeningOn(Number(new URL(PG).port || 5432));
+  const natsPid = pidListeningOn(PORTS.nats);
+  const pgPid = pidListeningOn(PORTS.postgres);
   const byPid = Object.fromEntries(started.map((p) => [p.name, p.child.pid]));
   const backends = (all) =>
     pgPid
