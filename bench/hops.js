@@ -10,6 +10,11 @@
  *     --rate R   publish R per s open loop instead of one at a time (the hops under load)
  *   BENCH_COUNT=1   also count, per run and service, Ed25519 checks and signatures, socket writes by
  *                   destination and thread-pool requests (bench/count-preload.js; slows the services a little)
+ *   BENCH_PERF=<dir>  also sample the services, their sandboxes, nats-server and this run's Postgres
+ *                   backends on-CPU with `perf record -e cpu-clock` over the measured runs, and print
+ *                   each one's CPU per run by what it did: user code, V8 compiling, GC, crypto, kernel
+ *                   (bench/perf-record.js; needs Linux perf; the services run with --perf-basic-prof)
+ *   BENCH_NODE_ARGS='…'  more node flags for the services
  *
  * Also prints the CPU per run of each service, its sandboxes, nats-server and this run's Postgres
  * backends over the measured runs (the unloaded split, over more runs than e2e's unloaded point).
@@ -25,6 +30,7 @@ const { connect } = require('@nats-io/transport-node');
 const { jetstream } = require('@nats-io/jetstream');
 const lib = require('./lib');
 const { CpuSampler, descendants, cmdline, pidListeningOn } = require('./proc-cpu');
+const perfRecord = require('./perf-record');
 const { NATS_URL, PG, REDIS_URL, sleep, percentile, round } = lib;
 /** The servers' ports, as the services reach them. */
 const PORTS = {
@@ -37,6 +43,7 @@ const args = lib.parseArgs();
 const N = Number(args.n ?? 200);
 const RATE = Number(args.rate ?? 0);
 const BASE_PORT = Number(args['base-port'] ?? 17901);
+const PERF_DIR = process.env.BENCH_PERF ? path.resolve(process.env.BENCH_PERF) : undefined;
 const SERVICES = ['ingest', 'policy', 'orchestrator', 'approvals', 'workers'];
 const run = lib.privateRun('hops');
 let procs = [];
@@ -67,6 +74,9 @@ async function main() {
         ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`]
         : []),
       ...(countDir ? ['--require', path.join(__dirname, 'count-preload.js')] : []),
+      // BENCH_PERF: JIT frames named for perf (bench/perf-record.js)
+      ...(PERF_DIR ? ['--perf-basic-prof'] : []),
+      ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []),
     ],
   });
   const nc = await connect({ servers: NATS_URL, name: 'warden-hops' });
@@ -107,6 +117,7 @@ async function main() {
   for (let i = 0; i < 50; i++) await publish(false); // warm-up
   const sampler = cpuSampler(procs);
   const countsBefore = countDir ? await countSnapshot(procs, countDir) : undefined;
+  const perf = PERF_DIR ? await perfRecord.start(PERF_DIR, sampler.pids()) : undefined;
   const cpuBefore = sampler.sample();
   const t = performance.now();
   if (RATE > 0) {
@@ -119,6 +130,7 @@ async function main() {
   } else for (let i = 0; i < N; i++) await publish(true);
   const wallMs = performance.now() - t;
   const cpu = CpuSampler.diff(cpuBefore, sampler.sample());
+  await perf?.stop();
   const countsAfter = countDir ? await countSnapshot(procs, countDir) : undefined;
   await sleep(500);
   sub.unsubscribe();
@@ -165,6 +177,11 @@ async function main() {
     console.log('\nper run, counted in each service (bench/count-preload.js):');
     console.table(countsPerRun);
   }
+  const perfPerRun = perf ? perfRecord.summarise(perf, N) : undefined;
+  if (perfPerRun) {
+    console.log(`\non-CPU ms per run, sampled by perf (bench/perf-record.js; ${perf.file}):`);
+    console.table(perfPerRun);
+  }
   // BENCH_METRICS=<regex>: print the services' /metrics lines matching it (batch sizes and times per consumer)
   if (process.env.BENCH_METRICS) {
     const re = new RegExp(process.env.BENCH_METRICS);
@@ -175,7 +192,7 @@ async function main() {
     }
   }
   console.log(
-    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table, cpu_ms_per_run: cpuPerRun, ...(countsPerRun ? { counts_per_run: countsPerRun } : {}) })}`,
+    `wrote ${lib.writeResults(RATE ? `hops-${RATE}` : 'hops', { at: new Date().toISOString(), n: N, rate: RATE, table, cpu_ms_per_run: cpuPerRun, ...(countsPerRun ? { counts_per_run: countsPerRun } : {}), ...(perfPerRun ? { perf_ms_per_run: perfPerRun } : {}) })}`,
   );
   await nc.drain();
 }

@@ -113,6 +113,12 @@ class CpuSampler {
     this.selfOnly = selfOnly;
   }
 
+  /** The live pids of each group now: `{ name: [pid, …] }`. */
+  pids() {
+    const procs = allProcesses();
+    return Object.fromEntries(Object.entries(this.groups).map(([name, pick]) => [name, pick(procs)]));
+  }
+
   /** `{ at, machine: {busy, total}, groups: {name: Map<pid, ticks>} }` */
   sample() {
     const procs = allProcesses();
