@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import type { Server } from 'node:http';
 import type { DataSource } from 'typeorm';
 import fc from 'fast-check';
 import { newId } from '@warden/kernel';
-import { DATA_SOURCE, HTTP_TIMEOUTS, bindHost } from '@warden/runtime';
+import { DATA_SOURCE, HTTP_LISTEN_BACKLOG, HTTP_TIMEOUTS, bindHost } from '@warden/runtime';
 import { createTestEnv, readAll, waitFor, type TestEnv } from '@warden/testing';
 import { signDelivery } from '../services/ingest/src/webhooks/domain/signature';
 import { SERVICES, System, type ServiceName } from './support/system';
@@ -293,6 +294,33 @@ describe('the input gate answers what used to be a 5xx, a lost run or a collapse
       expect(http.keepAliveTimeout).toBe(HTTP_TIMEOUTS.keepAliveTimeoutMs);
     }
   });
+
+  it("a service's listen queue holds more connections than Node's default 511 while its event loop is busy", async () => {
+    // the kernel completes a handshake only while the accept queue has room: with Node's default backlog
+    // a busy server let 512 of these connect and dropped the rest (an MCP client at 200 calls/s saw resets)
+    const port = ((sys.apps.get('ingest')!.getHttpServer() as Server).address() as { port: number }).port;
+    const want = 900; // past 512, under the 1,024 descriptors a process may have by default
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net = require('node:net'); let n = 0; const all = [];
+         setTimeout(() => {
+           for (let i = 0; i < ${want}; i++) { const s = net.connect(${port}, '127.0.0.1', () => n++); s.on('error', () => {}); all.push(s); }
+           setTimeout(() => { process.stdout.write(String(n)); for (const s of all) s.destroy(); }, 1500);
+         }, 300);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // this process runs the services: block its event loop, so nothing is accepted while the child connects
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+    await exited;
+    expect(HTTP_LISTEN_BACKLOG).toBeGreaterThanOrEqual(want);
+    expect(Number(out)).toBe(want);
+  }, 20_000);
 });
 
 describe('whatever ingest accepts, every read model stores, and the run reaches a terminal status', () => {

@@ -131,7 +131,9 @@ function renderConfigDocs(schemas = loadSchemas()) {
       'Secrets (tokens, keys, signatures) are redacted from logs by field name and never logged by the code.',
     'Every HTTP server bounds slow clients: the headers within 10 s, the whole request within 30 s (a\n' +
       'response may take longer), an idle keep-alive connection closed after 5 s (`HTTP_TIMEOUTS` in\n' +
-      "`libs/runtime/src/bootstrap.ts`, instead of Node's 60 s / 300 s).",
+      "`libs/runtime/src/bootstrap.ts`, instead of Node's 60 s / 300 s). Its listen queue holds 4,096\n" +
+      "connections not yet accepted (`HTTP_LISTEN_BACKLOG`; Node's default is 511), capped by the host's\n" +
+      '`net.core.somaxconn` (4,096 on current Linux kernels, per network namespace, so per pod).',
     '## Every service',
     'Read by all five services (`BaseEnv` in `libs/runtime/src/config.ts`).',
     table(rows(z, baseShape, baseNames)),
