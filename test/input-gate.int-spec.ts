@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,26 +300,27 @@ describe('the input gate answers what used to be a 5xx, a lost run or a collapse
     // a busy server let 512 of these connect and dropped the rest (an MCP client at 200 calls/s saw resets)
     const port = ((sys.apps.get('ingest')!.getHttpServer() as Server).address() as { port: number }).port;
     const want = 900; // past 512, under the 1,024 descriptors a process may have by default
+    const report = join(mkdtempSync(join(tmpdir(), 'warden-backlog-')), 'connected');
+    // the child connects, waits for the handshakes, then writes how many completed (while we still block)
     const child = spawn(
       process.execPath,
       [
         '-e',
-        `const net = require('node:net'); let n = 0; const all = [];
-         setTimeout(() => {
-           for (let i = 0; i < ${want}; i++) { const s = net.connect(${port}, '127.0.0.1', () => n++); s.on('error', () => {}); all.push(s); }
-           setTimeout(() => { process.stdout.write(String(n)); for (const s of all) s.destroy(); }, 1500);
-         }, 300);`,
+        `const net = require('node:net'); const fs = require('node:fs'); let n = 0; const all = [];
+         for (let i = 0; i < ${want}; i++) { const s = net.connect(${port}, '127.0.0.1', () => n++); s.on('error', () => {}); all.push(s); }
+         setTimeout(() => { fs.writeFileSync(${JSON.stringify(report + '.tmp')}, String(n)); fs.renameSync(${JSON.stringify(report + '.tmp')}, ${JSON.stringify(report)}); for (const s of all) s.destroy(); }, 1500);`,
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'ignore', 'inherit'] },
     );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    // this process runs the services: block its event loop, so nothing is accepted while the child connects
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+    // this process runs the services: its event loop stays blocked (nothing is accepted) until the child reports
+    const deadline = Date.now() + 15_000;
+    while (!existsSync(report) && Date.now() < deadline)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     await exited;
+    expect(existsSync(report)).toBe(true);
     expect(HTTP_LISTEN_BACKLOG).toBeGreaterThanOrEqual(want);
-    expect(Number(out)).toBe(want);
+    expect(Number(readFileSync(report, 'utf8'))).toBe(want);
   }, 20_000);
 });
 
